@@ -1,0 +1,31 @@
+// The subset of a Hugging Face Llama `config.json` the engine needs.
+#pragma once
+
+#include <string>
+
+namespace precis::engine {
+
+struct ModelConfig {
+  int hidden_size = 0;
+  int intermediate_size = 0;
+  int num_hidden_layers = 0;
+  int num_attention_heads = 0;
+  int num_key_value_heads = 0;  // grouped-query attention; defaults to num_attention_heads
+  int vocab_size = 0;
+  float rms_norm_eps = 1e-6f;
+  float rope_theta = 10000.0f;
+  int max_position_embeddings = 2048;
+  bool tie_word_embeddings = false;
+  int bos_token_id = 1;
+  int eos_token_id = 2;
+
+  int head_dim() const { return hidden_size / num_attention_heads; }
+  int kv_dim() const { return num_key_value_heads * head_dim(); }
+};
+
+// Parses and validates; throws LoadError naming the file and the field.
+ModelConfig load_model_config(const std::string& path);
+ModelConfig parse_model_config(const std::string& json_text, const std::string& path_for_errors);
+std::string model_config_to_json(const ModelConfig& c);
+
+}  // namespace precis::engine

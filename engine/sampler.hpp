@@ -1,0 +1,62 @@
+// Turns one row of logits into a token: penalties, temperature, top-k, top-p, min-p, seeded
+// random draw, and the log-probability of the chosen token.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace precis::engine {
+
+struct SamplingParams {
+  int max_tokens = 16;
+  float temperature = 1.0f;  // 0 means greedy
+  int top_k = 0;             // 0 or < 0: disabled
+  float top_p = 1.0f;        // 1: disabled
+  float min_p = 0.0f;        // 0: disabled
+  float repetition_penalty = 1.0f;  // 1: disabled (CTRL-style: divides positive logits)
+  float presence_penalty = 0.0f;    // OpenAI-style, over generated tokens
+  float frequency_penalty = 0.0f;   // OpenAI-style, over generated tokens
+  std::optional<uint64_t> seed;     // same seed, same output
+  std::vector<std::string> stop;    // stop strings (not included in the output)
+  bool ignore_eos = false;
+  int logprobs = 0;  // number of top alternatives to report per token (0: only the chosen one)
+  int n = 1;         // samples returned
+  int best_of = 0;   // samples drawn (>= n); 0 means n; the n with highest cumulative logprob are returned
+  int beam_width = 0;  // > 1: beam search instead of sampling
+
+  // Throws std::invalid_argument with the parameter's name when out of range.
+  void validate() const;
+};
+
+struct TokenLogprob {
+  int token = 0;
+  float logprob = 0.0f;
+};
+
+struct SampleResult {
+  int token = 0;
+  float logprob = 0.0f;  // log-softmax of the raw (unpenalised, untempered) logits at `token`
+  std::vector<TokenLogprob> top;  // top `params.logprobs` alternatives by raw log-prob, best first
+};
+
+// A sequence's random source: std::mt19937_64, seeded from params.seed (mixed with the sample
+// index so n samples differ) or from std::random_device when no seed is given.
+std::mt19937_64 make_rng(const std::optional<uint64_t>& seed, uint64_t sample_index);
+
+// `logits` is one row (vocab size). `prompt_tokens` feeds the repetition penalty together with
+// `output_tokens`; presence/frequency penalties count `output_tokens` only (as OpenAI and vLLM do).
+SampleResult sample_token(std::span<const float> logits, const SamplingParams& params,
+                          std::span<const int> prompt_tokens, std::span<const int> output_tokens,
+                          std::mt19937_64& rng);
+
+// log-softmax of a row, in f64 accumulation for accuracy.
+std::vector<float> log_softmax(std::span<const float> logits);
+
+// The earliest position in `text` where any stop string occurs, or npos.
+size_t find_stop(const std::string& text, const std::vector<std::string>& stop);
+
+}  // namespace precis::engine
