@@ -26,6 +26,7 @@ struct ModelConfig {
 // Parses and validates; throws LoadError naming the file and the field.
 ModelConfig load_model_config(const std::string& path);
 ModelConfig parse_model_config(const std::string& json_text, const std::string& path_for_errors);
-std::string model_config_to_json(const ModelConfig& c);
+// `torch_dtype` is written as-is ("float32", "float16", "bfloat16").
+std::string model_config_to_json(const ModelConfig& c, const std::string& torch_dtype = "float32");
 
 }  // namespace precis::engine

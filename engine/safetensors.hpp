@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -76,6 +77,9 @@ class WeightStore {
 class SafetensorsWriter {
  public:
   explicit SafetensorsWriter(std::string path);
+  ~SafetensorsWriter();
+  SafetensorsWriter(const SafetensorsWriter&) = delete;
+  SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
   void declare(const std::string& name, DType dtype, std::vector<int64_t> shape);
   // Writes the header; after this, append() the bytes of each declared tensor in order.
   void begin_data();

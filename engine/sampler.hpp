@@ -13,10 +13,10 @@ namespace precis::engine {
 
 struct SamplingParams {
   int max_tokens = 16;
-  float temperature = 1.0f;  // 0 means greedy
-  int top_k = 0;             // 0 or < 0: disabled
-  float top_p = 1.0f;        // 1: disabled
-  float min_p = 0.0f;        // 0: disabled
+  float temperature = 1.0f;         // 0 means greedy
+  int top_k = 0;                    // 0 or < 0: disabled
+  float top_p = 1.0f;               // 1: disabled
+  float min_p = 0.0f;               // 0: disabled
   float repetition_penalty = 1.0f;  // 1: disabled (CTRL-style: divides positive logits)
   float presence_penalty = 0.0f;    // OpenAI-style, over generated tokens
   float frequency_penalty = 0.0f;   // OpenAI-style, over generated tokens
@@ -25,7 +25,8 @@ struct SamplingParams {
   bool ignore_eos = false;
   int logprobs = 0;  // number of top alternatives to report per token (0: only the chosen one)
   int n = 1;         // samples returned
-  int best_of = 0;   // samples drawn (>= n); 0 means n; the n with highest cumulative logprob are returned
+  int best_of =
+      0;  // samples drawn (>= n); 0 means n; the n with highest cumulative logprob are returned
   int beam_width = 0;  // > 1: beam search instead of sampling
 
   // Throws std::invalid_argument with the parameter's name when out of range.
@@ -52,6 +53,12 @@ std::mt19937_64 make_rng(const std::optional<uint64_t>& seed, uint64_t sample_in
 SampleResult sample_token(std::span<const float> logits, const SamplingParams& params,
                           std::span<const int> prompt_tokens, std::span<const int> output_tokens,
                           std::mt19937_64& rng);
+
+// The penalty step of sample_token, in place: repetition penalty over the distinct tokens of
+// prompt and output, then frequency and presence penalties over output counts. Token ids outside
+// the row are ignored. Exposed so the exact arithmetic can be tested.
+void apply_penalties(std::span<float> logits, const SamplingParams& params,
+                     std::span<const int> prompt_tokens, std::span<const int> output_tokens);
 
 // log-softmax of a row, in f64 accumulation for accuracy.
 std::vector<float> log_softmax(std::span<const float> logits);

@@ -25,8 +25,8 @@ std::string cached_model(const std::string& preset, uint64_t seed, engine::DType
   static std::mutex mu;
   static std::map<std::string, std::string> made;
   std::lock_guard<std::mutex> lock(mu);
-  std::string key = preset + "-" + std::to_string(seed) + "-" +
-                    std::string(engine::dtype_name(dtype));
+  std::string key =
+      preset + "-" + std::to_string(seed) + "-" + std::string(engine::dtype_name(dtype));
   auto it = made.find(key);
   if (it != made.end()) return it->second;
   engine::MakeModelOptions opts;

@@ -1,0 +1,203 @@
+#include "engine/cpu_backend.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "engine/cpu_kernels.hpp"
+
+namespace precis::engine {
+
+int kv_blocks_for_budget(const ModelConfig& c, int block_size, double megabytes) {
+  const double bytes_per_block =
+      2.0 * c.num_hidden_layers * c.kv_dim() * block_size * sizeof(float);
+  return static_cast<int>(megabytes * 1024.0 * 1024.0 / bytes_per_block);
+}
+
+CpuBackend::CpuBackend(const ModelWeights& weights, int num_blocks, int block_size)
+    : w_(weights), num_blocks_(num_blocks), block_size_(block_size) {
+  const ModelConfig& c = w_.config;
+  if (num_blocks <= 0) throw std::invalid_argument("KV cache budget too small for one block");
+  head_dim_ = c.head_dim();
+  n_heads_ = c.num_attention_heads;
+  n_kv_heads_ = c.num_key_value_heads;
+  block_stride_ = static_cast<size_t>(n_kv_heads_) * block_size_ * head_dim_;
+  const size_t total = block_stride_ * num_blocks_ * c.num_hidden_layers;
+  k_cache_.assign(total, 0.f);
+  v_cache_.assign(total, 0.f);
+  for (int i = 0; i < head_dim_ / 2; ++i)
+    rope_inv_freq_.push_back(1.0 /
+                             std::pow(static_cast<double>(c.rope_theta), 2.0 * i / head_dim_));
+}
+
+float* CpuBackend::k_at(int layer, int block, int kv_head, int slot) {
+  return k_cache_.data() + (static_cast<size_t>(layer) * num_blocks_ + block) * block_stride_ +
+         (static_cast<size_t>(kv_head) * block_size_ + slot) * head_dim_;
+}
+float* CpuBackend::v_at(int layer, int block, int kv_head, int slot) {
+  return v_cache_.data() + (static_cast<size_t>(layer) * num_blocks_ + block) * block_stride_ +
+         (static_cast<size_t>(kv_head) * block_size_ + slot) * head_dim_;
+}
+
+void CpuBackend::copy_blocks(std::span<const BlockCopy> copies) {
+  for (const BlockCopy& c : copies) {
+    for (int l = 0; l < w_.config.num_hidden_layers; ++l) {
+      std::memcpy(k_at(l, c.dst, 0, 0), k_at(l, c.src, 0, 0), block_stride_ * sizeof(float));
+      std::memcpy(v_at(l, c.dst, 0, 0), v_at(l, c.src, 0, 0), block_stride_ * sizeof(float));
+    }
+  }
+}
+
+namespace {
+
+// Hugging Face's rotary convention: the two halves of each head are the (real, imaginary) pair.
+void apply_rope(float* v, int head_dim, int pos, const std::vector<double>& inv_freq) {
+  const int half = head_dim / 2;
+  for (int i = 0; i < half; ++i) {
+    const double angle = pos * inv_freq[i];
+    const float c = static_cast<float>(std::cos(angle));
+    const float s = static_cast<float>(std::sin(angle));
+    const float a = v[i], b = v[i + half];
+    v[i] = a * c - b * s;
+    v[i + half] = b * c + a * s;
+  }
+}
+
+}  // namespace
+
+void CpuBackend::attention(int layer, std::span<const BatchSequence> batch,
+                           const std::vector<int>& row_seq, const std::vector<int>& row_pos) {
+  const int T = static_cast<int>(row_seq.size());
+  const int q_dim = n_heads_ * head_dim_;
+  const int group = n_heads_ / n_kv_heads_;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
+#pragma omp parallel
+  {
+    std::vector<float> scores;
+#pragma omp for schedule(dynamic, 1) collapse(2)
+    for (int t = 0; t < T; ++t) {
+      for (int h = 0; h < n_heads_; ++h) {
+        const BatchSequence& s = batch[row_seq[t]];
+        const int ctx = row_pos[t] + 1;  // causal: attend to positions 0..pos
+        const int g = h / group;
+        const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
+        scores.resize(ctx);
+        float mx = -INFINITY;
+        for (int j = 0; j < ctx; ++j) {
+          const float* kj = k_at(layer, s.block_table[j / block_size_], g, j % block_size_);
+          scores[j] = cpu::dot(q, kj, head_dim_) * scale;
+          mx = std::max(mx, scores[j]);
+        }
+        double sum = 0.0;
+        for (int j = 0; j < ctx; ++j) {
+          scores[j] = std::exp(scores[j] - mx);
+          sum += scores[j];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        float* out = attn_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
+        std::fill(out, out + head_dim_, 0.f);
+        for (int j = 0; j < ctx; ++j) {
+          const float* vj = v_at(layer, s.block_table[j / block_size_], g, j % block_size_);
+          cpu::axpy(scores[j] * inv, vj, out, head_dim_);
+        }
+      }
+    }
+  }
+}
+
+void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float>& logits) {
+  const ModelConfig& c = w_.config;
+  const int H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int q_dim = n_heads_ * head_dim_, kv_dim = n_kv_heads_ * head_dim_;
+
+  // Flatten the batch into rows; remember each row's sequence and position.
+  std::vector<int> row_seq, row_pos, out_rows;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const BatchSequence& b = batch[s];
+    const size_t need_blocks = (b.start_pos + b.tokens.size() + block_size_ - 1) / block_size_;
+    if (b.block_table.size() < need_blocks)
+      throw std::logic_error("block table too short for the batch");
+    for (size_t i = 0; i < b.tokens.size(); ++i) {
+      if (b.all_logits || i + 1 == b.tokens.size())
+        out_rows.push_back(static_cast<int>(row_seq.size()));
+      row_seq.push_back(static_cast<int>(s));
+      row_pos.push_back(b.start_pos + static_cast<int>(i));
+    }
+  }
+  const int T = static_cast<int>(row_seq.size());
+  logits.assign(static_cast<size_t>(out_rows.size()) * V, 0.f);
+  if (T == 0) return;
+
+  x_.resize(static_cast<size_t>(T) * H);
+  xn_.resize(x_.size());
+  q_.resize(static_cast<size_t>(T) * q_dim);
+  attn_.resize(q_.size());
+  k_.resize(static_cast<size_t>(T) * kv_dim);
+  v_.resize(k_.size());
+  gate_.resize(static_cast<size_t>(T) * I);
+  up_.resize(gate_.size());
+  tmp_.resize(x_.size());
+
+  // Embedding gather.
+  {
+    int t = 0;
+    for (const BatchSequence& b : batch) {
+      for (int tok : b.tokens) {
+        if (tok < 0 || tok >= V)
+          throw std::out_of_range("token id " + std::to_string(tok) + " outside the vocabulary");
+        cpu::load_row(w_.embed_tokens, tok, H, x_.data() + static_cast<size_t>(t++) * H);
+      }
+    }
+  }
+
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    const LayerWeights& L = w_.layers[l];
+    cpu::rms_norm(x_.data(), T, H, L.input_norm, c.rms_norm_eps, xn_.data());
+    cpu::matmul_wt(xn_.data(), T, H, L.q_proj, q_dim, q_.data());
+    cpu::matmul_wt(xn_.data(), T, H, L.k_proj, kv_dim, k_.data());
+    cpu::matmul_wt(xn_.data(), T, H, L.v_proj, kv_dim, v_.data());
+    for (int t = 0; t < T; ++t) {
+      const BatchSequence& s = batch[row_seq[t]];
+      const int pos = row_pos[t];
+      for (int h = 0; h < n_heads_; ++h)
+        apply_rope(q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_, head_dim_, pos,
+                   rope_inv_freq_);
+      for (int g = 0; g < n_kv_heads_; ++g) {
+        float* kt = k_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_;
+        apply_rope(kt, head_dim_, pos, rope_inv_freq_);
+        const int block = s.block_table[pos / block_size_], slot = pos % block_size_;
+        std::memcpy(k_at(l, block, g, slot), kt, sizeof(float) * head_dim_);
+        std::memcpy(v_at(l, block, g, slot),
+                    v_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_,
+                    sizeof(float) * head_dim_);
+      }
+    }
+    attention(l, batch, row_seq, row_pos);
+    cpu::matmul_wt(attn_.data(), T, q_dim, L.o_proj, H, tmp_.data());
+    for (size_t i = 0; i < x_.size(); ++i) x_[i] += tmp_[i];
+
+    cpu::rms_norm(x_.data(), T, H, L.post_norm, c.rms_norm_eps, xn_.data());
+    cpu::matmul_wt(xn_.data(), T, H, L.gate_proj, I, gate_.data());
+    cpu::matmul_wt(xn_.data(), T, H, L.up_proj, I, up_.data());
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < gate_.size(); ++i) {
+      const float g = gate_[i];
+      gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
+    }
+    cpu::matmul_wt(gate_.data(), T, I, L.down_proj, H, tmp_.data());
+    for (size_t i = 0; i < x_.size(); ++i) x_[i] += tmp_[i];
+  }
+
+  // Final norm and LM head only for the rows whose logits were asked for.
+  const int R = static_cast<int>(out_rows.size());
+  std::vector<float> picked(static_cast<size_t>(R) * H);
+  for (int r = 0; r < R; ++r)
+    std::memcpy(picked.data() + static_cast<size_t>(r) * H,
+                x_.data() + static_cast<size_t>(out_rows[r]) * H, sizeof(float) * H);
+  std::vector<float> normed(picked.size());
+  cpu::rms_norm(picked.data(), R, H, w_.final_norm, c.rms_norm_eps, normed.data());
+  cpu::matmul_wt(normed.data(), R, H, w_.lm_head, V, logits.data());
+}
+
+}  // namespace precis::engine

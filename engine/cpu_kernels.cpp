@@ -1,0 +1,236 @@
+#include "engine/cpu_kernels.hpp"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define PRECIS_AVX2 1
+#endif
+
+namespace precis::engine::cpu {
+namespace {
+
+const uint16_t* as_u16(const TensorView& w) {
+  return reinterpret_cast<const uint16_t*>(w.data);
+}
+const float* as_f32(const TensorView& w) {
+  return reinterpret_cast<const float*>(w.data);
+}
+
+#ifdef PRECIS_AVX2
+inline float hsum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_hadd_ps(lo, lo);
+  lo = _mm_hadd_ps(lo, lo);
+  return _mm_cvtss_f32(lo);
+}
+
+// Eight weights of row `p` starting at element k, as f32.
+template <DType D>
+inline __m256 load8(const void* p, int64_t k) {
+  if constexpr (D == DType::F32) {
+    return _mm256_loadu_ps(static_cast<const float*>(p) + k);
+  } else if constexpr (D == DType::F16) {
+    return _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + k)));
+  } else {
+    __m128i h =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + k));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+}
+#endif
+
+template <DType D>
+inline float scalar_at(const void* p, int64_t i) {
+  if constexpr (D == DType::F32) return static_cast<const float*>(p)[i];
+  if constexpr (D == DType::F16) return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+  return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+}
+
+template <DType D>
+const void* row_ptr(const TensorView& w, int64_t row, int K) {
+  return w.data + static_cast<size_t>(row) * K * dtype_size(D);
+}
+
+// Decode path (one token): four weight rows per pass share each load of x, and the conversion
+// happens in registers, so the loop streams the weights exactly once at their stored width.
+template <DType D>
+void matvec(const float* x, int K, const TensorView& w, int N, float* y) {
+#pragma omp parallel for schedule(static)
+  for (int n0 = 0; n0 < N; n0 += 4) {
+    const int rows = std::min(4, N - n0);
+    if (rows < 4) {
+      for (int r = 0; r < rows; ++r) {
+        const void* wr = row_ptr<D>(w, n0 + r, K);
+        float acc = 0.f;
+        int k = 0;
+#ifdef PRECIS_AVX2
+        __m256 a = _mm256_setzero_ps();
+        for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(load8<D>(wr, k), _mm256_loadu_ps(x + k), a);
+        acc = hsum(a);
+#endif
+        for (; k < K; ++k) acc += scalar_at<D>(wr, k) * x[k];
+        y[n0 + r] = acc;
+      }
+      continue;
+    }
+    const void* w0 = row_ptr<D>(w, n0, K);
+    const void* w1 = row_ptr<D>(w, n0 + 1, K);
+    const void* w2 = row_ptr<D>(w, n0 + 2, K);
+    const void* w3 = row_ptr<D>(w, n0 + 3, K);
+    float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+    int k = 0;
+#ifdef PRECIS_AVX2
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (; k + 8 <= K; k += 8) {
+      __m256 xv = _mm256_loadu_ps(x + k);
+      a0 = _mm256_fmadd_ps(load8<D>(w0, k), xv, a0);
+      a1 = _mm256_fmadd_ps(load8<D>(w1, k), xv, a1);
+      a2 = _mm256_fmadd_ps(load8<D>(w2, k), xv, a2);
+      a3 = _mm256_fmadd_ps(load8<D>(w3, k), xv, a3);
+    }
+    s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+#endif
+    for (; k < K; ++k) {
+      s0 += scalar_at<D>(w0, k) * x[k];
+      s1 += scalar_at<D>(w1, k) * x[k];
+      s2 += scalar_at<D>(w2, k) * x[k];
+      s3 += scalar_at<D>(w3, k) * x[k];
+    }
+    y[n0] = s0, y[n0 + 1] = s1, y[n0 + 2] = s2, y[n0 + 3] = s3;
+  }
+}
+
+// The exact summation order of matvec's rows (one 8-lane accumulator, then the tail), so a
+// sequence's logits are bit-identical whether it runs alone or in a batch.
+inline float dot_like_matvec(const float* x, const float* w, int K) {
+  float acc = 0.f;
+  int k = 0;
+#ifdef PRECIS_AVX2
+  __m256 a = _mm256_setzero_ps();
+  for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), a);
+  acc = hsum(a);
+#endif
+  for (; k < K; ++k) acc += w[k] * x[k];
+  return acc;
+}
+
+// Batched path: each thread converts a tile of weight rows to f32 once, then reuses it for
+// every token, so conversion cost is amortised over the batch.
+template <DType D>
+void matmul_batched(const float* x, int T, int K, const TensorView& w, int N, float* y) {
+  constexpr int kRows = 8;
+#pragma omp parallel
+  {
+    std::vector<float> tile(static_cast<size_t>(kRows) * K);
+#pragma omp for schedule(static)
+    for (int n0 = 0; n0 < N; n0 += kRows) {
+      const int rows = std::min(kRows, N - n0);
+      for (int r = 0; r < rows; ++r) {
+        const void* wr = row_ptr<D>(w, n0 + r, K);
+        float* dst = tile.data() + static_cast<size_t>(r) * K;
+        if constexpr (D == DType::F32) {
+          std::memcpy(dst, wr, sizeof(float) * K);
+        } else {
+          int k = 0;
+#ifdef PRECIS_AVX2
+          for (; k + 8 <= K; k += 8) _mm256_storeu_ps(dst + k, load8<D>(wr, k));
+#endif
+          for (; k < K; ++k) dst[k] = scalar_at<D>(wr, k);
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        const float* xt = x + static_cast<size_t>(t) * K;
+        float* yt = y + static_cast<size_t>(t) * N + n0;
+        for (int r = 0; r < rows; ++r)
+          yt[r] = dot_like_matvec(xt, tile.data() + static_cast<size_t>(r) * K, K);
+      }
+    }
+  }
+}
+
+template <DType D>
+void matmul_typed(const float* x, int T, int K, const TensorView& w, int N, float* y) {
+  if (T == 1) {
+    matvec<D>(x, K, w, N, y);
+  } else {
+    matmul_batched<D>(x, T, K, w, N, y);
+  }
+}
+
+}  // namespace
+
+float dot(const float* a, const float* b, int n) {
+  int k = 0;
+  float acc = 0.f;
+#ifdef PRECIS_AVX2
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+  for (; k + 16 <= n; k += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
+  }
+  for (; k + 8 <= n; k += 8)
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+  acc = hsum(_mm256_add_ps(s0, s1));
+#endif
+  for (; k < n; ++k) acc += a[k] * b[k];
+  return acc;
+}
+
+void axpy(float a, const float* x, float* y, int n) {
+  int k = 0;
+#ifdef PRECIS_AVX2
+  __m256 av = _mm256_set1_ps(a);
+  for (; k + 8 <= n; k += 8)
+    _mm256_storeu_ps(y + k, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k)));
+#endif
+  for (; k < n; ++k) y[k] += a * x[k];
+}
+
+void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* y) {
+  switch (w.dtype) {
+    case DType::F32:
+      return matmul_typed<DType::F32>(x, T, K, w, N, y);
+    case DType::F16:
+      return matmul_typed<DType::F16>(x, T, K, w, N, y);
+    case DType::BF16:
+      return matmul_typed<DType::BF16>(x, T, K, w, N, y);
+  }
+}
+
+void load_row(const TensorView& w, int64_t row, int K, float* out) {
+  const size_t base = static_cast<size_t>(row) * K;
+  switch (w.dtype) {
+    case DType::F32:
+      std::memcpy(out, as_f32(w) + base, sizeof(float) * K);
+      return;
+    case DType::F16:
+      for (int k = 0; k < K; ++k) out[k] = f16_to_f32(as_u16(w)[base + k]);
+      return;
+    case DType::BF16:
+      for (int k = 0; k < K; ++k) out[k] = bf16_to_f32(as_u16(w)[base + k]);
+      return;
+  }
+}
+
+void rms_norm(const float* x, int T, int H, const TensorView& weight, float eps, float* out) {
+  std::vector<float> wv(H);
+  load_row(weight, 0, H, wv.data());
+  for (int t = 0; t < T; ++t) {
+    const float* xt = x + static_cast<size_t>(t) * H;
+    double ss = 0.0;
+    for (int i = 0; i < H; ++i) ss += static_cast<double>(xt[i]) * xt[i];
+    const float inv = static_cast<float>(1.0 / std::sqrt(ss / H + eps));
+    float* ot = out + static_cast<size_t>(t) * H;
+    for (int i = 0; i < H; ++i) ot[i] = xt[i] * inv * wv[i];
+  }
+}
+
+}  // namespace precis::engine::cpu

@@ -1,0 +1,122 @@
+// The embedded engine: model + tokenizer + KV cache + scheduler + sampler. Requests are added,
+// then step() runs one scheduled batch at a time (continuous batching); generate() is the
+// blocking convenience on top. Not thread-safe: one thread drives an Engine.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "engine/kv_cache.hpp"
+#include "engine/model_weights.hpp"
+#include "engine/sampler.hpp"
+#include "engine/scheduler.hpp"
+#include "engine/sequence.hpp"
+#include "engine/tokenizer.hpp"
+
+namespace precis::engine {
+
+struct EngineOptions {
+  std::string model_dir;
+  double kv_cache_mb = 512;  // KV memory budgeted up front
+  int block_size = 16;
+  SchedulerConfig scheduler;
+};
+
+struct Completion {
+  int index = 0;
+  std::vector<int> tokens;
+  std::string text;
+  std::vector<float> logprobs;  // per output token
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
+  double cumulative_logprob = 0.0;
+  std::string finish_reason;
+};
+
+struct GenerationResult {
+  RequestId id = 0;
+  std::vector<int> prompt_tokens;
+  std::vector<Completion> completions;  // n of them (best of best_of), or beam_width beams
+  double seconds = 0.0;
+  int preemptions = 0;
+};
+
+struct ScoreResult {
+  std::vector<int> tokens;
+  std::vector<std::string> pieces;
+  std::vector<float> logprobs;  // logprobs[0] is NaN: the first token has no context
+};
+
+// Called with each new piece of text of sample `index` as it is produced (complete UTF-8 only).
+using StreamCallback = std::function<void(int index, const std::string& delta)>;
+
+struct KvStats {
+  int blocks_total = 0;
+  int blocks_used = 0;
+  int block_size = 0;
+  int peak_blocks_used = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options);
+  ~Engine();
+
+  const ModelConfig& config() const { return weights_.config; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  Backend& backend() { return *backend_; }
+
+  // Queues a request. Throws std::invalid_argument for bad parameters or a request that can
+  // never fit (longer than the context window or the whole KV cache).
+  RequestId add_request(std::vector<int> prompt_tokens, const SamplingParams& params,
+                        StreamCallback on_text = {});
+  void abort(RequestId id);
+  // Runs one scheduled batch. Returns false when nothing is left to do.
+  bool step();
+  bool has_unfinished() const { return !requests_.empty(); }
+  // Results of finished requests, in completion order; each is handed out once.
+  std::vector<GenerationResult> take_finished();
+
+  // Blocking helpers.
+  GenerationResult generate(const std::string& prompt, const SamplingParams& params,
+                            StreamCallback on_text = {});
+  GenerationResult generate_tokens(std::vector<int> prompt_tokens, const SamplingParams& params);
+  // Beam search (params.beam_width beams, params.max_tokens steps); beams share KV blocks.
+  GenerationResult beam_search(std::vector<int> prompt_tokens, const SamplingParams& params);
+
+  // Per-token log-probabilities of `text` (with BOS) in one forward pass.
+  ScoreResult score(const std::string& text);
+  // logprobs[i] = log p(tokens[i] | tokens[<i]); logprobs[0] is NaN.
+  std::vector<float> score_tokens(const std::vector<int>& tokens);
+  // Raw logits for every position of `tokens` (one forward pass), for tests against a reference.
+  std::vector<float> logits_all(const std::vector<int>& tokens);
+
+  KvStats kv_stats() const;
+  const KvCacheManager& kv() const { return *kv_; }
+
+ private:
+  struct Request;
+  void sample_for(Sequence& seq, const float* row);
+  void append_token(Sequence& seq, int token, const SampleResult& s);
+  void finish_request_if_done(Request& r);
+  SeqId run_private_prefill(const std::vector<int>& tokens, bool all_logits,
+                            std::vector<float>& logits);
+
+  EngineOptions options_;
+  ModelWeights weights_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<KvCacheManager> kv_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::map<RequestId, std::unique_ptr<Request>> requests_;
+  std::vector<GenerationResult> finished_;
+  RequestId next_request_ = 1;
+  SeqId next_seq_ = 1;
+  uint64_t next_arrival_ = 1;
+  int peak_blocks_ = 0;
+};
+
+}  // namespace precis::engine

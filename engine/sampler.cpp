@@ -1,0 +1,290 @@
+#include "engine/sampler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+
+namespace precis::engine {
+
+namespace {
+
+// Below this a division by the temperature would overflow or make sampling indistinguishable
+// from argmax, so the draw is skipped (vLLM uses the same cut-off).
+constexpr float kGreedyBelow = 1e-5f;
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+std::string fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+[[noreturn]] void reject(const char* name, const std::string& rule, const std::string& got) {
+  throw std::invalid_argument(std::string(name) + " must be " + rule + ", got " + got);
+}
+
+// splitmix64's output function: a bijection that spreads nearby inputs (seed 1, 2, ...; sample
+// index 0, 1, ...) over the whole 64-bit range before they reach mt19937_64.
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Our own conversion instead of std::uniform_real_distribution, whose algorithm differs between
+// standard libraries: the same seed must give the same tokens everywhere.
+double uniform01(std::mt19937_64& rng) {
+  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
+}
+
+// Per-thread buffers: sample_token runs once per token per sequence, and reallocating vocab-sized
+// arrays each time would dominate the cost for small models.
+struct Scratch {
+  std::vector<float> work;     // penalised logits
+  std::vector<double> weight;  // scaled logits, then exp(scaled - max), indexed by token id
+  std::vector<int> idx;        // candidate token ids
+  std::vector<uint8_t> seen;   // repetition-penalty membership, all zero between calls
+  std::vector<int> count;      // output counts, all zero between calls
+  std::vector<int> touched;    // entries of seen/count to reset
+};
+
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// NaN logits (a broken backend row) are treated as impossible tokens rather than poisoning sums.
+double log_sum_exp(std::span<const float> x) {
+  double m = kNegInf;
+  for (float v : x)
+    if (v > m) m = v;
+  if (!std::isfinite(m)) return m;  // all -inf (or some +inf): nothing finite to normalise
+  double sum = 0.0;
+  for (float v : x)
+    if (!std::isnan(v)) sum += std::exp(static_cast<double>(v) - m);
+  return m + std::log(sum);
+}
+
+int argmax(std::span<const float> x) {
+  int best = 0;
+  for (size_t i = 1; i < x.size(); ++i)
+    if (x[i] > x[best]) best = static_cast<int>(i);  // strict: ties keep the lowest id
+  return best;
+}
+
+int draw(std::span<const float> work, const SamplingParams& p, std::mt19937_64& rng, Scratch& s) {
+  const size_t vocab = work.size();
+  auto& w = s.weight;
+  auto& idx = s.idx;
+  w.resize(vocab);
+  idx.resize(vocab);
+  std::iota(idx.begin(), idx.end(), 0);
+  const double temperature = p.temperature;
+  for (size_t i = 0; i < vocab; ++i) w[i] = static_cast<double>(work[i]) / temperature;
+
+  // A total order (value, then lower id first) makes ties at the top-k / top-p boundary resolve
+  // the same way on every run and every standard library.
+  auto better = [&w](int a, int b) { return w[a] > w[b] || (w[a] == w[b] && a < b); };
+
+  size_t n = vocab;
+  bool in_id_order = true;
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < vocab) {
+    n = static_cast<size_t>(p.top_k);
+    std::nth_element(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(n - 1), idx.end(),
+                     better);
+    in_id_order = false;
+  }
+
+  double m = kNegInf;
+  for (size_t j = 0; j < n; ++j) m = std::max(m, w[idx[j]]);
+  // All candidates at -inf leave nothing to draw from, and a +inf logit would make every weight
+  // NaN; in both cases the argmax is the only sensible answer.
+  if (!std::isfinite(m)) return argmax(work);
+  double total = 0.0;
+  for (size_t j = 0; j < n; ++j) {
+    double& x = w[idx[j]];
+    x = std::exp(x - m);
+    total += x;
+  }
+
+  if (p.top_p < 1.0f && p.top_p > 0.0f) {
+    std::sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(n), better);
+    const double threshold = static_cast<double>(p.top_p) * total;
+    double cum = 0.0;
+    size_t keep = n;
+    for (size_t j = 0; j < n; ++j) {
+      cum += w[idx[j]];
+      if (cum >= threshold) {
+        keep = j + 1;
+        break;
+      }
+    }
+    n = keep;
+    in_id_order = false;
+  }
+
+  if (p.min_p > 0.0f) {
+    // Weights are relative to the maximum (which has weight exactly 1 and is never dropped by
+    // top-k or top-p), so "prob < min_p * max_prob" is "weight < min_p"; the cap keeps the maximum
+    // when an unvalidated min_p exceeds 1.
+    const double threshold = std::min(static_cast<double>(p.min_p), 1.0);
+    size_t out = 0;
+    for (size_t j = 0; j < n; ++j)
+      if (w[idx[j]] >= threshold) idx[out++] = idx[j];
+    n = out;
+  }
+
+  if (!in_id_order) std::sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(n));
+
+  double kept = 0.0;
+  for (size_t j = 0; j < n; ++j) kept += w[idx[j]];
+  const double target = uniform01(rng) * kept;
+  double cum = 0.0;
+  int last_positive = idx[0];
+  for (size_t j = 0; j < n; ++j) {
+    const double x = w[idx[j]];
+    if (x <= 0.0) continue;
+    cum += x;
+    last_positive = idx[j];
+    if (cum > target) return idx[j];
+  }
+  // Rounding can leave target == cum after the last token; it still belongs to a kept token.
+  return last_positive;
+}
+
+}  // namespace
+
+void SamplingParams::validate() const {
+  if (max_tokens < 1) reject("max_tokens", ">= 1", std::to_string(max_tokens));
+  if (!(temperature >= 0.0f)) reject("temperature", ">= 0", fmt(temperature));
+  if (!std::isfinite(temperature)) reject("temperature", "finite", fmt(temperature));
+  if (top_k < -1) reject("top_k", ">= 0, or -1 to disable", std::to_string(top_k));
+  if (!(top_p > 0.0f && top_p <= 1.0f)) reject("top_p", "in (0, 1]", fmt(top_p));
+  if (!(min_p >= 0.0f && min_p <= 1.0f)) reject("min_p", "in [0, 1]", fmt(min_p));
+  if (!(repetition_penalty > 0.0f) || !std::isfinite(repetition_penalty))
+    reject("repetition_penalty", "> 0 and finite", fmt(repetition_penalty));
+  if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f))
+    reject("presence_penalty", "in [-2, 2]", fmt(presence_penalty));
+  if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f))
+    reject("frequency_penalty", "in [-2, 2]", fmt(frequency_penalty));
+  if (logprobs < 0 || logprobs > 20) reject("logprobs", "in [0, 20]", std::to_string(logprobs));
+  if (n < 1) reject("n", ">= 1", std::to_string(n));
+  if (best_of != 0 && best_of < n)
+    reject("best_of", "0 or >= n (" + std::to_string(n) + ")", std::to_string(best_of));
+  if (beam_width < 0) reject("beam_width", ">= 0", std::to_string(beam_width));
+}
+
+std::mt19937_64 make_rng(const std::optional<uint64_t>& seed, uint64_t sample_index) {
+  uint64_t base;
+  if (seed) {
+    base = *seed;
+  } else {
+    std::random_device rd;
+    base = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
+  // Mixing the seed before adding the index keeps (seed, i+1) and (seed+1, i) apart.
+  return std::mt19937_64(mix64(mix64(base) + sample_index));
+}
+
+void apply_penalties(std::span<float> logits, const SamplingParams& params,
+                     std::span<const int> prompt_tokens, std::span<const int> output_tokens) {
+  const long vocab = static_cast<long>(logits.size());
+  auto in_range = [vocab](int t) { return t >= 0 && t < vocab; };
+  Scratch& s = scratch();
+
+  const float rep = params.repetition_penalty;
+  if (rep != 1.0f && rep > 0.0f) {
+    if (s.seen.size() < logits.size()) s.seen.resize(logits.size(), 0);
+    s.touched.clear();
+    auto visit = [&](int t) {
+      if (in_range(t) && !s.seen[t]) {
+        s.seen[t] = 1;
+        s.touched.push_back(t);
+      }
+    };
+    for (int t : prompt_tokens) visit(t);
+    for (int t : output_tokens) visit(t);
+    for (int t : s.touched) {
+      float& l = logits[t];
+      l = l > 0.0f ? l / rep : l * rep;
+      s.seen[t] = 0;
+    }
+  }
+
+  const float freq = params.frequency_penalty;
+  const float pres = params.presence_penalty;
+  if (freq != 0.0f || pres != 0.0f) {
+    if (s.count.size() < logits.size()) s.count.resize(logits.size(), 0);
+    s.touched.clear();
+    for (int t : output_tokens)
+      if (in_range(t) && s.count[t]++ == 0) s.touched.push_back(t);
+    // Two separate subtractions, as vLLM does, so float rounding matches it.
+    for (int t : s.touched) {
+      logits[t] -= freq * static_cast<float>(s.count[t]);
+      logits[t] -= pres;
+      s.count[t] = 0;
+    }
+  }
+}
+
+SampleResult sample_token(std::span<const float> logits, const SamplingParams& params,
+                          std::span<const int> prompt_tokens, std::span<const int> output_tokens,
+                          std::mt19937_64& rng) {
+  if (logits.empty()) throw std::invalid_argument("sample_token: empty logits row");
+  Scratch& s = scratch();
+  s.work.assign(logits.begin(), logits.end());
+  for (float& l : s.work)
+    if (std::isnan(l)) l = -std::numeric_limits<float>::infinity();
+  apply_penalties(s.work, params, prompt_tokens, output_tokens);
+
+  SampleResult result;
+  if (params.temperature >= kGreedyBelow)
+    result.token = draw(s.work, params, rng, s);
+  else
+    result.token = argmax(s.work);
+
+  const double lse = log_sum_exp(logits);
+  result.logprob = static_cast<float>(static_cast<double>(logits[result.token]) - lse);
+
+  if (params.logprobs > 0) {
+    const size_t k = std::min(static_cast<size_t>(params.logprobs), logits.size());
+    auto& idx = s.idx;
+    idx.resize(logits.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    auto raw = [&logits](int t) {
+      const float v = logits[t];
+      return std::isnan(v) ? -std::numeric_limits<float>::infinity() : v;
+    };
+    std::partial_sort(
+        idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
+        [&raw](int a, int b) { return raw(a) > raw(b) || (raw(a) == raw(b) && a < b); });
+    result.top.reserve(k);
+    for (size_t j = 0; j < k; ++j)
+      result.top.push_back({idx[j], static_cast<float>(static_cast<double>(raw(idx[j])) - lse)});
+  }
+  return result;
+}
+
+std::vector<float> log_softmax(std::span<const float> logits) {
+  const double lse = log_sum_exp(logits);
+  std::vector<float> out(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i)
+    out[i] = static_cast<float>(static_cast<double>(logits[i]) - lse);
+  return out;
+}
+
+size_t find_stop(const std::string& text, const std::vector<std::string>& stop) {
+  size_t best = std::string::npos;
+  for (const auto& s : stop) {
+    if (s.empty()) continue;
+    const size_t pos = text.find(s);
+    if (pos < best) best = pos;
+  }
+  return best;
+}
+
+}  // namespace precis::engine

@@ -1,0 +1,43 @@
+// precis: prompt compression and plan-guided generation. This file only dispatches to the
+// subcommands; each lives in its own cmd_*.cpp.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "middleware/cli/commands.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: precis <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  make-model   write a deterministic random Llama model (config.json, model.safetensors,\n"
+    "               tokenizer.model) for tests and benchmarks\n"
+    "  generate     generate text from a prompt on the embedded engine\n"
+    "  score        per-token log-probabilities of a text under a model\n"
+    "\n"
+    "Run `precis <command> --help` for the options of a command.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  precis::cli::Args args(argv + 2, argv + argc);
+  try {
+    if (cmd == "make-model") return precis::cli::cmd_make_model(args);
+    if (cmd == "generate") return precis::cli::cmd_generate(args);
+    if (cmd == "score") return precis::cli::cmd_score(args);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "precis %s: error: %s\n", cmd.c_str(), e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "precis: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+  return 2;
+}
