@@ -112,16 +112,25 @@ int draw(std::span<const float> work, const SamplingParams& p, std::mt19937_64& 
   }
 
   if (p.top_p < 1.0f && p.top_p > 0.0f) {
-    std::sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(n), better);
+    // The nucleus is usually a small part of the vocabulary, so rather than sorting all of it,
+    // select and sort growing blocks of the best remaining tokens until the mass is reached.
     const double threshold = static_cast<double>(p.top_p) * total;
+    const auto at = [&idx](size_t j) { return idx.begin() + static_cast<std::ptrdiff_t>(j); };
     double cum = 0.0;
-    size_t keep = n;
-    for (size_t j = 0; j < n; ++j) {
-      cum += w[idx[j]];
-      if (cum >= threshold) {
-        keep = j + 1;
-        break;
+    size_t keep = n, done = 0, block = 64;
+    while (keep == n && done < n) {
+      const size_t end = std::min(n, done + block);
+      if (end < n) std::nth_element(at(done), at(end - 1), at(n), better);
+      std::sort(at(done), at(end), better);
+      for (size_t j = done; j < end; ++j) {
+        cum += w[idx[j]];
+        if (cum >= threshold) {
+          keep = j + 1;
+          break;
+        }
       }
+      done = end;
+      block *= 4;
     }
     n = keep;
     in_id_order = false;

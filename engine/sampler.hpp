@@ -25,8 +25,8 @@ struct SamplingParams {
   bool ignore_eos = false;
   int logprobs = 0;  // number of top alternatives to report per token (0: only the chosen one)
   int n = 1;         // samples returned
-  int best_of =
-      0;  // samples drawn (>= n); 0 means n; the n with highest cumulative logprob are returned
+  // Samples drawn (>= n); 0 means n; the n with highest cumulative logprob are returned.
+  int best_of = 0;
   int beam_width = 0;  // > 1: beam search instead of sampling
 
   // Throws std::invalid_argument with the parameter's name when out of range.

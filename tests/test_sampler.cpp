@@ -261,6 +261,29 @@ TEST_CASE("top-p emits only tokens from the nucleus", "[sampler]") {
   REQUIRE(checked > 600);
 }
 
+TEST_CASE("top-p on a large vocabulary with a wide nucleus", "[sampler]") {
+  std::mt19937_64 gen(18);
+  auto rng = make_rng(19, 0);
+  int checked = 0;
+  for (float top_p : {0.5f, 0.9f, 0.99f}) {
+    SamplingParams p;
+    p.top_p = top_p;
+    for (int trial = 0; trial < 5; ++trial) {
+      const auto logits = random_logits(gen, 4000, 1.0);
+      double margin = 0.0;
+      const auto nucleus = keep_top_p(softmax(logits), top_p, &margin);
+      if (margin < 1e-7) continue;
+      ++checked;
+      const auto size =
+          std::count_if(nucleus.begin(), nucleus.end(), [](double x) { return x > 0; });
+      INFO("nucleus size " << size);
+      REQUIRE(size > 400);  // many times any first block a partial sort might start with
+      for (int d = 0; d < 300; ++d) REQUIRE(nucleus[sample(logits, p, rng)] > 0.0);
+    }
+  }
+  REQUIRE(checked >= 12);
+}
+
 TEST_CASE("min-p emits only tokens with probability >= min_p * max probability", "[sampler]") {
   std::mt19937_64 gen(6);
   auto rng = make_rng(15, 0);
