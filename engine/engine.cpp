@@ -130,7 +130,15 @@ void Engine::abort(RequestId id) {
 bool Engine::step() {
   if (requests_.empty()) return false;
   SchedulerOutput plan = scheduler_->schedule();
+  last_step_ = {};
   if (plan.chunks.empty()) return !requests_.empty();
+  for (const ScheduledChunk& ch : plan.chunks) {
+    // A decode step runs exactly the one sampled token after a fully cached history.
+    if (ch.num_tokens == 1 && ch.seq->num_uncomputed() == 1 && ch.seq->num_output() > 0)
+      ++last_step_.decode_sequences;
+    else
+      last_step_.prefill_tokens += ch.num_tokens;
+  }
   backend_->copy_blocks(plan.copies);
   std::vector<BatchSequence> batch;
   batch.reserve(plan.chunks.size());

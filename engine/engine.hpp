@@ -53,6 +53,12 @@ struct ScoreResult {
 // Called with each new piece of text of sample `index` as it is produced (complete UTF-8 only).
 using StreamCallback = std::function<void(int index, const std::string& delta)>;
 
+// What the last step() ran: prompt tokens (prefill chunks) and sequences that decoded one token.
+struct StepStats {
+  int prefill_tokens = 0;
+  int decode_sequences = 0;
+};
+
 struct KvStats {
   int blocks_total = 0;
   int blocks_used = 0;
@@ -95,6 +101,7 @@ class Engine {
   std::vector<float> logits_all(const std::vector<int>& tokens);
 
   KvStats kv_stats() const;
+  StepStats last_step() const { return last_step_; }
   const KvCacheManager& kv() const { return *kv_; }
 
  private:
@@ -117,6 +124,7 @@ class Engine {
   SeqId next_seq_ = 1;
   uint64_t next_arrival_ = 1;
   int peak_blocks_ = 0;
+  StepStats last_step_;
 };
 
 }  // namespace precis::engine

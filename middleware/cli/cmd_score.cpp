@@ -31,7 +31,7 @@ int cmd_score(const Args& args) {
     for (float v : r.logprobs)
       lp.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
     nlohmann::json out = {{"tokens", r.tokens}, {"pieces", r.pieces}, {"logprobs", lp}};
-    std::cout << out.dump() << "\n";
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     double total = 0.0;
     for (size_t i = 0; i < r.tokens.size(); ++i) {

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages precis builds with. `--test` adds what the test suite needs
+# (PyTorch and NumPy for the independent reference implementation in tests/reference/).
+set -euo pipefail
+packages=(cmake g++ make libboost-dev libboost-system-dev libboost-program-options-dev
+          libsentencepiece-dev sentencepiece nlohmann-json3-dev catch2)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(python3 python3-torch python3-numpy)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,89 @@
+// The `precis` program as a user runs it: clear errors and a non-zero exit on bad arguments, and
+// the documented JSON shapes.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.hpp"
+#include "tests/test_support.hpp"
+
+using precis::test::run_command;
+
+namespace {
+
+std::string precis_cmd(const std::string& args) {
+  return std::string(PRECIS_BINARY) + " " + args + " 2>&1";
+}
+
+}  // namespace
+
+TEST_CASE("bad arguments exit non-zero with a message naming the problem") {
+  const std::string model = precis::test::cached_model("tiny", 2, precis::engine::DType::F32);
+  struct Case {
+    std::string args, needle;
+  };
+  const std::vector<Case> cases = {
+      {"", "usage"},
+      {"frobnicate", "unknown command"},
+      {"generate --prompt hi", "--model"},
+      {"generate --model " + model, "--prompt"},
+      {"generate --model " + model + " --prompt hi --max-tokens abc", "max-tokens"},
+      {"generate --model " + model + " --prompt hi --temperature -1", "temperature"},
+      {"generate --model " + model + " --prompt hi --top-p 0", "top_p"},
+      {"generate --model " + model + " --prompt hi --bogus 1", "bogus"},
+      {"generate --model /nonexistent/model --prompt hi", "/nonexistent/model"},
+      {"score --model " + model, "--prompt"},
+      {"make-model --out /tmp/x --preset huge", "huge"},
+      {"make-model --out /tmp/x --dtype f8", "f8"},
+  };
+  for (const auto& c : cases) {
+    std::string out;
+    const int rc = run_command(precis_cmd(c.args), &out);
+    INFO("precis " << c.args << "\n" << out);
+    CHECK(rc != 0);
+    CHECK_THAT(out, Catch::Contains(c.needle));
+  }
+}
+
+TEST_CASE("--help exits zero and lists the options") {
+  for (const char* cmd : {"generate", "score", "make-model"}) {
+    std::string out;
+    CHECK(run_command(precis_cmd(std::string(cmd) + " --help"), &out) == 0);
+    CHECK_THAT(out, Catch::Contains("usage: precis"));
+  }
+}
+
+TEST_CASE("score --json prints tokens, pieces and log-probs with null first") {
+  const std::string model = precis::test::cached_model("tiny", 2, precis::engine::DType::F32);
+  std::string out;
+  REQUIRE(run_command(std::string(PRECIS_BINARY) + " score --json --model " + model +
+                          " --prompt 'Let there be light'",
+                      &out) == 0);
+  auto j = nlohmann::json::parse(out);
+  precis::engine::EngineOptions o;
+  o.model_dir = model;
+  precis::engine::Engine e(o);
+  const auto ids = e.tokenizer().encode("Let there be light", true);
+  CHECK(j["tokens"].get<std::vector<int>>() == ids);
+  REQUIRE(j["pieces"].size() == ids.size());
+  CHECK(j["pieces"][0] == "<s>");
+  CHECK(j["logprobs"][0].is_null());
+  const auto want = e.score_tokens(ids);
+  for (size_t i = 1; i < ids.size(); ++i) {
+    CHECK(j["logprobs"][i].get<double>() < 0.0);
+    CHECK(j["logprobs"][i].get<double>() == Approx(want[i]).margin(1e-5));
+  }
+}
+
+TEST_CASE("generate --json with a seed repeats, and n gives n choices") {
+  const std::string model = precis::test::cached_model("tiny", 2, precis::engine::DType::F32);
+  const std::string cmd =
+      std::string(PRECIS_BINARY) + " generate --json --model " + model +
+      " --prompt 'And God said' --max-tokens 10 --n 3 --seed 17 --temperature 0.9";
+  std::string a, b;
+  REQUIRE(run_command(cmd, &a) == 0);
+  REQUIRE(run_command(cmd, &b) == 0);
+  auto ja = nlohmann::json::parse(a), jb = nlohmann::json::parse(b);
+  CHECK(ja["choices"] == jb["choices"]);
+  CHECK(ja["choices"].size() == 3);
+}
