@@ -9,30 +9,13 @@
 
 #include "engine/cpu_backend.hpp"
 #include "engine/load_error.hpp"
+#include "engine/utf8.hpp"
 
 namespace precis::engine {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Length of the longest prefix of `s` made of whole UTF-8 characters.
-size_t complete_utf8_prefix(const std::string& s) {
-  size_t i = s.size();
-  // Walk back over at most 3 continuation bytes to the lead byte of the last character.
-  size_t back = 0;
-  while (i > 0 && back < 4 && (static_cast<unsigned char>(s[i - 1]) & 0xC0) == 0x80) --i, ++back;
-  if (i == 0) return back == 0 ? s.size() : 0;
-  const unsigned char lead = static_cast<unsigned char>(s[i - 1]);
-  size_t len = 1;
-  if ((lead & 0xE0) == 0xC0)
-    len = 2;
-  else if ((lead & 0xF0) == 0xE0)
-    len = 3;
-  else if ((lead & 0xF8) == 0xF0)
-    len = 4;
-  return (back + 1 >= len) ? s.size() : i - 1;
-}
 
 }  // namespace
 
