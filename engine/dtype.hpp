@@ -11,7 +11,9 @@ namespace precis::engine {
 
 enum class DType { F32, F16, BF16 };
 
-inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+inline size_t dtype_size(DType t) {
+  return t == DType::F32 ? 4 : 2;
+}
 
 // Names as safetensors spells them ("F32", "F16", "BF16").
 std::string_view dtype_name(DType t);

@@ -346,6 +346,10 @@ SeqId Engine::run_private_prefill(const std::vector<int>& tokens, bool all_logit
   return id;
 }
 
+std::unique_ptr<ScoringSession> Engine::open_scoring_session() {
+  return std::unique_ptr<ScoringSession>(new ScoringSession(*backend_, *kv_, next_seq_++));
+}
+
 std::vector<float> Engine::logits_all(const std::vector<int>& tokens) {
   std::vector<float> logits;
   const SeqId id = run_private_prefill(tokens, true, logits);

@@ -14,6 +14,7 @@
 #include "engine/model_weights.hpp"
 #include "engine/sampler.hpp"
 #include "engine/scheduler.hpp"
+#include "engine/scoring_session.hpp"
 #include "engine/sequence.hpp"
 #include "engine/tokenizer.hpp"
 
@@ -97,6 +98,9 @@ class Engine {
   ScoreResult score(const std::string& text);
   // logprobs[i] = log p(tokens[i] | tokens[<i]); logprobs[0] is NaN.
   std::vector<float> score_tokens(const std::vector<int>& tokens);
+  // A private sequence in the KV cache for incremental scoring; frees its blocks when destroyed.
+  // Must not outlive the engine.
+  std::unique_ptr<ScoringSession> open_scoring_session();
   // Raw logits for every position of `tokens` (one forward pass), for tests against a reference.
   std::vector<float> logits_all(const std::vector<int>& tokens);
 

@@ -56,6 +56,17 @@ void KvCacheManager::free(SeqId seq) {
   tables_.erase(it);
 }
 
+void KvCacheManager::truncate(SeqId seq, int n) {
+  Table& t = tables_.at(seq);
+  if (n < 0 || n > t.num_tokens) throw std::out_of_range("truncate past the end of a sequence");
+  const size_t keep = static_cast<size_t>((n + block_size_ - 1) / block_size_);
+  while (t.blocks.size() > keep) {
+    alloc_.decref(t.blocks.back());
+    t.blocks.pop_back();
+  }
+  t.num_tokens = n;
+}
+
 const std::vector<int>& KvCacheManager::block_table(SeqId seq) const {
   auto it = tables_.find(seq);
   if (it == tables_.end())

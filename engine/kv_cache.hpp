@@ -40,6 +40,8 @@ class KvCacheManager {
   void fork(SeqId parent, SeqId child);
   // Releases every block of `seq`.
   void free(SeqId seq);
+  // Keeps only the first `n` tokens of `seq`, releasing the blocks past them.
+  void truncate(SeqId seq, int n);
 
   bool has(SeqId seq) const { return tables_.count(seq) != 0; }
   const std::vector<int>& block_table(SeqId seq) const;

@@ -157,7 +157,9 @@ void write_tensor(SafetensorsWriter& w, const TensorSpec& spec, uint64_t stream,
 
 }  // namespace
 
-ModelConfig preset_config(const std::string& preset) { return preset_of(preset).config; }
+ModelConfig preset_config(const std::string& preset) {
+  return preset_of(preset).config;
+}
 
 std::string default_corpus_path() {
   return std::string(PRECIS_SOURCE_DIR) + "/data/corpus/kjv_excerpt.txt";

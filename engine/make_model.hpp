@@ -26,7 +26,8 @@ ModelConfig preset_config(const std::string& preset);
 // Writes the model; returns its config. Prints progress to stderr for big presets.
 ModelConfig make_model(const MakeModelOptions& opts);
 
-// Trains a SentencePiece (BPE, byte fallback) model on `corpus_file`, writes `<out_dir>/tokenizer.model`.
+// Trains a SentencePiece (BPE, byte fallback) model on `corpus_file`, writes
+// `<out_dir>/tokenizer.model`.
 void train_tokenizer(const std::string& corpus_file, const std::string& out_dir, int vocab_size);
 
 // The corpus the project ships (data/corpus/kjv_excerpt.txt), found relative to the source dir.

@@ -25,8 +25,8 @@ class Binder {
     const TensorView& t = store_.get(name);
     if (t.shape != expected)
       throw LoadError(t.file, "tensor '" + name + "': shape " + shape_text(t.shape) +
-                                  " does not match config.json (expected " +
-                                  shape_text(expected) + ")");
+                                  " does not match config.json (expected " + shape_text(expected) +
+                                  ")");
     if (first_.empty()) {
       first_ = name;
       dtype_ = t.dtype;

@@ -26,7 +26,9 @@ namespace precis::engine {
 
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 // Parses one tensor's header entry; `data_size` bounds the offsets.
 TensorView parse_tensor_entry(const std::string& path, const std::string& name, const json& e,
@@ -40,8 +42,8 @@ TensorView parse_tensor_entry(const std::string& path, const std::string& name, 
   const std::string dtype_str = dt->get<std::string>();
   auto dtype = dtype_from_safetensors(dtype_str);
   if (!dtype)
-    throw LoadError(path, where + ": unknown dtype '" + dtype_str +
-                              "' (supported: F32, F16, BF16)");
+    throw LoadError(path,
+                    where + ": unknown dtype '" + dtype_str + "' (supported: F32, F16, BF16)");
 
   auto sh = e.find("shape");
   if (sh == e.end() || !sh->is_array())
@@ -63,8 +65,8 @@ TensorView parse_tensor_entry(const std::string& path, const std::string& name, 
   }
 
   auto off = e.find("data_offsets");
-  if (off == e.end() || !off->is_array() || off->size() != 2 ||
-      !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
+  if (off == e.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
+      !(*off)[1].is_number_unsigned())
     throw LoadError(path,
                     where + ": field 'data_offsets' must be [begin, end] of non-negative integers");
   const uint64_t begin = (*off)[0].get<uint64_t>();
@@ -76,8 +78,8 @@ TensorView parse_tensor_entry(const std::string& path, const std::string& name, 
     throw LoadError(path, where + ": field 'data_offsets' [" + std::to_string(begin) + ", " +
                               std::to_string(end) + "] is outside the data (" +
                               std::to_string(data_size) + " bytes)");
-  const uint64_t expected = overflow ? std::numeric_limits<uint64_t>::max()
-                                     : numel * dtype_size(*dtype);
+  const uint64_t expected =
+      overflow ? std::numeric_limits<uint64_t>::max() : numel * dtype_size(*dtype);
   if (end - begin != expected)
     throw LoadError(path, where + ": byte size " + std::to_string(end - begin) +
                               " (field 'data_offsets') does not match shape x dtype (" +
@@ -131,8 +133,7 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     header_len |= static_cast<uint64_t>(std::to_integer<uint8_t>(base[i])) << (8 * i);
   if (header_len > size - 8)
     throw LoadError(path, "header length " + std::to_string(header_len) +
-                              " is past the end of the file (" + std::to_string(size) +
-                              " bytes)");
+                              " is past the end of the file (" + std::to_string(size) + " bytes)");
 
   json header;
   try {
@@ -160,8 +161,8 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   for (size_t i = 1; i < order.size(); ++i) {
     const TensorView* prev = order[i - 1];
     if (order[i]->data < prev->data + prev->nbytes)
-      throw LoadError(path, "tensor '" + order[i]->name + "': field 'data_offsets' overlaps tensor '" +
-                                prev->name + "'");
+      throw LoadError(path, "tensor '" + order[i]->name +
+                                "': field 'data_offsets' overlaps tensor '" + prev->name + "'");
   }
   return f;
 }
@@ -280,7 +281,8 @@ void SafetensorsWriter::begin_data() {
   unsigned char len[8];
   const uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-  if (std::fwrite(len, 1, 8, out_) != 8 || std::fwrite(text.data(), 1, text.size(), out_) != text.size())
+  if (std::fwrite(len, 1, 8, out_) != 8 ||
+      std::fwrite(text.data(), 1, text.size(), out_) != text.size())
     throw std::runtime_error(path_ + ": write failed: " + errno_text());
 }
 

@@ -89,8 +89,10 @@ TEST_CASE("make_model: the model loads for each dtype, config.json records the d
     CHECK_FALSE(w.config.tie_word_embeddings);
     nlohmann::json j = nlohmann::json::parse(slurp(dir + "/config.json"));
     CHECK(j["torch_dtype"] == torch_name);
-    if (dt == DType::F32) f32_bytes = w.total_bytes();
-    else CHECK(w.total_bytes() * 2 == f32_bytes);
+    if (dt == DType::F32)
+      f32_bytes = w.total_bytes();
+    else
+      CHECK(w.total_bytes() * 2 == f32_bytes);
   }
   // Lower precisions are roundings of the same f32 values.
   ModelWeights f = load_model_weights(precis::test::cached_model("tiny", 3, DType::F32));

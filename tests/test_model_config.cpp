@@ -83,8 +83,8 @@ TEST_CASE("model config: optional fields are read; eos_token_id may be a list") 
 }
 
 TEST_CASE("model config: missing required field names file and field") {
-  for (const char* f :
-       {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"}) {
+  for (const char* f : {"hidden_size", "intermediate_size", "num_hidden_layers",
+                        "num_attention_heads", "vocab_size"}) {
     json j = base_config();
     j.erase(f);
     auto err = parse_error(j);
@@ -121,10 +121,12 @@ TEST_CASE("model config: heads that do not divide") {
   json j = base_config();
   j["num_attention_heads"] = 5;
   j["num_key_value_heads"] = 5;
-  CHECK_THAT(parse_error(j), Contains("hidden_size (64) is not divisible by num_attention_heads (5)"));
+  CHECK_THAT(parse_error(j),
+             Contains("hidden_size (64) is not divisible by num_attention_heads (5)"));
   j = base_config();
   j["num_key_value_heads"] = 3;
-  CHECK_THAT(parse_error(j), Contains("num_attention_heads (4) is not divisible by num_key_value_heads (3)"));
+  CHECK_THAT(parse_error(j),
+             Contains("num_attention_heads (4) is not divisible by num_key_value_heads (3)"));
 }
 
 TEST_CASE("model config: malformed JSON and non-object") {

@@ -96,8 +96,8 @@ TEST_CASE("model weights: a tiny model binds every tensor with its config shape"
 
   // Every tensor is counted once: the sum equals the data section of the file.
   size_t data_bytes = 0;
-  for (const auto& [_, t] : SafetensorsFile::open(dir + "/model.safetensors")->tensors())
-    data_bytes += t.nbytes;
+  auto file = SafetensorsFile::open(dir + "/model.safetensors");
+  for (const auto& [_, t] : file->tensors()) data_bytes += t.nbytes;
   CHECK(w.total_bytes() == data_bytes);
 }
 
@@ -117,8 +117,9 @@ TEST_CASE("model weights: a tensor whose shape disagrees with config.json") {
   const std::string dir2 = precis::test::scratch_dir("mw-shape-config");
   rewrite_model(src, dir2, [](const std::string&, Edit&) {});
   set_config_field(dir2, "intermediate_size", 100);
-  CHECK_THAT(load_error(dir2), Contains("tensor 'model.layers.0.mlp.gate_proj.weight': shape "
-                                        "[172, 64] does not match config.json (expected [100, 64])"));
+  CHECK_THAT(load_error(dir2),
+             Contains("tensor 'model.layers.0.mlp.gate_proj.weight': shape "
+                      "[172, 64] does not match config.json (expected [100, 64])"));
 }
 
 TEST_CASE("model weights: missing tensor") {
@@ -185,7 +186,8 @@ TEST_CASE("model weights: sharded checkpoint loads the same tensors") {
     SafetensorsWriter w(dir + "/" + names[s]);
     std::vector<const TensorView*> mine;
     for (const auto& [name, t] : in->tensors()) {
-      const bool first = name.rfind("model.layers.0.", 0) == 0 || name == "model.embed_tokens.weight";
+      const bool first =
+          name.rfind("model.layers.0.", 0) == 0 || name == "model.embed_tokens.weight";
       if (first == (s == 0)) mine.push_back(&t);
     }
     for (const auto* t : mine) {

@@ -2,8 +2,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <initializer_list>
 #include <fstream>
+#include <initializer_list>
 #include <limits>
 #include <random>
 #include <string>
@@ -121,26 +121,28 @@ TEST_CASE("safetensors: bad shape field") {
 
 TEST_CASE("safetensors: byte size disagrees with shape x dtype") {
   auto dir = precis::test::scratch_dir("st-size");
-  auto err = open_error(dir, "size",
-                        raw_file(obj({tensor_json("w", "F32", "[3]", "[0,8]")}), std::string(8, 0)));
+  auto err = open_error(
+      dir, "size", raw_file(obj({tensor_json("w", "F32", "[3]", "[0,8]")}), std::string(8, 0)));
   CHECK_THAT(err, Contains("size.safetensors"));
   CHECK_THAT(err, Contains("tensor 'w'"));
   CHECK_THAT(err, Contains("shape"));
   CHECK_THAT(err, Contains("12 bytes"));
   // Same bytes as two BF16 values is fine; four is not.
-  CHECK(open_error(dir, "ok", raw_file(obj({tensor_json("w", "BF16", "[2,2]", "[0,8]")}),
-                                       std::string(8, 0))) == "");
+  CHECK(open_error(
+            dir, "ok",
+            raw_file(obj({tensor_json("w", "BF16", "[2,2]", "[0,8]")}), std::string(8, 0))) == "");
   // A shape whose element count overflows must be rejected, not wrapped.
-  CHECK_THAT(open_error(dir, "ovf",
-                        raw_file(obj({tensor_json("w", "F32", "[4611686018427387904,16]", "[0,8]")}),
-                                 std::string(8, 0))),
-             Contains("tensor 'w'"));
+  CHECK_THAT(
+      open_error(dir, "ovf",
+                 raw_file(obj({tensor_json("w", "F32", "[4611686018427387904,16]", "[0,8]")}),
+                          std::string(8, 0))),
+      Contains("tensor 'w'"));
 }
 
 TEST_CASE("safetensors: data_offsets outside the data section or malformed") {
   auto dir = precis::test::scratch_dir("st-offsets");
-  auto err = open_error(dir, "outside",
-                        raw_file(obj({tensor_json("w", "F32", "[4]", "[0,16]")}), std::string(8, 0)));
+  auto err = open_error(
+      dir, "outside", raw_file(obj({tensor_json("w", "F32", "[4]", "[0,16]")}), std::string(8, 0)));
   CHECK_THAT(err, Contains("outside.safetensors"));
   CHECK_THAT(err, Contains("tensor 'w'"));
   CHECK_THAT(err, Contains("outside the data"));
@@ -158,14 +160,17 @@ TEST_CASE("safetensors: data_offsets outside the data section or malformed") {
 TEST_CASE("safetensors: overlapping tensors") {
   auto dir = precis::test::scratch_dir("st-overlap");
   auto err = open_error(dir, "overlap",
-                        raw_file(obj({tensor_json("a", "F32", "[2]", "[0,8]"), tensor_json("b", "F32", "[2]", "[4,12]")}),
+                        raw_file(obj({tensor_json("a", "F32", "[2]", "[0,8]"),
+                                      tensor_json("b", "F32", "[2]", "[4,12]")}),
                                  std::string(12, 0)));
   CHECK_THAT(err, Contains("overlap.safetensors"));
   CHECK_THAT(err, Contains("tensor 'b'"));
   CHECK_THAT(err, Contains("overlaps tensor 'a'"));
   // Adjacent is fine; an empty tensor anywhere is fine.
   CHECK(open_error(dir, "adjacent",
-                   raw_file(obj({tensor_json("a", "F32", "[2]", "[0,8]"), tensor_json("b", "F32", "[0]", "[4,4]"), tensor_json("c", "F32", "[1]", "[8,12]")}),
+                   raw_file(obj({tensor_json("a", "F32", "[2]", "[0,8]"),
+                                 tensor_json("b", "F32", "[0]", "[4,4]"),
+                                 tensor_json("c", "F32", "[1]", "[8,12]")}),
                             std::string(12, 0))) == "");
 }
 
@@ -238,7 +243,8 @@ TEST_CASE("safetensors: writer -> reader round trip is bit exact for f32, f16, b
     std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     uint64_t hlen = 0;
     for (int i = 0; i < 8; ++i)
-      hlen |= static_cast<uint64_t>(static_cast<unsigned char>(all[static_cast<size_t>(i)])) << (8 * i);
+      hlen |= static_cast<uint64_t>(static_cast<unsigned char>(all[static_cast<size_t>(i)]))
+              << (8 * i);
     CHECK(hlen % 8 == 0);
     const std::string header = all.substr(8, hlen);
     CHECK(header.find("z.last_declared_first") < header.find("a.scalar"));
@@ -273,8 +279,9 @@ TEST_CASE("weight store: sharded index with a tensor missing from its shard") {
               raw_file(obj({tensor_json("a", "F32", "[1]", "[0,4]")}), std::string(4, 0)));
   write_bytes(dir + "/model-00002-of-00002.safetensors",
               raw_file(obj({tensor_json("b", "F32", "[1]", "[0,4]")}), std::string(4, 0)));
-  write_bytes(dir + "/model.safetensors.index.json",
-              R"({"metadata": {"total_size": 8}, "weight_map": {"a": "model-00001-of-00002.safetensors",
+  write_bytes(
+      dir + "/model.safetensors.index.json",
+      R"({"metadata": {"total_size": 8}, "weight_map": {"a": "model-00001-of-00002.safetensors",
                   "b": "model-00002-of-00002.safetensors", "c": "model-00002-of-00002.safetensors"}})");
   try {
     WeightStore::open_dir(dir);
@@ -315,7 +322,8 @@ TEST_CASE("weight store: directory without index") {
   // The same name in two files is ambiguous.
   write_bytes(dir + "/c.safetensors",
               raw_file(obj({tensor_json("x", "F32", "[1]", "[0,4]")}), std::string(4, 0)));
-  CHECK_THROWS_WITH(WeightStore::open_dir(dir), Contains("tensor 'x'") && Contains("c.safetensors"));
+  CHECK_THROWS_WITH(WeightStore::open_dir(dir),
+                    Contains("tensor 'x'") && Contains("c.safetensors"));
 }
 
 TEST_CASE("dtype: f16 -> f32 -> f16 is the identity for every finite f16") {

@@ -29,9 +29,10 @@ TEST_CASE("Llama 2 tokenizer: ids, special tokens and round trips") {
   // Ids as published with Llama 2 ("▁Hello" 15043, "▁world" 3186).
   CHECK(tok->encode("Hello world", true) == std::vector<int>{1, 15043, 3186});
   CHECK(tok->piece(15043) == "\xE2\x96\x81Hello");
-  for (std::string text : {"In the beginning God created the heaven and the earth.",
-                           "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96\xE7\x95\x8C\xE3\x80\x82",
-                           "emoji \xF0\x9F\xA6\x99 and code: for (int i = 0; i < n; ++i) {}"}) {
+  for (std::string text :
+       {"In the beginning God created the heaven and the earth.",
+        "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96\xE7\x95\x8C\xE3\x80\x82",
+        "emoji \xF0\x9F\xA6\x99 and code: for (int i = 0; i < n; ++i) {}"}) {
     auto ids = tok->encode(text, false);
     CHECK(tok->decode(ids) == text);
     // Streaming pieces: concatenated token bytes give the text back, with SentencePiece's

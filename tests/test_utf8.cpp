@@ -8,8 +8,9 @@ using precis::engine::complete_utf8_prefix;
 
 TEST_CASE("complete_utf8_prefix never ends inside a character") {
   // Characters of 1, 2, 3 and 4 bytes; the character boundaries are the running sums.
-  const std::vector<std::string> chars = {"a", "\xC3\xA9", "\xE4\xB8\xAD", "\xF0\x9F\x98\x80", " ",
-                                          "\xE6\x96\x87", "z", "\xF0\x9F\x8C\x8D", "\xC3\xBC"};
+  const std::vector<std::string> chars = {
+      "a", "\xC3\xA9",         "\xE4\xB8\xAD", "\xF0\x9F\x98\x80", " ", "\xE6\x96\x87",
+      "z", "\xF0\x9F\x8C\x8D", "\xC3\xBC"};
   std::string s;
   std::vector<size_t> boundaries{0};
   for (const auto& c : chars) {
