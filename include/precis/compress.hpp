@@ -1,0 +1,70 @@
+// Prompt compression: keep the most informative tokens of a prompt under a budget, never
+// dropping protected text. Public API of compress/.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace precis::engine {
+class Engine;
+class Tokenizer;
+}  // namespace precis::engine
+
+namespace precis {
+
+struct CompressOptions {
+  // Budget: exactly one of these (rate = kept tokens / original tokens, in (0, 1]).
+  std::optional<double> rate;
+  std::optional<int> target_tokens;
+
+  // Protected and never dropped; the question also drives question-aware context ranking.
+  std::string question;
+  std::string instruction;
+
+  // The prompt's contexts/documents/demonstrations. When empty, the prompt is split on blank
+  // lines. Contexts are ranked and the lowest dropped first (coarse level), then tokens
+  // (fine level).
+  std::vector<std::string> contexts;
+
+  // Tokens/strings that are always kept wherever they occur (e.g. "\n", "?", ".").
+  std::vector<std::string> force_tokens;
+  // Text between these markers is kept verbatim; the markers themselves are removed.
+  std::string keep_open = "<keep>";
+  std::string keep_close = "</keep>";
+  bool keep_numbers = true;
+  // Keep fenced code blocks, and JSON keys, brackets and punctuation, so structure parses.
+  bool keep_structure = false;
+
+  // Fine level: tokens are scored in segments of this many tokens, each conditioned on the
+  // already-compressed text before it.
+  int iterative_size = 200;
+  // "lm": self-information under the engine's model (needs an Engine); "stat": model-free.
+  std::string scorer = "stat";
+  // Coarse level: fraction of the budget the context-level step aims for before token-level
+  // compression (LongLLMLingua's dynamic ratio); 0 disables dropping whole contexts.
+  double context_level_slack = 0.3;
+
+  // Throws std::invalid_argument naming the bad field.
+  void validate() const;
+};
+
+struct CompressResult {
+  std::string text;                 // the compressed prompt (contexts, then question)
+  std::vector<std::string> pieces;  // the original prompt's tokens (decoded pieces)
+  std::vector<bool> kept;           // per original token
+  int original_tokens = 0;
+  int compressed_tokens = 0;
+  double ratio = 1.0;  // compressed / original
+  double seconds = 0.0;
+  // Empty when the target was met within 5%; otherwise why not (e.g. protected text alone
+  // exceeds the budget).
+  std::string note;
+};
+
+// Compresses `prompt`. `tokenizer` counts and splits tokens; `engine` is needed for the "lm"
+// scorer (and may be null for "stat").
+CompressResult compress(const std::string& prompt, const CompressOptions& options,
+                        const engine::Tokenizer& tokenizer, engine::Engine* engine = nullptr);
+
+}  // namespace precis
