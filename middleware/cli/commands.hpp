@@ -12,5 +12,9 @@ using Args = std::vector<std::string>;
 int cmd_make_model(const Args& args);
 int cmd_generate(const Args& args);
 int cmd_score(const Args& args);
+int cmd_plan(const Args& args);
+int cmd_compress(const Args& args);
+int cmd_run(const Args& args);
+int cmd_demo(const Args& args);
 
 }  // namespace precis::cli

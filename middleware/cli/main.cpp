@@ -17,6 +17,10 @@ const char* kUsage =
     "               tokenizer.model) for tests and benchmarks\n"
     "  generate     generate text from a prompt on the embedded engine\n"
     "  score        per-token log-probabilities of a text under a model\n"
+    "  plan         write a code-form plan of how to answer a request\n"
+    "  compress     drop the least informative tokens of a prompt to meet a token budget\n"
+    "  run          run a prompt through a configured pipeline (compress, plan, generate)\n"
+    "  demo         the whole pipeline on a long real prompt, step by step\n"
     "\n"
     "Run `precis <command> --help` for the options of a command.\n";
 
@@ -34,6 +38,10 @@ int main(int argc, char** argv) {
     if (cmd == "make-model") return precis::cli::cmd_make_model(args);
     if (cmd == "generate") return precis::cli::cmd_generate(args);
     if (cmd == "score") return precis::cli::cmd_score(args);
+    if (cmd == "plan") return precis::cli::cmd_plan(args);
+    if (cmd == "compress") return precis::cli::cmd_compress(args);
+    if (cmd == "run") return precis::cli::cmd_run(args);
+    if (cmd == "demo") return precis::cli::cmd_demo(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "precis %s: error: %s\n", cmd.c_str(), e.what());
     return 1;

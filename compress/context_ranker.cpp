@@ -1,0 +1,102 @@
+#include "compress/context_ranker.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "compress/corpus_stats.hpp"
+#include "engine/engine.hpp"
+
+namespace precis::compression {
+
+std::vector<double> rank_contexts_stat(const std::vector<std::string>& contexts,
+                                       std::string_view question) {
+  const CorpusStats& corpus = CorpusStats::get();
+  const size_t n = contexts.size();
+  std::vector<std::unordered_set<std::string>> stems(n);
+  std::vector<double> density(n, 0.0);
+  std::unordered_map<std::string, int> df;
+  for (size_t i = 0; i < n; ++i) {
+    const auto words = split_words(contexts[i]);
+    double sum = 0.0;
+    for (const std::string& w : words) {
+      sum += corpus.self_information(w) / corpus.max_information();
+      stems[i].insert(stem(w));
+    }
+    density[i] = words.empty() ? 0.0 : sum / static_cast<double>(words.size());
+    for (const std::string& s : stems[i]) ++df[s];
+  }
+  std::unordered_set<std::string> qterms;
+  for (const std::string& w : split_words(question))
+    if (!corpus.is_stopword(w)) qterms.insert(stem(w));
+  if (qterms.empty()) return density;
+  std::vector<double> score(n, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    for (const std::string& q : qterms)
+      if (stems[i].count(q)) score[i] += std::log((n + 1.0) / (df[q] + 0.5));
+    score[i] += 0.01 * density[i];  // breaks ties between contexts that match equally
+  }
+  return score;
+}
+
+std::vector<double> rank_contexts_lm(engine::Engine& engine,
+                                     const std::vector<std::vector<int>>& contexts,
+                                     const std::vector<int>& question) {
+  const int bos = engine.tokenizer().bos_id();
+  const int window = engine.config().max_position_embeddings - (bos >= 0 ? 1 : 0);
+  // A question longer than half the window is cut to its tail (what the answer depends on
+  // most is what is asked last).
+  std::vector<int> q = question;
+  if (static_cast<int>(q.size()) > window / 2) q.erase(q.begin(), q.end() - window / 2);
+  std::vector<double> score;
+  for (const std::vector<int>& ctx : contexts) {
+    std::vector<int> ids;
+    if (bos >= 0) ids.push_back(bos);
+    const size_t head = std::min(ctx.size(), static_cast<size_t>(window - q.size()));
+    ids.insert(ids.end(), ctx.begin(), ctx.begin() + head);
+    const size_t q_at = ids.size();
+    ids.insert(ids.end(), q.begin(), q.end());
+    if (ids.size() < 2) {
+      score.push_back(0.0);
+      continue;
+    }
+    const std::vector<float> lp = engine.score_tokens(ids);
+    double sum = 0.0;
+    int count = 0;
+    if (q.empty()) {
+      for (size_t i = 0; i < ids.size(); ++i)
+        if (!std::isnan(lp[i])) sum -= lp[i], ++count;  // log-perplexity of the context
+    } else {
+      for (size_t i = q_at; i < ids.size(); ++i)
+        if (!std::isnan(lp[i])) sum += lp[i], ++count;  // mean log p(question | context)
+    }
+    score.push_back(count ? sum / count : 0.0);
+  }
+  return score;
+}
+
+std::vector<int> choose_dropped_contexts(const std::vector<double>& score,
+                                         const std::vector<int>& tokens,
+                                         const std::vector<char>& droppable, double limit,
+                                         double floor) {
+  const size_t n = score.size();
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return score[a] < score[b]; });
+  double remaining = std::accumulate(tokens.begin(), tokens.end(), 0.0);
+  size_t alive = n;
+  std::vector<int> dropped;
+  for (int i : order) {
+    if (remaining <= limit || alive <= 1) break;
+    if (!droppable[i] || remaining - tokens[i] < floor) continue;
+    dropped.push_back(i);
+    remaining -= tokens[i];
+    --alive;
+  }
+  std::sort(dropped.begin(), dropped.end());
+  return dropped;
+}
+
+}  // namespace precis::compression

@@ -1,0 +1,100 @@
+#include "compress/lm_scorer.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/engine.hpp"
+
+namespace precis::compression {
+
+namespace {
+
+// Information given to a token the model has no context for (the very first one without BOS):
+// high, so that it is kept rather than dropped on no evidence.
+constexpr float kNoContextInformation = 20.0f;
+
+}  // namespace
+
+LmScorer::LmScorer(engine::Engine& engine) : engine_(engine) {}
+LmScorer::~LmScorer() = default;
+
+void LmScorer::begin(const TokenizedText& text, const std::vector<Unit>& units,
+                     std::string_view) {
+  text_ = &text;
+  units_ = &units;
+  kept_ids_.clear();
+  traces_.clear();
+  window_ = engine_.config().max_position_embeddings;
+  session_ = engine_.open_scoring_session();
+  if (engine_.tokenizer().bos_id() >= 0) session_->append({engine_.tokenizer().bos_id()});
+}
+
+void LmScorer::restart_with_tail(const std::vector<int>& history, int room) {
+  const int bos = engine_.tokenizer().bos_id();
+  const int fixed = bos >= 0 ? 1 : 0;
+  // Keep half of what would fit, so that restarts are rare rather than every segment.
+  const int keep =
+      std::min<int>(static_cast<int>(history.size()), std::max(0, window_ - fixed - room) / 2);
+  std::vector<int> start;
+  if (bos >= 0) start.push_back(bos);
+  start.insert(start.end(), history.end() - keep, history.end());
+  session_->truncate(0);
+  session_->append(start);
+}
+
+std::vector<float> LmScorer::score_segment(std::span<const int> units) {
+  std::vector<int> seg;
+  for (int u : units) {
+    const Unit& x = (*units_)[u];
+    seg.insert(seg.end(), text_->ids.begin() + x.first_token, text_->ids.begin() + x.end_token);
+  }
+  prefix_size_ = session_->size();
+  restarted_ = false;
+  std::vector<float> info;
+  info.reserve(seg.size());
+  // A segment longer than half the context window is scored in chunks, each still conditioned
+  // on what precedes it in the session.
+  const size_t chunk = std::max(1, (window_ - 1) / 2);
+  for (size_t at = 0; at < seg.size(); at += chunk) {
+    std::vector<int> part(seg.begin() + at, seg.begin() + std::min(seg.size(), at + chunk));
+    if (session_->size() + static_cast<int>(part.size()) > window_) {
+      const int fixed = engine_.tokenizer().bos_id() >= 0 ? 1 : 0;
+      std::vector<int> history(session_->tokens().begin() + fixed, session_->tokens().end());
+      restart_with_tail(history, static_cast<int>(part.size()));
+      restarted_ = true;
+    }
+    SegmentTrace trace;
+    trace.context = session_->tokens();
+    trace.logprobs = session_->append(part);
+    for (float lp : trace.logprobs) info.push_back(std::isnan(lp) ? kNoContextInformation : -lp);
+    trace.segment = std::move(part);
+    traces_.push_back(std::move(trace));
+  }
+  return info;
+}
+
+void LmScorer::commit(std::span<const int> units, const std::vector<char>& kept) {
+  std::vector<int> add;
+  for (size_t i = 0; i < units.size(); ++i) {
+    if (!kept[i]) continue;
+    const Unit& x = (*units_)[units[i]];
+    add.insert(add.end(), text_->ids.begin() + x.first_token, text_->ids.begin() + x.end_token);
+  }
+  kept_ids_.insert(kept_ids_.end(), add.begin(), add.end());
+  if (!restarted_ && prefix_size_ + static_cast<int>(add.size()) <= window_) {
+    session_->truncate(prefix_size_);
+    if (!add.empty()) session_->append(add);
+    return;
+  }
+  // The compressed prefix no longer fits the window: continue from its most recent part.
+  restart_with_tail(kept_ids_, 0);
+}
+
+double LmScorer::unit_score(std::span<const float> token_scores) const {
+  if (token_scores.empty()) return 0.0;
+  double sum = 0.0;
+  for (float v : token_scores) sum += v;
+  return sum / std::sqrt(static_cast<double>(token_scores.size()));
+}
+
+}  // namespace precis::compression

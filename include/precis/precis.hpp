@@ -1,0 +1,145 @@
+// The precis C++ SDK. A Pipeline runs a request through its stages in order: plugin stages
+// (before), compress, plan, generate on the embedded engine, plugin stages (after).
+//
+//   auto pipeline = precis::Pipeline::from_config_file("precis.json");
+//   precis::Request req;
+//   req.prompt = long_document;
+//   req.question = "Who stayed with Naomi?";
+//   precis::Result r = pipeline.run(req);
+//   std::cout << r.text << " (" << r.original_tokens << " -> " << r.compressed_tokens << ")\n";
+//
+// run() is thread-safe: many threads may call it on one Pipeline, and their generations are
+// batched together by the engine's scheduler.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "precis/compress.hpp"
+#include "precis/errors.hpp"
+#include "precis/plan.hpp"
+
+namespace precis {
+
+// Sampling settings (OpenAI's names and meanings).
+struct GenerateOptions {
+  int max_tokens = 128;
+  float temperature = 0.7f;
+  int top_k = 0;
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::optional<uint64_t> seed;
+  std::vector<std::string> stop;
+  int n = 1;
+  int best_of = 0;
+  int logprobs = 0;
+  bool ignore_eos = false;
+};
+
+struct ModelOptions {
+  std::string path;  // Hugging Face Llama directory; empty: the shipped default model
+  double kv_cache_mb = 512;
+  int block_size = 16;
+  int max_batched_tokens = 512;
+};
+
+struct PipelineConfig {
+  ModelOptions model;
+  bool compress_enabled = true;
+  CompressOptions compress;  // rate 0.5 unless the config says otherwise
+  bool plan_enabled = true;
+  PlanOptions plan;
+  GenerateOptions generate;
+
+  PipelineConfig();
+  // Parses and validates a JSON config; throws ConfigError (std::runtime_error) whose message
+  // starts with the JSON path of the bad field, e.g. "/compress/rate: must be in (0, 1], got 0".
+  static PipelineConfig from_json(const std::string& json_text);
+  static PipelineConfig from_file(const std::string& path);
+};
+
+struct Request {
+  std::string prompt;                 // the text to work on (documents, instructions, ...)
+  std::string question;               // optional: protected, planned for, placed last
+  std::vector<std::string> contexts;  // optional: explicit documents instead of blank-line split
+  // Per-request overrides of the pipeline's configuration.
+  std::optional<bool> compress;
+  std::optional<double> rate;
+  std::optional<int> target_tokens;
+  std::optional<std::string> planner;  // "template", "lm" or "none"
+  std::optional<GenerateOptions> generate;
+};
+
+struct StageTiming {
+  std::string stage;
+  double ms = 0.0;
+};
+
+struct Choice {
+  std::string text;
+  std::string finish_reason;
+  int tokens = 0;
+  double cumulative_logprob = 0.0;
+};
+
+struct Result {
+  std::string text;  // choices[0].text
+  std::vector<Choice> choices;
+  std::string original_prompt;    // prompt (+ question), as given
+  std::string compressed_prompt;  // after compression (the original when compression is off)
+  std::string final_prompt;       // what the model was given, plan included
+  Plan plan;                      // empty code when planning is off
+  CompressResult compression;     // details of the compress stage (kept mask, ...)
+  int original_tokens = 0;        // prompt tokens before compression
+  int compressed_tokens = 0;      // after compression
+  int final_prompt_tokens = 0;    // with the plan, as generated from
+  int completion_tokens = 0;
+  double generation_tokens_per_second = 0.0;
+  std::vector<StageTiming> timings;
+};
+
+// A pipeline stage provided by a plugin or by application code: it may read and change the
+// request before the pipeline and the result after it. Throwing fails the request with the
+// stage's name in the message.
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual std::string name() const = 0;
+  virtual void before(Request& request) { (void)request; }
+  virtual void after(const Request& request, Result& result) {
+    (void)request;
+    (void)result;
+  }
+};
+
+// Called with each new piece of the first choice's text as it is generated.
+using TextCallback = std::function<void(const std::string& delta)>;
+
+class Pipeline {
+ public:
+  explicit Pipeline(PipelineConfig config);
+  static Pipeline from_config_file(const std::string& path);
+  ~Pipeline();
+  Pipeline(Pipeline&&) noexcept;
+  Pipeline& operator=(Pipeline&&) noexcept;
+
+  void add_stage(std::shared_ptr<Stage> stage);
+  Result run(Request request, const TextCallback& on_text = {});
+
+  const PipelineConfig& config() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The shipped default model's directory (models/default in the source tree), or "" if absent.
+std::string default_model_dir();
+
+}  // namespace precis

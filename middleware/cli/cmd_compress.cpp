@@ -1,0 +1,125 @@
+// `precis compress`: compress a prompt under a token budget and print the result.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "engine/engine.hpp"
+#include "engine/tokenizer.hpp"
+#include "middleware/cli/commands.hpp"
+#include "middleware/cli/parse.hpp"
+#include "precis/compress.hpp"
+
+namespace po = boost::program_options;
+
+namespace precis::cli {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument("cannot read --prompt-file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+int cmd_compress(const Args& args) {
+  std::string prompt, prompt_file, model, tokenizer_file, scorer = "stat";
+  std::optional<std::string> prompt_arg;
+  double rate = 0.0, kv_cache_mb = 512;
+  int target_tokens = 0;
+  CompressOptions opt;
+  bool json = false;
+  po::options_description desc("options");
+  desc.add_options()("prompt", po::value(&prompt)->notifier([&](const std::string& p) {
+    prompt_arg = p;
+  }),
+                     "the prompt text")("prompt-file", po::value(&prompt_file),
+                                        "read the prompt from this file")(
+      "question", po::value(&opt.question), "question (kept verbatim; drives context ranking)")(
+      "instruction", po::value(&opt.instruction), "instruction (kept verbatim)")(
+      "rate", po::value(&rate), "keep this fraction of the tokens, in (0, 1] (default 0.5)")(
+      "target-tokens", po::value(&target_tokens), "keep this many tokens instead of a rate")(
+      "scorer", po::value(&scorer)->default_value(scorer),
+      "stat (model-free) | lm (self-information under --model)")(
+      "model", po::value(&model), "model directory (tokenizer.model; needed by --scorer lm)")(
+      "tokenizer", po::value(&tokenizer_file), "tokenizer.model to count tokens with")(
+      "kv-cache-mb", po::value(&kv_cache_mb)->default_value(kv_cache_mb),
+      "KV cache memory for --scorer lm (MiB)")(
+      "force-token", po::value(&opt.force_tokens)->composing(),
+      "text kept wherever it occurs (repeatable)")(
+      "keep-structure", po::bool_switch(&opt.keep_structure),
+      "keep code fences, JSON keys and brackets so structured text still parses")(
+      "iterative-size", po::value(&opt.iterative_size)->default_value(opt.iterative_size),
+      "tokens per segment of the fine level")(
+      "json", po::bool_switch(&json),
+      "print {text, original_tokens, compressed_tokens, ratio, seconds, note, kept, pieces}");
+  if (auto rc = parse_args("compress",
+                           "Drop the least informative tokens of a prompt to meet a budget.", args,
+                           desc))
+    return *rc;
+
+  if (prompt_arg && !prompt_file.empty())
+    throw std::invalid_argument("give either --prompt or --prompt-file, not both");
+  if (!prompt_arg && prompt_file.empty())
+    throw std::invalid_argument("--prompt (or --prompt-file) is required");
+  if (!prompt_file.empty()) prompt = read_file(prompt_file);
+  if (rate != 0.0 && target_tokens != 0)
+    throw std::invalid_argument("give either --rate or --target-tokens, not both");
+  if (target_tokens != 0) {
+    opt.target_tokens = target_tokens;
+  } else {
+    opt.rate = rate != 0.0 ? rate : 0.5;
+  }
+  opt.scorer = scorer;
+  opt.validate();
+  if (scorer == "lm" && model.empty())
+    throw std::invalid_argument("--scorer lm needs a model: pass --model DIR");
+
+  std::unique_ptr<engine::Engine> eng;
+  std::unique_ptr<engine::Tokenizer> tok;
+  if (scorer == "lm") {
+    engine::EngineOptions eo;
+    eo.model_dir = model;
+    eo.kv_cache_mb = kv_cache_mb;
+    eng = std::make_unique<engine::Engine>(eo);
+  } else if (!model.empty()) {
+    tok = engine::Tokenizer::load(model + "/tokenizer.model");
+  } else if (!tokenizer_file.empty()) {
+    tok = engine::Tokenizer::load(tokenizer_file);
+  } else if (const std::string def = std::string(PRECIS_SOURCE_DIR) + "/models/default";
+             std::filesystem::exists(def + "/tokenizer.model")) {
+    tok = engine::Tokenizer::load(def + "/tokenizer.model");
+  } else {
+    throw std::invalid_argument("no tokenizer: pass --model DIR or --tokenizer FILE");
+  }
+  const engine::Tokenizer& tokenizer = eng ? eng->tokenizer() : *tok;
+
+  const CompressResult r = compress(prompt, opt, tokenizer, eng.get());
+  if (json) {
+    nlohmann::json out = {{"text", r.text},
+                          {"original_tokens", r.original_tokens},
+                          {"compressed_tokens", r.compressed_tokens},
+                          {"ratio", r.ratio},
+                          {"seconds", r.seconds},
+                          {"note", r.note},
+                          {"kept", r.kept},
+                          {"pieces", r.pieces}};
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    std::cout << r.text << "\n";
+    std::printf("-- %d -> %d tokens, ratio %.3f, %.1f ms%s%s\n", r.original_tokens,
+                r.compressed_tokens, r.ratio, r.seconds * 1000.0, r.note.empty() ? "" : "; ",
+                r.note.c_str());
+  }
+  return 0;
+}
+
+}  // namespace precis::cli

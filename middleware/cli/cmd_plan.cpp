@@ -1,0 +1,94 @@
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.hpp"
+#include "engine/tokenizer.hpp"
+#include "middleware/cli/commands.hpp"
+#include "middleware/cli/engine_options.hpp"
+#include "middleware/cli/parse.hpp"
+#include "precis/plan.hpp"
+
+namespace po = boost::program_options;
+
+namespace precis::cli {
+
+int cmd_plan(const Args& args) {
+  EngineFlags ef;
+  ef.kv_cache_mb = 64;  // a plan is a few hundred tokens
+  std::string prompt, prompt_file, placement_out;
+  PlanOptions o;
+  int64_t seed = 0;
+  bool json = false;
+  po::options_description desc("options");
+  desc.add_options()("prompt", po::value(&prompt), "the request to plan for")(
+      "prompt-file", po::value(&prompt_file), "read the request from this file")(
+      "planner", po::value(&o.planner)->default_value(o.planner),
+      "template (no model) or lm (asks the model, falls back to template)")(
+      "model", po::value(&ef.model),
+      "model directory; needed by --planner lm, and counts plan tokens with its tokenizer")(
+      "budget-tokens", po::value(&o.budget_tokens)->default_value(o.budget_tokens),
+      "the plan's size limit in tokens")(
+      "temperature", po::value(&o.temperature)->default_value(o.temperature),
+      "lm planner: first attempt's temperature (the retry uses half)")(
+      "seed", po::value(&seed)->default_value(0), "lm planner: random seed")(
+      "kv-cache-mb", po::value(&ef.kv_cache_mb)->default_value(ef.kv_cache_mb),
+      "lm planner: KV cache memory (MiB)")(
+      "render", po::value(&placement_out),
+      "also print the final prompt with the plan placed: before_question, system or "
+      "answer_prefix")("json", po::bool_switch(&json),
+                       "print {plan, planner, task_kind, fell_back, fallback_reason, tokens}");
+  if (auto rc = parse_args("plan", "Writes a code-form plan for a request.", args, desc))
+    return *rc;
+  if (seed < 0) throw std::invalid_argument("--seed must be non-negative");
+  o.seed = static_cast<uint64_t>(seed);
+  if (!placement_out.empty()) o.placement = placement_out;
+  o.validate();
+  const std::string request = read_prompt(prompt, prompt_file);
+
+  // A model shipped with the source tree serves when --model is not given.
+  const std::string shipped = std::string(PRECIS_SOURCE_DIR) + "/models/default";
+  if (ef.model.empty() && o.planner == "lm" &&
+      std::filesystem::exists(shipped + "/config.json"))
+    ef.model = shipped;
+  if (o.planner == "lm" && ef.model.empty())
+    throw std::invalid_argument("--planner lm needs --model DIR (the model that writes the plan)");
+
+  PlanContext ctx;
+  std::unique_ptr<engine::Engine> eng;
+  std::unique_ptr<engine::Tokenizer> tok;
+  if (o.planner == "lm") {
+    eng = std::make_unique<engine::Engine>(to_engine_options(ef));
+    ctx = engine_plan_context(*eng);
+  } else if (!ef.model.empty()) {
+    // The template planner needs only the tokenizer to count.
+    tok = engine::Tokenizer::load(ef.model + "/tokenizer.model");
+    ctx.count_tokens = tokenizer_counter(*tok);
+  }
+  const Plan plan = make_plan(request, o, ctx);
+
+  if (json) {
+    nlohmann::json out = {{"plan", plan.code},
+                          {"planner", plan.planner_used},
+                          {"task_kind", plan.task_kind},
+                          {"fell_back", plan.fell_back},
+                          {"fallback_reason", plan.fallback_reason},
+                          {"tokens", plan.tokens}};
+    if (!plan.note.empty()) out["note"] = plan.note;
+    if (!placement_out.empty()) out["prompt"] = render_prompt(request, plan, placement_out);
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return 0;
+  }
+  std::printf("%s\n", plan.code.c_str());
+  if (!placement_out.empty())
+    std::printf("\n--- prompt (%s)\n%s\n", placement_out.c_str(),
+                render_prompt(request, plan, placement_out).c_str());
+  std::fprintf(stderr, "[planner %s, task %s, %d tokens%s%s%s%s]\n", plan.planner_used.c_str(),
+               plan.task_kind.c_str(), plan.tokens, plan.fell_back ? "; fell back: " : "",
+               plan.fallback_reason.c_str(), plan.note.empty() ? "" : "; ", plan.note.c_str());
+  return 0;
+}
+
+}  // namespace precis::cli

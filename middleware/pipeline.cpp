@@ -1,0 +1,209 @@
+// Pipeline::run: plugin stages, compress, plan, generate, plugin stages; with per-stage timings.
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+
+#include "engine/engine_service.hpp"
+#include "engine/load_error.hpp"
+#include "precis/precis.hpp"
+
+namespace precis {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+engine::SamplingParams to_sampling(const GenerateOptions& g) {
+  engine::SamplingParams p;
+  p.max_tokens = g.max_tokens;
+  p.temperature = g.temperature;
+  p.top_k = g.top_k;
+  p.top_p = g.top_p;
+  p.min_p = g.min_p;
+  p.repetition_penalty = g.repetition_penalty;
+  p.presence_penalty = g.presence_penalty;
+  p.frequency_penalty = g.frequency_penalty;
+  p.seed = g.seed;
+  p.stop = g.stop;
+  p.n = g.n;
+  p.best_of = g.best_of;
+  p.logprobs = g.logprobs;
+  p.ignore_eos = g.ignore_eos;
+  return p;
+}
+
+std::string joined_prompt(const Request& r) {
+  std::string text = r.prompt;
+  for (const auto& c : r.contexts) text += (text.empty() ? "" : "\n\n") + c;
+  if (!r.question.empty()) text += (text.empty() ? "" : "\n\n") + r.question;
+  return text;
+}
+
+}  // namespace
+
+std::string default_model_dir() {
+  const std::filesystem::path dir = std::filesystem::path(PRECIS_SOURCE_DIR) / "models" / "default";
+  return std::filesystem::exists(dir / "config.json") ? dir.string() : std::string();
+}
+
+struct Pipeline::Impl {
+  PipelineConfig config;
+  std::unique_ptr<engine::EngineService> service;
+  std::mutex stages_mu;
+  std::vector<std::shared_ptr<Stage>> stages;
+};
+
+Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
+  if (config.model.path.empty()) config.model.path = default_model_dir();
+  if (config.model.path.empty())
+    throw ConfigError(
+        "/model/path: no model given and no default model is installed in models/default");
+  if (config.compress_enabled) config.compress.validate();
+  if (config.plan_enabled) config.plan.validate();
+  to_sampling(config.generate).validate();
+  engine::EngineOptions eo;
+  eo.model_dir = config.model.path;
+  eo.kv_cache_mb = config.model.kv_cache_mb;
+  eo.block_size = config.model.block_size;
+  eo.scheduler.max_batched_tokens = config.model.max_batched_tokens;
+  impl_->service = std::make_unique<engine::EngineService>(eo);
+  impl_->config = std::move(config);
+}
+
+Pipeline Pipeline::from_config_file(const std::string& path) {
+  return Pipeline(PipelineConfig::from_file(path));
+}
+
+Pipeline::~Pipeline() = default;
+Pipeline::Pipeline(Pipeline&&) noexcept = default;
+Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
+
+const PipelineConfig& Pipeline::config() const {
+  return impl_->config;
+}
+
+void Pipeline::add_stage(std::shared_ptr<Stage> stage) {
+  std::lock_guard<std::mutex> lock(impl_->stages_mu);
+  impl_->stages.push_back(std::move(stage));
+}
+
+Result Pipeline::run(Request request, const TextCallback& on_text) {
+  const PipelineConfig& cfg = impl_->config;
+  engine::EngineService& svc = *impl_->service;
+  const engine::Tokenizer& tok = svc.tokenizer();
+  Result res;
+  std::vector<std::shared_ptr<Stage>> stages;
+  {
+    std::lock_guard<std::mutex> lock(impl_->stages_mu);
+    stages = impl_->stages;
+  }
+
+  auto t = Clock::now();
+  for (const auto& s : stages) {
+    try {
+      s->before(request);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("stage '" + s->name() + "' failed: " + e.what());
+    }
+  }
+  if (!stages.empty()) res.timings.push_back({"plugins (before)", ms_since(t)});
+
+  res.original_prompt = joined_prompt(request);
+  res.original_tokens = static_cast<int>(tok.encode(res.original_prompt, false).size());
+
+  // Compress.
+  t = Clock::now();
+  const bool compress_on = request.compress.value_or(cfg.compress_enabled);
+  if (compress_on) {
+    CompressOptions co = cfg.compress;
+    if (request.rate) co.rate = *request.rate, co.target_tokens.reset();
+    if (request.target_tokens) co.target_tokens = *request.target_tokens, co.rate.reset();
+    co.question = request.question;
+    co.contexts = request.contexts;
+    co.validate();
+    const std::string prompt = request.prompt;
+    if (co.scorer == "lm") {
+      // The engine is single-threaded: the LM scorer runs on its thread, between steps.
+      res.compression =
+          svc.call([&](engine::Engine& e) { return compress(prompt, co, e.tokenizer(), &e); })
+              .get();
+    } else {
+      res.compression = compress(prompt, co, tok, nullptr);
+    }
+    res.compressed_prompt = res.compression.text;
+    res.compressed_tokens = res.compression.compressed_tokens;
+    res.timings.push_back({"compress", ms_since(t)});
+  } else {
+    res.compressed_prompt = res.original_prompt;
+    res.compressed_tokens = res.original_tokens;
+  }
+
+  // Plan: from the question when there is one, else from the whole request.
+  t = Clock::now();
+  const std::string planner =
+      request.planner.value_or(cfg.plan_enabled ? cfg.plan.planner : "none");
+  std::string final_prompt = res.compressed_prompt;
+  if (planner != "none") {
+    PlanOptions po = cfg.plan;
+    po.planner = planner;
+    PlanContext ctx;
+    ctx.count_tokens = tokenizer_counter(tok);
+    if (planner == "lm") {
+      ctx.generate = [&svc](const PlanGenerateRequest& g) {
+        engine::SamplingParams p;
+        p.temperature = g.temperature;
+        p.max_tokens = g.max_tokens;
+        p.seed = g.seed;
+        p.stop = g.stop;
+        return svc.submit(svc.tokenizer().encode(g.prompt, true), p)
+            .result.get()
+            .completions.at(0)
+            .text;
+      };
+    }
+    res.plan =
+        make_plan(request.question.empty() ? res.original_prompt : request.question, po, ctx);
+    final_prompt = render_prompt(res.compressed_prompt, res.plan, po.placement);
+    res.timings.push_back({"plan", ms_since(t)});
+  }
+  res.final_prompt = final_prompt;
+
+  // Generate.
+  t = Clock::now();
+  const GenerateOptions gen = request.generate.value_or(cfg.generate);
+  engine::SamplingParams sp = to_sampling(gen);
+  std::vector<int> ids = tok.encode(final_prompt, true);
+  res.final_prompt_tokens = static_cast<int>(ids.size());
+  engine::StreamCallback cb;
+  if (on_text)
+    cb = [&on_text](int index, const std::string& delta) {
+      if (index == 0) on_text(delta);
+    };
+  engine::GenerationResult g = svc.submit(std::move(ids), sp, cb).result.get();
+  for (const auto& c : g.completions) {
+    res.choices.push_back(
+        {c.text, c.finish_reason, static_cast<int>(c.tokens.size()), c.cumulative_logprob});
+    res.completion_tokens += static_cast<int>(c.tokens.size());
+  }
+  if (!res.choices.empty()) res.text = res.choices[0].text;
+  res.generation_tokens_per_second = g.seconds > 0 ? res.completion_tokens / g.seconds : 0.0;
+  res.timings.push_back({"generate", ms_since(t)});
+
+  t = Clock::now();
+  for (auto it = stages.rbegin(); it != stages.rend(); ++it) {
+    try {
+      (*it)->after(request, res);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("stage '" + (*it)->name() + "' failed: " + e.what());
+    }
+  }
+  if (!stages.empty()) res.timings.push_back({"plugins (after)", ms_since(t)});
+  return res;
+}
+
+}  // namespace precis

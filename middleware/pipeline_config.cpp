@@ -1,0 +1,121 @@
+// PipelineConfig from JSON: every field is checked for type and range, unknown keys are
+// rejected, and each error names the JSON path of the field.
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "middleware/json_reader.hpp"
+#include "precis/precis.hpp"
+
+namespace precis {
+
+namespace {
+
+constexpr double kBig = 1e12;
+
+void read_model(JsonReader r, ModelOptions& m) {
+  if (auto v = r.string("path")) {
+    if (!std::filesystem::is_directory(*v)) r.fail("path", "model directory not found: " + *v);
+    m.path = *v;
+  }
+  if (auto v = r.number("kv_cache_mb", 0, kBig, true)) m.kv_cache_mb = *v;
+  if (auto v = r.integer("block_size", 1, 1024)) m.block_size = static_cast<int>(*v);
+  if (auto v = r.integer("max_batched_tokens", 1, 1 << 20))
+    m.max_batched_tokens = static_cast<int>(*v);
+  r.finish();
+}
+
+void read_compress(JsonReader r, bool& enabled, CompressOptions& c) {
+  if (auto v = r.boolean("enabled")) enabled = *v;
+  auto rate = r.number("rate", 0, 1, true);
+  auto target = r.integer("target_tokens", 1, std::numeric_limits<int>::max());
+  if (rate && target) r.fail("target_tokens", "give either rate or target_tokens, not both");
+  if (rate) c.rate = *rate, c.target_tokens.reset();
+  if (target) c.target_tokens = static_cast<int>(*target), c.rate.reset();
+  if (auto v = r.choice("scorer", {"stat", "lm"})) c.scorer = *v;
+  if (auto v = r.strings("force_tokens")) c.force_tokens = *v;
+  if (auto v = r.string("keep_open")) c.keep_open = *v;
+  if (auto v = r.string("keep_close")) c.keep_close = *v;
+  if (auto v = r.boolean("keep_numbers")) c.keep_numbers = *v;
+  if (auto v = r.boolean("keep_structure")) c.keep_structure = *v;
+  if (auto v = r.integer("iterative_size", 1, 1 << 20)) c.iterative_size = static_cast<int>(*v);
+  if (auto v = r.number("context_level_slack", 0, 10)) c.context_level_slack = *v;
+  if (auto v = r.string("instruction")) c.instruction = *v;
+  r.finish();
+}
+
+void read_plan(JsonReader r, bool& enabled, PlanOptions& p) {
+  if (auto v = r.choice("planner", {"template", "lm", "none"})) {
+    enabled = *v != "none";
+    if (enabled) p.planner = *v;
+  }
+  if (auto v = r.integer("budget_tokens", 1, 1 << 16)) p.budget_tokens = static_cast<int>(*v);
+  if (auto v = r.choice("placement", {"before_question", "system", "answer_prefix"}))
+    p.placement = *v;
+  if (auto v = r.number("temperature", 0, 5)) p.temperature = static_cast<float>(*v);
+  if (auto v = r.integer("seed", 0, std::numeric_limits<int64_t>::max()))
+    p.seed = static_cast<uint64_t>(*v);
+  if (auto v = r.integer("max_lines", 2, 1000)) p.max_lines = static_cast<int>(*v);
+  r.finish();
+}
+
+}  // namespace
+
+void read_generate_options(JsonReader& r, GenerateOptions& g) {
+  if (auto v = r.integer("max_tokens", 1, 1 << 20)) g.max_tokens = static_cast<int>(*v);
+  if (auto v = r.number("temperature", 0, 100)) g.temperature = static_cast<float>(*v);
+  if (auto v = r.integer("top_k", -1, 1 << 20)) g.top_k = static_cast<int>(*v);
+  if (auto v = r.number("top_p", 0, 1, true)) g.top_p = static_cast<float>(*v);
+  if (auto v = r.number("min_p", 0, 1)) g.min_p = static_cast<float>(*v);
+  if (auto v = r.number("repetition_penalty", 0, 100, true))
+    g.repetition_penalty = static_cast<float>(*v);
+  if (auto v = r.number("presence_penalty", -2, 2)) g.presence_penalty = static_cast<float>(*v);
+  if (auto v = r.number("frequency_penalty", -2, 2)) g.frequency_penalty = static_cast<float>(*v);
+  if (auto v = r.integer("seed", 0, std::numeric_limits<int64_t>::max()))
+    g.seed = static_cast<uint64_t>(*v);
+  if (auto v = r.strings("stop")) g.stop = *v;
+  if (auto v = r.integer("n", 1, 128)) g.n = static_cast<int>(*v);
+  if (auto v = r.integer("best_of", 0, 128)) g.best_of = static_cast<int>(*v);
+  if (auto v = r.integer("logprobs", 0, 20)) g.logprobs = static_cast<int>(*v);
+  if (auto v = r.boolean("ignore_eos")) g.ignore_eos = *v;
+  if (g.best_of != 0 && g.best_of < g.n) r.fail("best_of", "must be 0 or >= n");
+}
+
+PipelineConfig::PipelineConfig() {
+  compress.rate = 0.5;
+}
+
+PipelineConfig PipelineConfig::from_json(const std::string& json_text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError(std::string("/: not valid JSON: ") + e.what());
+  }
+  PipelineConfig c;
+  JsonReader root(j, "");
+  if (auto m = root.object("model")) read_model(*m, c.model);
+  if (auto m = root.object("compress")) read_compress(*m, c.compress_enabled, c.compress);
+  if (auto m = root.object("plan")) read_plan(*m, c.plan_enabled, c.plan);
+  if (auto m = root.object("generate")) {
+    read_generate_options(*m, c.generate);
+    m->finish();
+  }
+  root.finish();
+  return c;
+}
+
+PipelineConfig PipelineConfig::from_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot read config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return from_json(ss.str());
+  } catch (const ConfigError& e) {
+    throw ConfigError(path + ": " + e.what());
+  }
+}
+
+}  // namespace precis

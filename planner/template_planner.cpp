@@ -1,0 +1,642 @@
+#include "planner/template_planner.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "planner/plan_text.hpp"
+
+namespace precis::planner {
+namespace {
+
+// How readily a statement is dropped to fit the budget: higher goes first.
+enum Priority { kCore = 0, kInput = 1, kConstraint = 2, kStep = 3, kNote = 4 };
+
+struct Stmt {
+  std::string line;               // at the function body's indentation
+  std::vector<std::string> body;  // nested lines, already indented relative to `line`
+  int priority = kStep;
+};
+
+constexpr const char* kIndent = "    ";
+
+class Builder {
+ public:
+  std::string header;
+  std::vector<Stmt> stmts;
+  std::set<std::string> used;  // variable names taken
+  size_t constraints_at = std::string::npos;  // where the answer's checks begin
+
+  void add(int priority, std::string line, std::vector<std::string> body = {}) {
+    stmts.push_back({std::move(line), std::move(body), priority});
+  }
+  std::string render(const std::vector<bool>& keep) const {
+    std::vector<std::string> lines = {header};
+    for (size_t i = 0; i < stmts.size(); ++i) {
+      if (!keep[i]) continue;
+      lines.push_back(kIndent + stmts[i].line);
+      for (const auto& b : stmts[i].body) lines.push_back(kIndent + std::string(kIndent) + b);
+    }
+    return join_lines(lines);
+  }
+  int lines(const std::vector<bool>& keep) const {
+    int n = 1;
+    for (size_t i = 0; i < stmts.size(); ++i)
+      if (keep[i]) n += 1 + static_cast<int>(stmts[i].body.size());
+    return n;
+  }
+};
+
+std::string low_of(const RequestAnalysis& a) {
+  std::string all = a.first_sentence + " " + a.instruction;
+  for (const auto& q : a.questions) all += " " + q;
+  return to_lower(all);
+}
+
+bool contains_word(const std::string& low, std::string_view w) {
+  size_t at = 0;
+  auto an = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  while ((at = low.find(w, at)) != std::string::npos) {
+    const size_t e = at + w.size();
+    if ((at == 0 || !an(low[at - 1])) && (e >= low.size() || !an(low[e]))) return true;
+    ++at;
+  }
+  return false;
+}
+
+bool any_word(const std::string& low, std::initializer_list<std::string_view> ws) {
+  for (auto w : ws)
+    if (contains_word(low, w)) return true;
+  return false;
+}
+
+// `name = value  # "text"` for each quantity; returns the names in order.
+std::vector<const Quantity*> add_quantities(Builder& b, const RequestAnalysis& a, int priority) {
+  std::vector<const Quantity*> out;
+  for (const auto& q : a.quantities) {
+    if (out.size() >= 10) break;
+    b.used.insert(q.name);
+    b.add(priority, q.name + " = " + q.value + "  # " + comment_text("\"" + q.text + "\"", 60));
+    out.push_back(&q);
+  }
+  return out;
+}
+
+std::string name_for(Builder& b, const std::string& wanted) { return unique_name(wanted, b.used); }
+
+std::string main_question(const RequestAnalysis& a) {
+  if (!a.questions.empty()) return a.questions.front();
+  if (!a.instruction.empty()) return a.instruction;
+  return a.first_sentence;
+}
+
+// The request's demands on the answer, applied to `var` before it is returned.
+// Constraints written inside one listed part apply to that part, not to the whole answer.
+bool inside_an_item(const RequestAnalysis& a, const Constraint& c) {
+  if (a.kind != "multi_part") return false;
+  const std::string t = to_lower(c.text);
+  for (const auto& item : a.items)
+    if (to_lower(item).find(t) != std::string::npos) return true;
+  return false;
+}
+
+void add_constraints(Builder& b, const RequestAnalysis& a, const std::string& var) {
+  b.constraints_at = b.stmts.size();
+  std::vector<const Constraint*> formats;
+  for (const auto& c : a.constraints) {
+    if (inside_an_item(a, c)) continue;
+    const std::string& k = c.kind;
+    const std::string why = "  # " + comment_text("\"" + c.text + "\"", 50);
+    if (k == "step_by_step") continue;  // stated up front, see add_step_flag
+    if (k == "format") {
+      formats.push_back(&c);
+      continue;
+    }
+    if (k == "language") {
+      b.add(kConstraint, var + " = translate(" + var + ", " + py_str(c.value) + ")" + why);
+    } else if (k == "brief") {
+      b.add(kConstraint, var + " = tighten(" + var + ")" + why);
+    } else if (k == "cite") {
+      b.add(kConstraint, var + " = add_sources(" + var + ")" + why);
+    } else if (k == "audience") {
+      b.add(kConstraint, var + " = adapt(" + var + ", audience=" + py_str(c.value, 30) + ")");
+    } else if (k == "avoid") {
+      b.add(kConstraint, "if mentions(" + var + ", " + py_str(c.value, 40) + "):",
+            {var + " = rewrite_without(" + var + ", " + py_str(c.value, 40) + ")"});
+    } else {
+      // max_words, min_sentences, exact_items, ...
+      const size_t us = k.find('_');
+      if (us == std::string::npos) continue;
+      const std::string limit = k.substr(0, us), unit = k.substr(us + 1);
+      const std::string counter = unit == "chars" ? "len(" + var + ")"
+                                  : unit == "words" ? "word_count(" + var + ")"
+                                  : unit == "sentences" ? "sentence_count(" + var + ")"
+                                  : unit == "paragraphs" ? "paragraph_count(" + var + ")"
+                                  : unit == "lines" ? "line_count(" + var + ")"
+                                                       : "item_count(" + var + ")";
+      const std::string kw = unit == "words" ? "" : unit + "=";
+      if (limit == "max")
+        b.add(kConstraint, "if " + counter + " > " + c.value + ":" + why,
+              {var + " = shorten(" + var + ", " + kw + c.value + ")"});
+      else if (limit == "min")
+        b.add(kConstraint, "if " + counter + " < " + c.value + ":" + why,
+              {var + " = expand(" + var + ", " + kw + c.value + ")"});
+      else
+        b.add(kConstraint, "if " + counter + " != " + c.value + ":" + why,
+              {var + " = fit(" + var + ", " + (unit == "words" ? "words=" : kw) + c.value + ")"});
+    }
+  }
+  // Format last: it is the shape the reader receives.
+  for (const Constraint* c : formats) {
+    const std::string& f = c->value;
+    const std::string fn = f == "json"            ? "to_json"
+                           : f == "yaml"          ? "to_yaml"
+                           : f == "csv"           ? "to_csv"
+                           : f == "xml"           ? "to_xml"
+                           : f == "table"         ? "as_table"
+                           : f == "numbered_list" ? "as_numbered_list"
+                           : f == "bullets"       ? "as_bullets"
+                                                  : "as_markdown";
+    b.add(kConstraint, var + " = " + fn + "(" + var + ")  # " +
+                           comment_text("\"" + c->text + "\"", 40));
+  }
+}
+
+void add_step_flag(Builder& b, const RequestAnalysis& a) {
+  for (const auto& c : a.constraints)
+    if (c.kind == "step_by_step") {
+      b.used.insert("show_work");
+      b.add(kConstraint, "show_work = True  # " + comment_text("\"" + c.text + "\"", 40));
+      return;
+    }
+}
+
+// Names and figures the plan has not mentioned yet, so that every plan carries the request's
+// own particulars whatever its kind.
+void add_leftovers(Builder& b, const RequestAnalysis& a) {
+  std::vector<bool> all(b.stmts.size(), true);
+  const std::string so_far = b.render(all);
+  std::vector<std::string> missing;
+  for (const auto& e : a.entities)
+    if (so_far.find(e) == std::string::npos) missing.push_back(e);
+  for (const auto& e : a.identifiers)
+    if (so_far.find(e) == std::string::npos) missing.push_back(e);
+  if (missing.empty()) return;
+  Stmt s{name_for(b, "also_given") + " = " + py_list(missing, 90, 36), {}, kStep};
+  // Before the checks on the answer, which read best last.
+  const size_t at = std::min(b.constraints_at, b.stmts.size());
+  b.stmts.insert(b.stmts.begin() + static_cast<long>(at), std::move(s));
+}
+
+// ---- the kinds -------------------------------------------------------------------------------
+
+std::string join_names(const std::vector<std::string>& names, const char* op) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) out += (i ? std::string(" ") + op + " " : "") + names[i];
+  return out;
+}
+
+std::string build_arithmetic(Builder& b, const RequestAnalysis& a) {
+  b.header = "def solve():";
+  b.add(kNote, "# arithmetic: name each given quantity, then compute what is asked");
+  add_step_flag(b, a);
+  if (!a.entities.empty()) b.add(kStep, name_for(b, "names") + " = " + py_list(a.entities));
+  const auto qs = add_quantities(b, a, kInput);
+  for (size_t i = 0; i < a.questions.size() && i < 2; ++i)
+    b.add(kNote, "# asks: " + comment_text("\"" + a.questions[i] + "\"", 80));
+  const std::string low = low_of(a);
+  std::vector<std::string> counts, money, pcts;
+  for (const Quantity* q : qs) {
+    if (q->percent)
+      pcts.push_back(q->name);
+    else if (q->money)
+      money.push_back(q->name);
+    else if (q->unit != "year" && q->name != "time")
+      counts.push_back(q->name);
+  }
+  std::string cur;
+  bool subtracted = false;
+  if (counts.size() >= 2) {
+    std::vector<std::string> rest(counts.begin() + 1, counts.end());
+    if (any_word(low, {"left", "remain", "remaining", "remains", "lost", "gave", "gives",
+                       "ate", "eats", "sold", "spent", "used", "after"})) {
+      cur = name_for(b, "left");
+      b.add(kCore, cur + " = " + counts[0] + " - " + join_names(rest, "-") +
+                       "  # \"left\": take the rest away");
+      subtracted = true;
+    } else if (any_word(low, {"total", "altogether", "in all", "combined", "sum", "together",
+                              "overall", "now"})) {
+      cur = name_for(b, "total");
+      b.add(kCore, cur + " = " + join_names(counts, "+") + "  # add up the parts");
+    } else if (any_word(low, {"average", "mean"})) {
+      cur = name_for(b, "average");
+      b.add(kCore, cur + " = (" + join_names(counts, "+") + ") / " +
+                       std::to_string(counts.size()));
+    } else if (any_word(low, {"more than", "fewer than", "difference", "how many more",
+                              "how much more", "longer", "older", "less than"})) {
+      cur = name_for(b, "difference");
+      b.add(kCore, cur + " = " + counts[0] + " - " + counts[1] + "  # compare the two");
+      subtracted = true;
+    } else if (any_word(low, {"split", "share", "shared", "divide", "divided", "equally",
+                              "among", "between"})) {
+      cur = name_for(b, "share");
+      b.add(kCore, cur + " = " + counts[0] + " / " + counts[1] + "  # split evenly");
+    } else if (any_word(low, {"each", "per", "every", "times", "twice", "double", "rate"})) {
+      cur = name_for(b, "product");
+      b.add(kCore, cur + " = " + counts[0] + " * " + counts[1] + "  # so many per each");
+    } else {
+      cur = name_for(b, "combined");
+      b.add(kCore, cur + " = combine(" + join_names(counts, ",") +
+                       ")  # pick + - * / from the wording");
+    }
+  } else if (counts.size() == 1) {
+    cur = counts[0];
+  }
+  if (!money.empty()) {
+    if (cur.empty() && money.size() >= 2) {
+      cur = name_for(b, "total_cost");
+      b.add(kCore, cur + " = " + join_names(money, "+"));
+    } else if (cur.empty()) {
+      cur = money[0];
+    } else {
+      const std::string c = name_for(b, "cost");
+      b.add(kCore, c + " = " + cur + " * " + money[0] + "  # count times price");
+      cur = c;
+    }
+  }
+  if (!pcts.empty()) {
+    const std::string base = cur.empty() ? "base" : cur;
+    const std::string p = name_for(b, "after_pct");
+    if (any_word(low, {"discount", "off", "decrease", "reduced", "reduce", "less", "sale"}))
+      b.add(kCore, p + " = " + base + " - " + base + " * " + pcts[0] + " / 100");
+    else if (any_word(low, {"increase", "tax", "tip", "interest", "raise", "more", "grow",
+                            "grows", "markup"}))
+      b.add(kCore, p + " = " + base + " + " + base + " * " + pcts[0] + " / 100");
+    else
+      b.add(kCore, p + " = " + base + " * " + pcts[0] + " / 100");
+    cur = p;
+  }
+  const std::string result = name_for(b, "result");
+  b.add(kCore, result + " = " + (cur.empty() ? "compute(" + py_str(main_question(a), 50) + ")"
+                                             : cur));
+  if (subtracted)
+    b.add(kStep, "if " + result + " < 0:", {result + " = recheck(" + result + ")  # a count cannot be negative"});
+  add_constraints(b, a, result);
+  return result;
+}
+
+// "the spouse of the director of Titanic" -> hops spouse <- director <- Titanic.
+std::vector<std::string> of_chain(const std::string& question) {
+  std::string q = question;
+  while (!q.empty() && (q.back() == '?' || q.back() == '.')) q.pop_back();
+  const std::string low = to_lower(q);
+  size_t the = low.find(" the ");
+  if (the == std::string::npos) return {};
+  std::string np = q.substr(the + 1);
+  std::vector<std::string> parts;
+  size_t from = 0;
+  const std::string npl = to_lower(np);
+  for (size_t at; (at = npl.find(" of ", from)) != std::string::npos; from = at + 4)
+    parts.push_back(np.substr(from, at - from));
+  parts.push_back(np.substr(from));
+  for (auto& p : parts) {
+    for (std::string_view det : {"the ", "a ", "an ", "The "})
+      if (p.rfind(det, 0) == 0) p = p.substr(det.size());
+    p = trim_copy(p);
+  }
+  if (parts.size() < 2) return {};
+  return parts;
+}
+
+std::string build_multi_hop(Builder& b, const RequestAnalysis& a) {
+  b.header = "def answer():";
+  b.add(kNote, "# multi-hop: answer each hop in order, feeding each answer into the next");
+  add_step_flag(b, a);
+  if (!a.entities.empty()) b.add(kInput, name_for(b, "known") + " = " + py_list(a.entities));
+  add_quantities(b, a, kInput);
+  const std::string q = main_question(a);
+  const std::string ql = to_lower(q);
+  const std::string result = name_for(b, "result");
+  static const std::vector<std::pair<std::string_view, std::string_view>> kCompare = {
+      {"older", "birth date"}, {"younger", "birth date"}, {"earlier", "date"},
+      {"later", "date"},       {"first", "date"},         {"taller", "height"},
+      {"larger", "size"},      {"bigger", "size"},        {"smaller", "size"},
+      {"longer", "length"}};
+  std::string attribute;
+  if (const size_t same = ql.find("same "); same != std::string::npos) {
+    size_t e = ql.find_first_of(" ?.,", same + 5);
+    attribute = q.substr(same + 5, (e == std::string::npos ? q.size() : e) - same - 5);
+  }
+  for (const auto& [w, attr] : kCompare)
+    if (attribute.empty() && contains_word(ql, w)) attribute = std::string(attr);
+  if (attribute.empty() && a.entities.size() >= 2 && contains_word(ql, "both"))
+    attribute = "the property asked about";
+
+  const auto chain = a.questions.empty() ? std::vector<std::string>{} : of_chain(q);
+  if (!attribute.empty() && a.entities.size() >= 2) {
+    // Comparison: the same lookup for each named thing, then compare.
+    const std::string facts = name_for(b, "facts");
+    b.add(kCore, facts + " = {}");
+    std::vector<std::string> names(a.entities.begin(),
+                                   a.entities.begin() + std::min<size_t>(a.entities.size(), 4));
+    b.add(kCore, "for name in " + py_list(names, 70) + ":",
+          {facts + "[name] = lookup(name, " + py_str(attribute, 30) + ")"});
+    b.add(kCore, result + " = compare(" + facts + ", " + py_str(q, 60) + ")");
+  } else if (a.questions.size() >= 2) {
+    const std::string facts = name_for(b, "facts");
+    b.add(kCore, facts + " = {}");
+    b.add(kCore, "for q in " + py_list(a.questions, 90, 44) + ":",
+          {facts + "[q] = lookup(q, given=" + facts + ")  # later hops use earlier answers"});
+    b.add(kCore, result + " = combine(" + facts + ")");
+  } else if (chain.size() >= 2) {
+    // Resolve from the innermost thing outwards.
+    std::string prev = name_for(b, py_name(chain.back(), "start"));
+    b.add(kCore, prev + " = find(" + py_str(chain.back(), 60) + ")");
+    for (size_t k = chain.size() - 1; k-- > 0;) {
+      const std::string v = name_for(b, py_name(chain[k], "hop"));
+      b.add(kCore, v + " = relation(" + prev + ", " + py_str(chain[k], 40) + ")");
+      prev = v;
+    }
+    b.add(kCore, result + " = " + prev);
+  } else {
+    // One question with a relative clause: resolve the clause first.
+    std::string inner, outer = q;
+    for (std::string_view m : {" that ", " who ", " which ", " where ", " whose ", " whom "}) {
+      const size_t at = ql.find(m);
+      if (at == std::string::npos || at < ql.find(' ')) continue;
+      size_t np = ql.rfind(' ', at - 1);
+      np = np == std::string::npos ? 0 : np + 1;
+      inner = q.substr(np);
+      outer = trim_copy(q.substr(0, np));
+      // "Who wrote the" + novel -> "Who wrote" + novel.
+      for (std::string_view det : {" the", " a", " an"})
+        if (outer.size() > det.size() &&
+            to_lower(outer).compare(outer.size() - det.size(), det.size(), det) == 0)
+          outer.resize(outer.size() - det.size());
+      break;
+    }
+    if (!inner.empty()) {
+      while (!inner.empty() && inner.back() == '?') inner.pop_back();
+      const std::string v = name_for(b, py_name(inner.substr(0, inner.find(' ')), "bridge"));
+      b.add(kCore, v + " = find(" + py_str(inner, 70) + ")  # the inner hop first");
+      b.add(kCore, result + " = ask(" + py_str(trim_copy(outer), 50) + ", " + v + ")");
+    } else {
+      b.add(kCore, result + " = lookup(" + py_str(q, 70) + ")");
+    }
+  }
+  b.add(kStep, "if not supported(" + result + "):",
+        {result + " = recheck(" + result + ")  # each hop must be backed by a fact"});
+  add_constraints(b, a, result);
+  return result;
+}
+
+std::string build_code_change(Builder& b, const RequestAnalysis& a) {
+  b.header = "def change_code():";
+  b.add(kNote, "# code change: find the code, understand it, change it, verify it");
+  const std::string low = low_of(a);
+  b.add(kCore, name_for(b, "goal") + " = " + py_str(a.instruction.empty() ? main_question(a)
+                                                                            : a.instruction,
+                                                     80));
+  std::vector<std::string> targets = a.identifiers;
+  for (const auto& e : a.entities) targets.push_back(e);
+  std::string code = name_for(b, "code");
+  if (!targets.empty()) {
+    b.add(kInput, name_for(b, "targets") + " = " + py_list(targets, 90, 32));
+    b.add(kCore, code + " = read(targets)");
+  } else {
+    b.add(kCore, code + " = read(" + py_str("the code the request shows", 40) + ")");
+  }
+  add_quantities(b, a, kInput);
+  const std::string patch = name_for(b, "patch");
+  if (any_word(low, {"bug", "fix", "error", "crash", "crashes", "exception", "fails",
+                     "failing", "broken", "wrong", "segfault", "debug", "incorrect"})) {
+    b.add(kCore, name_for(b, "failure") + " = reproduce(goal)");
+    b.add(kCore, name_for(b, "cause") + " = find_cause(" + code + ", failure)");
+    b.add(kCore, patch + " = edit(" + code + ", fix=cause)");
+  } else if (any_word(low, {"refactor", "clean up", "simplify", "rename", "restructure",
+                            "split", "extract"})) {
+    b.add(kCore, patch + " = refactor(" + code + ", goal, keep_behaviour=True)");
+  } else if (any_word(low, {"optimize", "optimise", "faster", "speed up", "performance",
+                            "slow", "memory"})) {
+    b.add(kCore, name_for(b, "baseline") + " = measure(" + code + ")");
+    b.add(kCore, patch + " = optimise(" + code + ", goal)");
+    b.add(kStep, "if measure(" + patch + ") >= baseline:",
+          {patch + " = rethink(" + code + ", goal)  # no gain: try another approach"});
+  } else {
+    b.add(kCore, patch + " = implement(" + code + ", goal)");
+  }
+  if (!a.identifiers.empty())
+    b.add(kStep, "for caller in callers(" + py_str(a.identifiers.front(), 40) + "):",
+          {"update(caller, " + patch + ")  # keep every call site consistent"});
+  add_step_flag(b, a);
+  if (any_word(low, {"test", "tests", "unit test", "unit tests"}))
+    b.add(kStep, "add_tests(" + patch + ")");
+  b.add(kStep, "if not tests_pass(" + patch + "):",
+        {patch + " = revise(" + patch + ")"});
+  add_constraints(b, a, patch);
+  return patch;
+}
+
+std::string build_summary(Builder& b, const RequestAnalysis& a) {
+  b.header = "def summarize(text):";
+  b.add(kNote, "# summary: each part's main point, keep the facts that matter, condense");
+  add_step_flag(b, a);
+  if (!a.instruction.empty() || !a.questions.empty())
+    b.add(kNote, "# asked: " + comment_text("\"" + main_question(a) + "\"", 80));
+  const std::string points = name_for(b, "points");
+  b.add(kCore, points + " = []");
+  const std::string unit = a.paragraphs > 1 ? "paragraphs" : "sentences";
+  const int n = a.paragraphs > 1 ? a.paragraphs : a.sentences;
+  b.add(kCore, "for part in " + unit + "(text):  # " + std::to_string(n) + " " + unit,
+        {points + ".append(main_point(part))"});
+  if (!a.entities.empty())
+    b.add(kInput, name_for(b, "names") + " = " + py_list(a.entities, 90, 30) +
+                      "  # keep these names");
+  std::vector<std::string> figures;
+  for (const auto& q : a.quantities) figures.push_back(q.text);
+  if (!figures.empty())
+    b.add(kInput, name_for(b, "figures") + " = " + py_list(figures, 90, 30) +
+                      "  # keep these figures");
+  const std::string summary = name_for(b, "summary");
+  b.add(kCore, summary + " = condense(" + points + ")");
+  b.add(kStep, "for fact in " + std::string(figures.empty() ? "names" : "figures") + ":",
+        {"if fact not in " + summary + " and matters(fact):",
+         std::string(kIndent) + summary + " = include(" + summary + ", fact)"});
+  if (a.entities.empty() && figures.empty()) b.stmts.pop_back();
+  add_constraints(b, a, summary);
+  return summary;
+}
+
+// "extract all the email addresses from the text" -> "email addresses".
+std::string extraction_target(const RequestAnalysis& a) {
+  const std::string src = a.instruction.empty() ? main_question(a) : a.instruction;
+  const std::string low = to_lower(src);
+  for (std::string_view cue : {"extract all", "extract every", "extract", "list all",
+                               "list every", "list each", "list the", "find all",
+                               "find every", "identify all", "pull out", "get all",
+                               "collect all", "enumerate all"}) {
+    size_t at = low.find(cue);
+    if (at == std::string::npos) continue;
+    size_t from = at + cue.size();
+    for (std::string_view det : {" of the ", " the ", " of "})
+      if (low.compare(from, det.size(), det) == 0) from += det.size() - 1;
+    size_t end = low.size();
+    for (std::string_view stop : {" from ", " in ", " mentioned", " that ", " which ",
+                                  ":", ".", "?", " as ", " into "}) {
+      const size_t s = low.find(stop, from);
+      if (s != std::string::npos && s < end) end = s;
+    }
+    const std::string t = trim_copy(src.substr(from, end - from));
+    if (!t.empty()) return t;
+  }
+  return "the items asked for";
+}
+
+std::string build_extraction(Builder& b, const RequestAnalysis& a) {
+  b.header = "def extract(text):";
+  b.add(kNote, "# extraction: scan everything, keep each match once, in order of appearance");
+  add_step_flag(b, a);
+  b.add(kCore, name_for(b, "target") + " = " + py_str(extraction_target(a), 50));
+  const std::string found = name_for(b, "found");
+  b.add(kCore, found + " = []");
+  b.add(kCore, "for sentence in sentences(text):",
+        {"for item in matches(sentence, target):",
+         std::string(kIndent) + "if item not in " + found + ":",
+         std::string(kIndent) + kIndent + found + ".append(item)"});
+  if (!a.entities.empty())
+    b.add(kInput, name_for(b, "mentioned") + " = " + py_list(a.entities, 90, 30) +
+                      "  # check each against target");
+  std::vector<std::string> figures;
+  for (const auto& q : a.quantities) figures.push_back(q.text);
+  if (!figures.empty())
+    b.add(kInput, name_for(b, "figures") + " = " + py_list(figures, 90, 30));
+  b.add(kStep, "if not " + found + ":", {found + " = " + "[\"none found\"]  # say so, do not invent"});
+  add_constraints(b, a, found);
+  return found;
+}
+
+std::string build_multi_part(Builder& b, const RequestAnalysis& a) {
+  b.header = "def respond():";
+  b.add(kNote, "# multi-part: do every part, in order, one section each");
+  add_step_flag(b, a);
+  if (!a.instruction.empty() && a.instruction.size() < 200 &&
+      std::find(a.items.begin(), a.items.end(), a.instruction) == a.items.end())
+    b.add(kNote, "# context: " + comment_text("\"" + a.instruction + "\"", 80));
+  const std::string sections = name_for(b, "sections");
+  b.add(kCore, sections + " = []");
+  for (size_t i = 0; i < a.items.size() && i < 12; ++i)
+    b.add(i < 3 ? kCore : kStep, sections + ".append(do(" + py_str(a.items[i], 76) +
+                                     "))  # part " + std::to_string(i + 1));
+  add_quantities(b, a, kStep);
+  const std::string response = name_for(b, "response");
+  b.add(kCore, response + " = join(" + sections + ")");
+  b.add(kStep, "if len(" + sections + ") < " + std::to_string(a.items.size()) + ":",
+        {response + " = complete(" + response + ")  # no part may be skipped"});
+  add_constraints(b, a, response);
+  return response;
+}
+
+std::string build_general(Builder& b, const RequestAnalysis& a) {
+  b.header = "def answer(question):";
+  b.add(kNote, "# general: pin down what is asked, recall what is needed, answer, check");
+  add_step_flag(b, a);
+  const std::string asked = name_for(b, "asked");
+  b.add(kCore, asked + " = " + py_str(main_question(a), 90));
+  if (!a.entities.empty()) b.add(kInput, name_for(b, "names") + " = " + py_list(a.entities));
+  add_quantities(b, a, kInput);
+  const std::string facts = name_for(b, "facts");
+  if (a.questions.size() >= 2) {
+    b.add(kCore, facts + " = []");
+    b.add(kCore, "for q in " + py_list(a.questions, 90, 44) + ":",
+          {facts + ".append(recall(q))"});
+  } else {
+    b.add(kCore, facts + " = recall(" + asked +
+                     (a.entities.empty() ? std::string() : ", about=names") + ")");
+  }
+  const std::string draft = name_for(b, "draft");
+  b.add(kCore, draft + " = explain(" + asked + ", " + facts + ")");
+  b.add(kStep, "if not covers(" + draft + ", " + asked + "):",
+        {draft + " = revise(" + draft + ", " + asked + ")"});
+  add_constraints(b, a, draft);
+  return draft;
+}
+
+}  // namespace
+
+TemplatePlan template_plan(const RequestAnalysis& a, int budget_tokens, int max_lines,
+                           const TokenCounter& count) {
+  Builder b;
+  std::string result;
+  if (a.kind == "arithmetic")
+    result = build_arithmetic(b, a);
+  else if (a.kind == "multi_hop")
+    result = build_multi_hop(b, a);
+  else if (a.kind == "code_change")
+    result = build_code_change(b, a);
+  else if (a.kind == "summary")
+    result = build_summary(b, a);
+  else if (a.kind == "extraction")
+    result = build_extraction(b, a);
+  else if (a.kind == "multi_part")
+    result = build_multi_part(b, a);
+  else
+    result = build_general(b, a);
+  add_leftovers(b, a);
+  b.add(kCore, "return " + result);
+
+  TemplatePlan out;
+  out.kind = a.kind;
+  std::vector<bool> keep(b.stmts.size(), true);
+  int dropped = 0;
+  for (;;) {
+    const std::string code = b.render(keep);
+    const int tokens = count(code);
+    if (tokens <= budget_tokens && b.lines(keep) <= max_lines) {
+      out.code = code;
+      out.tokens = tokens;
+      break;
+    }
+    // Drop the least important statement; among equals, the latest. The final return stays.
+    int victim = -1;
+    for (int i = static_cast<int>(b.stmts.size()) - 2; i >= 0; --i) {
+      if (!keep[static_cast<size_t>(i)]) continue;
+      if (victim < 0 || b.stmts[static_cast<size_t>(i)].priority >
+                            b.stmts[static_cast<size_t>(victim)].priority)
+        victim = i;
+    }
+    if (victim < 0) {
+      out.note = "the plan budget of " + std::to_string(budget_tokens) +
+                 " tokens cannot hold even a minimal plan";
+      return out;
+    }
+    keep[static_cast<size_t>(victim)] = false;
+    ++dropped;
+  }
+  // Greedy dropping can overshoot (a big statement went after a small one had already gone):
+  // put back what still fits, most important first.
+  if (dropped > 0) {
+    std::vector<size_t> order;
+    for (size_t i = 0; i < keep.size(); ++i)
+      if (!keep[i]) order.push_back(i);
+    std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+      return b.stmts[x].priority < b.stmts[y].priority;
+    });
+    for (size_t i : order) {
+      keep[i] = true;
+      const std::string code = b.render(keep);
+      const int tokens = count(code);
+      if (tokens <= budget_tokens && b.lines(keep) <= max_lines) {
+        out.code = code;
+        out.tokens = tokens;
+        --dropped;
+      } else {
+        keep[i] = false;
+      }
+    }
+  }
+  if (dropped > 0)
+    out.note = "dropped " + std::to_string(dropped) + " of " + std::to_string(b.stmts.size()) +
+               " statements to fit the budget of " + std::to_string(budget_tokens) + " tokens";
+  return out;
+}
+
+}  // namespace precis::planner

@@ -1,0 +1,163 @@
+// The pipeline through the SDK, the CLI and a config file; config validation; concurrency; and
+// the examples, built and run as a user would.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "precis/precis.hpp"
+#include "tests/test_support.hpp"
+
+using namespace precis;
+
+namespace {
+
+std::string model_dir() {
+  return test::cached_model("tiny", 21, engine::DType::F32);
+}
+
+const char* kPrompt =
+    "Now it came to pass in the days when the judges ruled, that there was a famine in the land. "
+    "And a certain man of Bethlehemjudah went to sojourn in the country of Moab, he, and his wife, "
+    "and his two sons.\n\nAnd the name of the man was Elimelech, and the name of his wife Naomi, "
+    "and the name of his two sons Mahlon and Chilion, Ephrathites of Bethlehemjudah.";
+
+nlohmann::json config_json() {
+  return {
+      {"model", {{"path", model_dir()}, {"kv_cache_mb", 32}}},
+      {"compress", {{"rate", 0.5}, {"scorer", "stat"}}},
+      {"plan", {{"planner", "template"}, {"budget_tokens", 80}}},
+      {"generate", {{"max_tokens", 12}, {"temperature", 0.8}, {"seed", 5}, {"ignore_eos", true}}}};
+}
+
+std::string write_config(const nlohmann::json& j, const std::string& name) {
+  const std::string path = test::scratch_dir(name) + "/config.json";
+  std::ofstream(path) << j.dump(2);
+  return path;
+}
+
+// What a string becomes after the CLI's JSON output (invalid UTF-8 replaced by U+FFFD): a random
+// model's text may contain any bytes.
+std::string as_json_text(const std::string& s) {
+  return nlohmann::json::parse(
+             nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+      .get<std::string>();
+}
+
+std::string config_error(const std::string& text) {
+  try {
+    PipelineConfig::from_json(text);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+}  // namespace
+
+TEST_CASE("the same request through SDK, config file and CLI gives the same result") {
+  const std::string path = write_config(config_json(), "pipeline-same");
+  PipelineConfig cfg;
+  cfg.model.path = model_dir();
+  cfg.model.kv_cache_mb = 32;
+  cfg.compress.rate = 0.5;
+  cfg.plan.budget_tokens = 80;
+  cfg.generate.max_tokens = 12;
+  cfg.generate.temperature = 0.8f;
+  cfg.generate.seed = 5;
+  cfg.generate.ignore_eos = true;
+  Request req;
+  req.prompt = kPrompt;
+  const Result from_code = Pipeline(cfg).run(req);
+  const Result from_file = Pipeline::from_config_file(path).run(req);
+  CHECK(from_code.text == from_file.text);
+  CHECK(from_code.final_prompt == from_file.final_prompt);
+  CHECK(from_code.compressed_tokens < from_code.original_tokens);
+  CHECK(!from_code.plan.code.empty());
+
+  std::string out;
+  const std::string prompt_file = test::scratch_dir("pipeline-prompt") + "/prompt.txt";
+  std::ofstream(prompt_file) << kPrompt;
+  REQUIRE(test::run_command(std::string(PRECIS_BINARY) + " run --json --config " + path +
+                                " --prompt-file " + prompt_file,
+                            &out) == 0);
+  auto j = nlohmann::json::parse(out);
+  CHECK(j["text"] == as_json_text(from_code.text));
+  CHECK(j["final_prompt"] == as_json_text(from_code.final_prompt));
+  CHECK(j["usage"]["compressed_prompt_tokens"] == from_code.compressed_tokens);
+}
+
+TEST_CASE("bad configs fail with the JSON path of the field") {
+  auto with = [](const std::string& section, const nlohmann::json& patch) {
+    nlohmann::json j = config_json();
+    for (auto it = patch.begin(); it != patch.end(); ++it) j[section][it.key()] = it.value();
+    return j.dump();
+  };
+  CHECK_THAT(config_error(with("compress", {{"rate", 0}})), Catch::StartsWith("/compress/rate:"));
+  CHECK_THAT(config_error(with("compress", {{"rate", "half"}})),
+             Catch::StartsWith("/compress/rate: expected a number"));
+  CHECK_THAT(config_error(with("compress", {{"ratee", 0.5}})),
+             Catch::StartsWith("/compress/ratee: unknown key"));
+  CHECK_THAT(config_error(with("plan", {{"budget_tokens", -5}})),
+             Catch::StartsWith("/plan/budget_tokens:"));
+  CHECK_THAT(config_error(with("model", {{"path", "/no/such/model"}})),
+             Catch::StartsWith("/model/path: model directory not found"));
+  CHECK_THAT(config_error(with("generate", {{"top_p", 1.5}})),
+             Catch::StartsWith("/generate/top_p:"));
+  CHECK_THAT(config_error(with("generate", {{"stop", {"a", 3}}})),
+             Catch::StartsWith("/generate/stop/1:"));
+  CHECK_THAT(config_error(with("plan", {{"planner", "oracle"}})),
+             Catch::StartsWith("/plan/planner: must be one of"));
+  CHECK_THAT(config_error(R"({"compress": 3})"),
+             Catch::StartsWith("/compress: expected an object"));
+  CHECK_THAT(config_error(R"({"extra": true})"), Catch::StartsWith("/extra: unknown key"));
+  CHECK_THAT(config_error("{not json"), Catch::StartsWith("/: not valid JSON"));
+  CHECK(config_error(config_json().dump()) == "(accepted)");
+}
+
+TEST_CASE("eight threads calling run concurrently all get correct, complete results") {
+  PipelineConfig cfg = PipelineConfig::from_json(config_json().dump());
+  Pipeline pipeline(cfg);
+  std::vector<Request> reqs(8);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    reqs[i].prompt = kPrompt;
+    reqs[i].question = "Who was the wife of man number " + std::to_string(i) + "?";
+    GenerateOptions g = cfg.generate;
+    g.seed = 100 + i;
+    reqs[i].generate = g;
+  }
+  std::vector<Result> got(reqs.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < reqs.size(); ++i)
+    threads.emplace_back([&, i] { got[i] = pipeline.run(reqs[i]); });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const Result alone = pipeline.run(reqs[i]);
+    CHECK(got[i].completion_tokens == 12);
+    CHECK(got[i].text == alone.text);
+    CHECK(got[i].final_prompt == alone.final_prompt);
+  }
+}
+
+TEST_CASE("the examples build and run") {
+  std::string out;
+  REQUIRE(test::run_command(std::string(PRECIS_EXAMPLE_DIR) + "/example_sdk_minimal " + model_dir(),
+                            &out) == 0);
+  CHECK_THAT(out, Catch::Contains("prompt tokens:"));
+  CHECK_THAT(out, Catch::Contains("def "));
+
+  // Each shipped config, pointed at the test model, is valid and runs.
+  for (const char* name : {"embedded.json", "embedded_lm.json"}) {
+    std::ifstream in(std::string(PRECIS_SOURCE_DIR) + "/examples/configs/" + name);
+    nlohmann::json j = nlohmann::json::parse(in);
+    j["model"]["path"] = model_dir();
+    j["generate"]["max_tokens"] = 8;
+    const std::string path = write_config(j, std::string("example-") + name);
+    out.clear();
+    INFO(name);
+    REQUIRE(test::run_command(std::string(PRECIS_EXAMPLE_DIR) + "/example_sdk_streaming " + path +
+                                  " 'And God said, Let there be light: and there was light.'",
+                              &out) == 0);
+    CHECK_THAT(out, Catch::Contains("generate"));
+  }
+}
