@@ -91,9 +91,10 @@ Layout lay_out(const std::string& prompt, const CompressOptions& o) {
   };
   auto add_text = [&](std::string_view raw, bool split) {
     std::vector<ByteRange> keep;
-    const std::string clean = strip_keep_markers(sanitize_utf8(raw), o.keep_open, o.keep_close, keep);
-    const auto parts = split ? split_on_blank_lines(clean)
-                             : std::vector<ByteRange>{ByteRange{0, clean.size()}};
+    const std::string clean =
+        strip_keep_markers(sanitize_utf8(raw), o.keep_open, o.keep_close, keep);
+    const auto parts =
+        split ? split_on_blank_lines(clean) : std::vector<ByteRange>{ByteRange{0, clean.size()}};
     if (parts.empty() || clean.find_first_not_of(" \t\r\n\v\f") == std::string::npos) return;
     separate();
     const size_t base = l.text.size();
@@ -161,8 +162,7 @@ CompressResult compress_detailed(const std::string& prompt, const CompressOption
   d = CompressDetail{};
   CompressResult r;
   auto finish = [&](CompressResult& res) -> CompressResult {
-    res.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return std::move(res);
   };
 
@@ -176,9 +176,9 @@ CompressResult compress_detailed(const std::string& prompt, const CompressOption
   r.compressed_tokens = r.original_tokens;
   if (tt.ids.empty()) return finish(r);
 
-  const int target = options.rate ? std::max(1, static_cast<int>(std::lround(
-                                                    *options.rate * r.original_tokens)))
-                                  : *options.target_tokens;
+  const int target =
+      options.rate ? std::max(1, static_cast<int>(std::lround(*options.rate * r.original_tokens)))
+                   : *options.target_tokens;
   d.target_tokens = target;
   if ((options.rate && *options.rate >= 1.0) || target >= r.original_tokens) return finish(r);
   const double tolerance = std::max(1.0, 0.05 * target);
@@ -254,9 +254,8 @@ CompressResult compress_detailed(const std::string& prompt, const CompressOption
   } else {
     // Fine level.
     std::unique_ptr<Scorer> scorer = make_scorer(options.scorer, engine);
-    const FineSelection sel =
-        select_units(*scorer, tt, units, order, is_protected, target, options.iterative_size,
-                     options.question);
+    const FineSelection sel = select_units(*scorer, tt, units, order, is_protected, target,
+                                           options.iterative_size, options.question);
     if (auto* lm = dynamic_cast<LmScorer*>(scorer.get())) d.segments = lm->traces();
     fitted = fit_to_target(tokenizer, tt, units, order, is_protected, sel.score, sel.kept, target);
     if (std::abs(fitted.tokens - target) > tolerance)

@@ -10,12 +10,12 @@
 namespace precis::compression {
 
 struct CompressDetail {
-  int contexts = 0;                     // contexts the prompt was split into
-  std::vector<double> context_scores;   // coarse ranking (empty when it did not run)
-  std::vector<int> dropped_contexts;    // indices of the contexts dropped whole
-  int protected_tokens = 0;             // tokens of the protected-only text
-  int target_tokens = 0;                // the budget, in tokens
-  std::vector<SegmentTrace> segments;   // lm scorer: every scoring call of the fine level
+  int contexts = 0;                    // contexts the prompt was split into
+  std::vector<double> context_scores;  // coarse ranking (empty when it did not run)
+  std::vector<int> dropped_contexts;   // indices of the contexts dropped whole
+  int protected_tokens = 0;            // tokens of the protected-only text
+  int target_tokens = 0;               // the budget, in tokens
+  std::vector<SegmentTrace> segments;  // lm scorer: every scoring call of the fine level
 };
 
 CompressResult compress_detailed(const std::string& prompt, const CompressOptions& options,

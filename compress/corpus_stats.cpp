@@ -16,18 +16,18 @@ namespace {
 // there than in today's prompts.
 const std::unordered_set<std::string_view>& stopwords() {
   static const std::unordered_set<std::string_view> words = {
-      "a",     "an",    "the",   "and",   "or",    "but",    "if",    "then",  "so",     "of",
-      "to",    "in",    "on",    "at",    "by",    "for",    "with",  "from",  "as",     "into",
-      "onto",  "about", "over",  "under", "than",  "that",   "this",  "these", "those",  "it",
-      "its",   "is",    "are",   "was",   "were",  "be",     "been",  "being", "am",     "do",
-      "does",  "did",   "have",  "has",   "had",   "will",   "would", "can",   "could",  "should",
-      "shall", "may",   "might", "must",  "not",   "no",     "i",     "you",   "he",     "she",
-      "we",    "they",  "me",    "him",   "her",   "us",     "them",  "my",    "your",   "his",
-      "our",   "their", "there", "here",  "which", "who",    "whom",  "whose", "what",   "when",
-      "where", "why",   "how",   "also",  "very",  "just",   "too",   "all",   "any",    "some",
-      "such",  "only",  "own",   "same",  "both",  "each",   "more",  "most",  "other",  "up",
-      "down",  "out",   "off",   "again", "once",  "s",      "t",     "unto",  "thee",   "thou",
-      "thy",   "ye",    "hath",  "doth",  "upon",  "there's", "it's", "don't", "didn't", "let"};
+      "a",     "an",    "the",   "and",   "or",    "but",     "if",    "then",  "so",     "of",
+      "to",    "in",    "on",    "at",    "by",    "for",     "with",  "from",  "as",     "into",
+      "onto",  "about", "over",  "under", "than",  "that",    "this",  "these", "those",  "it",
+      "its",   "is",    "are",   "was",   "were",  "be",      "been",  "being", "am",     "do",
+      "does",  "did",   "have",  "has",   "had",   "will",    "would", "can",   "could",  "should",
+      "shall", "may",   "might", "must",  "not",   "no",      "i",     "you",   "he",     "she",
+      "we",    "they",  "me",    "him",   "her",   "us",      "them",  "my",    "your",   "his",
+      "our",   "their", "there", "here",  "which", "who",     "whom",  "whose", "what",   "when",
+      "where", "why",   "how",   "also",  "very",  "just",    "too",   "all",   "any",    "some",
+      "such",  "only",  "own",   "same",  "both",  "each",    "more",  "most",  "other",  "up",
+      "down",  "out",   "off",   "again", "once",  "s",       "t",     "unto",  "thee",   "thou",
+      "thy",   "ye",    "hath",  "doth",  "upon",  "there's", "it's",  "don't", "didn't", "let"};
   return words;
 }
 

@@ -18,8 +18,7 @@ constexpr float kNoContextInformation = 20.0f;
 LmScorer::LmScorer(engine::Engine& engine) : engine_(engine) {}
 LmScorer::~LmScorer() = default;
 
-void LmScorer::begin(const TokenizedText& text, const std::vector<Unit>& units,
-                     std::string_view) {
+void LmScorer::begin(const TokenizedText& text, const std::vector<Unit>& units, std::string_view) {
   text_ = &text;
   units_ = &units;
   kept_ids_.clear();

@@ -46,8 +46,8 @@ std::vector<double> stat_unit_scores(const TokenizedText& text, const std::vecto
     const Unit& x = units[u];
     const bool word = x.kind == UnitKind::Word || x.kind == UnitKind::Cjk;
     // A line break before a word starts a new sentence even without punctuation (lists, titles).
-    if (word && !at_start && std::find(s.begin() + x.begin, s.begin() + x.core, '\n') !=
-                                 s.begin() + x.core) {
+    if (word && !at_start &&
+        std::find(s.begin() + x.begin, s.begin() + x.core, '\n') != s.begin() + x.core) {
       ++sent;
       at_start = true;
     }
@@ -148,8 +148,7 @@ void StatScorer::begin(const TokenizedText& text, const std::vector<Unit>& units
 
 std::vector<float> StatScorer::score_segment(std::span<const int> units) {
   std::vector<float> out;
-  for (int u : units)
-    out.insert(out.end(), (*units_)[u].tokens(), static_cast<float>(scores_[u]));
+  for (int u : units) out.insert(out.end(), (*units_)[u].tokens(), static_cast<float>(scores_[u]));
   return out;
 }
 

@@ -213,7 +213,15 @@ std::string join_units(const std::string& text, const std::vector<Unit>& units,
       continue;
     }
     std::string_view lead = ws;
-    if (whitespace_unit) core = {};
+    if (whitespace_unit) {
+      core = {};
+      // Line breaks left over from dropped lines: at most one blank line in a row.
+      if (pending_space && out.size() >= 2 && out.compare(out.size() - 2, 2, "\n\n") == 0) {
+        pending = {};
+        pending_space = false;
+        continue;
+      }
+    }
     if (count_newlines(pending) > count_newlines(lead)) {
       lead = pending;
     } else if (lead.empty() && pending_space && x.kind == UnitKind::Word && ends_in_word(out)) {

@@ -92,7 +92,43 @@ void Pipeline::add_stage(std::shared_ptr<Stage> stage) {
   impl_->stages.push_back(std::move(stage));
 }
 
+void CancelToken::cancel() {
+  std::function<void()> fn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return;
+    cancelled_ = true;
+    fn = std::move(fn_);
+  }
+  if (fn) fn();
+}
+
+bool CancelToken::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+void CancelToken::on_cancel(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cancelled_) {
+      fn_ = std::move(fn);
+      return;
+    }
+  }
+  fn();
+}
+
 Result Pipeline::run(Request request, const TextCallback& on_text) {
+  ChoiceTextCallback cb;
+  if (on_text)
+    cb = [&on_text](int index, const std::string& delta) {
+      if (index == 0) on_text(delta);
+    };
+  return run(std::move(request), cb, nullptr);
+}
+
+Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelToken* cancel) {
   const PipelineConfig& cfg = impl_->config;
   engine::EngineService& svc = *impl_->service;
   const engine::Tokenizer& tok = svc.tokenizer();
@@ -180,15 +216,29 @@ Result Pipeline::run(Request request, const TextCallback& on_text) {
   std::vector<int> ids = tok.encode(final_prompt, true);
   res.final_prompt_tokens = static_cast<int>(ids.size());
   engine::StreamCallback cb;
-  if (on_text)
-    cb = [&on_text](int index, const std::string& delta) {
-      if (index == 0) on_text(delta);
-    };
-  engine::GenerationResult g = svc.submit(std::move(ids), sp, cb).result.get();
+  if (on_text) cb = on_text;
+  engine::Submission sub = svc.submit(std::move(ids), sp, cb);
+  if (cancel) cancel->on_cancel(sub.cancel);
+  engine::GenerationResult g = sub.result.get();
   for (const auto& c : g.completions) {
-    res.choices.push_back(
-        {c.text, c.finish_reason, static_cast<int>(c.tokens.size()), c.cumulative_logprob});
-    res.completion_tokens += static_cast<int>(c.tokens.size());
+    Choice ch;
+    ch.text = c.text;
+    ch.finish_reason = c.finish_reason;
+    ch.tokens = static_cast<int>(c.tokens.size());
+    ch.cumulative_logprob = c.cumulative_logprob;
+    if (gen.logprobs > 0) {
+      for (size_t i = 0; i < c.tokens.size(); ++i) {
+        ch.token_texts.push_back(tok.token_bytes(c.tokens[i]));
+        ch.token_logprobs.push_back(i < c.logprobs.size() ? c.logprobs[i] : 0.0f);
+        std::vector<TokenAlternative> alts;
+        if (i < c.top_logprobs.size())
+          for (const auto& a : c.top_logprobs[i])
+            alts.push_back({tok.token_bytes(a.token), a.logprob});
+        ch.top_logprobs.push_back(std::move(alts));
+      }
+    }
+    res.completion_tokens += ch.tokens;
+    res.choices.push_back(std::move(ch));
   }
   if (!res.choices.empty()) res.text = res.choices[0].text;
   res.generation_tokens_per_second = g.seconds > 0 ? res.completion_tokens / g.seconds : 0.0;

@@ -53,19 +53,16 @@ void PlanOptions::validate() const {
     throw std::invalid_argument("temperature: must be in [0, 5], got " +
                                 std::to_string(temperature));
   if (max_lines < 2)
-    throw std::invalid_argument("max_lines: must be at least 2, got " +
-                                std::to_string(max_lines));
+    throw std::invalid_argument("max_lines: must be at least 2, got " + std::to_string(max_lines));
 }
 
 const std::vector<std::string>& task_kinds() {
-  static const std::vector<std::string> kKinds = {"arithmetic", "multi_hop",  "code_change",
-                                                  "summary",    "extraction", "multi_part",
-                                                  "general"};
+  static const std::vector<std::string> kKinds = {
+      "arithmetic", "multi_hop", "code_change", "summary", "extraction", "multi_part", "general"};
   return kKinds;
 }
 
-Plan make_plan(const std::string& request, const PlanOptions& options,
-               const PlanContext& context) {
+Plan make_plan(const std::string& request, const PlanOptions& options, const PlanContext& context) {
   options.validate();
   if (options.planner == "lm" && !context.generate)
     throw std::invalid_argument("planner 'lm' needs a generate callback (PlanContext::generate)");
@@ -84,8 +81,8 @@ Plan make_plan(const std::string& request, const PlanOptions& options,
       return plan;
     }
     plan.fell_back = true;
-    plan.fallback_reason = "the model's plan failed the check twice (" + lm.error +
-                           "); used the template plan";
+    plan.fallback_reason =
+        "the model's plan failed the check twice (" + lm.error + "); used the template plan";
   }
   const planner::TemplatePlan t =
       planner::template_plan(analysis, options.budget_tokens, options.max_lines, count);
@@ -137,8 +134,8 @@ RenderedPrompt render_plan(const std::string& prompt, const Plan& plan,
   return r;
 }
 
-std::string render_prompt(const std::string& prompt, const Plan& plan,
-                          const std::string& placement, const PlanTemplates& templates) {
+std::string render_prompt(const std::string& prompt, const Plan& plan, const std::string& placement,
+                          const PlanTemplates& templates) {
   return render_plan(prompt, plan, placement, templates).text();
 }
 

@@ -19,10 +19,10 @@ using planner::is_ident_start;
 // Words that are statements, never parts of an expression: seeing one inside an expression
 // means the line is not one of our statement forms.
 constexpr std::array<std::string_view, 18> kStatementWords = {
-    "def",  "return", "while",  "elif", "pass",  "break", "continue", "class",  "import",
-    "from", "with",   "try",    "except", "raise", "del", "global",   "yield", "async"};
+    "def",  "return", "while", "elif",   "pass",  "break", "continue", "class", "import",
+    "from", "with",   "try",   "except", "raise", "del",   "global",   "yield", "async"};
 // Keywords that join two operands (so they need one on their left).
-constexpr std::array<std::string_view, 7> kBinaryWords = {"and", "or", "in", "is",
+constexpr std::array<std::string_view, 7> kBinaryWords = {"and", "or",   "in", "is",
                                                           "if",  "else", "for"};
 
 template <size_t N>
@@ -109,8 +109,7 @@ std::string check_expr(std::string_view s) {
         operand = true;
         continue;
       }
-      if (one_of(w, kStatementWords))
-        return quoted(w) + " cannot appear inside an expression";
+      if (one_of(w, kStatementWords)) return quoted(w) + " cannot appear inside an expression";
       if (one_of(w, kBinaryWords)) {
         if (!operand) return quoted(w) + " needs a term on its left";
         operand = false;
@@ -206,7 +205,7 @@ std::string check_expr(std::string_view s) {
     static constexpr std::array<std::string_view, 25> kOps = {
         "**=", "//=", ">>=", "<<=", "**", "//", "==", "!=", "<=", ">=", "->", ":=", "+=",
         "-=",  "*=",  "/=",  "%=",  "+",  "-",  "*",  "/",  "%",  "<",  ">",  "="};
-    static constexpr std::array<std::string_view, 8> kMoreOps = {"&", "|", "^", "~",
+    static constexpr std::array<std::string_view, 8> kMoreOps = {"&", "|", "^",  "~",
                                                                  "@", ":", "<<", ">>"};
     std::string_view op;
     for (auto o : kOps)
@@ -223,8 +222,7 @@ std::string check_expr(std::string_view s) {
       return std::string("unexpected character '") + c + "'";
     }
     if (op == "=" && open.empty()) return "'=' inside an expression";
-    if (op.size() >= 2 && op.back() == '=' && op != "==" && op != "!=" && op != "<=" &&
-        op != ">=")
+    if (op.size() >= 2 && op.back() == '=' && op != "==" && op != "!=" && op != "<=" && op != ">=")
       return "assignment operator " + quoted(op) + " inside an expression";
     // Prefix forms: -x, +x, ~x, *args, **kwargs; ':' also opens slices and dict values.
     const bool prefix_ok =
@@ -300,9 +298,8 @@ std::string check_targets(std::string_view lhs) {
   size_t start = 0;
   while (true) {
     const size_t comma = find_top_level(lhs, ",", start);
-    const std::string_view part = lhs.substr(start, comma == std::string_view::npos
-                                                        ? std::string_view::npos
-                                                        : comma - start);
+    const std::string_view part =
+        lhs.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     if (trim(part).empty()) {
       if (comma == std::string_view::npos && start > 0) break;  // trailing comma: `a, = x`
       return "empty assignment target";
@@ -410,8 +407,8 @@ Statement parse_statement(std::string_view s) {
     if (before == '=' || before == '!' || before == '<' || before == '>') continue;
     size_t lhs_end = i;
     // Augmented assignment: +=, -=, *=, /=, //=, %=, **=, |=, &=.
-    while (lhs_end > 0 && std::string_view("+-*/%|&^@<>").find(s[lhs_end - 1]) !=
-                              std::string_view::npos)
+    while (lhs_end > 0 &&
+           std::string_view("+-*/%|&^@<>").find(s[lhs_end - 1]) != std::string_view::npos)
       --lhs_end;
     if (i - lhs_end > 2) break;
     if (auto e = check_targets(s.substr(0, lhs_end)); !e.empty()) {
@@ -450,14 +447,13 @@ PlanCheck check_plan(const std::string& code, int max_lines) {
   while (first < lines.size() && trim(lines[first]).empty()) ++first;
   if (first == lines.size()) return fail(0, "empty plan");
   if (static_cast<int>(lines.size()) > max_lines)
-    return fail(max_lines + 1, "the plan has " + std::to_string(lines.size()) +
-                                   " lines; at most " + std::to_string(max_lines) +
-                                   " are allowed");
+    return fail(max_lines + 1, "the plan has " + std::to_string(lines.size()) + " lines; at most " +
+                                   std::to_string(max_lines) + " are allowed");
 
-  std::vector<int> levels = {0};      // indentation of each open block
+  std::vector<int> levels = {0};         // indentation of each open block
   std::vector<std::string> last = {""};  // last statement kind at each level (for elif/else)
-  int indent_step = 0;                // spaces per level, fixed by the first indented line
-  int opener_line = 0;                // the line whose ':' still waits for its block
+  int indent_step = 0;                   // spaces per level, fixed by the first indented line
+  int opener_line = 0;                   // the line whose ':' still waits for its block
   int statements = 0;
   for (size_t n = 0; n < lines.size(); ++n) {
     const int ln = static_cast<int>(n) + 1;
@@ -499,8 +495,8 @@ PlanCheck check_plan(const std::string& code, int max_lines) {
     if (!st.error.empty()) return fail(ln, st.error);
     if (st.kind == "elif" && last.back() != "if" && last.back() != "elif")
       return fail(ln, "elif without a preceding if");
-    if (st.kind == "else" && last.back() != "if" && last.back() != "elif" &&
-        last.back() != "for" && last.back() != "while")
+    if (st.kind == "else" && last.back() != "if" && last.back() != "elif" && last.back() != "for" &&
+        last.back() != "while")
       return fail(ln, "else without a preceding if, for or while");
     last.back() = st.kind;
     ++statements;

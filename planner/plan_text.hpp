@@ -12,7 +12,9 @@ namespace precis::planner {
 inline bool is_ident_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
-inline bool is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
+inline bool is_ident_char(char c) {
+  return is_ident_start(c) || (c >= '0' && c <= '9');
+}
 
 // Splits on '\n' (dropping '\r'); "" gives no lines.
 std::vector<std::string> split_lines(const std::string& text);

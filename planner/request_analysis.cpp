@@ -20,68 +20,70 @@ bool in_list(std::string_view w, std::initializer_list<std::string_view> list) {
 
 // Function words: never a unit, never a name on their own.
 bool is_stopword(std::string_view w) {
-  return in_list(w, {"a",     "an",    "the",   "of",    "and",   "or",    "but",    "to",
-                     "in",    "on",    "at",    "for",   "from",  "by",    "with",   "as",
-                     "is",    "are",   "was",   "were",  "be",    "been",  "it",     "its",
-                     "this",  "that",  "these", "those", "than",  "then",  "if",     "so",
-                     "he",    "she",   "they",  "we",    "you",   "i",     "his",    "her",
-                     "their", "our",   "my",    "your",  "them",  "him",   "us",     "me",
-                     "each",  "every", "per",   "more",  "less",  "fewer", "what",   "which",
-                     "who",   "how",   "when",  "where", "why",   "do",    "does",   "did",
-                     "has",   "have",  "had",   "will",  "would", "can",   "could",  "should",
-                     "not",   "no",    "all",   "some",  "any",   "into",  "over",   "under",
-                     "about", "after", "before", "total", "altogether", "left", "now", "other",
-                     "times", "out",   "up",    "down",  "there", "here",  "also",   "only"});
+  return in_list(
+      w, {"a",     "an",     "the",   "of",         "and",   "or",    "but",   "to",    "in",
+          "on",    "at",     "for",   "from",       "by",    "with",  "as",    "is",    "are",
+          "was",   "were",   "be",    "been",       "it",    "its",   "this",  "that",  "these",
+          "those", "than",   "then",  "if",         "so",    "he",    "she",   "they",  "we",
+          "you",   "i",      "his",   "her",        "their", "our",   "my",    "your",  "them",
+          "him",   "us",     "me",    "each",       "every", "per",   "more",  "less",  "fewer",
+          "what",  "which",  "who",   "how",        "when",  "where", "why",   "do",    "does",
+          "did",   "has",    "have",  "had",        "will",  "would", "can",   "could", "should",
+          "not",   "no",     "all",   "some",       "any",   "into",  "over",  "under", "about",
+          "after", "before", "total", "altogether", "left",  "now",   "other", "times", "out",
+          "up",    "down",   "there", "here",       "also",  "only"});
 }
 
 // Capitalised words that start sentences without being names.
 bool is_sentence_starter(std::string_view w) {
   return is_stopword(w) ||
-         in_list(w, {"whom",      "whose",    "may",      "might",    "must",     "shall",
-                     "then",      "else",     "because",  "since",    "while",    "although",
-                     "though",    "once",     "between",  "please",   "first",    "second",
-                     "third",     "next",     "finally",  "given",    "suppose",  "assume",
-                     "let",       "consider", "write",    "summarize", "summarise", "explain",
-                     "describe",  "list",     "give",     "tell",     "find",     "extract",
-                     "compute",   "calculate", "fix",     "refactor", "add",      "create",
-                     "make",      "implement", "translate", "answer", "use",      "read",
-                     "show",      "return",   "convert",  "rewrite",  "generate", "suggest",
-                     "compare",   "identify", "name",     "provide",  "include",  "keep",
-                     "remove",    "update",   "change",   "rename",   "build",    "check",
-                     "count",     "determine", "solve",   "evaluate", "analyze",  "analyse",
-                     "note",      "step",     "yes",      "true",     "false",    "just",
-                     "many",      "much",     "today",    "yesterday", "tomorrow", "later",
-                     "okay",      "ok",       "hi",       "hello",    "thanks",   "thank",
-                     "were",      "is",       "are",      "was",      "did",      "does",
-                     "instead",   "also",     "both",     "however",  "otherwise", "meanwhile",
-                     "afterwards", "later",   "pull",     "get",      "put",      "take",
-                     "start",     "stop",     "ensure",   "avoid",    "never",    "always",
-                     "don't",     "do",       "it's",     "what's",   "who's",    "here's",
-                     "there's",   "let's",    "i'm",      "we're",    "you're",   "afterward",
-                     "contact",   "call",     "email",    "send",     "ask",      "visit",
-                     "meet",      "see",      "dear",     "reply",    "respond",  "output",
-                     "print",     "format",   "sort",     "group",    "classify", "label",
-                     "tag",       "select",   "choose",   "pick",     "draft",    "prepare",
-                     "plan",      "design",   "review",   "proofread", "edit",    "improve"});
+         in_list(w, {"whom",       "whose",     "may",       "might",     "must",      "shall",
+                     "then",       "else",      "because",   "since",     "while",     "although",
+                     "though",     "once",      "between",   "please",    "first",     "second",
+                     "third",      "next",      "finally",   "given",     "suppose",   "assume",
+                     "let",        "consider",  "write",     "summarize", "summarise", "explain",
+                     "describe",   "list",      "give",      "tell",      "find",      "extract",
+                     "compute",    "calculate", "fix",       "refactor",  "add",       "create",
+                     "make",       "implement", "translate", "answer",    "use",       "read",
+                     "show",       "return",    "convert",   "rewrite",   "generate",  "suggest",
+                     "compare",    "identify",  "name",      "provide",   "include",   "keep",
+                     "remove",     "update",    "change",    "rename",    "build",     "check",
+                     "count",      "determine", "solve",     "evaluate",  "analyze",   "analyse",
+                     "note",       "step",      "yes",       "true",      "false",     "just",
+                     "many",       "much",      "today",     "yesterday", "tomorrow",  "later",
+                     "okay",       "ok",        "hi",        "hello",     "thanks",    "thank",
+                     "were",       "is",        "are",       "was",       "did",       "does",
+                     "instead",    "also",      "both",      "however",   "otherwise", "meanwhile",
+                     "afterwards", "later",     "pull",      "get",       "put",       "take",
+                     "start",      "stop",      "ensure",    "avoid",     "never",     "always",
+                     "don't",      "do",        "it's",      "what's",    "who's",     "here's",
+                     "there's",    "let's",     "i'm",       "we're",     "you're",    "afterward",
+                     "contact",    "call",      "email",     "send",      "ask",       "visit",
+                     "meet",       "see",       "dear",      "reply",     "respond",   "output",
+                     "print",      "format",    "sort",      "group",     "classify",  "label",
+                     "tag",        "select",    "choose",    "pick",      "draft",     "prepare",
+                     "plan",       "design",    "review",    "proofread", "edit",      "improve"});
 }
 
 // Words between a number and its noun that are not the noun.
 bool is_quantity_adjective(std::string_view w) {
-  return in_list(w, {"more", "fewer", "less", "extra", "additional", "other", "new", "old",
-                     "big", "small", "large", "little", "red", "green", "blue", "yellow",
-                     "white", "black", "full", "empty", "whole", "identical", "equal", "same",
-                     "different", "separate", "brand", "used", "fresh", "ripe", "rotten",
-                     "broken", "free", "spare", "remaining", "left", "of", "the"});
+  return in_list(w,
+                 {"more",      "fewer",  "less",   "extra",     "additional", "other", "new",
+                  "old",       "big",    "small",  "large",     "little",     "red",   "green",
+                  "blue",      "yellow", "white",  "black",     "full",       "empty", "whole",
+                  "identical", "equal",  "same",   "different", "separate",   "brand", "used",
+                  "fresh",     "ripe",   "rotten", "broken",    "free",       "spare", "remaining",
+                  "left",      "of",     "the"});
 }
 
 int number_word(std::string_view w) {
   static const std::map<std::string_view, int> kWords = {
-      {"one", 1},        {"two", 2},        {"three", 3},     {"four", 4},      {"five", 5},
-      {"six", 6},        {"seven", 7},      {"eight", 8},     {"nine", 9},      {"ten", 10},
-      {"eleven", 11},    {"twelve", 12},    {"thirteen", 13}, {"fourteen", 14}, {"fifteen", 15},
-      {"sixteen", 16},   {"seventeen", 17}, {"eighteen", 18}, {"nineteen", 19}, {"twenty", 20},
-      {"thirty", 30},    {"forty", 40},     {"fifty", 50},    {"sixty", 60},    {"seventy", 70},
-      {"eighty", 80},    {"ninety", 90},    {"hundred", 100}, {"thousand", 1000}, {"dozen", 12}};
+      {"one", 1},      {"two", 2},        {"three", 3},     {"four", 4},        {"five", 5},
+      {"six", 6},      {"seven", 7},      {"eight", 8},     {"nine", 9},        {"ten", 10},
+      {"eleven", 11},  {"twelve", 12},    {"thirteen", 13}, {"fourteen", 14},   {"fifteen", 15},
+      {"sixteen", 16}, {"seventeen", 17}, {"eighteen", 18}, {"nineteen", 19},   {"twenty", 20},
+      {"thirty", 30},  {"forty", 40},     {"fifty", 50},    {"sixty", 60},      {"seventy", 70},
+      {"eighty", 80},  {"ninety", 90},    {"hundred", 100}, {"thousand", 1000}, {"dozen", 12}};
   auto it = kWords.find(w);
   return it == kWords.end() ? 0 : it->second;
 }
@@ -93,19 +95,19 @@ std::string constraint_unit(std::string_view w) {
   if (in_list(w, {"paragraph", "paragraphs"})) return "paragraphs";
   if (in_list(w, {"line", "lines"})) return "lines";
   if (in_list(w, {"character", "characters", "char", "chars"})) return "chars";
-  if (in_list(w, {"bullet", "bullets", "point", "points", "item", "items", "example",
-                  "examples", "reason", "reasons", "idea", "ideas", "tip", "tips", "suggestion",
-                  "suggestions", "option", "options", "alternative", "alternatives", "takeaways",
-                  "takeaway"}))
+  if (in_list(w, {"bullet",      "bullets",      "point",      "points",      "item",   "items",
+                  "example",     "examples",     "reason",     "reasons",     "idea",   "ideas",
+                  "tip",         "tips",         "suggestion", "suggestions", "option", "options",
+                  "alternative", "alternatives", "takeaways",  "takeaway"}))
     return "items";
   return {};
 }
 
 const std::vector<std::string_view>& languages() {
   static const std::vector<std::string_view> kLanguages = {
-      "english", "french",  "spanish", "german", "italian", "portuguese", "chinese",
-      "mandarin", "japanese", "korean", "russian", "arabic", "hindi",     "dutch",
-      "swedish", "polish",  "turkish", "greek",  "hebrew", "latin",      "ukrainian"};
+      "english",  "french",   "spanish", "german",  "italian", "portuguese", "chinese",
+      "mandarin", "japanese", "korean",  "russian", "arabic",  "hindi",      "dutch",
+      "swedish",  "polish",   "turkish", "greek",   "hebrew",  "latin",      "ukrainian"};
   return kLanguages;
 }
 
@@ -127,9 +129,15 @@ struct Tok {
   int sentence = 0;
 };
 
-bool alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
-bool digit(char c) { return c >= '0' && c <= '9'; }
-bool alnum(char c) { return alpha(c) || digit(c); }
+bool alpha(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) != 0;
+}
+bool digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool alnum(char c) {
+  return alpha(c) || digit(c);
+}
 
 // Multi-byte punctuation that must not glue onto words: curly quotes, dashes, ellipsis,
 // guillemets, bullet, currency signs. Returns its length, or 0.
@@ -399,8 +407,8 @@ bool has_word(const std::string& low, std::string_view w) {
   size_t at = 0;
   while ((at = low.find(w, at)) != std::string::npos) {
     // "json" in "config.json" or "data_json" is part of a name, not the word.
-    const bool left = at == 0 || !(alnum(low[at - 1]) || low[at - 1] == '.' ||
-                                   low[at - 1] == '_' || low[at - 1] == '/');
+    const bool left = at == 0 || !(alnum(low[at - 1]) || low[at - 1] == '.' || low[at - 1] == '_' ||
+                                   low[at - 1] == '/');
     const size_t e = at + w.size();
     const bool right = e >= low.size() || !(alnum(low[e]) || low[e] == '_');
     if (left && right) return true;
@@ -421,6 +429,7 @@ void find_questions(const Scan& sc, RequestAnalysis& a) {
     if (a.first_sentence.empty()) a.first_sentence = text;
     if (st.last != "?") {
       if (a.instruction.empty()) a.instruction = text;
+      a.statements.push_back(text);
       continue;
     }
     // "... and also ...?" asks two things.
@@ -444,6 +453,19 @@ void find_questions(const Scan& sc, RequestAnalysis& a) {
     parts.push_back(text.substr(from));
     for (std::string p : parts) {
       p = trim_copy(p);
+      // "And also, who wrote it?" asks "Who wrote it?".
+      for (bool again = true; again;) {
+        again = false;
+        for (std::string_view lead : {"and also", "also", "and", "plus", "then"}) {
+          const std::string pl = to_lower(p);
+          if (pl.rfind(lead, 0) == 0 && pl.size() > lead.size() &&
+              (pl[lead.size()] == ' ' || pl[lead.size()] == ',')) {
+            p = trim_copy(p.substr(lead.size() + 1));
+            again = true;
+            break;
+          }
+        }
+      }
       while (!p.empty() && (p.back() == ',' || p.back() == ';')) p.pop_back();
       if (p.empty()) continue;
       if (p.back() != '?') p += '?';
@@ -457,11 +479,11 @@ bool is_file_name(std::string_view w) {
   if (dot == std::string_view::npos || dot == 0 || dot + 1 >= w.size()) return false;
   const std::string ext = to_lower(w.substr(dot + 1));
   if (!alpha(w[0]) && w[0] != '_') return false;
-  return in_list(ext, {"py",   "cpp", "hpp", "h",    "c",    "cc",  "cxx", "js",   "ts",
-                       "tsx",  "jsx", "java", "go",  "rs",   "rb",  "md",  "json", "yaml",
-                       "yml",  "toml", "txt", "csv", "html", "css", "sh",  "sql",  "xml",
-                       "ini",  "cfg", "kt",  "swift", "cs",  "php", "lock", "cmake", "proto",
-                       "ipynb", "log", "env", "conf", "scss", "vue", "dart", "lua", "pl"});
+  return in_list(ext, {"py",    "cpp",  "hpp",  "h",     "c",    "cc",  "cxx",  "js",    "ts",
+                       "tsx",   "jsx",  "java", "go",    "rs",   "rb",  "md",   "json",  "yaml",
+                       "yml",   "toml", "txt",  "csv",   "html", "css", "sh",   "sql",   "xml",
+                       "ini",   "cfg",  "kt",   "swift", "cs",   "php", "lock", "cmake", "proto",
+                       "ipynb", "log",  "env",  "conf",  "scss", "vue", "dart", "lua",   "pl"});
 }
 
 bool is_code_identifier(std::string_view w) {
@@ -506,15 +528,17 @@ void find_identifiers(const Scan& sc, RequestAnalysis& a) {
   }
   // Definitions and calls inside code blocks.
   static const std::set<std::string> kNotNames = {
-      "if",     "for",    "while",  "switch", "return", "catch",  "sizeof", "print",
-      "printf", "elif",   "with",   "and",    "or",     "not",    "int",    "len",
-      "range",  "str",    "new",    "delete", "assert", "main",   "super",  "self",
-      "this",   "void",   "float",  "double", "char",   "bool",   "list",   "dict"};
+      "if",         "for",    "while",  "switch",    "return", "catch", "sizeof",    "print",
+      "printf",     "elif",   "with",   "and",       "or",     "not",   "int",       "len",
+      "sum",        "min",    "max",    "map",       "filter", "zip",   "enumerate", "sorted",
+      "isinstance", "open",   "abs",    "round",     "any",    "all",   "set",       "tuple",
+      "type",       "format", "append", "push_back", "size",   "get",   "join",      "split",
+      "range",      "str",    "new",    "delete",    "assert", "main",  "super",     "self",
+      "this",       "void",   "float",  "double",    "char",   "bool",  "list",      "dict"};
   for (const auto& block : sc.code_blocks) {
     int taken = 0;
     for (size_t i = 0; i < block.size() && taken < 6; ++i) {
-      if (!(alpha(block[i]) || block[i] == '_') || (i > 0 && is_ident_char(block[i - 1])))
-        continue;
+      if (!(alpha(block[i]) || block[i] == '_') || (i > 0 && is_ident_char(block[i - 1]))) continue;
       size_t j = i;
       while (j < block.size() && is_ident_char(block[j])) ++j;
       const std::string w = block.substr(i, j - i);
@@ -586,6 +610,8 @@ void find_entities(const Scan& sc, const std::string& low, RequestAnalysis& a) {
     const Tok& t = sc.toks[i];
     if (!capitalised(t) || is_code_identifier(t.s)) continue;
     const std::string b = to_lower(base(t.s));
+    // "...: The Rust Foundation": a name does not start with a function word.
+    if (is_stopword(b)) continue;
     if (b == "i" || in_list(b, {"json", "yaml", "csv", "xml", "ok", "tl", "dr"})) continue;
     if (t.sent_start) {
       if (is_sentence_starter(b)) continue;
@@ -612,7 +638,8 @@ void find_entities(const Scan& sc, const std::string& low, RequestAnalysis& a) {
         continue;
       }
       // Connectors inside names: Bank of America, Leonardo da Vinci.
-      if (j + 2 < sc.toks.size() && in_list(n.low, {"of", "de", "da", "van", "von", "del", "du", "la", "le", "bin"}) &&
+      if (j + 2 < sc.toks.size() &&
+          in_list(n.low, {"of", "de", "da", "van", "von", "del", "du", "la", "le", "bin"}) &&
           capitalised(sc.toks[j + 2]) && joined(n, sc.toks[j + 2])) {
         name += " " + n.s + " " + base(sc.toks[j + 2].s);
         j += 2;
@@ -639,7 +666,9 @@ std::string plain_number(const std::string& s) {
   return out;
 }
 
-bool is_word(const Scan& sc, size_t i) { return i < sc.toks.size() && sc.toks[i].kind == Kind::Word; }
+bool is_word(const Scan& sc, size_t i) {
+  return i < sc.toks.size() && sc.toks[i].kind == Kind::Word;
+}
 
 // The constraints that count the answer ("at most 50 words"); returns the token indices of
 // their numbers so they are not also taken as the request's quantities.
@@ -657,7 +686,9 @@ std::set<size_t> find_count_constraints(const Scan& sc, RequestAnalysis& a) {
     // "100-word summary", "3 bullet points", "50 words".
     size_t u = i + 1;
     if (u < T.size() && T[u].s == "-" && T[u].pos == T[i].end) ++u;
-    while (u < T.size() && is_word(sc, u) && in_list(T[u].low, {"short", "brief", "full", "complete", "key", "main", "concrete", "clear", "separate", "distinct"}))
+    while (u < T.size() && is_word(sc, u) &&
+           in_list(T[u].low, {"short", "brief", "full", "complete", "key", "main", "concrete",
+                              "clear", "separate", "distinct"}))
       ++u;
     if (u >= T.size() || T[u].kind != Kind::Word) continue;
     std::string unit = constraint_unit(T[u].low);
@@ -668,15 +699,29 @@ std::set<size_t> find_count_constraints(const Scan& sc, RequestAnalysis& a) {
     struct Limit {
       std::string_view phrase, kind;
     };
-    static constexpr Limit kLimits[] = {
-        {"no more than", "max"}, {"not more than", "max"}, {"no longer than", "max"},
-        {"no fewer than", "min"}, {"no less than", "min"},   {"at most", "max"},
-        {"up to", "max"},         {"fewer than", "max"},     {"less than", "max"},
-        {"limited to", "max"},    {"limit to", "max"},       {"maximum of", "max"},
-        {"minimum of", "min"},    {"at least", "min"},       {"more than", "min"},
-        {"maximum", "max"},       {"max", "max"},            {"minimum", "min"},
-        {"under", "max"},         {"within", "max"},         {"below", "max"},
-        {"in", "max"},            {"exactly", "exact"}};
+    static constexpr Limit kLimits[] = {{"no more than", "max"},
+                                        {"not more than", "max"},
+                                        {"no longer than", "max"},
+                                        {"no fewer than", "min"},
+                                        {"no less than", "min"},
+                                        {"at most", "max"},
+                                        {"up to", "max"},
+                                        {"fewer than", "max"},
+                                        {"less than", "max"},
+                                        {"limited to", "max"},
+                                        {"limit to", "max"},
+                                        {"maximum of", "max"},
+                                        {"minimum of", "min"},
+                                        {"at least", "min"},
+                                        {"more than", "min"},
+                                        {"maximum", "max"},
+                                        {"max", "max"},
+                                        {"minimum", "min"},
+                                        {"under", "max"},
+                                        {"within", "max"},
+                                        {"below", "max"},
+                                        {"in", "max"},
+                                        {"exactly", "exact"}};
     std::string before;
     for (size_t k = i >= 3 ? i - 3 : 0; k < i; ++k) before += " " + T[k].low;
     std::string after;
@@ -713,22 +758,22 @@ void find_other_constraints(const Scan& sc, const std::string& low, RequestAnaly
   struct Fmt {
     std::string_view word, value;
   };
-  for (Fmt f : {Fmt{"json", "json"}, Fmt{"yaml", "yaml"}, Fmt{"csv", "csv"}, Fmt{"xml", "xml"},
-                Fmt{"table", "table"}, Fmt{"numbered list", "numbered_list"},
-                Fmt{"bullet", "bullets"}, Fmt{"bullets", "bullets"},
-                Fmt{"bulleted", "bullets"}, Fmt{"markdown", "markdown"}})
+  for (Fmt f :
+       {Fmt{"json", "json"}, Fmt{"yaml", "yaml"}, Fmt{"csv", "csv"}, Fmt{"xml", "xml"},
+        Fmt{"table", "table"}, Fmt{"numbered list", "numbered_list"}, Fmt{"bullet", "bullets"},
+        Fmt{"bullets", "bullets"}, Fmt{"bulleted", "bullets"}, Fmt{"markdown", "markdown"}})
     if (has_word(low, f.word)) add("format", std::string(f.value), std::string(f.word));
-  for (std::string_view p : {"step by step", "step-by-step", "show your work",
-                             "show your reasoning", "show the steps", "explain your reasoning",
-                             "show all steps", "show your steps"})
+  for (std::string_view p :
+       {"step by step", "step-by-step", "show your work", "show your reasoning", "show the steps",
+        "explain your reasoning", "show all steps", "show your steps"})
     if (low.find(p) != std::string::npos) add("step_by_step", "true", std::string(p));
   for (auto lang : languages())
     for (std::string_view pre : {"in ", "into ", "to "}) {
       const std::string phrase = std::string(pre) + std::string(lang);
       if (has_word(low, phrase)) add("language", capitalise(std::string(lang)), phrase);
     }
-  for (std::string_view w : {"briefly", "brief", "concise", "concisely", "succinct",
-                             "succinctly", "short", "in a nutshell"})
+  for (std::string_view w : {"briefly", "brief", "concise", "concisely", "succinct", "succinctly",
+                             "short", "in a nutshell"})
     if (has_word(low, w)) {
       add("brief", "true", std::string(w));
       break;
@@ -738,10 +783,10 @@ void find_other_constraints(const Scan& sc, const std::string& low, RequestAnaly
       add("cite", "true", std::string(w));
       break;
     }
-  for (std::string_view w : {"for a child", "for kids", "for children", "for beginners",
-                             "for a beginner", "like i'm five", "eli5", "non-technical",
-                             "for experts", "for an expert", "formal", "informal", "casual",
-                             "friendly", "professional"})
+  for (std::string_view w :
+       {"for a child", "for kids", "for children", "for beginners", "for a beginner",
+        "like i'm five", "eli5", "non-technical", "for experts", "for an expert", "formal",
+        "informal", "casual", "friendly", "professional"})
     if (has_word(low, w)) {
       std::string v(w);
       if (v.rfind("for ", 0) == 0) v = v.substr(4);
@@ -762,7 +807,9 @@ void find_other_constraints(const Scan& sc, const std::string& low, RequestAnaly
       while (k < low.size() && words < 5) {
         while (k < low.size() && low[k] == ' ') ++k;
         if (k >= low.size() || !(alnum(low[k]) || low[k] == '-' || low[k] == '\'')) break;
-        while (k < low.size() && (alnum(low[k]) || low[k] == '-' || low[k] == '\'' || low[k] == '_')) ++k;
+        while (k < low.size() &&
+               (alnum(low[k]) || low[k] == '-' || low[k] == '\'' || low[k] == '_'))
+          ++k;
         ++words;
         e = k;
       }
@@ -803,16 +850,16 @@ std::string money_name(const Scan& sc, size_t sign, size_t num) {
   return "dollars";
 }
 
-void find_quantities(const Scan& sc, const std::set<size_t>& constraint_nums,
-                     RequestAnalysis& a) {
+void find_quantities(const Scan& sc, const std::set<size_t>& constraint_nums, RequestAnalysis& a) {
   const auto& T = sc.toks;
   static const std::set<std::string> kReserved = {
-      "result", "answer", "total", "left", "average", "difference", "share", "product",
-      "combined", "cost", "part", "after_pct", "names", "known", "points", "summary",
-      "found", "target", "sections", "response", "draft", "facts", "code", "patch", "goal",
-      "targets", "asked", "text", "question", "item", "sentence", "keep", "show_work",
-      "parts", "mentioned", "figures", "also_given", "failure", "cause", "baseline", "caller",
-      "name", "q", "base", "given", "step", "hop", "value", "values"};
+      "result",   "answer",     "total",    "left",   "average",   "difference", "share",
+      "product",  "combined",   "cost",     "part",   "after_pct", "names",      "known",
+      "points",   "summary",    "found",    "target", "sections",  "response",   "draft",
+      "facts",    "code",       "patch",    "goal",   "targets",   "asked",      "text",
+      "question", "item",       "sentence", "keep",   "show_work", "parts",      "mentioned",
+      "figures",  "also_given", "failure",  "cause",  "baseline",  "caller",     "name",
+      "q",        "base",       "given",    "step",   "hop",       "value",      "values"};
   std::set<std::string> used;
   std::string prev_unit;
   auto push = [&](Quantity q, size_t at_tok) {
@@ -825,8 +872,8 @@ void find_quantities(const Scan& sc, const std::set<size_t>& constraint_nums,
     if (used.count(base)) {
       for (size_t k = at_tok; k-- > 0 && T[k].sentence == T[at_tok].sentence;) {
         const std::string w = T[k].s;
-        if (T[k].kind == Kind::Word && std::find(a.entities.begin(), a.entities.end(), w) !=
-                                           a.entities.end()) {
+        if (T[k].kind == Kind::Word &&
+            std::find(a.entities.begin(), a.entities.end(), w) != a.entities.end()) {
           const std::string owned = py_name(w) + "_" + base;
           if (!used.count(owned)) base = owned;
           break;
@@ -840,8 +887,7 @@ void find_quantities(const Scan& sc, const std::set<size_t>& constraint_nums,
     const Tok& t = T[i];
     if (constraint_nums.count(i) || sc.marker_pos.count(t.pos)) continue;
     const bool currency = t.s == "$" || t.s == "\xE2\x82\xAC" || t.s == "\xC2\xA3";
-    if (currency && i + 1 < T.size() && T[i + 1].kind == Kind::Num &&
-        T[i + 1].pos <= t.end + 1) {
+    if (currency && i + 1 < T.size() && T[i + 1].kind == Kind::Num && T[i + 1].pos <= t.end + 1) {
       Quantity q;
       q.money = true;
       q.value = plain_number(T[i + 1].s);
@@ -865,8 +911,7 @@ void find_quantities(const Scan& sc, const std::set<size_t>& constraint_nums,
       if (word_value == 0 || !is_word(sc, i + 1) || is_stopword(T[i + 1].low) ||
           number_word(T[i + 1].low) > 0)
         continue;
-      if (i > 0 && in_list(T[i - 1].low, {"which", "the", "this", "that", "no", "any"}))
-        continue;
+      if (i > 0 && in_list(T[i - 1].low, {"which", "the", "this", "that", "no", "any"})) continue;
     } else if (t.kind != Kind::Num) {
       continue;
     }
@@ -917,8 +962,8 @@ void find_quantities(const Scan& sc, const std::set<size_t>& constraint_nums,
       if (next + 1 < T.size() && is_word(sc, next + 1) && !is_stopword(T[next + 1].low) &&
           T[next + 1].kind == Kind::Word)
         q.name = py_name(T[next + 1].low) + "_pct";
-      else if (i > 0 && in_list(T[i - 1].low, {"off", "discount", "tax", "tip", "interest",
-                                               "raise", "increase", "decrease", "commission"}))
+      else if (i > 0 && in_list(T[i - 1].low, {"off", "discount", "tax", "tip", "interest", "raise",
+                                               "increase", "decrease", "commission"}))
         q.name = T[i - 1].low + "_pct";
       else
         q.name = "percent";
@@ -928,27 +973,39 @@ void find_quantities(const Scan& sc, const std::set<size_t>& constraint_nums,
       continue;
     }
     if (q.name.empty()) {
-      // The noun after the number, skipping adjectives ("5 more red apples").
+      // The noun after the number, skipping adjectives ("5 more red apples"); "2-day" counts
+      // days.
+      if (next + 1 < T.size() && T[next].s == "-" && T[next].pos == end &&
+          T[next + 1].kind == Kind::Word && T[next + 1].pos == T[next].end)
+        ++next;
       size_t u = next;
       bool more = false;
       while (u < T.size() && is_word(sc, u) && is_quantity_adjective(T[u].low)) {
         more = more || in_list(T[u].low, {"more", "fewer", "less", "extra", "additional"});
         ++u;
       }
-      if (u < T.size() && is_word(sc, u) && !is_stopword(T[u].low) &&
-          number_word(T[u].low) == 0 && T[u].sentence == t.sentence) {
+      if (u < T.size() && is_word(sc, u) && !is_stopword(T[u].low) && number_word(T[u].low) == 0 &&
+          T[u].sentence == t.sentence) {
         q.unit = T[u].low;
         end = T[u].end;
+        // Rates: "60 km/h".
+        if (u + 2 < T.size() && T[u + 1].s == "/" && T[u + 1].pos == end &&
+            T[u + 2].kind == Kind::Word && T[u + 2].pos == T[u + 1].end) {
+          q.unit += "/" + T[u + 2].low;
+          end = T[u + 2].end;
+        }
         if (in_list(q.unit, {"dollars", "dollar", "cents", "euros", "usd"})) q.money = true;
         q.name = py_name(q.unit);
+        if (const size_t slash = q.unit.find('/'); slash != std::string::npos)
+          q.name = py_name(q.unit.substr(0, slash)) + "_per_" + py_name(q.unit.substr(slash + 1));
         if (more) q.name = "more_" + q.name;
       } else if (more && !prev_unit.empty()) {
         // "buys 5 more": more of the last thing counted.
         q.unit = prev_unit;
         end = T[u - 1].end;
         q.name = "more_" + py_name(prev_unit);
-      } else if (t.kind == Kind::Num && t.s.size() == 4 && q.value >= "1000" &&
-                 q.value <= "2100" && q.value.find('.') == std::string::npos) {
+      } else if (t.kind == Kind::Num && t.s.size() == 4 && q.value >= "1000" && q.value <= "2100" &&
+                 q.value.find('.') == std::string::npos) {
         q.unit = "year";
         q.name = "year";
       }
@@ -956,6 +1013,8 @@ void find_quantities(const Scan& sc, const std::set<size_t>& constraint_nums,
     if (!q.unit.empty() && q.unit != "year") prev_unit = q.unit;
     q.text = collapse_ws(sc.prose.substr(start, end - start));
     push(q, i);
+    // Skip what this quantity consumed (its unit, the "4" of "3/4").
+    while (i + 1 < T.size() && T[i + 1].end <= end) ++i;
   }
 }
 
@@ -966,21 +1025,23 @@ std::string classify(const std::string& low, const RequestAnalysis& a) {
                                          "rewrite the", "update the", "make the"});
   int code_words = 0;
   for (std::string_view w :
-       {"function", "method", "class", "bug", "refactor", "compile", "compiler", "exception",
-        "stack trace", "segfault", "crash", "crashes", "null pointer", "variable", "unit test",
-        "unit tests", "endpoint", "script", "repository", "repo", "regex", "python",
-        "javascript", "typescript", "c++", "rust", "java", "golang", "module", "api",
-        "codebase", "code", "build", "linter", "type error", "syntax error", "null", "loop"})
+       {"function",     "method",    "class",       "bug",        "refactor",   "compile",
+        "compiler",     "exception", "stack trace", "segfault",   "crash",      "crashes",
+        "null pointer", "variable",  "unit test",   "unit tests", "endpoint",   "script",
+        "repository",   "repo",      "regex",       "python",     "javascript", "typescript",
+        "c++",          "rust",      "java",        "golang",     "module",     "api",
+        "codebase",     "code",      "build",       "linter",     "type error", "syntax error",
+        "null",         "loop"})
     if (has_word(low, w)) ++code_words;
-  const bool code_signal = a.has_code_block || (!a.identifiers.empty() && code_words >= 1) ||
-                           code_words >= 2;
+  const bool code_signal = a.has_code_block || a.identifiers.size() >= 2 ||
+                           (!a.identifiers.empty() && code_words >= 1) || code_words >= 2;
   if (code_signal && change_verb) return "code_change";
-  if (has_any(low, {"summarize", "summarise", "summarizing", "summary", "tl;dr", "tldr",
-                    "sum up", "key points", "main points", "in a nutshell", "gist"}))
+  if (has_any(low, {"summarize", "summarise", "summarizing", "summary", "tl;dr", "tldr", "sum up",
+                    "key points", "main points", "in a nutshell", "gist"}))
     return "summary";
-  if (has_any(low, {"extract", "list all", "find all", "list every", "identify all",
-                    "pull out", "get all", "list the names", "list each", "collect all",
-                    "find every", "enumerate all"}))
+  if (has_any(low, {"extract", "list all", "find all", "list every", "identify all", "pull out",
+                    "get all", "list the names", "list each", "collect all", "find every",
+                    "enumerate all"}))
     return "extraction";
   if (code_signal) return "code_change";
   int numbers = 0;
@@ -988,17 +1049,19 @@ std::string classify(const std::string& low, const RequestAnalysis& a) {
     if (q.unit != "year") ++numbers;
   const bool how = has_any(low, {"how many", "how much", "how long", "how far", "how old",
                                  "how fast", "what percentage", "what fraction"});
-  const bool cue = how || has_any(low, {"total", "each", "per", "altogether", "left",
-                                        "remain", "remaining", "cost", "costs", "sum",
-                                        "average", "difference", "times", "percent", "profit",
-                                        "spend", "spent", "earn", "earns", "split", "share",
-                                        "twice", "half", "rate", "speed", "more than",
-                                        "fewer than", "change", "remainder", "calculate",
-                                        "compute"}) ||
-                   std::any_of(a.quantities.begin(), a.quantities.end(),
-                               [](const Quantity& q) { return q.percent || q.money; });
-  if ((numbers >= 2 && cue) || (numbers >= 1 && how)) return "arithmetic";
+  const bool cue =
+      how ||
+      has_any(low, {"total",     "each",      "per",        "altogether", "left",      "remain",
+                    "remaining", "cost",      "costs",      "sum",        "average",   "difference",
+                    "times",     "percent",   "profit",     "spend",      "spent",     "earn",
+                    "earns",     "split",     "share",      "twice",      "half",      "rate",
+                    "speed",     "more than", "fewer than", "change",     "remainder", "calculate",
+                    "compute"}) ||
+      std::any_of(a.quantities.begin(), a.quantities.end(),
+                  [](const Quantity& q) { return q.percent || q.money; });
+  // A list of parts is a multi-part instruction even when the parts carry numbers.
   if (a.items.size() >= 2) return "multi_part";
+  if ((numbers >= 2 && cue) || (numbers >= 1 && how)) return "arithmetic";
   int wh = 0;
   bool relation = false;
   for (const auto& q : a.questions) {
@@ -1012,14 +1075,14 @@ std::string classify(const std::string& low, const RequestAnalysis& a) {
     }
     const size_t first_space = ql.find(' ');
     bool relative = false;
-    for (std::string_view m : {" that ", " who ", " which ", " where ", " whose ", " in which ",
-                               " whom "})
+    for (std::string_view m :
+         {" that ", " who ", " which ", " where ", " whose ", " in which ", " whom "})
       if (const size_t at = ql.find(m); at != std::string::npos && at > first_space)
         relative = true;
-    const bool compare = a.entities.size() >= 2 &&
-                         has_any(ql, {"same", "both", "older", "younger", "earlier", "later",
-                                      "first", "taller", "larger", "longer", "bigger",
-                                      "smaller", "more", "which of", "or"});
+    const bool compare =
+        a.entities.size() >= 2 &&
+        has_any(ql, {"same", "both", "older", "younger", "earlier", "later", "first", "taller",
+                     "larger", "longer", "bigger", "smaller", "more", "which of", "or"});
     if (ofs >= 2 || relative || compare) relation = true;
   }
   if (wh >= 2 || relation) return "multi_hop";

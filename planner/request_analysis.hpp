@@ -29,13 +29,14 @@ struct Constraint {
 struct RequestAnalysis {
   // "arithmetic", "multi_hop", "code_change", "summary", "extraction", "multi_part", "general"
   std::string kind;
-  std::vector<std::string> questions;  // sub-questions, each ending in '?'
-  std::vector<std::string> items;      // numbered or bulleted parts, marker removed
-  std::vector<Quantity> quantities;    // numbers the request gives (not those of constraints)
-  std::vector<std::string> entities;   // names and quoted strings, first appearance order
+  std::vector<std::string> questions;    // sub-questions, each ending in '?'
+  std::vector<std::string> items;        // numbered or bulleted parts, marker removed
+  std::vector<Quantity> quantities;      // numbers the request gives (not those of constraints)
+  std::vector<std::string> entities;     // names and quoted strings, first appearance order
   std::vector<std::string> identifiers;  // code identifiers and file names
   std::vector<Constraint> constraints;
-  std::string instruction;  // the first sentence that is not a question ("" if none)
+  std::string instruction;              // the first sentence that is not a question ("" if none)
+  std::vector<std::string> statements;  // every sentence that is not a question
   std::string first_sentence;
   bool has_code_block = false;
   int paragraphs = 0;

@@ -23,11 +23,28 @@ class Builder {
  public:
   std::string header;
   std::vector<Stmt> stmts;
-  std::set<std::string> used;  // variable names taken
+  std::set<std::string> used;                 // variable names taken
   size_t constraints_at = std::string::npos;  // where the answer's checks begin
 
+  // Lines must stay within the grammar's length limit: a statement that would not loses its
+  // trailing comment, and is left out if even that is not enough.
   void add(int priority, std::string line, std::vector<std::string> body = {}) {
+    if (!fits(line, 1)) strip_comment(line);
+    for (auto& l : body)
+      if (!fits(l, 2)) strip_comment(l);
+    if (!fits(line, 1)) return;
+    for (const auto& l : body)
+      if (!fits(l, 2)) return;  // `l` carries its own deeper indentation
     stmts.push_back({std::move(line), std::move(body), priority});
+  }
+  static bool fits(const std::string& l, size_t depth) {
+    return l.size() + 4 * depth <= static_cast<size_t>(kMaxPlanLineChars);
+  }
+  // Comments are appended as "  # ..."; py_str collapses spaces, so that never occurs inside
+  // a string literal.
+  static void strip_comment(std::string& l) {
+    const size_t at = l.find("  # ");
+    if (at != std::string::npos) l.resize(at);
   }
   std::string render(const std::vector<bool>& keep) const {
     std::vector<std::string> lines = {header};
@@ -47,7 +64,8 @@ class Builder {
 };
 
 std::string low_of(const RequestAnalysis& a) {
-  std::string all = a.first_sentence + " " + a.instruction;
+  std::string all = a.first_sentence;
+  for (const auto& st : a.statements) all += " " + st;
   for (const auto& q : a.questions) all += " " + q;
   return to_lower(all);
 }
@@ -81,7 +99,9 @@ std::vector<const Quantity*> add_quantities(Builder& b, const RequestAnalysis& a
   return out;
 }
 
-std::string name_for(Builder& b, const std::string& wanted) { return unique_name(wanted, b.used); }
+std::string name_for(Builder& b, const std::string& wanted) {
+  return unique_name(wanted, b.used);
+}
 
 std::string main_question(const RequestAnalysis& a) {
   if (!a.questions.empty()) return a.questions.front();
@@ -127,12 +147,12 @@ void add_constraints(Builder& b, const RequestAnalysis& a, const std::string& va
       const size_t us = k.find('_');
       if (us == std::string::npos) continue;
       const std::string limit = k.substr(0, us), unit = k.substr(us + 1);
-      const std::string counter = unit == "chars" ? "len(" + var + ")"
-                                  : unit == "words" ? "word_count(" + var + ")"
-                                  : unit == "sentences" ? "sentence_count(" + var + ")"
+      const std::string counter = unit == "chars"        ? "len(" + var + ")"
+                                  : unit == "words"      ? "word_count(" + var + ")"
+                                  : unit == "sentences"  ? "sentence_count(" + var + ")"
                                   : unit == "paragraphs" ? "paragraph_count(" + var + ")"
-                                  : unit == "lines" ? "line_count(" + var + ")"
-                                                       : "item_count(" + var + ")";
+                                  : unit == "lines"      ? "line_count(" + var + ")"
+                                                         : "item_count(" + var + ")";
       const std::string kw = unit == "words" ? "" : unit + "=";
       if (limit == "max")
         b.add(kConstraint, "if " + counter + " > " + c.value + ":" + why,
@@ -156,8 +176,8 @@ void add_constraints(Builder& b, const RequestAnalysis& a, const std::string& va
                            : f == "numbered_list" ? "as_numbered_list"
                            : f == "bullets"       ? "as_bullets"
                                                   : "as_markdown";
-    b.add(kConstraint, var + " = " + fn + "(" + var + ")  # " +
-                           comment_text("\"" + c->text + "\"", 40));
+    b.add(kConstraint,
+          var + " = " + fn + "(" + var + ")  # " + comment_text("\"" + c->text + "\"", 40));
   }
 }
 
@@ -189,10 +209,17 @@ void add_leftovers(Builder& b, const RequestAnalysis& a) {
 
 // ---- the kinds -------------------------------------------------------------------------------
 
-std::string join_names(const std::vector<std::string>& names, const char* op) {
+std::string join_names(const std::vector<std::string>& names, const std::string& op) {
+  const std::string sep = op == "," ? ", " : " " + op + " ";
   std::string out;
-  for (size_t i = 0; i < names.size(); ++i) out += (i ? std::string(" ") + op + " " : "") + names[i];
+  for (size_t i = 0; i < names.size(); ++i) out += (i ? sep : "") + names[i];
   return out;
+}
+
+// "apples" and "apple" are one unit.
+std::string unit_key(const std::string& unit) {
+  if (unit.size() > 3 && unit.back() == 's') return unit.substr(0, unit.size() - 1);
+  return unit;
 }
 
 std::string build_arithmetic(Builder& b, const RequestAnalysis& a) {
@@ -206,6 +233,7 @@ std::string build_arithmetic(Builder& b, const RequestAnalysis& a) {
   const std::string low = low_of(a);
   std::vector<std::string> counts, money, pcts;
   for (const Quantity* q : qs) {
+    if (counts.size() + money.size() + pcts.size() >= 6) break;  // keep the formulas short
     if (q->percent)
       pcts.push_back(q->name);
     else if (q->money)
@@ -215,10 +243,20 @@ std::string build_arithmetic(Builder& b, const RequestAnalysis& a) {
   }
   std::string cur;
   bool subtracted = false;
-  if (counts.size() >= 2) {
+  // Adding or comparing only makes sense within one unit; mixed units (km/h and hours) need
+  // the formula the question implies.
+  std::set<std::string> units;
+  for (const Quantity* q : qs)
+    if (!q->percent && !q->money && q->unit != "year" && q->name != "time")
+      units.insert(unit_key(q->unit));
+  if (counts.size() >= 2 && units.size() > 1) {
+    cur = name_for(b, "combined");
+    b.add(kCore, cur + " = combine(" + join_names(counts, ",") +
+                     ")  # units differ: use the formula the question implies");
+  } else if (counts.size() >= 2) {
     std::vector<std::string> rest(counts.begin() + 1, counts.end());
-    if (any_word(low, {"left", "remain", "remaining", "remains", "lost", "gave", "gives",
-                       "ate", "eats", "sold", "spent", "used", "after"})) {
+    if (any_word(low, {"left", "remain", "remaining", "remains", "lost", "gave", "gives", "ate",
+                       "eats", "sold", "spent", "used", "after"})) {
       cur = name_for(b, "left");
       b.add(kCore, cur + " = " + counts[0] + " - " + join_names(rest, "-") +
                        "  # \"left\": take the rest away");
@@ -229,15 +267,14 @@ std::string build_arithmetic(Builder& b, const RequestAnalysis& a) {
       b.add(kCore, cur + " = " + join_names(counts, "+") + "  # add up the parts");
     } else if (any_word(low, {"average", "mean"})) {
       cur = name_for(b, "average");
-      b.add(kCore, cur + " = (" + join_names(counts, "+") + ") / " +
-                       std::to_string(counts.size()));
+      b.add(kCore, cur + " = (" + join_names(counts, "+") + ") / " + std::to_string(counts.size()));
     } else if (any_word(low, {"more than", "fewer than", "difference", "how many more",
                               "how much more", "longer", "older", "less than"})) {
       cur = name_for(b, "difference");
       b.add(kCore, cur + " = " + counts[0] + " - " + counts[1] + "  # compare the two");
       subtracted = true;
-    } else if (any_word(low, {"split", "share", "shared", "divide", "divided", "equally",
-                              "among", "between"})) {
+    } else if (any_word(low, {"split", "share", "shared", "divide", "divided", "equally", "among",
+                              "between"})) {
       cur = name_for(b, "share");
       b.add(kCore, cur + " = " + counts[0] + " / " + counts[1] + "  # split evenly");
     } else if (any_word(low, {"each", "per", "every", "times", "twice", "double", "rate"})) {
@@ -245,8 +282,8 @@ std::string build_arithmetic(Builder& b, const RequestAnalysis& a) {
       b.add(kCore, cur + " = " + counts[0] + " * " + counts[1] + "  # so many per each");
     } else {
       cur = name_for(b, "combined");
-      b.add(kCore, cur + " = combine(" + join_names(counts, ",") +
-                       ")  # pick + - * / from the wording");
+      b.add(kCore,
+            cur + " = combine(" + join_names(counts, ",") + ")  # pick + - * / from the wording");
     }
   } else if (counts.size() == 1) {
     cur = counts[0];
@@ -268,18 +305,19 @@ std::string build_arithmetic(Builder& b, const RequestAnalysis& a) {
     const std::string p = name_for(b, "after_pct");
     if (any_word(low, {"discount", "off", "decrease", "reduced", "reduce", "less", "sale"}))
       b.add(kCore, p + " = " + base + " - " + base + " * " + pcts[0] + " / 100");
-    else if (any_word(low, {"increase", "tax", "tip", "interest", "raise", "more", "grow",
-                            "grows", "markup"}))
+    else if (any_word(low, {"increase", "tax", "tip", "interest", "raise", "more", "grow", "grows",
+                            "markup"}))
       b.add(kCore, p + " = " + base + " + " + base + " * " + pcts[0] + " / 100");
     else
       b.add(kCore, p + " = " + base + " * " + pcts[0] + " / 100");
     cur = p;
   }
   const std::string result = name_for(b, "result");
-  b.add(kCore, result + " = " + (cur.empty() ? "compute(" + py_str(main_question(a), 50) + ")"
-                                             : cur));
+  b.add(kCore,
+        result + " = " + (cur.empty() ? "compute(" + py_str(main_question(a), 50) + ")" : cur));
   if (subtracted)
-    b.add(kStep, "if " + result + " < 0:", {result + " = recheck(" + result + ")  # a count cannot be negative"});
+    b.add(kStep, "if " + result + " < 0:",
+          {result + " = recheck(" + result + ")  # a count cannot be negative"});
   add_constraints(b, a, result);
   return result;
 }
@@ -317,10 +355,9 @@ std::string build_multi_hop(Builder& b, const RequestAnalysis& a) {
   const std::string ql = to_lower(q);
   const std::string result = name_for(b, "result");
   static const std::vector<std::pair<std::string_view, std::string_view>> kCompare = {
-      {"older", "birth date"}, {"younger", "birth date"}, {"earlier", "date"},
-      {"later", "date"},       {"first", "date"},         {"taller", "height"},
-      {"larger", "size"},      {"bigger", "size"},        {"smaller", "size"},
-      {"longer", "length"}};
+      {"older", "birth date"}, {"younger", "birth date"}, {"earlier", "date"}, {"later", "date"},
+      {"first", "date"},       {"taller", "height"},      {"larger", "size"},  {"bigger", "size"},
+      {"smaller", "size"},     {"longer", "length"}};
   std::string attribute;
   if (const size_t same = ql.find("same "); same != std::string::npos) {
     size_t e = ql.find_first_of(" ?.,", same + 5);
@@ -393,9 +430,17 @@ std::string build_code_change(Builder& b, const RequestAnalysis& a) {
   b.header = "def change_code():";
   b.add(kNote, "# code change: find the code, understand it, change it, verify it");
   const std::string low = low_of(a);
-  b.add(kCore, name_for(b, "goal") + " = " + py_str(a.instruction.empty() ? main_question(a)
-                                                                            : a.instruction,
-                                                     80));
+  // The goal is the sentence that asks for the change ("Fix it so that ..."), not the one that
+  // introduces the code.
+  std::string goal = a.instruction.empty() ? main_question(a) : a.instruction;
+  for (const auto& st : a.statements)
+    if (any_word(to_lower(st), {"fix", "refactor", "rename", "implement", "add", "change", "make",
+                                "optimize", "optimise", "remove", "rewrite", "update", "port",
+                                "migrate", "support", "debug"})) {
+      goal = st;
+      break;
+    }
+  b.add(kCore, name_for(b, "goal") + " = " + py_str(goal, 80));
   std::vector<std::string> targets = a.identifiers;
   for (const auto& e : a.entities) targets.push_back(e);
   std::string code = name_for(b, "code");
@@ -407,16 +452,16 @@ std::string build_code_change(Builder& b, const RequestAnalysis& a) {
   }
   add_quantities(b, a, kInput);
   const std::string patch = name_for(b, "patch");
-  if (any_word(low, {"bug", "fix", "error", "crash", "crashes", "exception", "fails",
-                     "failing", "broken", "wrong", "segfault", "debug", "incorrect"})) {
+  if (any_word(low, {"bug", "fix", "error", "crash", "crashes", "exception", "fails", "failing",
+                     "broken", "wrong", "segfault", "debug", "incorrect"})) {
     b.add(kCore, name_for(b, "failure") + " = reproduce(goal)");
     b.add(kCore, name_for(b, "cause") + " = find_cause(" + code + ", failure)");
     b.add(kCore, patch + " = edit(" + code + ", fix=cause)");
-  } else if (any_word(low, {"refactor", "clean up", "simplify", "rename", "restructure",
-                            "split", "extract"})) {
+  } else if (any_word(low, {"refactor", "clean up", "simplify", "rename", "restructure", "split",
+                            "extract"})) {
     b.add(kCore, patch + " = refactor(" + code + ", goal, keep_behaviour=True)");
-  } else if (any_word(low, {"optimize", "optimise", "faster", "speed up", "performance",
-                            "slow", "memory"})) {
+  } else if (any_word(low, {"optimize", "optimise", "faster", "speed up", "performance", "slow",
+                            "memory"})) {
     b.add(kCore, name_for(b, "baseline") + " = measure(" + code + ")");
     b.add(kCore, patch + " = optimise(" + code + ", goal)");
     b.add(kStep, "if measure(" + patch + ") >= baseline:",
@@ -430,8 +475,7 @@ std::string build_code_change(Builder& b, const RequestAnalysis& a) {
   add_step_flag(b, a);
   if (any_word(low, {"test", "tests", "unit test", "unit tests"}))
     b.add(kStep, "add_tests(" + patch + ")");
-  b.add(kStep, "if not tests_pass(" + patch + "):",
-        {patch + " = revise(" + patch + ")"});
+  b.add(kStep, "if not tests_pass(" + patch + "):", {patch + " = revise(" + patch + ")"});
   add_constraints(b, a, patch);
   return patch;
 }
@@ -446,16 +490,18 @@ std::string build_summary(Builder& b, const RequestAnalysis& a) {
   b.add(kCore, points + " = []");
   const std::string unit = a.paragraphs > 1 ? "paragraphs" : "sentences";
   const int n = a.paragraphs > 1 ? a.paragraphs : a.sentences;
-  b.add(kCore, "for part in " + unit + "(text):  # " + std::to_string(n) + " " + unit,
+  b.add(kCore,
+        "for part in " + unit + "(text):  # " + std::to_string(n) + " " +
+            (n == 1 ? unit.substr(0, unit.size() - 1) : unit),
         {points + ".append(main_point(part))"});
   if (!a.entities.empty())
-    b.add(kInput, name_for(b, "names") + " = " + py_list(a.entities, 90, 30) +
-                      "  # keep these names");
+    b.add(kInput,
+          name_for(b, "names") + " = " + py_list(a.entities, 90, 30) + "  # keep these names");
   std::vector<std::string> figures;
   for (const auto& q : a.quantities) figures.push_back(q.text);
   if (!figures.empty())
-    b.add(kInput, name_for(b, "figures") + " = " + py_list(figures, 90, 30) +
-                      "  # keep these figures");
+    b.add(kInput,
+          name_for(b, "figures") + " = " + py_list(figures, 90, 30) + "  # keep these figures");
   const std::string summary = name_for(b, "summary");
   b.add(kCore, summary + " = condense(" + points + ")");
   b.add(kStep, "for fact in " + std::string(figures.empty() ? "names" : "figures") + ":",
@@ -470,18 +516,17 @@ std::string build_summary(Builder& b, const RequestAnalysis& a) {
 std::string extraction_target(const RequestAnalysis& a) {
   const std::string src = a.instruction.empty() ? main_question(a) : a.instruction;
   const std::string low = to_lower(src);
-  for (std::string_view cue : {"extract all", "extract every", "extract", "list all",
-                               "list every", "list each", "list the", "find all",
-                               "find every", "identify all", "pull out", "get all",
-                               "collect all", "enumerate all"}) {
+  for (std::string_view cue : {"extract all", "extract every", "extract", "list all", "list every",
+                               "list each", "list the", "find all", "find every", "identify all",
+                               "pull out", "get all", "collect all", "enumerate all"}) {
     size_t at = low.find(cue);
     if (at == std::string::npos) continue;
     size_t from = at + cue.size();
     for (std::string_view det : {" of the ", " the ", " of "})
       if (low.compare(from, det.size(), det) == 0) from += det.size() - 1;
     size_t end = low.size();
-    for (std::string_view stop : {" from ", " in ", " mentioned", " that ", " which ",
-                                  ":", ".", "?", " as ", " into "}) {
+    for (std::string_view stop :
+         {" from ", " in ", " mentioned", " that ", " which ", ":", ".", "?", " as ", " into "}) {
       const size_t s = low.find(stop, from);
       if (s != std::string::npos && s < end) end = s;
     }
@@ -507,9 +552,9 @@ std::string build_extraction(Builder& b, const RequestAnalysis& a) {
                       "  # check each against target");
   std::vector<std::string> figures;
   for (const auto& q : a.quantities) figures.push_back(q.text);
-  if (!figures.empty())
-    b.add(kInput, name_for(b, "figures") + " = " + py_list(figures, 90, 30));
-  b.add(kStep, "if not " + found + ":", {found + " = " + "[\"none found\"]  # say so, do not invent"});
+  if (!figures.empty()) b.add(kInput, name_for(b, "figures") + " = " + py_list(figures, 90, 30));
+  b.add(kStep, "if not " + found + ":",
+        {found + " = " + "[\"none found\"]  # say so, do not invent"});
   add_constraints(b, a, found);
   return found;
 }
@@ -524,8 +569,8 @@ std::string build_multi_part(Builder& b, const RequestAnalysis& a) {
   const std::string sections = name_for(b, "sections");
   b.add(kCore, sections + " = []");
   for (size_t i = 0; i < a.items.size() && i < 12; ++i)
-    b.add(i < 3 ? kCore : kStep, sections + ".append(do(" + py_str(a.items[i], 76) +
-                                     "))  # part " + std::to_string(i + 1));
+    b.add(i < 3 ? kCore : kStep, sections + ".append(do(" + py_str(a.items[i], 76) + "))  # part " +
+                                     std::to_string(i + 1));
   add_quantities(b, a, kStep);
   const std::string response = name_for(b, "response");
   b.add(kCore, response + " = join(" + sections + ")");
@@ -546,8 +591,7 @@ std::string build_general(Builder& b, const RequestAnalysis& a) {
   const std::string facts = name_for(b, "facts");
   if (a.questions.size() >= 2) {
     b.add(kCore, facts + " = []");
-    b.add(kCore, "for q in " + py_list(a.questions, 90, 44) + ":",
-          {facts + ".append(recall(q))"});
+    b.add(kCore, "for q in " + py_list(a.questions, 90, 44) + ":", {facts + ".append(recall(q))"});
   } else {
     b.add(kCore, facts + " = recall(" + asked +
                      (a.entities.empty() ? std::string() : ", about=names") + ")");
@@ -599,8 +643,8 @@ TemplatePlan template_plan(const RequestAnalysis& a, int budget_tokens, int max_
     int victim = -1;
     for (int i = static_cast<int>(b.stmts.size()) - 2; i >= 0; --i) {
       if (!keep[static_cast<size_t>(i)]) continue;
-      if (victim < 0 || b.stmts[static_cast<size_t>(i)].priority >
-                            b.stmts[static_cast<size_t>(victim)].priority)
+      if (victim < 0 ||
+          b.stmts[static_cast<size_t>(i)].priority > b.stmts[static_cast<size_t>(victim)].priority)
         victim = i;
     }
     if (victim < 0) {
@@ -617,9 +661,8 @@ TemplatePlan template_plan(const RequestAnalysis& a, int budget_tokens, int max_
     std::vector<size_t> order;
     for (size_t i = 0; i < keep.size(); ++i)
       if (!keep[i]) order.push_back(i);
-    std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
-      return b.stmts[x].priority < b.stmts[y].priority;
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t x, size_t y) { return b.stmts[x].priority < b.stmts[y].priority; });
     for (size_t i : order) {
       keep[i] = true;
       const std::string code = b.render(keep);

@@ -7,8 +7,8 @@
 #include "precis/compress.hpp"
 #include "tests/test_compress_support.hpp"
 
-using precis::CompressOptions;
 using precis::compress;
+using precis::CompressOptions;
 using precis::test::corpus_prompt;
 using precis::test::corpus_tokenizer;
 
@@ -120,8 +120,8 @@ TEST_CASE("rate 1.0 and a target above the prompt return the prompt unchanged") 
 
 TEST_CASE("a rate below what protected text allows keeps all of it and says why") {
   const auto& tok = corpus_tokenizer();
-  const std::string prompt = "The numbers are 12345, 67890, 13579 and 24680. " +
-                             corpus_prompt(tok, 200, 300);
+  const std::string prompt =
+      "The numbers are 12345, 67890, 13579 and 24680. " + corpus_prompt(tok, 200, 300);
   CompressOptions o;
   o.target_tokens = 20;
   o.question = "Which of the numbers given at the start of the text is the largest one?";
@@ -130,7 +130,8 @@ TEST_CASE("a rate below what protected text allows keeps all of it and says why"
   CHECK_THAT(r.note, Catch::Contains("protected text alone is") &&
                          Catch::Contains("above the target of 20"));
   CHECK(r.text.find(o.question) != std::string::npos);
-  for (const char* n : {"12345", "67890", "13579", "24680"}) CHECK(r.text.find(n) != std::string::npos);
+  for (const char* n : {"12345", "67890", "13579", "24680"})
+    CHECK(r.text.find(n) != std::string::npos);
   // Everything droppable went: the output is no longer than the protected text needs.
   CHECK(r.compressed_tokens < r.original_tokens / 2);
 }

@@ -37,7 +37,8 @@ TEST_CASE("compress --json prints the documented fields") {
 
   // Text output: the compressed prompt, then a summary line.
   REQUIRE(run_command(precis_cmd("--prompt 'And God said, Let there be light: and there was "
-                                 "light.' --tokenizer " + model + "/tokenizer.model --target-tokens 8"),
+                                 "light.' --tokenizer " +
+                                 model + "/tokenizer.model --target-tokens 8"),
                       &out) == 0);
   CHECK_THAT(out, Catch::Contains("tokens, ratio") && Catch::Contains("ms"));
 }

@@ -10,8 +10,8 @@
 #include "tests/test_compress_support.hpp"
 
 using precis::CompressOptions;
-using precis::compression::CompressDetail;
 using precis::compression::compress_detailed;
+using precis::compression::CompressDetail;
 using precis::test::corpus_prompt;
 
 namespace {

@@ -54,8 +54,8 @@ TEST_CASE("stat question-aware coarse ranking puts the context with the rare ter
   for (size_t i = 0; i < s.size(); ++i)
     if (i != 1) CHECK(s[1] > s[i]);
   // Without a question: density, so a context of function words ranks below a dense one.
-  const auto d = rank_contexts_stat({"and it was so and it was that", "gopher wood ark rooms pitch"},
-                                    "");
+  const auto d =
+      rank_contexts_stat({"and it was so and it was that", "gopher wood ark rooms pitch"}, "");
   CHECK(d[1] > d[0]);
 }
 
@@ -66,8 +66,7 @@ TEST_CASE("choose_dropped_contexts: lowest first, respects pins, the floor and t
   CHECK(choose_dropped_contexts(score, tokens, droppable, 250, 0) == std::vector<int>{1, 3});
   droppable[1] = 0;
   CHECK(choose_dropped_contexts(score, tokens, droppable, 250, 0) == std::vector<int>{0, 3});
-  CHECK(choose_dropped_contexts(score, tokens, {1, 1, 1, 1}, 0, -1e9) ==
-        std::vector<int>{0, 1, 3});
+  CHECK(choose_dropped_contexts(score, tokens, {1, 1, 1, 1}, 0, -1e9) == std::vector<int>{0, 1, 3});
   // Dropping below the floor (the budget) is not allowed.
   CHECK(choose_dropped_contexts(score, tokens, {1, 1, 1, 1}, 150, 250) == std::vector<int>{1});
 }

@@ -26,8 +26,8 @@ inline const std::string& corpus_text() {
 
 // The corpus tokenizer (trained on kjv_excerpt.txt) of the cached tiny model.
 inline const engine::Tokenizer& corpus_tokenizer() {
-  static const std::unique_ptr<engine::Tokenizer> tok = engine::Tokenizer::load(
-      cached_model("tiny", 1, engine::DType::F32) + "/tokenizer.model");
+  static const std::unique_ptr<engine::Tokenizer> tok =
+      engine::Tokenizer::load(cached_model("tiny", 1, engine::DType::F32) + "/tokenizer.model");
   return *tok;
 }
 

@@ -72,8 +72,8 @@ TEST_CASE("joining keeps spacing sensible") {
 TEST_CASE("random bytes in, valid UTF-8 out") {
   const auto& tok = corpus_tokenizer();
   std::mt19937 rng(12345);
-  const std::string alphabet[] = {"a", "b", " ", "\n", ".", "\xE4\xB8\xAD", "\xC3\xA9",
-                                  "\xF0\x9F\x98\x80", "7", ","};
+  const std::string alphabet[] = {
+      "a", "b", " ", "\n", ".", "\xE4\xB8\xAD", "\xC3\xA9", "\xF0\x9F\x98\x80", "7", ","};
   for (int trial = 0; trial < 300; ++trial) {
     std::string s;
     const int len = 1 + static_cast<int>(rng() % 200);
@@ -96,8 +96,7 @@ TEST_CASE("random bytes in, valid UTF-8 out") {
 
 TEST_CASE("Chinese with the Llama 2 tokenizer: whole characters, 。 kept, budget met") {
   if (!std::filesystem::exists(precis::test::llama2_tokenizer_path())) {
-    WARN("skipped: Llama 2 tokenizer fixture missing at "
-         << precis::test::llama2_tokenizer_path());
+    WARN("skipped: Llama 2 tokenizer fixture missing at " << precis::test::llama2_tokenizer_path());
     return;
   }
   const auto tok = precis::engine::Tokenizer::load(precis::test::llama2_tokenizer_path());

@@ -289,7 +289,11 @@ def train(args):
             g["lr"] = lr
         x, y = next(it)
         x, y = x.to(device), y.to(device)
-        loss = F.cross_entropy(model(x).view(-1, CONFIG["vocab_size"]), y.view(-1))
+        # bf16 autocast: on CPUs with AVX512-BF16 oneDNN runs the matmuls ~10x faster than
+        # Debian's generic fp32 BLAS; master weights and the optimizer stay in fp32.
+        with torch.autocast(device, dtype=torch.bfloat16):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float().view(-1, CONFIG["vocab_size"]), y.view(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -24,10 +24,12 @@ struct CompressOptions {
 
   // The prompt's contexts/documents/demonstrations. When empty, the prompt is split on blank
   // lines. Contexts are ranked and the lowest dropped first (coarse level), then tokens
-  // (fine level).
+  // (fine level). When both are given, the prompt's contexts come first, then these.
   std::vector<std::string> contexts;
 
-  // Tokens/strings that are always kept wherever they occur (e.g. "\n", "?", ".").
+  // Tokens/strings that are always kept wherever they occur as whole words (e.g. "\n", "?",
+  // "."). Like numbers, they guard against token-level dropping; the coarse level may still drop
+  // a whole context holding them (text between keep markers and code fences pin theirs).
   std::vector<std::string> force_tokens;
   // Text between these markers is kept verbatim; the markers themselves are removed.
   std::string keep_open = "<keep>";
@@ -50,8 +52,11 @@ struct CompressOptions {
 };
 
 struct CompressResult {
-  std::string text;                 // the compressed prompt (contexts, then question)
-  std::vector<std::string> pieces;  // the original prompt's tokens (decoded pieces)
+  // The compressed prompt: instruction, contexts, then question, separated by blank lines.
+  std::string text;
+  // The original prompt's tokens (SentencePiece pieces), laid out as `text` is, keep markers
+  // removed.
+  std::vector<std::string> pieces;
   std::vector<bool> kept;           // per original token
   int original_tokens = 0;
   int compressed_tokens = 0;

@@ -50,8 +50,8 @@ using PlanGenerateFn = std::function<std::string(const PlanGenerateRequest& requ
 using TokenCounter = std::function<int(const std::string& text)>;
 
 struct PlanContext {
-  PlanGenerateFn generate;     // needed by the "lm" planner only
-  TokenCounter count_tokens;   // empty: estimate_plan_tokens
+  PlanGenerateFn generate;    // needed by the "lm" planner only
+  TokenCounter count_tokens;  // empty: estimate_plan_tokens
 };
 
 struct Plan {
@@ -122,8 +122,8 @@ struct RenderedPrompt {
 RenderedPrompt render_plan(const std::string& prompt, const Plan& plan,
                            const std::string& placement, const PlanTemplates& templates = {});
 // render_plan(...).text(): for completion-style generation (the embedded engine).
-std::string render_prompt(const std::string& prompt, const Plan& plan,
-                          const std::string& placement, const PlanTemplates& templates = {});
+std::string render_prompt(const std::string& prompt, const Plan& plan, const std::string& placement,
+                          const PlanTemplates& templates = {});
 
 // ---- helpers ---------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -81,11 +82,20 @@ struct StageTiming {
   double ms = 0.0;
 };
 
+struct TokenAlternative {
+  std::string token;  // the token's text (may be a partial UTF-8 character)
+  float logprob = 0.0f;
+};
+
 struct Choice {
   std::string text;
-  std::string finish_reason;
+  std::string finish_reason;  // "stop", "length" or "abort"
   int tokens = 0;
   double cumulative_logprob = 0.0;
+  // Per generated token, filled when GenerateOptions::logprobs > 0 (OpenAI's logprobs shape).
+  std::vector<std::string> token_texts;
+  std::vector<float> token_logprobs;
+  std::vector<std::vector<TokenAlternative>> top_logprobs;
 };
 
 struct Result {
@@ -120,6 +130,23 @@ class Stage {
 
 // Called with each new piece of the first choice's text as it is generated.
 using TextCallback = std::function<void(const std::string& delta)>;
+// Called with each new piece of any choice's text (choice index, delta), for n > 1 streaming.
+using ChoiceTextCallback = std::function<void(int index, const std::string& delta)>;
+
+// Lets another thread abort a running request (e.g. its HTTP client went away): generation
+// stops, its KV blocks are freed at once, and run() returns with finish_reason "abort".
+class CancelToken {
+ public:
+  void cancel();
+  bool cancelled() const;
+  // Used by the pipeline: `fn` runs at once if already cancelled, else on cancel().
+  void on_cancel(std::function<void()> fn);
+
+ private:
+  mutable std::mutex mu_;
+  bool cancelled_ = false;
+  std::function<void()> fn_;
+};
 
 class Pipeline {
  public:
@@ -131,6 +158,7 @@ class Pipeline {
 
   void add_stage(std::shared_ptr<Stage> stage);
   Result run(Request request, const TextCallback& on_text = {});
+  Result run(Request request, const ChoiceTextCallback& on_text, CancelToken* cancel);
 
   const PipelineConfig& config() const;
 

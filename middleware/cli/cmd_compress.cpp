@@ -38,11 +38,9 @@ int cmd_compress(const Args& args) {
   CompressOptions opt;
   bool json = false;
   po::options_description desc("options");
-  desc.add_options()("prompt", po::value(&prompt)->notifier([&](const std::string& p) {
-    prompt_arg = p;
-  }),
-                     "the prompt text")("prompt-file", po::value(&prompt_file),
-                                        "read the prompt from this file")(
+  desc.add_options()(
+      "prompt", po::value(&prompt)->notifier([&](const std::string& p) { prompt_arg = p; }),
+      "the prompt text")("prompt-file", po::value(&prompt_file), "read the prompt from this file")(
       "question", po::value(&opt.question), "question (kept verbatim; drives context ranking)")(
       "instruction", po::value(&opt.instruction), "instruction (kept verbatim)")(
       "rate", po::value(&rate), "keep this fraction of the tokens, in (0, 1] (default 0.5)")(
@@ -52,18 +50,18 @@ int cmd_compress(const Args& args) {
       "model", po::value(&model), "model directory (tokenizer.model; needed by --scorer lm)")(
       "tokenizer", po::value(&tokenizer_file), "tokenizer.model to count tokens with")(
       "kv-cache-mb", po::value(&kv_cache_mb)->default_value(kv_cache_mb),
-      "KV cache memory for --scorer lm (MiB)")(
-      "force-token", po::value(&opt.force_tokens)->composing(),
-      "text kept wherever it occurs (repeatable)")(
+      "KV cache memory for --scorer lm (MiB)")("force-token",
+                                               po::value(&opt.force_tokens)->composing(),
+                                               "text kept wherever it occurs (repeatable)")(
       "keep-structure", po::bool_switch(&opt.keep_structure),
       "keep code fences, JSON keys and brackets so structured text still parses")(
       "iterative-size", po::value(&opt.iterative_size)->default_value(opt.iterative_size),
       "tokens per segment of the fine level")(
       "json", po::bool_switch(&json),
       "print {text, original_tokens, compressed_tokens, ratio, seconds, note, kept, pieces}");
-  if (auto rc = parse_args("compress",
-                           "Drop the least informative tokens of a prompt to meet a budget.", args,
-                           desc))
+  if (auto rc =
+          parse_args("compress", "Drop the least informative tokens of a prompt to meet a budget.",
+                     args, desc))
     return *rc;
 
   if (prompt_arg && !prompt_file.empty())

@@ -50,8 +50,7 @@ int cmd_plan(const Args& args) {
 
   // A model shipped with the source tree serves when --model is not given.
   const std::string shipped = std::string(PRECIS_SOURCE_DIR) + "/models/default";
-  if (ef.model.empty() && o.planner == "lm" &&
-      std::filesystem::exists(shipped + "/config.json"))
+  if (ef.model.empty() && o.planner == "lm" && std::filesystem::exists(shipped + "/config.json"))
     ef.model = shipped;
   if (o.planner == "lm" && ef.model.empty())
     throw std::invalid_argument("--planner lm needs --model DIR (the model that writes the plan)");
