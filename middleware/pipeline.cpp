@@ -87,6 +87,11 @@ const PipelineConfig& Pipeline::config() const {
   return impl_->config;
 }
 
+PipelineStats Pipeline::stats() const {
+  const engine::EngineService::Stats s = impl_->service->stats();
+  return {s.kv.blocks_used, s.kv.blocks_total, s.running_requests};
+}
+
 void Pipeline::add_stage(std::shared_ptr<Stage> stage) {
   std::lock_guard<std::mutex> lock(impl_->stages_mu);
   impl_->stages.push_back(std::move(stage));

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "middleware/json_reader.hpp"
+#include "middleware/pipeline_config.hpp"
 #include "precis/precis.hpp"
 
 namespace precis {
@@ -82,6 +83,24 @@ void read_generate_options(JsonReader& r, GenerateOptions& g) {
   if (g.best_of != 0 && g.best_of < g.n) r.fail("best_of", "must be 0 or >= n");
 }
 
+void read_server_options(JsonReader r, ServerOptions& s) {
+  if (auto v = r.string("host")) s.host = *v;
+  if (auto v = r.integer("port", 0, 65535)) s.port = static_cast<int>(*v);
+  if (auto v = r.strings("api_keys")) s.api_keys = *v;
+  if (auto v = r.integer("max_body_bytes", 1, int64_t{1} << 40)) s.max_body_bytes = *v;
+  if (auto v = r.integer("max_header_bytes", 256, int64_t{1} << 30)) s.max_header_bytes = *v;
+  if (auto v = r.number("read_timeout_s", 0, kBig, true)) s.read_timeout_s = *v;
+  if (auto v = r.number("request_timeout_s", 0, kBig, true)) s.request_timeout_s = *v;
+  if (auto v = r.integer("max_concurrent_requests", 1, 1 << 16))
+    s.max_concurrent_requests = static_cast<int>(*v);
+  if (auto v = r.integer("threads", 1, 256)) s.threads = static_cast<int>(*v);
+  if (auto v = r.choice("chat_template", {"auto", "llama2", "chatml", "plain"}))
+    s.chat_template = *v;
+  if (auto v = r.string("model_name")) s.model_name = *v;
+  if (auto v = r.number("shutdown_timeout_s", 0, kBig)) s.shutdown_timeout_s = *v;
+  r.finish();
+}
+
 PipelineConfig::PipelineConfig() {
   compress.rate = 0.5;
 }
@@ -98,6 +117,7 @@ PipelineConfig PipelineConfig::from_json(const std::string& json_text) {
   if (auto m = root.object("model")) read_model(*m, c.model);
   if (auto m = root.object("compress")) read_compress(*m, c.compress_enabled, c.compress);
   if (auto m = root.object("plan")) read_plan(*m, c.plan_enabled, c.plan);
+  if (auto m = root.object("server")) read_server_options(*m, c.server);
   if (auto m = root.object("generate")) {
     read_generate_options(*m, c.generate);
     m->finish();

@@ -81,8 +81,7 @@ Plan make_plan(const std::string& request, const PlanOptions& options, const Pla
       return plan;
     }
     plan.fell_back = true;
-    plan.fallback_reason =
-        "the model's plan failed the check twice (" + lm.error + "); used the template plan";
+    plan.fallback_reason = "no usable plan from the model (" + lm.error + "); used the template";
   }
   const planner::TemplatePlan t =
       planner::template_plan(analysis, options.budget_tokens, options.max_lines, count);

@@ -504,8 +504,11 @@ bool is_code_identifier(std::string_view w) {
   return false;
 }
 
+// A plan shows a handful of names and figures; keeping more only costs time on long documents.
+constexpr size_t kMaxKept = 64;
+
 void add_unique(std::vector<std::string>& v, const std::string& s) {
-  if (s.empty()) return;
+  if (s.empty() || v.size() >= kMaxKept) return;
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
 
@@ -863,6 +866,7 @@ void find_quantities(const Scan& sc, const std::set<size_t>& constraint_nums, Re
   std::set<std::string> used;
   std::string prev_unit;
   auto push = [&](Quantity q, size_t at_tok) {
+    if (a.quantities.size() >= kMaxKept) return;
     for (const auto& e : a.quantities)
       if (e.text == q.text) return;
     std::string base = q.name.empty() ? "n" : q.name;

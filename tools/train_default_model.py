@@ -268,12 +268,22 @@ def train(args):
     chapters = kjv_chapters()
     tr, held = split(chapters)
     print(f"KJV: {len(chapters)} chapters, {len(tr)} train, {len(held)} held out", flush=True)
-    tok = train_tokenizer(tr, args.out, CONFIG["vocab_size"])
+    if args.init:
+        tok = os.path.join(args.out, "tokenizer.model")
+        if os.path.abspath(args.init) != os.path.abspath(args.out):
+            import shutil
+            shutil.copy(os.path.join(args.init, "tokenizer.model"), tok)
+    else:
+        tok = train_tokenizer(tr, args.out, CONFIG["vocab_size"])
     tr_ids, held_ids = encode_all(tok, tr), encode_all(tok, held)
     n_train = sum(map(len, tr_ids))
     print(f"tokens: {n_train} train, {sum(map(len, held_ids))} held out", flush=True)
 
     model = Llama(CONFIG).to(device)
+    if args.init:
+        # Continue from an exported model (f16 weights, fresh optimizer state).
+        model.load_state_dict(load_model(args.init).state_dict())
+        print(f"initialised from {args.init}", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"parameters: {n_params / 1e6:.2f} M", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
@@ -347,6 +357,7 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", help="continue training from this exported model directory")
     ap.add_argument("--score", nargs=2, metavar=("MODEL_DIR", "TEXT"))
     args = ap.parse_args()
     if args.score:

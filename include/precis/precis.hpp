@@ -50,6 +50,22 @@ struct ModelOptions {
   int max_batched_tokens = 512;
 };
 
+// The HTTP server's settings: the config's "server" section (`precis serve` flags override them).
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8000;                      // 0: any free port
+  std::vector<std::string> api_keys;    // "Authorization: Bearer KEY"; empty: no authentication
+  size_t max_body_bytes = 1 << 20;      // larger bodies get 413
+  size_t max_header_bytes = 8 << 10;    // larger headers get 431
+  double read_timeout_s = 30;           // to receive one request's header and body, else 408
+  double request_timeout_s = 600;       // whole request, generation included
+  int max_concurrent_requests = 64;     // generation requests in flight; more get 429
+  int threads = 2;                      // Asio I/O threads
+  std::string chat_template = "auto";   // "auto" (from the model directory), "llama2", "chatml", "plain"
+  std::string model_name;               // the id /v1/models reports; empty: the model directory's name
+  double shutdown_timeout_s = 30;       // graceful shutdown: how long in-flight requests may finish
+};
+
 struct PipelineConfig {
   ModelOptions model;
   bool compress_enabled = true;
@@ -57,6 +73,7 @@ struct PipelineConfig {
   bool plan_enabled = true;
   PlanOptions plan;
   GenerateOptions generate;
+  ServerOptions server;
 
   PipelineConfig();
   // Parses and validates a JSON config; throws ConfigError (std::runtime_error) whose message
@@ -148,6 +165,13 @@ class CancelToken {
   std::function<void()> fn_;
 };
 
+// A snapshot of the embedded engine's load (for /metrics).
+struct PipelineStats {
+  int kv_blocks_used = 0;
+  int kv_blocks_total = 0;
+  int running_requests = 0;
+};
+
 class Pipeline {
  public:
   explicit Pipeline(PipelineConfig config);
@@ -161,6 +185,7 @@ class Pipeline {
   Result run(Request request, const ChoiceTextCallback& on_text, CancelToken* cancel);
 
   const PipelineConfig& config() const;
+  PipelineStats stats() const;
 
  private:
   struct Impl;

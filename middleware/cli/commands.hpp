@@ -16,5 +16,6 @@ int cmd_plan(const Args& args);
 int cmd_compress(const Args& args);
 int cmd_run(const Args& args);
 int cmd_demo(const Args& args);
+int cmd_serve(const Args& args);
 
 }  // namespace precis::cli

@@ -21,6 +21,7 @@ const char* kUsage =
     "  compress     drop the least informative tokens of a prompt to meet a token budget\n"
     "  run          run a prompt through a configured pipeline (compress, plan, generate)\n"
     "  demo         the whole pipeline on a long real prompt, step by step\n"
+    "  serve        the OpenAI-compatible HTTP server (completions, chat, models, metrics)\n"
     "\n"
     "Run `precis <command> --help` for the options of a command.\n";
 
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
     if (cmd == "compress") return precis::cli::cmd_compress(args);
     if (cmd == "run") return precis::cli::cmd_run(args);
     if (cmd == "demo") return precis::cli::cmd_demo(args);
+    if (cmd == "serve") return precis::cli::cmd_serve(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "precis %s: error: %s\n", cmd.c_str(), e.what());
     return 1;

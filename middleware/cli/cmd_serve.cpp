@@ -1,0 +1,92 @@
+// precis serve: the OpenAI-compatible HTTP server on the embedded engine. Stops gracefully on
+// SIGTERM or SIGINT: no new connections, in-flight requests finish (bounded), exit status 0.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "middleware/cli/commands.hpp"
+#include "middleware/cli/parse.hpp"
+#include "middleware/server/pipeline_generator.hpp"
+#include "middleware/server/server.hpp"
+#include "precis/precis.hpp"
+
+namespace po = boost::program_options;
+
+namespace precis::cli {
+
+int cmd_serve(const Args& args) {
+  // Flags left at these values keep the config's (or the default) setting.
+  std::string config, model, host, chat_template, model_name;
+  std::vector<std::string> api_keys;
+  int port = -1, max_concurrent = -1, threads = -1;
+  int64_t max_body = -1, max_header = -1;
+  double request_timeout = -1, read_timeout = -1, shutdown_timeout = -1, kv_cache_mb = -1;
+  po::options_description desc("options");
+  desc.add_options()("config", po::value(&config),
+                     "pipeline config (JSON) with a \"server\" section")(
+      "model", po::value(&model), "model directory (overrides the config's model.path)")(
+      "kv-cache-mb", po::value(&kv_cache_mb), "KV cache memory (MiB)")(
+      "host", po::value(&host), "address to listen on (default 127.0.0.1)")(
+      "port", po::value(&port), "port (default 8000; 0: any free port, printed)")(
+      "api-key", po::value(&api_keys)->composing(),
+      "accepted API key (Authorization: Bearer KEY); repeatable")(
+      "max-body-bytes", po::value(&max_body), "largest request body (default 1 MiB; else 413)")(
+      "max-header-bytes", po::value(&max_header),
+      "largest request header (default 8 KiB; else 431)")(
+      "read-timeout-s", po::value(&read_timeout),
+      "time to receive a request's header and body (default 30; else 408)")(
+      "request-timeout-s", po::value(&request_timeout),
+      "time to handle a request, generation included (default 600)")(
+      "max-concurrent-requests", po::value(&max_concurrent),
+      "generation requests in flight (default 64; more get 429)")("threads", po::value(&threads),
+                                                                  "I/O threads (default 2)")(
+      "chat-template", po::value(&chat_template), "auto, llama2, chatml or plain (default auto)")(
+      "model-name", po::value(&model_name), "model id reported by /v1/models")(
+      "shutdown-timeout-s", po::value(&shutdown_timeout),
+      "on SIGTERM, how long in-flight requests may finish (default 30)");
+  if (auto rc = parse_args("serve",
+                           "Serves the OpenAI-compatible API (/v1/completions, "
+                           "/v1/chat/completions, /v1/models, /metrics, /health) on the pipeline.",
+                           args, desc))
+    return *rc;
+  PipelineConfig cfg = config.empty() ? PipelineConfig() : PipelineConfig::from_file(config);
+  if (!model.empty()) cfg.model.path = model;
+  if (kv_cache_mb > 0) cfg.model.kv_cache_mb = kv_cache_mb;
+  ServerOptions& s = cfg.server;
+  if (!host.empty()) s.host = host;
+  if (port >= 0) s.port = port;
+  if (!api_keys.empty()) s.api_keys = api_keys;
+  if (max_body > 0) s.max_body_bytes = static_cast<size_t>(max_body);
+  if (max_header > 0) s.max_header_bytes = static_cast<size_t>(max_header);
+  if (read_timeout > 0) s.read_timeout_s = read_timeout;
+  if (request_timeout > 0) s.request_timeout_s = request_timeout;
+  if (max_concurrent > 0) s.max_concurrent_requests = max_concurrent;
+  if (threads > 0) s.threads = threads;
+  if (!chat_template.empty()) s.chat_template = chat_template;
+  if (!model_name.empty()) s.model_name = model_name;
+  if (shutdown_timeout >= 0) s.shutdown_timeout_s = shutdown_timeout;
+  if (s.port > 65535) throw std::invalid_argument("--port must be in [0, 65535]");
+
+  // Every thread started from here on inherits the blocked signals; this one waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto pipeline = std::make_shared<Pipeline>(cfg);
+  auto generator = std::make_shared<server::PipelineGenerator>(pipeline, s.max_concurrent_requests);
+  server::Server srv(s, generator);
+  const uint16_t bound = srv.start();
+  std::printf("listening on http://%s:%u\n", s.host.c_str(), static_cast<unsigned>(bound));
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "precis serve: %s received, finishing in-flight requests\n",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  srv.stop();
+  return 0;
+}
+
+}  // namespace precis::cli

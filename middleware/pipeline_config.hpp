@@ -1,0 +1,17 @@
+// Pieces of the JSON config reader shared with the HTTP server (which reads the same sampling
+// fields from request bodies).
+#pragma once
+
+#include "middleware/json_reader.hpp"
+#include "precis/precis.hpp"
+
+namespace precis {
+
+// Reads the sampling fields (max_tokens, temperature, top_p, ..., stop as a list of strings) that
+// `r` holds into `g`; leaves the other keys for the caller (call r.finish() afterwards).
+void read_generate_options(JsonReader& r, GenerateOptions& g);
+
+// Reads the "server" section; rejects unknown keys.
+void read_server_options(JsonReader r, ServerOptions& s);
+
+}  // namespace precis

@@ -1,0 +1,47 @@
+// What the server generates with. The embedded engine (PipelineGenerator) is one; a proxy to
+// upstream OpenAI-compatible servers can be another: the HTTP API only talks to this interface.
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "precis/precis.hpp"
+
+namespace precis::server {
+
+struct GenerationHandlers {
+  // The work left the queue and began (ends the queue-time measurement). Any thread.
+  std::function<void()> on_start;
+  // A new piece of choice `index`'s text, whole UTF-8 characters only. Any thread; must not
+  // block (it may run on the engine's thread).
+  ChoiceTextCallback on_text;
+  // Exactly one of these two runs, once, on any thread.
+  std::function<void(Result)> on_done;
+  std::function<void(std::exception_ptr)> on_error;
+};
+
+struct GeneratorStats {
+  int kv_blocks_used = -1;  // -1: not known (e.g. a remote generator)
+  int kv_blocks_total = -1;
+  int running_requests = 0;
+};
+
+class Generator {
+ public:
+  virtual ~Generator() = default;
+  // The model id reported by /v1/models and in responses.
+  virtual std::string model_id() const = 0;
+  // The defaults requests start from (sampling, compression markers) and the server section.
+  virtual const PipelineConfig& config() const = 0;
+  // Starts `request` without blocking the caller; `cancel` aborts it (it then finishes through
+  // on_done with finish_reason "abort", or through on_error).
+  virtual void start(Request request, GenerationHandlers handlers,
+                     std::shared_ptr<CancelToken> cancel) = 0;
+  virtual GeneratorStats stats() const = 0;
+  // Stops taking work and waits for the running work to return; queued work fails.
+  virtual void shutdown() = 0;
+};
+
+}  // namespace precis::server

@@ -1,0 +1,336 @@
+#include "middleware/server/openai_protocol.hpp"
+
+#include <algorithm>
+
+#include "middleware/json_reader.hpp"
+#include "middleware/pipeline_config.hpp"
+#include "middleware/server/api_error.hpp"
+
+namespace precis::server {
+
+namespace {
+
+using nlohmann::json;
+
+// A ConfigError ("/path/to/field: message") as a 400 naming the field.
+[[noreturn]] void rethrow_as_api_error(const ConfigError& e) {
+  const std::string what = e.what();
+  const size_t colon = what.find(": ");
+  std::string param = colon == std::string::npos ? "" : what.substr(0, colon);
+  if (param == "/") param.clear();
+  throw ApiError(400, what, "invalid_request_error", param);
+}
+
+json parse_body(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded())
+    throw ApiError(400, "request body is not valid JSON", "invalid_request_error", "",
+                   "invalid_json");
+  if (!j.is_object())
+    throw ApiError(400, "request body must be a JSON object", "invalid_request_error", "");
+  return j;
+}
+
+// The "precis" object: {"compress": false | true | {"rate": r} | {"target_tokens": t},
+// "plan": "template" | "lm" | "none"}.
+void read_precis(JsonReader p, Request& base) {
+  if (auto c = p.raw("compress")) {
+    if (c->is_boolean()) {
+      base.compress = c->get<bool>();
+    } else if (c->is_object()) {
+      JsonReader cr(*c, p.field_path("compress"));
+      auto rate = cr.number("rate", 0, 1, true);
+      auto target = cr.integer("target_tokens", 1, 1 << 30);
+      if (rate && target) cr.fail("target_tokens", "give either rate or target_tokens, not both");
+      cr.finish();
+      base.compress = true;
+      if (rate) base.rate = *rate;
+      if (target) base.target_tokens = static_cast<int>(*target);
+    } else {
+      p.fail("compress", "expected true, false or an object like {\"rate\": 0.4}");
+    }
+  }
+  if (auto v = p.choice("plan", {"template", "lm", "none"})) base.planner = *v;
+  p.finish();
+}
+
+// Fields both endpoints share; reads the sampling fields into `base.generate`.
+void read_common(JsonReader& r, const PipelineConfig& defaults, ApiRequest& out, Request& base) {
+  r.string("model");  // any name is accepted: this server serves one model
+  r.string("user");
+  if (auto v = r.boolean("stream")) out.stream = *v;
+  if (auto so = r.object("stream_options")) {
+    if (auto v = so->boolean("include_usage")) out.include_usage = *v;
+    so->finish();
+  }
+  if (auto lb = r.raw("logit_bias"))
+    if (!lb->is_object() || !lb->empty()) r.fail("logit_bias", "is not supported");
+  if (auto p = r.object("precis")) read_precis(*p, base);
+  GenerateOptions g = defaults.generate;
+  read_generate_options(r, g);
+  out.n = g.n;
+  base.generate = g;
+}
+
+// OpenAI's shapes that differ from the config's: "stop" may be one string.
+void normalise_stop(json& j) {
+  if (j.contains("stop") && j["stop"].is_string()) j["stop"] = json::array({j["stop"]});
+}
+
+std::string message_content(const json& content, const std::string& path) {
+  if (content.is_string()) return content.get<std::string>();
+  if (content.is_array()) {
+    std::string text;
+    for (size_t i = 0; i < content.size(); ++i) {
+      const std::string part_path = path + "/" + std::to_string(i);
+      JsonReader part(content[i], part_path);
+      part.choice("type", {"text"});
+      auto t = part.string("text");
+      if (!t) throw ConfigError(part_path + "/text: missing");
+      part.finish();
+      text += *t;
+    }
+    return text;
+  }
+  throw ConfigError(path + ": expected a string or a list of text parts");
+}
+
+}  // namespace
+
+ApiRequest parse_completion_request(const std::string& body, const PipelineConfig& defaults) {
+  json j = parse_body(body);
+  ApiRequest out;
+  out.endpoint = Endpoint::kCompletions;
+  try {
+    normalise_stop(j);
+    // "logprobs": k returns the chosen token's logprob and k alternatives; null: none.
+    if (j.contains("logprobs") && j["logprobs"].is_number_integer()) {
+      const int64_t k = j["logprobs"].get<int64_t>();
+      if (k >= 0 && k <= 20) {
+        out.want_logprobs = true;
+        out.top_logprobs = static_cast<int>(k);
+        j["logprobs"] = std::max<int64_t>(k, 1);
+      }
+    }
+    JsonReader r(j, "");
+    Request base;
+    auto prompt = r.raw("prompt");
+    std::vector<std::string> prompts;
+    if (!prompt) r.fail("prompt", "missing");
+    if (prompt->is_string()) {
+      prompts.push_back(prompt->get<std::string>());
+    } else if (prompt->is_array() && !prompt->empty() &&
+               std::all_of(prompt->begin(), prompt->end(),
+                           [](const json& p) { return p.is_string(); })) {
+      for (const auto& p : *prompt) prompts.push_back(p.get<std::string>());
+    } else {
+      r.fail("prompt",
+             "expected a string or a non-empty list of strings (token ids are not "
+             "supported)");
+    }
+    if (auto v = r.boolean("echo"); v && *v) r.fail("echo", "is not supported");
+    if (auto v = r.string("suffix"); v && !v->empty()) r.fail("suffix", "is not supported");
+    read_common(r, defaults, out, base);
+    r.finish();
+    for (auto& p : prompts) {
+      Request req = base;
+      req.prompt = std::move(p);
+      out.prompts.push_back(std::move(req));
+    }
+  } catch (const ConfigError& e) {
+    rethrow_as_api_error(e);
+  }
+  return out;
+}
+
+ApiRequest parse_chat_request(const std::string& body, const PipelineConfig& defaults,
+                              ChatTemplate chat_template) {
+  json j = parse_body(body);
+  ApiRequest out;
+  out.endpoint = Endpoint::kChatCompletions;
+  try {
+    normalise_stop(j);
+    // Chat's logprobs: {"logprobs": true, "top_logprobs": k}; the config reader's "logprobs"
+    // is the number of alternatives.
+    {
+      json lp = json::object();
+      for (const char* k : {"logprobs", "top_logprobs"})
+        if (j.contains(k)) lp[k] = j[k], j.erase(k);
+      JsonReader lr(lp, "");
+      out.want_logprobs = lr.boolean("logprobs").value_or(false);
+      out.top_logprobs = static_cast<int>(lr.integer("top_logprobs", 0, 20).value_or(0));
+      if (out.top_logprobs > 0 && !out.want_logprobs)
+        lr.fail("top_logprobs", "needs \"logprobs\": true");
+      if (out.want_logprobs) j["logprobs"] = std::max(out.top_logprobs, 1);
+    }
+    if (j.contains("max_completion_tokens")) {
+      if (j.contains("max_tokens") && !j["max_tokens"].is_null())
+        throw ConfigError(
+            "/max_completion_tokens: give either max_tokens or "
+            "max_completion_tokens, not both");
+      j["max_tokens"] = j["max_completion_tokens"];
+      j.erase("max_completion_tokens");
+    }
+    JsonReader r(j, "");
+    auto messages = r.raw("messages");
+    if (!messages) r.fail("messages", "missing");
+    if (!messages->is_array() || messages->empty())
+      r.fail("messages", "expected a non-empty list of messages");
+    std::vector<ChatMessage> msgs;
+    for (size_t i = 0; i < messages->size(); ++i) {
+      const std::string path = "/messages/" + std::to_string(i);
+      JsonReader m((*messages)[i], path);
+      auto role = m.choice("role", {"system", "developer", "user", "assistant"});
+      if (!role) m.fail("role", "missing");
+      auto content = m.raw("content");
+      if (!content) m.fail("content", "missing");
+      m.string("name");
+      m.finish();
+      msgs.push_back(
+          {*role == "developer" ? "system" : *role, message_content(*content, path + "/content")});
+    }
+    Request base;
+    read_common(r, defaults, out, base);
+    r.finish();
+    const bool compress_on = base.compress.value_or(defaults.compress_enabled);
+    RenderedChat chat = compress_on ? render_chat(msgs, chat_template, defaults.compress.keep_open,
+                                                  defaults.compress.keep_close)
+                                    : render_chat(msgs, chat_template);
+    base.prompt = std::move(chat.history);
+    base.question = std::move(chat.final);
+    out.prompts.push_back(std::move(base));
+  } catch (const ConfigError& e) {
+    rethrow_as_api_error(e);
+  }
+  return out;
+}
+
+json usage_json(const std::vector<Result>& results) {
+  int prompt = 0, completion = 0, original = 0, compressed = 0, plan = 0;
+  bool any_plan = false;
+  for (const Result& r : results) {
+    prompt += r.final_prompt_tokens;
+    completion += r.completion_tokens;
+    original += r.original_tokens;
+    compressed += r.compressed_tokens;
+    if (!r.plan.code.empty()) any_plan = true, plan += r.plan.tokens;
+  }
+  json p = {{"original_prompt_tokens", original}, {"compressed_prompt_tokens", compressed}};
+  if (any_plan) p["plan_tokens"] = plan;
+  return {{"prompt_tokens", prompt},
+          {"completion_tokens", completion},
+          {"total_tokens", prompt + completion},
+          {"precis", p}};
+}
+
+namespace {
+
+json bytes_of(const std::string& s) {
+  json b = json::array();
+  for (unsigned char c : s) b.push_back(static_cast<int>(c));
+  return b;
+}
+
+const char* object_name(const ApiRequest& req, bool chunk) {
+  if (req.endpoint == Endpoint::kCompletions) return "text_completion";
+  return chunk ? "chat.completion.chunk" : "chat.completion";
+}
+
+json finish_reason_json(const std::string& reason) {
+  return reason.empty() ? json(nullptr) : json(reason);
+}
+
+}  // namespace
+
+json logprobs_json(const ApiRequest& req, const Choice& c) {
+  if (!req.want_logprobs) return nullptr;
+  const size_t k = static_cast<size_t>(req.top_logprobs);
+  if (req.endpoint == Endpoint::kCompletions) {
+    json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
+    size_t offset = 0;
+    for (size_t i = 0; i < c.token_texts.size(); ++i) {
+      tokens.push_back(c.token_texts[i]);
+      lps.push_back(c.token_logprobs[i]);
+      json top = json::object();
+      if (i < c.top_logprobs.size())
+        for (size_t a = 0; a < c.top_logprobs[i].size() && a < k; ++a)
+          top[c.top_logprobs[i][a].token] = c.top_logprobs[i][a].logprob;
+      tops.push_back(top);
+      offsets.push_back(offset);
+      offset += c.token_texts[i].size();
+    }
+    return {{"tokens", tokens},
+            {"token_logprobs", lps},
+            {"top_logprobs", tops},
+            {"text_offset", offsets}};
+  }
+  json content = json::array();
+  for (size_t i = 0; i < c.token_texts.size(); ++i) {
+    json top = json::array();
+    if (i < c.top_logprobs.size())
+      for (size_t a = 0; a < c.top_logprobs[i].size() && a < k; ++a)
+        top.push_back({{"token", c.top_logprobs[i][a].token},
+                       {"logprob", c.top_logprobs[i][a].logprob},
+                       {"bytes", bytes_of(c.top_logprobs[i][a].token)}});
+    content.push_back({{"token", c.token_texts[i]},
+                       {"logprob", c.token_logprobs[i]},
+                       {"bytes", bytes_of(c.token_texts[i])},
+                       {"top_logprobs", top}});
+  }
+  return {{"content", content}, {"refusal", nullptr}};
+}
+
+json response_json(const ApiRequest& req, const ResponseMeta& meta,
+                   const std::vector<Result>& results) {
+  json choices = json::array();
+  for (size_t p = 0; p < results.size(); ++p) {
+    for (size_t i = 0; i < results[p].choices.size(); ++i) {
+      const Choice& c = results[p].choices[i];
+      json ch = {{"index", static_cast<int>(p) * req.n + static_cast<int>(i)},
+                 {"finish_reason", finish_reason_json(c.finish_reason)},
+                 {"logprobs", logprobs_json(req, c)}};
+      if (req.endpoint == Endpoint::kCompletions)
+        ch["text"] = c.text;
+      else
+        ch["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+      choices.push_back(std::move(ch));
+    }
+  }
+  return {{"id", meta.id},           {"object", object_name(req, false)},
+          {"created", meta.created}, {"model", meta.model},
+          {"choices", choices},      {"usage", usage_json(results)}};
+}
+
+json text_chunk(const ApiRequest& req, const ResponseMeta& meta, int index, const std::string& text,
+                const json& finish_reason, const json& logprobs) {
+  json ch = {{"index", index}, {"logprobs", logprobs}, {"finish_reason", finish_reason}};
+  if (req.endpoint == Endpoint::kCompletions)
+    ch["text"] = text;
+  else
+    ch["delta"] =
+        text.empty() && !finish_reason.is_null() ? json::object() : json{{"content", text}};
+  return {{"id", meta.id},
+          {"object", object_name(req, true)},
+          {"created", meta.created},
+          {"model", meta.model},
+          {"choices", json::array({ch})}};
+}
+
+json role_chunk(const ResponseMeta& meta, int index) {
+  json ch = {{"index", index},
+             {"delta", {{"role", "assistant"}, {"content", ""}}},
+             {"logprobs", nullptr},
+             {"finish_reason", nullptr}};
+  return {{"id", meta.id},
+          {"object", "chat.completion.chunk"},
+          {"created", meta.created},
+          {"model", meta.model},
+          {"choices", json::array({ch})}};
+}
+
+json usage_chunk(const ApiRequest& req, const ResponseMeta& meta, const json& usage) {
+  return {{"id", meta.id},       {"object", object_name(req, true)}, {"created", meta.created},
+          {"model", meta.model}, {"choices", json::array()},         {"usage", usage}};
+}
+
+}  // namespace precis::server

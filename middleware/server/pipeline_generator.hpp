@@ -1,0 +1,50 @@
+// The embedded engine as the server's generator: Pipeline::run (compress, plan, generate) on a
+// pool of worker threads, so the HTTP threads never block on generation. The engine batches
+// the concurrent runs (continuous batching).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "middleware/server/generator.hpp"
+
+namespace precis::server {
+
+class PipelineGenerator : public Generator {
+ public:
+  // At most `max_threads` runs at once (the server admits no more than that anyway).
+  PipelineGenerator(std::shared_ptr<Pipeline> pipeline, int max_threads);
+  ~PipelineGenerator() override;
+
+  std::string model_id() const override { return model_id_; }
+  const PipelineConfig& config() const override { return pipeline_->config(); }
+  void start(Request request, GenerationHandlers handlers,
+             std::shared_ptr<CancelToken> cancel) override;
+  GeneratorStats stats() const override;
+  void shutdown() override;
+
+ private:
+  struct Job {
+    Request request;
+    GenerationHandlers handlers;
+    std::shared_ptr<CancelToken> cancel;
+  };
+  void work();
+  void run(Job& job);
+
+  std::shared_ptr<Pipeline> pipeline_;
+  std::string model_id_;
+  int max_threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  std::vector<std::thread> threads_;
+  int idle_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace precis::server

@@ -1,0 +1,508 @@
+// The OpenAI-compatible HTTP server, in-process on 127.0.0.1 with a free port, driven by a raw
+// socket client with timeouts: the endpoints and their shapes, streaming, limits and errors,
+// client disconnects, and graceful shutdown.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "middleware/server/chat_template.hpp"
+#include "middleware/server/pipeline_generator.hpp"
+#include "middleware/server/server.hpp"
+#include "precis/precis.hpp"
+#include "tests/test_server_client.hpp"
+#include "tests/test_support.hpp"
+
+using namespace precis;
+using nlohmann::json;
+using test::http;
+using test::Reply;
+
+namespace {
+
+const char* kPrompt =
+    "Now it came to pass in the days when the judges ruled, that there was a famine in the land. "
+    "And a certain man of Bethlehemjudah went to sojourn in the country of Moab, he, and his wife, "
+    "and his two sons.\n\nAnd the name of the man was Elimelech, and the name of his wife Naomi, "
+    "and the name of his two sons Mahlon and Chilion, Ephrathites of Bethlehemjudah.";
+
+std::shared_ptr<Pipeline> shared_pipeline() {
+  static std::shared_ptr<Pipeline> p = [] {
+    PipelineConfig cfg;
+    cfg.model.path = test::cached_model("tiny", 21, engine::DType::F32);
+    cfg.model.kv_cache_mb = 32;
+    cfg.compress_enabled = true;
+    cfg.compress.rate = 0.5;
+    cfg.plan_enabled = false;
+    cfg.generate.max_tokens = 16;
+    cfg.generate.temperature = 0.8f;
+    cfg.generate.ignore_eos = true;
+    return std::make_shared<Pipeline>(cfg);
+  }();
+  return p;
+}
+
+struct TestServer {
+  explicit TestServer(ServerOptions o = {}) {
+    o.host = "127.0.0.1";
+    o.port = 0;
+    generator =
+        std::make_shared<server::PipelineGenerator>(shared_pipeline(), o.max_concurrent_requests);
+    server = std::make_unique<server::Server>(o, generator);
+    port = server->start();
+  }
+  Reply post(const std::string& target, const json& body,
+             const std::vector<std::string>& headers = {}) const {
+    return http(port, "POST", target, body.dump(), headers);
+  }
+  std::shared_ptr<server::PipelineGenerator> generator;
+  std::unique_ptr<server::Server> server;
+  int port = 0;
+};
+
+json parse(const std::string& s) {
+  return json::parse(s);
+}
+
+// Waits (bounded) for `pred`.
+template <class Pred>
+bool eventually(Pred pred, double seconds = 10) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// The streamed text per choice index, and checks common to every stream.
+std::map<int, std::string> stream_texts(const std::string& body, bool chat, json* usage = nullptr,
+                                        std::map<int, std::string>* finish = nullptr) {
+  const auto events = test::sse_payloads(body);
+  REQUIRE(!events.empty());
+  CHECK(events.back() == "[DONE]");
+  std::map<int, std::string> texts;
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    const json ev = parse(events[i]);
+    CHECK(ev["object"] == (chat ? "chat.completion.chunk" : "text_completion"));
+    if (ev.contains("usage")) {
+      CHECK(ev["choices"].empty());
+      if (usage) *usage = ev["usage"];
+      continue;
+    }
+    REQUIRE(ev["choices"].size() == 1);
+    const json& c = ev["choices"][0];
+    const int index = c["index"];
+    if (!c["finish_reason"].is_null()) {
+      if (finish) (*finish)[index] = c["finish_reason"];
+      if (chat) CHECK(c["delta"].empty());
+      continue;
+    }
+    if (chat) {
+      if (c["delta"].contains("content")) texts[index] += c["delta"]["content"].get<std::string>();
+    } else {
+      texts[index] += c["text"].get<std::string>();
+    }
+  }
+  return texts;
+}
+
+}  // namespace
+
+TEST_CASE("completions: non-streamed and streamed give the same text for the same seed") {
+  TestServer s;
+  const json body = {{"prompt", kPrompt}, {"max_tokens", 12}, {"seed", 7}};
+  const Reply r = s.post("/v1/completions", body);
+  REQUIRE(r.status == 200);
+  const json j = parse(r.body);
+  CHECK(j["object"] == "text_completion");
+  CHECK(j["id"].get<std::string>().rfind("cmpl-", 0) == 0);
+  REQUIRE(j["choices"].size() == 1);
+  CHECK(j["choices"][0]["index"] == 0);
+  CHECK(j["choices"][0]["finish_reason"] == "length");
+  const std::string text = j["choices"][0]["text"];
+  const json& u = j["usage"];
+  CHECK(u["completion_tokens"] == 12);
+  CHECK(u["total_tokens"] == u["prompt_tokens"].get<int>() + 12);
+  CHECK(u["precis"]["original_prompt_tokens"].get<int>() >
+        u["precis"]["compressed_prompt_tokens"].get<int>());
+
+  json sbody = body;
+  sbody["stream"] = true;
+  sbody["stream_options"] = {{"include_usage", true}};
+  const Reply sr = s.post("/v1/completions", sbody);
+  REQUIRE(sr.status == 200);
+  CHECK(sr.headers.at("content-type") == "text/event-stream");
+  json usage;
+  std::map<int, std::string> finish;
+  const auto texts = stream_texts(sr.body, false, &usage, &finish);
+  CHECK(texts.at(0) == text);
+  CHECK(finish.at(0) == "length");
+  CHECK(usage["completion_tokens"] == 12);
+  CHECK(usage["precis"] == u["precis"]);
+}
+
+TEST_CASE("chat: messages through the template, streamed and not, same text") {
+  TestServer s;
+  const json body = {{"messages",
+                      {{{"role", "system"}, {"content", "You answer briefly."}},
+                       {{"role", "user"}, {"content", kPrompt}},
+                       {{"role", "assistant"}, {"content", "Yes."}},
+                       {{"role", "user"}, {"content", "Who was Naomi?"}}}},
+                     {"max_tokens", 10},
+                     {"seed", 3}};
+  const Reply r = s.post("/v1/chat/completions", body);
+  REQUIRE(r.status == 200);
+  const json j = parse(r.body);
+  CHECK(j["object"] == "chat.completion");
+  CHECK(j["choices"][0]["message"]["role"] == "assistant");
+  const std::string text = j["choices"][0]["message"]["content"];
+
+  json sbody = body;
+  sbody["stream"] = true;
+  const Reply sr = s.post("/v1/chat/completions", sbody);
+  REQUIRE(sr.status == 200);
+  const auto events = test::sse_payloads(sr.body);
+  REQUIRE(events.size() >= 3);
+  // The first chunk announces the role.
+  CHECK(parse(events[0])["choices"][0]["delta"]["role"] == "assistant");
+  std::map<int, std::string> finish;
+  const auto texts = stream_texts(sr.body, true, nullptr, &finish);
+  CHECK(texts.at(0) == text);
+  CHECK(finish.at(0) == "length");
+}
+
+TEST_CASE("chat templates render the conversation as documented") {
+  using server::ChatTemplate;
+  const std::vector<server::ChatMessage> m = {
+      {"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
+  auto plain = server::render_chat(m, ChatTemplate::kPlain);
+  CHECK(plain.history == "System: S\n\nUser: U1\n\nAssistant: A1");
+  CHECK(plain.final == "User: U2\n\nAssistant:");
+  auto chatml = server::render_chat(m, ChatTemplate::kChatml);
+  CHECK(chatml.final == "<|im_start|>user\nU2<|im_end|>\n\n<|im_start|>assistant\n");
+  auto llama = server::render_chat({{"system", "S"}, {"user", "U"}}, ChatTemplate::kLlama2);
+  CHECK(llama.history + "\n\n" + llama.final == "[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]");
+  auto kept = server::render_chat(m, ChatTemplate::kPlain, "<keep>", "</keep>");
+  CHECK(kept.history.find("<keep>User: </keep>U1") != std::string::npos);
+  CHECK(server::resolve_chat_template("auto", "/nonexistent") == ChatTemplate::kPlain);
+}
+
+TEST_CASE("n=2 gives two independent choices, streamed and not") {
+  TestServer s;
+  const json body = {{"prompt", "Once upon a time"}, {"max_tokens", 12}, {"seed", 11},
+                     {"n", 2},                       {"temperature", 1.0}};
+  const Reply r = s.post("/v1/completions", body);
+  REQUIRE(r.status == 200);
+  const json j = parse(r.body);
+  REQUIRE(j["choices"].size() == 2);
+  std::set<int> idx = {j["choices"][0]["index"].get<int>(), j["choices"][1]["index"].get<int>()};
+  CHECK(idx == std::set<int>{0, 1});
+  CHECK(j["choices"][0]["text"] != j["choices"][1]["text"]);
+  CHECK(j["usage"]["completion_tokens"] == 24);
+
+  json sbody = body;
+  sbody["stream"] = true;
+  std::map<int, std::string> finish;
+  const auto texts = stream_texts(s.post("/v1/completions", sbody).body, false, nullptr, &finish);
+  CHECK(finish.size() == 2);
+  for (const auto& c : j["choices"]) CHECK(texts.at(c["index"].get<int>()) == c["text"]);
+
+  // A list of prompts: each gets n choices, indexed prompt * n + choice.
+  json multi = body;
+  multi["prompt"] = {"One", "Two"};
+  const json mj = parse(s.post("/v1/completions", multi).body);
+  REQUIRE(mj["choices"].size() == 4);
+  std::set<int> all;
+  for (const auto& c : mj["choices"]) all.insert(c["index"].get<int>());
+  CHECK(all == std::set<int>{0, 1, 2, 3});
+}
+
+TEST_CASE("logprobs in OpenAI's shapes for completions and chat") {
+  TestServer s;
+  const json cj = parse(s.post("/v1/completions", {{"prompt", "Hello"},
+                                                   {"max_tokens", 5},
+                                                   {"seed", 1},
+                                                   {"logprobs", 2}})
+                            .body);
+  const json& lp = cj["choices"][0]["logprobs"];
+  REQUIRE(lp["tokens"].size() == 5);
+  REQUIRE(lp["token_logprobs"].size() == 5);
+  REQUIRE(lp["top_logprobs"].size() == 5);
+  REQUIRE(lp["text_offset"].size() == 5);
+  for (const auto& t : lp["top_logprobs"]) CHECK(t.size() <= 2);
+  CHECK(lp["top_logprobs"][0].size() >= 1);
+  for (const auto& v : lp["token_logprobs"]) CHECK(v.get<double>() <= 0.0);
+
+  const json hj = parse(s.post("/v1/chat/completions",
+                               {{"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                                {"max_tokens", 4},
+                                {"seed", 1},
+                                {"logprobs", true},
+                                {"top_logprobs", 3}})
+                            .body);
+  const json& content = hj["choices"][0]["logprobs"]["content"];
+  REQUIRE(content.size() == 4);
+  for (const auto& t : content) {
+    CHECK(t.contains("token"));
+    CHECK(t["logprob"].get<double>() <= 0.0);
+    CHECK(t["bytes"].is_array());
+    CHECK(t["top_logprobs"].size() == 3);
+    CHECK(t["top_logprobs"][0].contains("bytes"));
+  }
+  // Without logprobs: null.
+  const json nj =
+      parse(s.post("/v1/completions", {{"prompt", "Hello"}, {"max_tokens", 2}}).body);
+  CHECK(nj["choices"][0]["logprobs"].is_null());
+}
+
+TEST_CASE("the per-request precis object switches compression and planning") {
+  TestServer s;
+  auto usage = [&](const json& precis) {
+    json body = {{"prompt", kPrompt}, {"max_tokens", 2}, {"seed", 1}, {"precis", precis}};
+    const Reply r = s.post("/v1/completions", body);
+    REQUIRE(r.status == 200);
+    return parse(r.body)["usage"];
+  };
+  const json off = usage({{"compress", false}});
+  CHECK(off["precis"]["compressed_prompt_tokens"] == off["precis"]["original_prompt_tokens"]);
+  CHECK(!off["precis"].contains("plan_tokens"));
+  const json strong = usage({{"compress", {{"rate", 0.3}}}});
+  const json mild = usage({{"compress", {{"rate", 0.8}}}});
+  CHECK(strong["precis"]["compressed_prompt_tokens"].get<int>() <
+        mild["precis"]["compressed_prompt_tokens"].get<int>());
+  CHECK(mild["precis"]["compressed_prompt_tokens"].get<int>() <
+        off["precis"]["original_prompt_tokens"].get<int>());
+  const json planned = usage({{"compress", false}, {"plan", "template"}});
+  CHECK(planned["precis"]["plan_tokens"].get<int>() > 0);
+  CHECK(planned["prompt_tokens"].get<int>() > off["prompt_tokens"].get<int>());
+}
+
+TEST_CASE("/v1/models, /health and /metrics") {
+  TestServer s;
+  const Reply h = http(s.port, "GET", "/health");
+  CHECK(h.status == 200);
+  const Reply m = http(s.port, "GET", "/v1/models");
+  REQUIRE(m.status == 200);
+  const json mj = parse(m.body);
+  CHECK(mj["object"] == "list");
+  CHECK(mj["data"][0]["object"] == "model");
+  CHECK(!mj["data"][0]["id"].get<std::string>().empty());
+
+  REQUIRE(s.post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 3}}).status == 200);
+  REQUIRE(s.post("/v1/completions", {{"prompt", 5}}).status == 400);
+  const Reply met = http(s.port, "GET", "/metrics");
+  REQUIRE(met.status == 200);
+  CHECK(met.headers.at("content-type").rfind("text/plain", 0) == 0);
+  const std::string& t = met.body;
+  CHECK(t.find("precis_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 1") !=
+        std::string::npos);
+  CHECK(t.find("precis_requests_total{endpoint=\"/v1/completions\",status=\"400\"} 1") !=
+        std::string::npos);
+  CHECK(t.find("precis_request_errors_total 1") != std::string::npos);
+  CHECK(t.find("precis_completion_tokens_total 3") != std::string::npos);
+  CHECK(t.find("precis_tokens_saved_by_compression_total") != std::string::npos);
+  CHECK(t.find("precis_tokens_saved_by_compression_total 0") == std::string::npos);
+  CHECK(t.find("precis_queue_depth 0") != std::string::npos);
+  CHECK(t.find("precis_kv_blocks_in_use 0") != std::string::npos);
+  for (const char* h : {"precis_request_latency_seconds_bucket{le=\"+Inf\"} 1",
+                        "precis_time_to_first_token_seconds_count 1",
+                        "precis_time_per_output_token_seconds_count 1",
+                        "precis_queue_time_seconds_count 1"})
+    CHECK(t.find(h) != std::string::npos);
+}
+
+TEST_CASE("API keys: 401 without a valid key, before anything else") {
+  ServerOptions o;
+  o.api_keys = {"sk-one", "sk-two"};
+  TestServer s(o);
+  const json body = {{"prompt", "Hi"}, {"max_tokens", 2}};
+  const Reply none = s.post("/v1/completions", body);
+  CHECK(none.status == 401);
+  CHECK(parse(none.body)["error"]["code"] == "invalid_api_key");
+  CHECK(s.post("/v1/completions", body, {"Authorization: Bearer sk-wrong"}).status == 401);
+  CHECK(s.post("/v1/completions", {{"bad json"}}, {}).status == 401);  // checked first
+  CHECK(http(s.port, "GET", "/nowhere").status == 401);
+  CHECK(http(s.port, "GET", "/metrics").status == 401);
+  CHECK(s.post("/v1/completions", body, {"Authorization: Bearer sk-two"}).status == 200);
+  CHECK(http(s.port, "GET", "/v1/models", "", {"Authorization: Bearer sk-one"}).status == 200);
+  CHECK(http(s.port, "GET", "/health").status == 200);
+  // None of the rejected requests reached the pipeline.
+  CHECK(s.server->metrics().requests("/v1/completions", 401) == 3);
+  CHECK(s.server->metrics().requests("/v1/completions", 200) == 1);
+}
+
+TEST_CASE("bad requests get OpenAI-shaped errors naming the field; the server keeps serving") {
+  TestServer s;
+  auto error_of = [](const Reply& r) { return parse(r.body)["error"]; };
+  const Reply bad_json = http(s.port, "POST", "/v1/completions", "{\"prompt\": ");
+  CHECK(bad_json.status == 400);
+  CHECK(error_of(bad_json)["type"] == "invalid_request_error");
+
+  const Reply unknown = s.post("/v1/completions", {{"prompt", "x"}, {"frobnicate", 1}});
+  CHECK(unknown.status == 400);
+  CHECK(error_of(unknown)["param"] == "/frobnicate");
+
+  const Reply nested =
+      s.post("/v1/completions", {{"prompt", "x"}, {"precis", {{"compress", {{"ratio", 1}}}}}});
+  CHECK(nested.status == 400);
+  CHECK(error_of(nested)["param"] == "/precis/compress/ratio");
+
+  const Reply type = s.post("/v1/completions", {{"prompt", "x"}, {"max_tokens", "many"}});
+  CHECK(type.status == 400);
+  CHECK(error_of(type)["param"] == "/max_tokens");
+  CHECK(error_of(type)["message"].get<std::string>().find("integer") != std::string::npos);
+
+  const Reply role = s.post("/v1/chat/completions",
+                            {{"messages", {{{"role", "user"}, {"content", "a"}},
+                                           {{"role", "wizard"}, {"content", "b"}}}}});
+  CHECK(role.status == 400);
+  CHECK(error_of(role)["param"] == "/messages/1/role");
+
+  CHECK(s.post("/v1/completions", {{"prompt", "x"}, {"temperature", -1}}).status == 400);
+  CHECK(http(s.port, "GET", "/v1/completions").status == 405);
+  CHECK(http(s.port, "GET", "/v2/whatever").status == 404);
+
+  // The engine's own rejection (prompt longer than the context window) is a 400 too.
+  std::string huge;
+  for (int i = 0; i < 400; ++i) huge += "Naomi and Ruth went to Bethlehem. ";
+  const Reply long_prompt =
+      s.post("/v1/completions", {{"prompt", huge}, {"precis", {{"compress", false}}}});
+  CHECK(long_prompt.status == 400);
+  CHECK(error_of(long_prompt)["message"].get<std::string>().find("context") != std::string::npos);
+
+  CHECK(s.post("/v1/completions", {{"prompt", "still here"}, {"max_tokens", 2}}).status == 200);
+}
+
+TEST_CASE("limits: body too large 413, header too large 431") {
+  ServerOptions o;
+  o.max_body_bytes = 1024;
+  o.max_header_bytes = 1024;
+  TestServer s(o);
+  const Reply big = s.post("/v1/completions", {{"prompt", std::string(4000, 'a')}});
+  CHECK(big.status == 413);
+  CHECK(parse(big.body)["error"]["message"].get<std::string>().find("1024") != std::string::npos);
+  const Reply header =
+      http(s.port, "GET", "/health", "", {"X-Padding: " + std::string(4000, 'p')});
+  CHECK(header.status == 431);
+  CHECK(s.post("/v1/completions", {{"prompt", "fine"}, {"max_tokens", 2}}).status == 200);
+  CHECK(s.server->metrics().requests("http", 413) == 1);
+}
+
+TEST_CASE("a slow client gets 408 and the server still answers the next request") {
+  ServerOptions o;
+  o.read_timeout_s = 1.0;
+  TestServer s(o);
+  const std::string req = test::request_text("POST", "/v1/completions",
+                                             json({{"prompt", "slow"}}).dump());
+  test::Conn c(s.port, 5);
+  REQUIRE(c.connected());
+  const auto t0 = std::chrono::steady_clock::now();
+  bool cut_off = false;
+  for (size_t i = 0; i < req.size() && !cut_off; ++i) {
+    if (!c.send(req.substr(i, 1))) cut_off = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(3)) break;
+  }
+  const Reply r = test::parse_reply(c.read_all());
+  CHECK((r.status == 408 || r.status == 0));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(6));
+  CHECK(s.post("/v1/completions", {{"prompt", "quick"}, {"max_tokens", 2}}).status == 200);
+}
+
+TEST_CASE("keep-alive: several requests on one connection") {
+  TestServer s;
+  test::Conn c(s.port);
+  REQUIRE(c.connected());
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(c.send(test::request_text("GET", "/health", "", {}, false)));
+    const std::string raw = c.read_until("\"ok\"}");
+    CHECK(test::parse_reply(raw).status == 200);
+  }
+  // Pipelined: two requests in one write.
+  REQUIRE(c.send(test::request_text("GET", "/health", "", {}, false) +
+                 test::request_text("GET", "/v1/models", "", {}, true)));
+  const std::string raw = c.read_all();
+  CHECK(raw.find("\"ok\"") != std::string::npos);
+  CHECK(raw.find("\"list\"") != std::string::npos);
+}
+
+TEST_CASE("a client that disconnects mid-stream frees its KV blocks at once") {
+  TestServer s;
+  auto pipeline = shared_pipeline();
+  REQUIRE(eventually([&] { return pipeline->stats().kv_blocks_used == 0; }));
+  test::Conn c(s.port);
+  REQUIRE(c.connected());
+  REQUIRE(c.send(test::request_text("POST", "/v1/completions",
+                                    json({{"prompt", "Tell a long story"},
+                                          {"max_tokens", 480},
+                                          {"stream", true},
+                                          {"precis", {{"compress", false}}}})
+                                        .dump())));
+  const std::string first = c.read_until("data: ");
+  REQUIRE(first.find("data: ") != std::string::npos);
+  c.close();
+  CHECK(eventually([&] { return s.server->metrics().requests("/v1/completions", 499) == 1; }));
+  CHECK(eventually([&] {
+    const PipelineStats st = pipeline->stats();
+    return st.kv_blocks_used == 0 && st.running_requests == 0;
+  }));
+  CHECK(s.server->metrics().requests("/v1/completions", 200) == 0);
+  CHECK(eventually([&] { return s.server->in_flight() == 0; }));
+  CHECK(s.post("/v1/completions", {{"prompt", "next"}, {"max_tokens", 2}}).status == 200);
+}
+
+TEST_CASE("a client that disconnects during a non-streamed request aborts it too") {
+  TestServer s;
+  test::Conn c(s.port);
+  REQUIRE(c.send(test::request_text("POST", "/v1/completions",
+                                    json({{"prompt", "Tell a long story"},
+                                          {"max_tokens", 480},
+                                          {"precis", {{"compress", false}}}})
+                                        .dump())));
+  REQUIRE(eventually([&] { return s.server->in_flight() == 1; }));
+  c.close();
+  CHECK(eventually([&] { return s.server->metrics().requests("/v1/completions", 499) == 1; }));
+  CHECK(eventually([&] { return shared_pipeline()->stats().kv_blocks_used == 0; }));
+}
+
+TEST_CASE("beyond max_concurrent_requests: 429, and the server carries on") {
+  ServerOptions o;
+  o.max_concurrent_requests = 1;
+  TestServer s(o);
+  test::Conn c(s.port);
+  REQUIRE(c.send(test::request_text("POST", "/v1/completions",
+                                    json({{"prompt", "Long"},
+                                          {"max_tokens", 480},
+                                          {"stream", true},
+                                          {"precis", {{"compress", false}}}})
+                                        .dump())));
+  REQUIRE(c.read_until("data: ").find("data: ") != std::string::npos);
+  const Reply busy = s.post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 2}});
+  CHECK(busy.status == 429);
+  CHECK(parse(busy.body)["error"]["type"] == "rate_limit_error");
+  c.close();
+  REQUIRE(eventually([&] { return s.server->in_flight() == 0; }));
+  CHECK(s.post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 2}}).status == 200);
+}
+
+TEST_CASE("graceful stop: the in-flight request completes, then the server is gone") {
+  auto s = std::make_unique<TestServer>();
+  const int port = s->port;
+  auto inflight = std::async(std::launch::async, [port] {
+    return http(port, "POST", "/v1/completions",
+                json({{"prompt", "Finish me"}, {"max_tokens", 200}, {"seed", 2}}).dump());
+  });
+  REQUIRE(eventually([&] { return s->server->in_flight() == 1; }));
+  s->server->stop(20.0);
+  REQUIRE(inflight.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+  const Reply r = inflight.get();
+  REQUIRE(r.status == 200);
+  const json j = parse(r.body);
+  CHECK(j["choices"][0]["finish_reason"] == "length");
+  CHECK(j["usage"]["completion_tokens"] == 200);
+  test::Conn after(port, 2);
+  CHECK(!after.connected());
+}
