@@ -1,8 +1,13 @@
 // The OpenAI-compatible HTTP server, in-process on 127.0.0.1 with a free port, driven by a raw
 // socket client with timeouts: the endpoints and their shapes, streaming, limits and errors,
 // client disconnects, and graceful shutdown.
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -44,13 +49,40 @@ std::shared_ptr<Pipeline> shared_pipeline() {
   return p;
 }
 
+// The tiny model generates hundreds of tokens in a blink. To catch a request in flight, this
+// generator (the server takes any) waits `per_token` after each piece of text.
+class SlowGenerator : public server::Generator {
+ public:
+  SlowGenerator(std::shared_ptr<server::Generator> inner, std::chrono::milliseconds per_token)
+      : inner_(std::move(inner)), per_token_(per_token) {}
+  std::string model_id() const override { return inner_->model_id(); }
+  const PipelineConfig& config() const override { return inner_->config(); }
+  void start(Request r, server::GenerationHandlers h,
+             std::shared_ptr<CancelToken> cancel) override {
+    h.on_text = [on_text = h.on_text, d = per_token_](int i, const std::string& s) {
+      std::this_thread::sleep_for(d);
+      if (on_text) on_text(i, s);
+    };
+    inner_->start(std::move(r), std::move(h), std::move(cancel));
+  }
+  server::GeneratorStats stats() const override { return inner_->stats(); }
+  void shutdown() override { inner_->shutdown(); }
+
+ private:
+  std::shared_ptr<server::Generator> inner_;
+  std::chrono::milliseconds per_token_;
+};
+
 struct TestServer {
-  explicit TestServer(ServerOptions o = {}) {
+  explicit TestServer(ServerOptions o = {}, int ms_per_token = 0) {
     o.host = "127.0.0.1";
     o.port = 0;
     generator =
         std::make_shared<server::PipelineGenerator>(shared_pipeline(), o.max_concurrent_requests);
-    server = std::make_unique<server::Server>(o, generator);
+    std::shared_ptr<server::Generator> g = generator;
+    if (ms_per_token > 0)
+      g = std::make_shared<SlowGenerator>(generator, std::chrono::milliseconds(ms_per_token));
+    server = std::make_unique<server::Server>(o, g);
     port = server->start();
   }
   Reply post(const std::string& target, const json& body,
@@ -174,6 +206,22 @@ TEST_CASE("chat: messages through the template, streamed and not, same text") {
   CHECK(finish.at(0) == "length");
 }
 
+TEST_CASE("the config's server section is validated like the rest") {
+  const ServerOptions o = PipelineConfig::from_json(
+                              R"({"server": {"port": 0, "api_keys": ["k"], "max_body_bytes": 2048,
+                         "chat_template": "chatml", "read_timeout_s": 5}})")
+                              .server;
+  CHECK(o.port == 0);
+  CHECK(o.api_keys == std::vector<std::string>{"k"});
+  CHECK(o.max_body_bytes == 2048);
+  CHECK(o.chat_template == "chatml");
+  CHECK(o.read_timeout_s == 5);
+  CHECK_THROWS_WITH(PipelineConfig::from_json(R"({"server": {"prot": 1}})"),
+                    Catch::Contains("/server/prot"));
+  CHECK_THROWS_WITH(PipelineConfig::from_json(R"({"server": {"chat_template": "jinja"}})"),
+                    Catch::Contains("/server/chat_template"));
+}
+
 TEST_CASE("chat templates render the conversation as documented") {
   using server::ChatTemplate;
   const std::vector<server::ChatMessage> m = {
@@ -192,8 +240,11 @@ TEST_CASE("chat templates render the conversation as documented") {
 
 TEST_CASE("n=2 gives two independent choices, streamed and not") {
   TestServer s;
-  const json body = {{"prompt", "Once upon a time"}, {"max_tokens", 12}, {"seed", 11},
-                     {"n", 2},                       {"temperature", 1.0}};
+  const json body = {{"prompt", "Once upon a time"},
+                     {"max_tokens", 12},
+                     {"seed", 11},
+                     {"n", 2},
+                     {"temperature", 1.0}};
   const Reply r = s.post("/v1/completions", body);
   REQUIRE(r.status == 200);
   const json j = parse(r.body);
@@ -222,11 +273,10 @@ TEST_CASE("n=2 gives two independent choices, streamed and not") {
 
 TEST_CASE("logprobs in OpenAI's shapes for completions and chat") {
   TestServer s;
-  const json cj = parse(s.post("/v1/completions", {{"prompt", "Hello"},
-                                                   {"max_tokens", 5},
-                                                   {"seed", 1},
-                                                   {"logprobs", 2}})
-                            .body);
+  const json cj =
+      parse(s.post("/v1/completions",
+                   {{"prompt", "Hello"}, {"max_tokens", 5}, {"seed", 1}, {"logprobs", 2}})
+                .body);
   const json& lp = cj["choices"][0]["logprobs"];
   REQUIRE(lp["tokens"].size() == 5);
   REQUIRE(lp["token_logprobs"].size() == 5);
@@ -236,13 +286,13 @@ TEST_CASE("logprobs in OpenAI's shapes for completions and chat") {
   CHECK(lp["top_logprobs"][0].size() >= 1);
   for (const auto& v : lp["token_logprobs"]) CHECK(v.get<double>() <= 0.0);
 
-  const json hj = parse(s.post("/v1/chat/completions",
-                               {{"messages", {{{"role", "user"}, {"content", "Hi"}}}},
-                                {"max_tokens", 4},
-                                {"seed", 1},
-                                {"logprobs", true},
-                                {"top_logprobs", 3}})
-                            .body);
+  const json hj =
+      parse(s.post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                                            {"max_tokens", 4},
+                                            {"seed", 1},
+                                            {"logprobs", true},
+                                            {"top_logprobs", 3}})
+                .body);
   const json& content = hj["choices"][0]["logprobs"]["content"];
   REQUIRE(content.size() == 4);
   for (const auto& t : content) {
@@ -253,8 +303,7 @@ TEST_CASE("logprobs in OpenAI's shapes for completions and chat") {
     CHECK(t["top_logprobs"][0].contains("bytes"));
   }
   // Without logprobs: null.
-  const json nj =
-      parse(s.post("/v1/completions", {{"prompt", "Hello"}, {"max_tokens", 2}}).body);
+  const json nj = parse(s.post("/v1/completions", {{"prompt", "Hello"}, {"max_tokens", 2}}).body);
   CHECK(nj["choices"][0]["logprobs"].is_null());
 }
 
@@ -306,11 +355,16 @@ TEST_CASE("/v1/models, /health and /metrics") {
   CHECK(t.find("precis_tokens_saved_by_compression_total") != std::string::npos);
   CHECK(t.find("precis_tokens_saved_by_compression_total 0") == std::string::npos);
   CHECK(t.find("precis_queue_depth 0") != std::string::npos);
-  CHECK(t.find("precis_kv_blocks_in_use 0") != std::string::npos);
-  for (const char* h : {"precis_request_latency_seconds_bucket{le=\"+Inf\"} 1",
-                        "precis_time_to_first_token_seconds_count 1",
-                        "precis_time_per_output_token_seconds_count 1",
-                        "precis_queue_time_seconds_count 1"})
+  CHECK(t.find("precis_kv_blocks_total ") != std::string::npos);
+  // The engine publishes its block count after each step: wait for the idle one.
+  CHECK(eventually([&] {
+    return http(s.port, "GET", "/metrics").body.find("precis_kv_blocks_in_use 0") !=
+           std::string::npos;
+  }));
+  for (const char* h :
+       {"precis_request_latency_seconds_bucket{le=\"+Inf\"} 1",
+        "precis_time_to_first_token_seconds_count 1",
+        "precis_time_per_output_token_seconds_count 1", "precis_queue_time_seconds_count 1"})
     CHECK(t.find(h) != std::string::npos);
 }
 
@@ -355,9 +409,10 @@ TEST_CASE("bad requests get OpenAI-shaped errors naming the field; the server ke
   CHECK(error_of(type)["param"] == "/max_tokens");
   CHECK(error_of(type)["message"].get<std::string>().find("integer") != std::string::npos);
 
-  const Reply role = s.post("/v1/chat/completions",
-                            {{"messages", {{{"role", "user"}, {"content", "a"}},
-                                           {{"role", "wizard"}, {"content", "b"}}}}});
+  const Reply role =
+      s.post("/v1/chat/completions",
+             {{"messages",
+               {{{"role", "user"}, {"content", "a"}}, {{"role", "wizard"}, {"content", "b"}}}}});
   CHECK(role.status == 400);
   CHECK(error_of(role)["param"] == "/messages/1/role");
 
@@ -384,8 +439,7 @@ TEST_CASE("limits: body too large 413, header too large 431") {
   const Reply big = s.post("/v1/completions", {{"prompt", std::string(4000, 'a')}});
   CHECK(big.status == 413);
   CHECK(parse(big.body)["error"]["message"].get<std::string>().find("1024") != std::string::npos);
-  const Reply header =
-      http(s.port, "GET", "/health", "", {"X-Padding: " + std::string(4000, 'p')});
+  const Reply header = http(s.port, "GET", "/health", "", {"X-Padding: " + std::string(4000, 'p')});
   CHECK(header.status == 431);
   CHECK(s.post("/v1/completions", {{"prompt", "fine"}, {"max_tokens", 2}}).status == 200);
   CHECK(s.server->metrics().requests("http", 413) == 1);
@@ -395,20 +449,21 @@ TEST_CASE("a slow client gets 408 and the server still answers the next request"
   ServerOptions o;
   o.read_timeout_s = 1.0;
   TestServer s(o);
-  const std::string req = test::request_text("POST", "/v1/completions",
-                                             json({{"prompt", "slow"}}).dump());
+  const std::string req =
+      test::request_text("POST", "/v1/completions", json({{"prompt", "slow"}}).dump());
   test::Conn c(s.port, 5);
   REQUIRE(c.connected());
   const auto t0 = std::chrono::steady_clock::now();
-  bool cut_off = false;
-  for (size_t i = 0; i < req.size() && !cut_off; ++i) {
-    if (!c.send(req.substr(i, 1))) cut_off = true;
+  // One byte per 100 ms, until the server answers (or 3 s pass).
+  for (size_t i = 0; i < req.size() && !c.readable(); ++i) {
+    if (!c.send(req.substr(i, 1))) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(3)) break;
   }
   const Reply r = test::parse_reply(c.read_all());
-  CHECK((r.status == 408 || r.status == 0));
+  CHECK(r.status == 408);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(6));
+  CHECK(s.server->metrics().requests("http", 408) == 1);
   CHECK(s.post("/v1/completions", {{"prompt", "quick"}, {"max_tokens", 2}}).status == 200);
 }
 
@@ -430,7 +485,7 @@ TEST_CASE("keep-alive: several requests on one connection") {
 }
 
 TEST_CASE("a client that disconnects mid-stream frees its KV blocks at once") {
-  TestServer s;
+  TestServer s({}, 20);  // 480 tokens would take ~10 s
   auto pipeline = shared_pipeline();
   REQUIRE(eventually([&] { return pipeline->stats().kv_blocks_used == 0; }));
   test::Conn c(s.port);
@@ -443,35 +498,38 @@ TEST_CASE("a client that disconnects mid-stream frees its KV blocks at once") {
                                         .dump())));
   const std::string first = c.read_until("data: ");
   REQUIRE(first.find("data: ") != std::string::npos);
+  CHECK(pipeline->stats().kv_blocks_used > 0);
   c.close();
   CHECK(eventually([&] { return s.server->metrics().requests("/v1/completions", 499) == 1; }));
-  CHECK(eventually([&] {
-    const PipelineStats st = pipeline->stats();
-    return st.kv_blocks_used == 0 && st.running_requests == 0;
-  }));
+  CHECK(eventually(
+      [&] {
+        const PipelineStats st = pipeline->stats();
+        return st.kv_blocks_used == 0 && st.running_requests == 0;
+      },
+      5));
   CHECK(s.server->metrics().requests("/v1/completions", 200) == 0);
   CHECK(eventually([&] { return s.server->in_flight() == 0; }));
   CHECK(s.post("/v1/completions", {{"prompt", "next"}, {"max_tokens", 2}}).status == 200);
 }
 
 TEST_CASE("a client that disconnects during a non-streamed request aborts it too") {
-  TestServer s;
+  TestServer s({}, 20);
   test::Conn c(s.port);
-  REQUIRE(c.send(test::request_text("POST", "/v1/completions",
-                                    json({{"prompt", "Tell a long story"},
-                                          {"max_tokens", 480},
-                                          {"precis", {{"compress", false}}}})
-                                        .dump())));
+  REQUIRE(c.send(test::request_text(
+      "POST", "/v1/completions",
+      json(
+          {{"prompt", "Tell a long story"}, {"max_tokens", 480}, {"precis", {{"compress", false}}}})
+          .dump())));
   REQUIRE(eventually([&] { return s.server->in_flight() == 1; }));
   c.close();
   CHECK(eventually([&] { return s.server->metrics().requests("/v1/completions", 499) == 1; }));
-  CHECK(eventually([&] { return shared_pipeline()->stats().kv_blocks_used == 0; }));
+  CHECK(eventually([&] { return shared_pipeline()->stats().kv_blocks_used == 0; }, 5));
 }
 
 TEST_CASE("beyond max_concurrent_requests: 429, and the server carries on") {
   ServerOptions o;
   o.max_concurrent_requests = 1;
-  TestServer s(o);
+  TestServer s(o, 20);
   test::Conn c(s.port);
   REQUIRE(c.send(test::request_text("POST", "/v1/completions",
                                     json({{"prompt", "Long"},
@@ -489,11 +547,11 @@ TEST_CASE("beyond max_concurrent_requests: 429, and the server carries on") {
 }
 
 TEST_CASE("graceful stop: the in-flight request completes, then the server is gone") {
-  auto s = std::make_unique<TestServer>();
+  auto s = std::make_unique<TestServer>(ServerOptions{}, 20);  // ~1 s of generation
   const int port = s->port;
   auto inflight = std::async(std::launch::async, [port] {
     return http(port, "POST", "/v1/completions",
-                json({{"prompt", "Finish me"}, {"max_tokens", 200}, {"seed", 2}}).dump());
+                json({{"prompt", "Finish me"}, {"max_tokens", 50}, {"seed", 2}}).dump());
   });
   REQUIRE(eventually([&] { return s->server->in_flight() == 1; }));
   s->server->stop(20.0);
@@ -502,7 +560,57 @@ TEST_CASE("graceful stop: the in-flight request completes, then the server is go
   REQUIRE(r.status == 200);
   const json j = parse(r.body);
   CHECK(j["choices"][0]["finish_reason"] == "length");
-  CHECK(j["usage"]["completion_tokens"] == 200);
+  CHECK(j["usage"]["completion_tokens"] == 50);
   test::Conn after(port, 2);
   CHECK(!after.connected());
+}
+
+TEST_CASE("precis serve: prints its port, serves, and exits 0 on SIGTERM") {
+  const std::string model = test::cached_model("tiny", 21, engine::DType::F32);
+  int out[2];
+  REQUIRE(::pipe(out) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    ::close(out[1]);
+    ::execl(PRECIS_BINARY, "precis", "serve", "--model", model.c_str(), "--port", "0",
+            "--kv-cache-mb", "32", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  // The first line, within 60 s.
+  std::string line;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < until) {
+    pollfd p{out[0], POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    char buf[256];
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    line.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  INFO(line);
+  const std::string prefix = "listening on http://127.0.0.1:";
+  bool served = false;
+  if (line.rfind(prefix, 0) == 0) {
+    const int port = std::stoi(line.substr(prefix.size()));
+    CHECK(http(port, "GET", "/health").status == 200);
+    CHECK(http(port, "POST", "/v1/completions", R"({"prompt": "Hi", "max_tokens": 3})").status ==
+          200);
+    served = true;
+  }
+  CHECK(served);
+  ::kill(pid, SIGTERM);
+  int status = -1;
+  bool exited = eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 30);
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  CHECK(exited);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -50,6 +51,11 @@ class Conn {
       off += static_cast<size_t>(n);
     }
     return true;
+  }
+  // Whether bytes (or EOF) are waiting to be read.
+  bool readable() const {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
   }
   // Reads what arrives next; "" on EOF, error or timeout.
   std::string read_some() {
@@ -117,13 +123,12 @@ inline Reply parse_reply(const std::string& raw) {
 
 inline std::string request_text(const std::string& method, const std::string& target,
                                 const std::string& body,
-                                const std::vector<std::string>& headers = {},
-                                bool close = true) {
+                                const std::vector<std::string>& headers = {}, bool close = true) {
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   for (const auto& h : headers) req += h + "\r\n";
   if (!body.empty() || method == "POST")
-    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-           "\r\n";
+    req +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   if (close) req += "Connection: close\r\n";
   return req + "\r\n" + body;
 }
