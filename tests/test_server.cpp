@@ -417,7 +417,10 @@ TEST_CASE("bad requests get OpenAI-shaped errors naming the field; the server ke
   CHECK(error_of(role)["param"] == "/messages/1/role");
 
   CHECK(s.post("/v1/completions", {{"prompt", "x"}, {"temperature", -1}}).status == 400);
-  CHECK(http(s.port, "GET", "/v1/completions").status == 405);
+  const Reply wrong_method = http(s.port, "GET", "/v1/completions");
+  CHECK(wrong_method.status == 405);
+  CHECK(wrong_method.headers.count("allow") == 1);
+  if (wrong_method.headers.count("allow")) CHECK(wrong_method.headers.at("allow") == "POST");
   CHECK(http(s.port, "GET", "/v2/whatever").status == 404);
 
   // The engine's own rejection (prompt longer than the context window) is a 400 too.

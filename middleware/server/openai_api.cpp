@@ -242,8 +242,18 @@ void OpenAiApi::reply_error(Exchange& ex, const std::string& endpoint, const Api
   r.status = e.status;
   r.body = dump_json(error_json(e));
   if (e.status == 401) r.headers.push_back({"WWW-Authenticate", "Bearer"});
-  if (e.status == 405)
-    r.headers.push_back({"Allow", e.param.empty() ? std::string("GET") : e.param});
+  ex.respond(std::move(r));
+}
+
+void OpenAiApi::method_not_allowed(Exchange& ex, const std::string& endpoint,
+                                   const std::string& allow) {
+  const ApiError e(405, "method not allowed; use " + allow, "invalid_request_error", "",
+                   "method_not_allowed");
+  metrics_.count_request(endpoint, e.status);
+  HttpResponse r;
+  r.status = e.status;
+  r.body = dump_json(error_json(e));
+  r.headers.push_back({"Allow", allow});
   ex.respond(std::move(r));
 }
 
@@ -257,8 +267,7 @@ void OpenAiApi::handle(HttpRequest req, std::shared_ptr<Exchange> ex) {
                                    : "other";
 
   if (path == kHealth) {
-    if (!get)
-      return reply_error(*ex, endpoint, ApiError(405, "use GET", "invalid_request_error", "GET"));
+    if (!get) return method_not_allowed(*ex, endpoint, "GET");
     return reply(*ex, endpoint, 200, R"({"status":"ok"})");
   }
   if (!auth_.allows(req.header("authorization")))
@@ -266,8 +275,7 @@ void OpenAiApi::handle(HttpRequest req, std::shared_ptr<Exchange> ex) {
                        ApiError(401, "missing or invalid API key (Authorization: Bearer KEY)",
                                 "invalid_request_error", "", "invalid_api_key"));
   if (path == kModels) {
-    if (!get)
-      return reply_error(*ex, endpoint, ApiError(405, "use GET", "invalid_request_error", "GET"));
+    if (!get) return method_not_allowed(*ex, endpoint, "GET");
     json model = {{"id", generator_->model_id()},
                   {"object", "model"},
                   {"created", started_at_},
@@ -276,8 +284,7 @@ void OpenAiApi::handle(HttpRequest req, std::shared_ptr<Exchange> ex) {
                  dump_json({{"object", "list"}, {"data", json::array({model})}}));
   }
   if (path == kMetrics) {
-    if (!get)
-      return reply_error(*ex, endpoint, ApiError(405, "use GET", "invalid_request_error", "GET"));
+    if (!get) return method_not_allowed(*ex, endpoint, "GET");
     const GeneratorStats s = generator_->stats();
     GaugeValues g;
     g.queue_depth = in_flight();
@@ -287,8 +294,7 @@ void OpenAiApi::handle(HttpRequest req, std::shared_ptr<Exchange> ex) {
     return reply(*ex, endpoint, 200, metrics_.render(g), "text/plain; version=0.0.4");
   }
   if (path == kCompletions || path == kChat) {
-    if (!post)
-      return reply_error(*ex, endpoint, ApiError(405, "use POST", "invalid_request_error", "POST"));
+    if (!post) return method_not_allowed(*ex, endpoint, "POST");
     return generate(endpoint, req, std::move(ex), t0);
   }
   reply_error(*ex, endpoint,

@@ -44,6 +44,8 @@ class OpenAiApi {
   void reply(Exchange& exchange, const std::string& endpoint, int status, std::string body,
              std::string content_type = "application/json");
   void reply_error(Exchange& exchange, const std::string& endpoint, const ApiError& error);
+  void method_not_allowed(Exchange& exchange, const std::string& endpoint,
+                          const std::string& allow);
 
   ServerOptions options_;
   std::shared_ptr<Generator> generator_;
