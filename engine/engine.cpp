@@ -247,9 +247,6 @@ void Engine::append_token(Sequence& seq, int token, const SampleResult& r) {
 void Engine::finish_request_if_done(Request& req) {
   for (const auto& s : req.seqs)
     if (s->status != SeqStatus::Finished) return;
-  if (req.num_samples > 1 && !req.forked) {
-    // Aborted before the prompt finished: nothing was sampled.
-  }
   GenerationResult res;
   res.id = req.id;
   res.prompt_tokens = req.prompt;
@@ -288,9 +285,11 @@ std::vector<GenerationResult> Engine::take_finished() {
   return out;
 }
 
-GenerationResult Engine::generate_tokens(std::vector<int> prompt, const SamplingParams& params) {
+GenerationResult Engine::generate_tokens(std::vector<int> prompt, const SamplingParams& params,
+                                         StreamCallback on_text) {
   if (params.beam_width > 1) return beam_search(std::move(prompt), params);
-  const RequestId id = add_request(std::move(prompt), params);
+  const RequestId id = add_request(std::move(prompt), params, std::move(on_text));
+  // Other requests may be in flight too; they keep running, and their results stay queued.
   while (true) {
     for (auto it = finished_.begin(); it != finished_.end(); ++it) {
       if (it->id == id) {
@@ -305,19 +304,7 @@ GenerationResult Engine::generate_tokens(std::vector<int> prompt, const Sampling
 
 GenerationResult Engine::generate(const std::string& prompt, const SamplingParams& params,
                                   StreamCallback on_text) {
-  std::vector<int> ids = tokenizer_->encode(prompt, /*add_bos=*/true);
-  if (params.beam_width > 1) return beam_search(std::move(ids), params);
-  const RequestId id = add_request(std::move(ids), params, std::move(on_text));
-  while (true) {
-    for (auto it = finished_.begin(); it != finished_.end(); ++it) {
-      if (it->id == id) {
-        GenerationResult r = std::move(*it);
-        finished_.erase(it);
-        return r;
-      }
-    }
-    if (!step() && finished_.empty()) throw std::logic_error("request vanished");
-  }
+  return generate_tokens(tokenizer_->encode(prompt, /*add_bos=*/true), params, std::move(on_text));
 }
 
 SeqId Engine::run_private_prefill(const std::vector<int>& tokens, bool all_logits,

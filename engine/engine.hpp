@@ -90,7 +90,8 @@ class Engine {
   // Blocking helpers.
   GenerationResult generate(const std::string& prompt, const SamplingParams& params,
                             StreamCallback on_text = {});
-  GenerationResult generate_tokens(std::vector<int> prompt_tokens, const SamplingParams& params);
+  GenerationResult generate_tokens(std::vector<int> prompt_tokens, const SamplingParams& params,
+                                   StreamCallback on_text = {});
   // Beam search (params.beam_width beams, params.max_tokens steps); beams share KV blocks.
   GenerationResult beam_search(std::vector<int> prompt_tokens, const SamplingParams& params);
 
