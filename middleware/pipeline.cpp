@@ -6,6 +6,7 @@
 
 #include "engine/engine_service.hpp"
 #include "engine/load_error.hpp"
+#include "plugins/plugin_loader.hpp"
 #include "precis/precis.hpp"
 
 namespace precis {
@@ -37,6 +38,21 @@ engine::SamplingParams to_sampling(const GenerateOptions& g) {
   return p;
 }
 
+// The stages' after(), in reverse order; returns the result.
+Result run_after_stages(const std::vector<std::shared_ptr<Stage>>& stages, const Request& request,
+                        Result& res) {
+  const auto t = Clock::now();
+  for (auto it = stages.rbegin(); it != stages.rend(); ++it) {
+    try {
+      (*it)->after(request, res);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("stage '" + (*it)->name() + "' failed: " + e.what());
+    }
+  }
+  if (!stages.empty()) res.timings.push_back({"plugins (after)", ms_since(t)});
+  return std::move(res);
+}
+
 std::string joined_prompt(const Request& r) {
   std::string text = r.prompt;
   for (const auto& c : r.contexts) text += (text.empty() ? "" : "\n\n") + c;
@@ -66,6 +82,15 @@ Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
   if (config.compress_enabled) config.compress.validate();
   if (config.plan_enabled) config.plan.validate();
   to_sampling(config.generate).validate();
+  // Plugins first (in config order, before any stage added later): a bad one fails fast,
+  // before the model is loaded.
+  for (size_t i = 0; i < config.plugins.size(); ++i) {
+    try {
+      impl_->stages.push_back(plugins::load_plugin(config.plugins[i]));
+    } catch (const ConfigError& e) {
+      throw ConfigError("/plugins/" + std::to_string(i) + ": " + e.what());
+    }
+  }
   engine::EngineOptions eo;
   eo.model_dir = config.model.path;
   eo.kv_cache_mb = config.model.kv_cache_mb;
@@ -95,6 +120,18 @@ PipelineStats Pipeline::stats() const {
 void Pipeline::add_stage(std::shared_ptr<Stage> stage) {
   std::lock_guard<std::mutex> lock(impl_->stages_mu);
   impl_->stages.push_back(std::move(stage));
+}
+
+std::vector<std::pair<std::string, double>> Pipeline::plugin_metrics() const {
+  std::vector<std::shared_ptr<Stage>> stages;
+  {
+    std::lock_guard<std::mutex> lock(impl_->stages_mu);
+    stages = impl_->stages;
+  }
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& s : stages)
+    for (auto& m : s->metrics()) out.push_back(std::move(m));
+  return out;
 }
 
 void CancelToken::cancel() {
@@ -214,12 +251,34 @@ Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelT
   }
   res.final_prompt = final_prompt;
 
-  // Generate.
+  // Generate, unless a stage (e.g. the cache plugin) answers from the final prompt.
   t = Clock::now();
   const GenerateOptions gen = request.generate.value_or(cfg.generate);
   engine::SamplingParams sp = to_sampling(gen);
   std::vector<int> ids = tok.encode(final_prompt, true);
   res.final_prompt_tokens = static_cast<int>(ids.size());
+  const std::shared_ptr<Stage>* answered_by = nullptr;
+  for (const auto& s : stages) {
+    try {
+      if (s->before_generate(request, final_prompt, gen, res)) {
+        answered_by = &s;
+        break;
+      }
+    } catch (const std::exception& e) {
+      throw std::runtime_error("stage '" + s->name() + "' failed: " + e.what());
+    }
+  }
+  if (answered_by) {
+    for (size_t i = 0; i < res.choices.size(); ++i) {
+      res.completion_tokens += res.choices[i].tokens;
+      if (on_text && !res.choices[i].text.empty())
+        on_text(static_cast<int>(i), res.choices[i].text);
+    }
+    if (!res.choices.empty()) res.text = res.choices[0].text;
+    res.timings.push_back({(*answered_by)->name(), ms_since(t)});
+    return run_after_stages(stages, request, res);
+  }
+  res.choices.clear();  // a stage that declined must not leave choices behind
   engine::StreamCallback cb;
   if (on_text) cb = on_text;
   engine::Submission sub = svc.submit(std::move(ids), sp, cb);
@@ -249,16 +308,14 @@ Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelT
   res.generation_tokens_per_second = g.seconds > 0 ? res.completion_tokens / g.seconds : 0.0;
   res.timings.push_back({"generate", ms_since(t)});
 
-  t = Clock::now();
-  for (auto it = stages.rbegin(); it != stages.rend(); ++it) {
+  for (const auto& s : stages) {
     try {
-      (*it)->after(request, res);
+      s->after_generate(request, final_prompt, gen, res);
     } catch (const std::exception& e) {
-      throw std::runtime_error("stage '" + (*it)->name() + "' failed: " + e.what());
+      throw std::runtime_error("stage '" + s->name() + "' failed: " + e.what());
     }
   }
-  if (!stages.empty()) res.timings.push_back({"plugins (after)", ms_since(t)});
-  return res;
+  return run_after_stages(stages, request, res);
 }
 
 }  // namespace precis

@@ -7,6 +7,7 @@
 
 #include "middleware/json_reader.hpp"
 #include "middleware/pipeline_config.hpp"
+#include "plugins/plugin_loader.hpp"
 #include "precis/precis.hpp"
 
 namespace precis {
@@ -59,6 +60,43 @@ void read_plan(JsonReader r, bool& enabled, PlanOptions& p) {
     p.seed = static_cast<uint64_t>(*v);
   if (auto v = r.integer("max_lines", 2, 1000)) p.max_lines = static_cast<int>(*v);
   r.finish();
+}
+
+// "plugins": [{"name": "redact", "builtin": "redact" | "path": "/x/libfoo.so", "settings": {}}]
+void read_plugins(JsonReader& root, std::vector<PluginConfig>& out) {
+  const auto list = root.raw("plugins");
+  if (!list) return;
+  if (!list->is_array())
+    root.fail("plugins", std::string("expected an array of plugin objects, got ") +
+                             list->type_name());
+  for (size_t i = 0; i < list->size(); ++i) {
+    JsonReader r((*list)[i], "/plugins/" + std::to_string(i));
+    PluginConfig p;
+    auto path = r.string("path");
+    auto builtin = r.choice("builtin", plugins::builtin_plugin_names());
+    if (path && builtin) r.fail("builtin", "give either path or builtin, not both");
+    if (!path && !builtin)
+      throw ConfigError(r.path() + ": give \"path\" (a shared library) or \"builtin\"");
+    if (path && path->empty()) r.fail("path", "must not be empty");
+    p.path = path.value_or("");
+    p.builtin = builtin.value_or("");
+    if (auto v = r.string("name")) {
+      if (v->empty()) r.fail("name", "must not be empty");
+      p.name = *v;
+    } else {
+      p.name = plugins::default_plugin_name(p);
+    }
+    for (size_t k = 0; k < out.size(); ++k)
+      if (out[k].name == p.name)
+        r.fail("name", "\"" + p.name + "\" is already used by /plugins/" + std::to_string(k) +
+                           " (give each plugin its own \"name\")");
+    if (auto v = r.raw("settings")) {
+      if (!v->is_object()) r.fail("settings", std::string("expected an object, got ") + v->type_name());
+      p.settings = v->dump();
+    }
+    r.finish();
+    out.push_back(std::move(p));
+  }
 }
 
 }  // namespace
@@ -122,6 +160,7 @@ PipelineConfig PipelineConfig::from_json(const std::string& json_text) {
     read_generate_options(*m, c.generate);
     m->finish();
   }
+  read_plugins(root, c.plugins);
   root.finish();
   return c;
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -53,17 +54,27 @@ struct ModelOptions {
 // The HTTP server's settings: the config's "server" section (`precis serve` flags override them).
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8000;                      // 0: any free port
-  std::vector<std::string> api_keys;    // "Authorization: Bearer KEY"; empty: no authentication
-  size_t max_body_bytes = 1 << 20;      // larger bodies get 413
-  size_t max_header_bytes = 8 << 10;    // larger headers get 431
-  double read_timeout_s = 30;           // to receive one request's header and body, else 408
-  double request_timeout_s = 600;       // whole request, generation included
-  int max_concurrent_requests = 64;     // generation requests in flight; more get 429
-  int threads = 2;                      // Asio I/O threads
-  std::string chat_template = "auto";   // "auto" (from the model directory), "llama2", "chatml", "plain"
-  std::string model_name;               // the id /v1/models reports; empty: the model directory's name
-  double shutdown_timeout_s = 30;       // graceful shutdown: how long in-flight requests may finish
+  int port = 8000;                    // 0: any free port
+  std::vector<std::string> api_keys;  // "Authorization: Bearer KEY"; empty: no authentication
+  size_t max_body_bytes = 1 << 20;    // larger bodies get 413
+  size_t max_header_bytes = 8 << 10;  // larger headers get 431
+  double read_timeout_s = 30;         // to receive one request's header and body, else 408
+  double request_timeout_s = 600;     // whole request, generation included
+  int max_concurrent_requests = 64;   // generation requests in flight; more get 429
+  int threads = 2;                    // Asio I/O threads
+  // "auto" (decided by the model directory's tokenizer_config.json), "llama2", "chatml", "plain"
+  std::string chat_template = "auto";
+  std::string model_name;          // the id /v1/models reports; empty: the model directory's name
+  double shutdown_timeout_s = 30;  // graceful shutdown: how long in-flight requests may finish
+};
+
+// One entry of the config's "plugins" list: a shared library (`path`) or a plugin compiled into
+// precis (`builtin`: "redact" or "cache"), with its settings as JSON text. See plugins/README.md.
+struct PluginConfig {
+  std::string name;               // used in errors and logs; default: builtin name or file name
+  std::string path;               // shared library to dlopen (exactly one of path and builtin)
+  std::string builtin;            // name of a built-in plugin
+  std::string settings = "{}";    // the "settings" object, as JSON text
 };
 
 struct PipelineConfig {
@@ -74,6 +85,7 @@ struct PipelineConfig {
   PlanOptions plan;
   GenerateOptions generate;
   ServerOptions server;
+  std::vector<PluginConfig> plugins;  // loaded in order by Pipeline's constructor
 
   PipelineConfig();
   // Parses and validates a JSON config; throws ConfigError (std::runtime_error) whose message
@@ -92,6 +104,9 @@ struct Request {
   std::optional<int> target_tokens;
   std::optional<std::string> planner;  // "template", "lm" or "none"
   std::optional<GenerateOptions> generate;
+  // Per-request scratch space for stages (e.g. redact's placeholder -> original mapping), kept
+  // from before() to after(); never sent to the model. Stages prefix their keys with their name.
+  std::map<std::string, std::string> metadata;
 };
 
 struct StageTiming {
@@ -133,7 +148,10 @@ struct Result {
 
 // A pipeline stage provided by a plugin or by application code: it may read and change the
 // request before the pipeline and the result after it. Throwing fails the request with the
-// stage's name in the message.
+// stage's name in the message. One Stage serves all requests: its methods may be called from
+// many threads at once. Order: before() of each stage in order, compress, plan,
+// before_generate() of each stage in order (until one returns true), generate (skipped when one
+// returned true), after_generate() (only when generation ran), after() in reverse order.
 class Stage {
  public:
   virtual ~Stage() = default;
@@ -143,6 +161,28 @@ class Stage {
     (void)request;
     (void)result;
   }
+  // Just before generation, with the final prompt (after compression and planning) and the
+  // effective sampling options. Return true after filling result.choices to skip generation
+  // (a cache hit); the pipeline then fills result.text and completion_tokens from the choices.
+  virtual bool before_generate(const Request& request, const std::string& final_prompt,
+                               const GenerateOptions& options, Result& result) {
+    (void)request;
+    (void)final_prompt;
+    (void)options;
+    (void)result;
+    return false;
+  }
+  // Just after generation (before any after()), e.g. to store the result in a cache.
+  virtual void after_generate(const Request& request, const std::string& final_prompt,
+                              const GenerateOptions& options, const Result& result) {
+    (void)request;
+    (void)final_prompt;
+    (void)options;
+    (void)result;
+  }
+  // Prometheus-style samples (full metric name -> value) for /metrics; names ending in _total
+  // are counters, others gauges. See plugins/README.md for the built-in plugins' names.
+  virtual std::vector<std::pair<std::string, double>> metrics() const { return {}; }
 };
 
 // Called with each new piece of the first choice's text as it is generated.
@@ -186,6 +226,8 @@ class Pipeline {
 
   const PipelineConfig& config() const;
   PipelineStats stats() const;
+  // Every stage's metrics(), in stage order (e.g. precis_cache_hits_total from the cache plugin).
+  std::vector<std::pair<std::string, double>> plugin_metrics() const;
 
  private:
   struct Impl;
