@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "engine/cpu_kernels.hpp"
+#include "engine/thread_pool.hpp"
 
 namespace precis::engine {
 
@@ -72,38 +73,39 @@ void CpuBackend::attention(int layer, std::span<const BatchSequence> batch,
   const int q_dim = n_heads_ * head_dim_;
   const int group = n_heads_ / n_kv_heads_;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-#pragma omp parallel
-  {
-    std::vector<float> scores;
-#pragma omp for schedule(dynamic, 1) collapse(2)
-    for (int t = 0; t < T; ++t) {
-      for (int h = 0; h < n_heads_; ++h) {
-        const BatchSequence& s = batch[row_seq[t]];
-        const int ctx = row_pos[t] + 1;  // causal: attend to positions 0..pos
-        const int g = h / group;
-        const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
-        scores.resize(ctx);
-        float mx = -INFINITY;
-        for (int j = 0; j < ctx; ++j) {
-          const float* kj = k_at(layer, s.block_table[j / block_size_], g, j % block_size_);
-          scores[j] = cpu::dot(q, kj, head_dim_) * scale;
-          mx = std::max(mx, scores[j]);
+  // One task per (row, head): rows of long sequences cost more, so tasks are claimed dynamically.
+  parallel_for(
+      T * n_heads_, 1,
+      [&](int begin, int end, int) {
+        thread_local std::vector<float> scores;
+        for (int task = begin; task < end; ++task) {
+          const int t = task / n_heads_, h = task % n_heads_;
+          const BatchSequence& s = batch[row_seq[t]];
+          const int ctx = row_pos[t] + 1;  // causal: attend to positions 0..pos
+          const int g = h / group;
+          const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
+          scores.resize(ctx);
+          float mx = -INFINITY;
+          for (int j = 0; j < ctx; ++j) {
+            const float* kj = k_at(layer, s.block_table[j / block_size_], g, j % block_size_);
+            scores[j] = cpu::dot(q, kj, head_dim_) * scale;
+            mx = std::max(mx, scores[j]);
+          }
+          double sum = 0.0;
+          for (int j = 0; j < ctx; ++j) {
+            scores[j] = std::exp(scores[j] - mx);
+            sum += scores[j];
+          }
+          const float inv = static_cast<float>(1.0 / sum);
+          float* out = attn_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
+          std::fill(out, out + head_dim_, 0.f);
+          for (int j = 0; j < ctx; ++j) {
+            const float* vj = v_at(layer, s.block_table[j / block_size_], g, j % block_size_);
+            cpu::axpy(scores[j] * inv, vj, out, head_dim_);
+          }
         }
-        double sum = 0.0;
-        for (int j = 0; j < ctx; ++j) {
-          scores[j] = std::exp(scores[j] - mx);
-          sum += scores[j];
-        }
-        const float inv = static_cast<float>(1.0 / sum);
-        float* out = attn_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
-        std::fill(out, out + head_dim_, 0.f);
-        for (int j = 0; j < ctx; ++j) {
-          const float* vj = v_at(layer, s.block_table[j / block_size_], g, j % block_size_);
-          cpu::axpy(scores[j] * inv, vj, out, head_dim_);
-        }
-      }
-    }
-  }
+      },
+      8);
 }
 
 void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float>& logits) {
@@ -180,11 +182,12 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
     cpu::rms_norm(x_.data(), T, H, L.post_norm, c.rms_norm_eps, xn_.data());
     cpu::matmul_wt(xn_.data(), T, H, L.gate_proj, I, gate_.data());
     cpu::matmul_wt(xn_.data(), T, H, L.up_proj, I, up_.data());
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < gate_.size(); ++i) {
-      const float g = gate_[i];
-      gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
-    }
+    parallel_for(static_cast<int>(gate_.size()), 4096, [&](int begin, int end, int) {
+      for (int i = begin; i < end; ++i) {
+        const float g = gate_[i];
+        gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
+      }
+    });
     cpu::matmul_wt(gate_.data(), T, I, L.down_proj, H, tmp_.data());
     for (size_t i = 0; i < x_.size(); ++i) x_[i] += tmp_[i];
   }

@@ -1,6 +1,6 @@
 #include "engine/cpu_kernels.hpp"
 
-#include <omp.h>
+#include "engine/thread_pool.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -62,50 +62,57 @@ const void* row_ptr(const TensorView& w, int64_t row, int K) {
 // Decode path (one token): four weight rows per pass share each load of x, and the conversion
 // happens in registers, so the loop streams the weights exactly once at their stored width.
 template <DType D>
-void matvec(const float* x, int K, const TensorView& w, int N, float* y) {
-#pragma omp parallel for schedule(static)
-  for (int n0 = 0; n0 < N; n0 += 4) {
-    const int rows = std::min(4, N - n0);
-    if (rows < 4) {
-      for (int r = 0; r < rows; ++r) {
-        const void* wr = row_ptr<D>(w, n0 + r, K);
-        float acc = 0.f;
-        int k = 0;
+void matvec_rows(const float* x, int K, const TensorView& w, int N, float* y, int n0) {
+  const int rows = std::min(4, N - n0);
+  if (rows < 4) {
+    for (int r = 0; r < rows; ++r) {
+      const void* wr = row_ptr<D>(w, n0 + r, K);
+      float acc = 0.f;
+      int k = 0;
 #ifdef PRECIS_AVX2
-        __m256 a = _mm256_setzero_ps();
-        for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(load8<D>(wr, k), _mm256_loadu_ps(x + k), a);
-        acc = hsum(a);
+      __m256 a = _mm256_setzero_ps();
+      for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(load8<D>(wr, k), _mm256_loadu_ps(x + k), a);
+      acc = hsum(a);
 #endif
-        for (; k < K; ++k) acc += scalar_at<D>(wr, k) * x[k];
-        y[n0 + r] = acc;
-      }
-      continue;
+      for (; k < K; ++k) acc += scalar_at<D>(wr, k) * x[k];
+      y[n0 + r] = acc;
     }
-    const void* w0 = row_ptr<D>(w, n0, K);
-    const void* w1 = row_ptr<D>(w, n0 + 1, K);
-    const void* w2 = row_ptr<D>(w, n0 + 2, K);
-    const void* w3 = row_ptr<D>(w, n0 + 3, K);
-    float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
-    int k = 0;
-#ifdef PRECIS_AVX2
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (; k + 8 <= K; k += 8) {
-      __m256 xv = _mm256_loadu_ps(x + k);
-      a0 = _mm256_fmadd_ps(load8<D>(w0, k), xv, a0);
-      a1 = _mm256_fmadd_ps(load8<D>(w1, k), xv, a1);
-      a2 = _mm256_fmadd_ps(load8<D>(w2, k), xv, a2);
-      a3 = _mm256_fmadd_ps(load8<D>(w3, k), xv, a3);
-    }
-    s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
-#endif
-    for (; k < K; ++k) {
-      s0 += scalar_at<D>(w0, k) * x[k];
-      s1 += scalar_at<D>(w1, k) * x[k];
-      s2 += scalar_at<D>(w2, k) * x[k];
-      s3 += scalar_at<D>(w3, k) * x[k];
-    }
-    y[n0] = s0, y[n0 + 1] = s1, y[n0 + 2] = s2, y[n0 + 3] = s3;
+    return;
   }
+  const void* w0 = row_ptr<D>(w, n0, K);
+  const void* w1 = row_ptr<D>(w, n0 + 1, K);
+  const void* w2 = row_ptr<D>(w, n0 + 2, K);
+  const void* w3 = row_ptr<D>(w, n0 + 3, K);
+  float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+  int k = 0;
+#ifdef PRECIS_AVX2
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (; k + 8 <= K; k += 8) {
+    __m256 xv = _mm256_loadu_ps(x + k);
+    a0 = _mm256_fmadd_ps(load8<D>(w0, k), xv, a0);
+    a1 = _mm256_fmadd_ps(load8<D>(w1, k), xv, a1);
+    a2 = _mm256_fmadd_ps(load8<D>(w2, k), xv, a2);
+    a3 = _mm256_fmadd_ps(load8<D>(w3, k), xv, a3);
+  }
+  s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+#endif
+  for (; k < K; ++k) {
+    s0 += scalar_at<D>(w0, k) * x[k];
+    s1 += scalar_at<D>(w1, k) * x[k];
+    s2 += scalar_at<D>(w2, k) * x[k];
+    s3 += scalar_at<D>(w3, k) * x[k];
+  }
+  y[n0] = s0, y[n0 + 1] = s1, y[n0 + 2] = s2, y[n0 + 3] = s3;
+}
+
+// Decode path (one token): four weight rows per pass share each load of x, and the conversion
+// happens in registers, so the loop streams the weights exactly once at their stored width.
+template <DType D>
+void matvec(const float* x, int K, const TensorView& w, int N, float* y) {
+  const int groups = (N + 3) / 4;
+  parallel_for(groups, 16, [&](int begin, int end, int) {
+    for (int g = begin; g < end; ++g) matvec_rows<D>(x, K, w, N, y, g * 4);
+  });
 }
 
 // The exact summation order of matvec's rows (one 8-lane accumulator, then the tail), so a
@@ -127,11 +134,12 @@ inline float dot_like_matvec(const float* x, const float* w, int K) {
 template <DType D>
 void matmul_batched(const float* x, int T, int K, const TensorView& w, int N, float* y) {
   constexpr int kRows = 8;
-#pragma omp parallel
-  {
-    std::vector<float> tile(static_cast<size_t>(kRows) * K);
-#pragma omp for schedule(static)
-    for (int n0 = 0; n0 < N; n0 += kRows) {
+  const int tiles = (N + kRows - 1) / kRows;
+  parallel_for(tiles, 1, [&](int begin, int end, int) {
+    thread_local std::vector<float> tile;
+    tile.resize(static_cast<size_t>(kRows) * K);
+    for (int ti = begin; ti < end; ++ti) {
+      const int n0 = ti * kRows;
       const int rows = std::min(kRows, N - n0);
       for (int r = 0; r < rows; ++r) {
         const void* wr = row_ptr<D>(w, n0 + r, K);
@@ -153,7 +161,7 @@ void matmul_batched(const float* x, int T, int K, const TensorView& w, int N, fl
           yt[r] = dot_like_matvec(xt, tile.data() + static_cast<size_t>(r) * K, K);
       }
     }
-  }
+  });
 }
 
 template <DType D>

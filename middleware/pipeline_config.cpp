@@ -67,8 +67,8 @@ void read_plugins(JsonReader& root, std::vector<PluginConfig>& out) {
   const auto list = root.raw("plugins");
   if (!list) return;
   if (!list->is_array())
-    root.fail("plugins", std::string("expected an array of plugin objects, got ") +
-                             list->type_name());
+    root.fail("plugins",
+              std::string("expected an array of plugin objects, got ") + list->type_name());
   for (size_t i = 0; i < list->size(); ++i) {
     JsonReader r((*list)[i], "/plugins/" + std::to_string(i));
     PluginConfig p;
@@ -91,7 +91,8 @@ void read_plugins(JsonReader& root, std::vector<PluginConfig>& out) {
         r.fail("name", "\"" + p.name + "\" is already used by /plugins/" + std::to_string(k) +
                            " (give each plugin its own \"name\")");
     if (auto v = r.raw("settings")) {
-      if (!v->is_object()) r.fail("settings", std::string("expected an object, got ") + v->type_name());
+      if (!v->is_object())
+        r.fail("settings", std::string("expected an object, got ") + v->type_name());
       p.settings = v->dump();
     }
     r.finish();

@@ -12,8 +12,8 @@
 // live until evicted), "cache_sampled": false}
 //
 // Metrics: precis_cache_hits_total, precis_cache_misses_total, precis_cache_evictions_total
-// (dropped for capacity), precis_cache_expired_total (dropped for ttl_s), precis_cache_skipped_total
-// (requests not cacheable), precis_cache_entries (gauge).
+// (dropped for capacity), precis_cache_expired_total (dropped for ttl_s),
+// precis_cache_skipped_total (requests not cacheable), precis_cache_entries (gauge).
 //
 // Keys hold the whole final prompt (no hash collisions can return another prompt's answer), so
 // memory is about capacity x (prompt + answer) bytes.

@@ -31,7 +31,9 @@ auto guarded(Fn&& fn) -> decltype(fn()) {
 class PluginStage : public Stage {
  public:
   PluginStage(std::string name, std::shared_ptr<void> library, precis_plugin_v1* object)
-      : name_(std::move(name)), library_(std::move(library)), object_(object),
+      : name_(std::move(name)),
+        library_(std::move(library)),
+        object_(object),
         stage_(object->stage) {}
   PluginStage(std::string name, std::unique_ptr<Stage> stage)
       : name_(std::move(name)), owned_(std::move(stage)), stage_(owned_.get()) {}
@@ -95,10 +97,12 @@ std::shared_ptr<Stage> load_library(const PluginConfig& config) {
     dlerror();
     void* sym = dlsym(handle, name);
     if (!sym)
-      throw fail(path + " does not export " + name + " (is it a precis plugin? see precis/plugin.hpp)");
+      throw fail(path + " does not export " + name +
+                 " (is it a precis plugin? see precis/plugin.hpp)");
     return sym;
   };
-  auto abi_version = reinterpret_cast<precis_plugin_abi_version_fn>(symbol("precis_plugin_abi_version"));
+  auto abi_version =
+      reinterpret_cast<precis_plugin_abi_version_fn>(symbol("precis_plugin_abi_version"));
   auto create = reinterpret_cast<precis_plugin_create_fn>(symbol("precis_plugin_create"));
   const int version = abi_version();
   if (version != PRECIS_PLUGIN_ABI_VERSION)
@@ -108,8 +112,7 @@ std::shared_ptr<Stage> load_library(const PluginConfig& config) {
 
   char error[1024] = {0};
   precis_plugin_v1* object = create(config.settings.c_str(), error, sizeof error);
-  if (!object)
-    throw fail("factory failed: " + std::string(error[0] ? error : "no message given"));
+  if (!object) throw fail("factory failed: " + std::string(error[0] ? error : "no message given"));
   if (object->abi_version != PRECIS_PLUGIN_ABI_VERSION || !object->stage || !object->destroy) {
     if (object->destroy) object->destroy(object);
     throw fail(path + " returned a malformed plugin object (wrong ABI version or null members)");
@@ -138,7 +141,8 @@ std::string default_plugin_name(const PluginConfig& config) {
   std::string stem = std::filesystem::path(config.path).filename().string();
   stem = stem.substr(0, stem.find('.'));
   for (const std::string prefix : {"lib", "precis_"})
-    if (stem.rfind(prefix, 0) == 0 && stem.size() > prefix.size()) stem = stem.substr(prefix.size());
+    if (stem.rfind(prefix, 0) == 0 && stem.size() > prefix.size())
+      stem = stem.substr(prefix.size());
   return stem;
 }
 

@@ -184,8 +184,10 @@ void find_phones(const std::string& s, std::vector<Span>& out) {
   size_t i = 0;
   while (i < s.size()) {
     size_t end = std::string::npos;
-    if (s[i] == '+') end = match_international(s, i);
-    else if (is_digit(s[i]) || s[i] == '(') end = match_us(s, i);
+    if (s[i] == '+')
+      end = match_international(s, i);
+    else if (is_digit(s[i]) || s[i] == '(')
+      end = match_us(s, i);
     if (end != std::string::npos) {
       out.push_back({i, end, "PHONE"});
       i = end;
@@ -256,8 +258,8 @@ RedactSettings parse_settings(const std::string& json_text) {
           label = p["label"].get<std::string>();
         }
       } else {
-        SettingsReader::fail(path, std::string("expected a string or an object, got ") +
-                                       p.type_name());
+        SettingsReader::fail(path,
+                             std::string("expected a string or an object, got ") + p.type_name());
       }
       if (regex.empty()) SettingsReader::fail(path, "empty regular expression");
       try {
@@ -283,7 +285,8 @@ class Masker {
     if (st_.email) find_emails(s, by_kind[0]);
     if (st_.card) find_cards(s, by_kind[1]);
     if (st_.phone) find_phones(s, by_kind[2]);
-    for (size_t p = 0; p < st_.patterns.size(); ++p) find_pattern(s, st_.patterns[p], by_kind[3 + p]);
+    for (size_t p = 0; p < st_.patterns.size(); ++p)
+      find_pattern(s, st_.patterns[p], by_kind[3 + p]);
     std::map<size_t, Span> accepted;  // by begin
     for (auto& kind : by_kind)
       for (auto& sp : kind) {

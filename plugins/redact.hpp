@@ -11,7 +11,9 @@
 //   - user patterns (ECMAScript regular expressions, std::regex), placeholder "[REDACTED_n]" or
 //     "[<label>_n]".
 // The same value gets the same placeholder everywhere in one request (prompt, question,
-// contexts). Matches never start or end inside a word.
+// contexts). The built-in detectors never match inside a word; user patterns match as written.
+// Caveat: std::regex backtracks recursively, so keep user patterns simple (no nested
+// quantifiers) on long inputs.
 //
 // Settings (all optional):
 //   {"email": true, "phone": true, "card": true,

@@ -41,7 +41,8 @@ class SettingsReader {
   std::optional<bool> boolean(const std::string& key) {
     const auto* v = get(key);
     if (!v) return std::nullopt;
-    if (!v->is_boolean()) fail("/" + key, std::string("expected true or false, got ") + v->type_name());
+    if (!v->is_boolean())
+      fail("/" + key, std::string("expected true or false, got ") + v->type_name());
     return v->get<bool>();
   }
 

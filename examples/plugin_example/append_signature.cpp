@@ -39,9 +39,12 @@ std::unique_ptr<AppendSignature> make(const std::string& settings_json) {
   const auto s = nlohmann::json::parse(settings_json);
   std::string signature = "\n-- answered by precis", suffix;
   for (auto it = s.begin(); it != s.end(); ++it) {
-    if (it.key() == "signature") signature = it.value().get<std::string>();
-    else if (it.key() == "question_suffix") suffix = it.value().get<std::string>();
-    else throw std::runtime_error("unknown setting \"" + it.key() + "\"");
+    if (it.key() == "signature")
+      signature = it.value().get<std::string>();
+    else if (it.key() == "question_suffix")
+      suffix = it.value().get<std::string>();
+    else
+      throw std::runtime_error("unknown setting \"" + it.key() + "\"");
   }
   return std::make_unique<AppendSignature>(signature, suffix);
 }

@@ -55,8 +55,8 @@
 extern "C" {
 
 struct precis_plugin_v1 {
-  int abi_version;        // PRECIS_PLUGIN_ABI_VERSION the plugin was built with
-  precis::Stage* stage;   // owned by this object; valid until destroy()
+  int abi_version;                          // PRECIS_PLUGIN_ABI_VERSION the plugin was built with
+  precis::Stage* stage;                     // owned by this object; valid until destroy()
   void (*destroy)(precis_plugin_v1* self);  // frees the stage and this object; never throws
 };
 
@@ -103,13 +103,13 @@ precis_plugin_v1* create(Make&& make, const char* settings_json, char* error,
 
 // Defines the two exported symbols. The argument is a callable (a lambda or a function name)
 // taking `const std::string& settings_json` and returning std::unique_ptr<T>, T a Stage.
-#define PRECIS_DEFINE_PLUGIN(...)                                                        \
-  extern "C" __attribute__((visibility("default"))) int precis_plugin_abi_version(void) {      \
-    return PRECIS_PLUGIN_ABI_VERSION;                                                           \
-  }                                                                                             \
-  extern "C" __attribute__((visibility("default"))) precis_plugin_v1* precis_plugin_create(    \
-      const char* settings_json, char* error, size_t error_len) {                              \
-    return ::precis::plugin_detail::create(                                                     \
+#define PRECIS_DEFINE_PLUGIN(...)                                                                  \
+  extern "C" __attribute__((visibility("default"))) int precis_plugin_abi_version(void) {          \
+    return PRECIS_PLUGIN_ABI_VERSION;                                                              \
+  }                                                                                                \
+  extern "C" __attribute__((visibility("default"))) precis_plugin_v1* precis_plugin_create(        \
+      const char* settings_json, char* error, size_t error_len) {                                  \
+    return ::precis::plugin_detail::create(                                                        \
         [](const std::string& s) -> std::unique_ptr<::precis::Stage> { return (__VA_ARGS__)(s); }, \
-        settings_json, error, error_len);                                                       \
+        settings_json, error, error_len);                                                          \
   }

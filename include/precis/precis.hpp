@@ -71,10 +71,10 @@ struct ServerOptions {
 // One entry of the config's "plugins" list: a shared library (`path`) or a plugin compiled into
 // precis (`builtin`: "redact" or "cache"), with its settings as JSON text. See plugins/README.md.
 struct PluginConfig {
-  std::string name;               // used in errors and logs; default: builtin name or file name
-  std::string path;               // shared library to dlopen (exactly one of path and builtin)
-  std::string builtin;            // name of a built-in plugin
-  std::string settings = "{}";    // the "settings" object, as JSON text
+  std::string name;             // used in errors and logs; default: builtin name or file name
+  std::string path;             // shared library to dlopen (exactly one of path and builtin)
+  std::string builtin;          // name of a built-in plugin
+  std::string settings = "{}";  // the "settings" object, as JSON text
 };
 
 struct PipelineConfig {
