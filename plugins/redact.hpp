@@ -12,8 +12,9 @@
 //     "[<label>_n]".
 // The same value gets the same placeholder everywhere in one request (prompt, question,
 // contexts). The built-in detectors never match inside a word; user patterns match as written.
-// Caveat: std::regex backtracks recursively, so keep user patterns simple (no nested
-// quantifiers) on long inputs.
+// Placeholders hold a digit, so compression with keep_numbers (the default) keeps them whole
+// (its coarse level may still drop a whole context). Caveat: std::regex backtracks recursively, so
+// keep user patterns simple (no nested quantifiers) on long inputs.
 //
 // Settings (all optional):
 //   {"email": true, "phone": true, "card": true,

@@ -451,3 +451,30 @@ TEST_CASE("a plugin that throws fails that request with its name; the next one s
   CHECK(r.completion_tokens == 6);
   CHECK(has_timing(r, "plugins (before)"));
 }
+
+TEST_CASE("the example plugin config loads and runs (model and library paths swapped in)") {
+  std::ifstream in(std::string(PRECIS_SOURCE_DIR) + "/examples/plugin_example/config.json");
+  REQUIRE(in);
+  nlohmann::json j = nlohmann::json::parse(in);
+  j["model"]["path"] = model_dir();
+  j["model"]["kv_cache_mb"] = 16;
+  j["generate"]["max_tokens"] = 4;
+  for (auto& p : j["plugins"])
+    if (p.contains("path")) p["path"] = PRECIS_EXAMPLE_PLUGIN_SO;
+  Pipeline p(PipelineConfig::from_json(j.dump()));
+  REQUIRE(p.config().plugins.size() == 3);
+  CHECK(p.config().plugins[0].name == "redact");
+  CHECK(p.config().plugins[1].name == "sign");
+  CHECK(p.config().plugins[2].name == "cache");
+  Request req;
+  req.prompt = "Employee EMP-004211 (kim@example.com) filed the report.";
+  req.question = "Who filed it?";
+  const Result a = p.run(req);
+  const Result b = p.run(req);
+  CHECK(a.final_prompt.find("EMP-004211") == std::string::npos);
+  CHECK(a.final_prompt.find("[EMPLOYEE_1]") != std::string::npos);
+  CHECK(a.final_prompt.find("Answer briefly.") != std::string::npos);
+  CHECK_THAT(a.text, Catch::EndsWith("\n-- answered by precis"));
+  CHECK(b.text == a.text);
+  CHECK(has_timing(b, "cache"));
+}
