@@ -356,31 +356,33 @@ class RedactStage : public Stage {
   }
 
  private:
+  // Replaces "[LABEL_N]" and, since compression may drop the brackets, a bare LABEL_N word, when
+  // the request's mapping knows it. Other text (including unknown placeholders) is kept.
   static std::string restore(const std::string& s, const std::map<std::string, std::string>& meta) {
+    auto token_char = [](char c) { return (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_'; };
     std::string out;
     out.reserve(s.size());
-    size_t pos = 0;
-    while (pos < s.size()) {
-      const size_t open = s.find('[', pos);
-      if (open == std::string::npos) break;
-      const size_t close = s.find(']', open + 1);
-      if (close == std::string::npos) break;
-      if (close - open > 48) {  // no placeholder is that long
-        out.append(s, pos, open + 1 - pos);
-        pos = open + 1;
+    size_t i = 0;
+    while (i < s.size()) {
+      if (!(s[i] >= 'A' && s[i] <= 'Z') || (i > 0 && is_alnum(s[i - 1]))) {
+        out += s[i++];
         continue;
       }
-      auto it = meta.find(kMetaPrefix + s.substr(open, close + 1 - open));
+      size_t j = i;
+      while (j < s.size() && token_char(s[j]) && j - i <= 40) ++j;
+      auto it = (j < s.size() && is_alnum(s[j]))
+                    ? meta.end()
+                    : meta.find(kMetaPrefix + "[" + s.substr(i, j - i) + "]");
       if (it == meta.end()) {
-        out.append(s, pos, open + 1 - pos);
-        pos = open + 1;
+        out.append(s, i, j - i);
+        i = j;
         continue;
       }
-      out.append(s, pos, open - pos);
+      const bool bracketed = i > 0 && s[i - 1] == '[' && j < s.size() && s[j] == ']';
+      if (bracketed) out.pop_back();  // the '[' just copied
       out += it->second;
-      pos = close + 1;
+      i = bracketed ? j + 1 : j;
     }
-    out.append(s, pos, std::string::npos);
     return out;
   }
 

@@ -22,8 +22,8 @@
 //    "restore": false}
 // With "restore": true the placeholder -> original mapping is kept in Request::metadata (keys
 // "redact:[EMAIL_1]", per request, so concurrent requests never see each other's values) and
-// after() puts the originals back into every choice's text. Streamed deltas and the Result's
-// prompt fields keep the placeholders.
+// after() puts the originals back into every choice's text (also a bare EMAIL_1 whose brackets
+// compression dropped). Streamed deltas and the Result's prompt fields keep the placeholders.
 //
 // Metrics: precis_redact_requests_total (requests seen), precis_redact_masked_total (values
 // masked, counting each distinct value once per request).

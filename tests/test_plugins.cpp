@@ -165,13 +165,14 @@ TEST_CASE("redact restores the originals in the answer, per request, under concu
         if (r.prompt != "Reply to [EMAIL_1] please.") ++wrong;
         Result res;
         res.choices.push_back({});
-        res.choices[0].text = "Sent to [EMAIL_1]; [EMAIL_9] and [x] stay.";
+        res.choices[0].text = "Sent to [EMAIL_1]; [EMAIL_9], [x], EMAIL_1x and [EMAIL_1 stay.";
         res.choices.push_back({});
-        res.choices[1].text = "[EMAIL_1]";
+        res.choices[1].text = "EMAIL_1 (brackets lost)";
         res.text = res.choices[0].text;
         stage->after(r, res);
-        if (res.choices[0].text != "Sent to " + email + "; [EMAIL_9] and [x] stay." ||
-            res.choices[1].text != email || res.text != res.choices[0].text)
+        if (res.choices[0].text !=
+                "Sent to " + email + "; [EMAIL_9], [x], EMAIL_1x and [" + email + " stay." ||
+            res.choices[1].text != email + " (brackets lost)" || res.text != res.choices[0].text)
           ++wrong;
       }
     });
@@ -472,7 +473,8 @@ TEST_CASE("the example plugin config loads and runs (model and library paths swa
   const Result a = p.run(req);
   const Result b = p.run(req);
   CHECK(a.final_prompt.find("EMP-004211") == std::string::npos);
-  CHECK(a.final_prompt.find("[EMPLOYEE_1]") != std::string::npos);
+  // Compression may drop the brackets; the label stays (it holds a digit: keep_numbers).
+  CHECK(a.final_prompt.find("EMPLOYEE_1") != std::string::npos);
   CHECK(a.final_prompt.find("Answer briefly.") != std::string::npos);
   CHECK_THAT(a.text, Catch::EndsWith("\n-- answered by precis"));
   CHECK(b.text == a.text);
