@@ -252,8 +252,9 @@ def held_out_loss(model, seqs, seq_len, device, max_tokens=60000):
         chunk = torch.tensor(stream[i:i + seq_len + 1], device=device)[None]
         if chunk.shape[1] < 2:
             break
-        logits = model(chunk[:, :-1])
-        total += F.cross_entropy(logits[0], chunk[0, 1:], reduction="sum").item()
+        with torch.autocast(device, dtype=torch.bfloat16):
+            logits = model(chunk[:, :-1])
+        total += F.cross_entropy(logits[0].float(), chunk[0, 1:], reduction="sum").item()
         count += chunk.shape[1] - 1
     model.train()
     return total / count

@@ -43,7 +43,18 @@ std::string marked_original(const CompressResult& c, bool tty) {
     size_t lead = run.find_first_not_of(' ');
     if (lead == std::string::npos) lead = run.size();
     out += run.substr(0, lead);
-    if (lead < run.size()) out += open + run.substr(lead) + close;
+    std::string dropped = run.substr(lead);
+    // A whole dropped passage would bury the kept text: show its ends and its size.
+    if (dropped.size() > 240) {
+      size_t words = 1;
+      for (char ch : dropped) words += ch == ' ';
+      size_t cut_head = dropped.rfind(' ', 80), cut_tail = dropped.find(' ', dropped.size() - 60);
+      if (cut_head == std::string::npos) cut_head = 80;
+      if (cut_tail == std::string::npos) cut_tail = dropped.size() - 60;
+      dropped = dropped.substr(0, cut_head) + " [... " + std::to_string(words) +
+                " words dropped ...]" + dropped.substr(cut_tail);
+    }
+    if (!dropped.empty()) out += open + dropped + close;
     run.clear();
   };
   for (size_t i = 0; i < c.pieces.size(); ++i) {
