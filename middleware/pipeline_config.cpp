@@ -140,6 +140,23 @@ void read_server_options(JsonReader r, ServerOptions& s) {
   r.finish();
 }
 
+static void read_upstream_options(JsonReader r, UpstreamOptions& u) {
+  if (auto v = r.strings("urls")) {
+    for (size_t i = 0; i < v->size(); ++i)
+      if ((*v)[i].rfind("http://", 0) != 0 && (*v)[i].rfind("https://", 0) != 0)
+        r.fail("urls/" + std::to_string(i), "must start with http:// or https://");
+    u.urls = *v;
+  }
+  if (auto v = r.string("api_key")) u.api_key = *v;
+  if (auto v = r.number("timeout_s", 0, kBig, true)) u.timeout_s = *v;
+  if (auto v = r.string("model")) u.model = *v;
+  if (auto v = r.string("ca_file")) {
+    if (!std::filesystem::is_regular_file(*v)) r.fail("ca_file", "file not found: " + *v);
+    u.ca_file = *v;
+  }
+  r.finish();
+}
+
 PipelineConfig::PipelineConfig() {
   compress.rate = 0.5;
 }
@@ -157,6 +174,7 @@ PipelineConfig PipelineConfig::from_json(const std::string& json_text) {
   if (auto m = root.object("compress")) read_compress(*m, c.compress_enabled, c.compress);
   if (auto m = root.object("plan")) read_plan(*m, c.plan_enabled, c.plan);
   if (auto m = root.object("server")) read_server_options(*m, c.server);
+  if (auto m = root.object("upstream")) read_upstream_options(*m, c.upstream);
   if (auto m = root.object("generate")) {
     read_generate_options(*m, c.generate);
     m->finish();

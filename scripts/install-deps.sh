@@ -2,10 +2,10 @@
 # Installs the Debian packages precis builds with. `--test` adds what the test suite needs
 # (PyTorch and NumPy for the independent reference implementation in tests/reference/).
 set -euo pipefail
-packages=(cmake g++ make libboost-dev libboost-system-dev libboost-program-options-dev
+packages=(cmake g++ make libboost-dev libboost-system-dev libboost-program-options-dev libssl-dev
           libsentencepiece-dev sentencepiece nlohmann-json3-dev catch2)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3 python3-torch python3-numpy)
+  packages+=(python3 python3-torch python3-numpy openssl)
 fi
 missing=()
 for p in "${packages[@]}"; do

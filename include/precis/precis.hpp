@@ -68,6 +68,17 @@ struct ServerOptions {
   double shutdown_timeout_s = 30;  // graceful shutdown: how long in-flight requests may finish
 };
 
+// Proxy mode: the config's "upstream" section (`precis serve --upstream URL`). With urls, requests
+// are compressed and planned here, then forwarded to OpenAI-compatible servers instead of the
+// embedded engine (see middleware/server/README.md).
+struct UpstreamOptions {
+  std::vector<std::string> urls;  // "http[s]://host:port" (optionally a base path); empty: no proxy
+  std::string api_key;            // sent as "Authorization: Bearer KEY"; empty: none
+  double timeout_s = 60;          // connect, send, and each wait for upstream bytes; else 504
+  std::string model;              // replaces the request's "model" when forwarding; empty: keep
+  std::string ca_file;  // https: PEM certificates to trust; empty: the system's trusted ones
+};
+
 // One entry of the config's "plugins" list: a shared library (`path`) or a plugin compiled into
 // precis (`builtin`: "redact" or "cache"), with its settings as JSON text. See plugins/README.md.
 struct PluginConfig {
@@ -85,6 +96,7 @@ struct PipelineConfig {
   PlanOptions plan;
   GenerateOptions generate;
   ServerOptions server;
+  UpstreamOptions upstream;
   std::vector<PluginConfig> plugins;  // loaded in order by Pipeline's constructor
 
   PipelineConfig();

@@ -8,6 +8,7 @@
 #include "middleware/cli/commands.hpp"
 #include "middleware/cli/parse.hpp"
 #include "middleware/server/pipeline_generator.hpp"
+#include "middleware/server/proxy_generator.hpp"
 #include "middleware/server/server.hpp"
 #include "precis/precis.hpp"
 
@@ -18,7 +19,9 @@ namespace precis::cli {
 int cmd_serve(const Args& args) {
   // Flags left at these values keep the config's (or the default) setting.
   std::string config, model, host, chat_template, model_name;
-  std::vector<std::string> api_keys;
+  std::vector<std::string> api_keys, upstreams;
+  std::string upstream_key, upstream_model, upstream_ca;
+  double upstream_timeout = -1;
   int port = -1, max_concurrent = -1, threads = -1;
   int64_t max_body = -1, max_header = -1;
   double request_timeout = -1, read_timeout = -1, shutdown_timeout = -1, kv_cache_mb = -1;
@@ -44,7 +47,15 @@ int cmd_serve(const Args& args) {
       "chat-template", po::value(&chat_template), "auto, llama2, chatml or plain (default auto)")(
       "model-name", po::value(&model_name), "model id reported by /v1/models")(
       "shutdown-timeout-s", po::value(&shutdown_timeout),
-      "on SIGTERM, how long in-flight requests may finish (default 30)");
+      "on SIGTERM, how long in-flight requests may finish (default 30)")(
+      "upstream", po::value(&upstreams)->composing(),
+      "proxy mode: forward to this OpenAI-compatible server (http[s]://host:port); repeatable")(
+      "upstream-api-key", po::value(&upstream_key), "API key sent to the upstreams")(
+      "upstream-timeout-s", po::value(&upstream_timeout),
+      "upstream connect/answer timeout (default 60; else 504)")(
+      "upstream-model", po::value(&upstream_model), "the \"model\" sent to the upstreams")(
+      "upstream-ca-file", po::value(&upstream_ca),
+      "https upstreams: PEM certificates to trust (default: the system's)");
   if (auto rc = parse_args("serve",
                            "Serves the OpenAI-compatible API (/v1/completions, "
                            "/v1/chat/completions, /v1/models, /metrics, /health) on the pipeline.",
@@ -66,6 +77,11 @@ int cmd_serve(const Args& args) {
   if (!chat_template.empty()) s.chat_template = chat_template;
   if (!model_name.empty()) s.model_name = model_name;
   if (shutdown_timeout >= 0) s.shutdown_timeout_s = shutdown_timeout;
+  if (!upstreams.empty()) cfg.upstream.urls = upstreams;
+  if (!upstream_key.empty()) cfg.upstream.api_key = upstream_key;
+  if (upstream_timeout > 0) cfg.upstream.timeout_s = upstream_timeout;
+  if (!upstream_model.empty()) cfg.upstream.model = upstream_model;
+  if (!upstream_ca.empty()) cfg.upstream.ca_file = upstream_ca;
   if (s.port > 65535) throw std::invalid_argument("--port must be in [0, 65535]");
 
   // Every thread started from here on inherits the blocked signals; this one waits for them.
@@ -75,8 +91,12 @@ int cmd_serve(const Args& args) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto pipeline = std::make_shared<Pipeline>(cfg);
-  auto generator = std::make_shared<server::PipelineGenerator>(pipeline, s.max_concurrent_requests);
+  std::shared_ptr<server::Generator> generator;
+  if (!cfg.upstream.urls.empty())  // proxy mode: no local model needed
+    generator = std::make_shared<server::ProxyGenerator>(cfg, s.max_concurrent_requests);
+  else
+    generator = std::make_shared<server::PipelineGenerator>(std::make_shared<Pipeline>(cfg),
+                                                            s.max_concurrent_requests);
   server::Server srv(s, generator);
   const uint16_t bound = srv.start();
   std::printf("listening on http://%s:%u\n", s.host.c_str(), static_cast<unsigned>(bound));

@@ -40,6 +40,11 @@ class Generator {
   virtual void start(Request request, GenerationHandlers handlers,
                      std::shared_ptr<CancelToken> cancel) = 0;
   virtual GeneratorStats stats() const = 0;
+  // True for a proxy: each Request then carries the client's endpoint and JSON body in its
+  // metadata (kRawEndpointKey: "completions" or "chat", kRawBodyKey), to forward them as sent.
+  virtual bool wants_raw_request() const { return false; }
+  static constexpr const char* kRawEndpointKey = "precis.endpoint";
+  static constexpr const char* kRawBodyKey = "precis.body";
   // Stops taking work and waits for the running work to return; queued work fails.
   virtual void shutdown() = 0;
 };

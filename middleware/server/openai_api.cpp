@@ -325,6 +325,11 @@ void OpenAiApi::generate(const std::string& endpoint, const HttpRequest& http,
     --in_flight_;
     return reply_error(*ex, endpoint, e);
   }
+  if (generator_->wants_raw_request())
+    for (Request& r : req.prompts) {
+      r.metadata[Generator::kRawEndpointKey] = endpoint == kChat ? "chat" : "completions";
+      r.metadata[Generator::kRawBodyKey] = http.body;
+    }
   ResponseMeta meta;
   const uint64_t n = next_id_++;
   static thread_local std::mt19937_64 rng{std::random_device{}()};

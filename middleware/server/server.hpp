@@ -1,5 +1,5 @@
 // `precis serve` as a library: the OpenAI-compatible API over HTTP on top of a Generator (the
-// embedded engine through the Pipeline, or later an upstream proxy).
+// embedded engine through the Pipeline, or upstream servers through a ProxyGenerator).
 //
 //   auto pipeline = std::make_shared<precis::Pipeline>(config);
 //   precis::server::Server server(config.server,

@@ -1,0 +1,339 @@
+#include "middleware/server/proxy_generator.hpp"
+
+#include <chrono>
+#include <set>
+#include <stdexcept>
+
+#include "middleware/server/api_error.hpp"
+#include "middleware/server/upstream_client.hpp"
+#include "middleware/server/upstream_protocol.hpp"
+#include "plugins/plugin_loader.hpp"
+
+namespace precis::server {
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// An upstream's non-2xx body's error message (OpenAI's shape), else the start of the body.
+std::string error_message(const std::string& body) {
+  const json j = json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("error")) {
+    const json& e = j["error"];
+    if (e.is_object() && e.contains("message") && e["message"].is_string())
+      return e["message"].get<std::string>();
+    if (e.is_string()) return e.get<std::string>();
+  }
+  return body.substr(0, 200);
+}
+
+// Why an attempt failed: `failover` says the upstream is at fault (take it out, try another).
+struct AttemptError {
+  ApiError error;
+  bool failover;
+};
+
+}  // namespace
+
+ProxyGenerator::ProxyGenerator(PipelineConfig config, int max_threads)
+    : config_(std::move(config)), max_threads_(std::max(1, max_threads)) {
+  if (config_.upstream.urls.empty()) throw ConfigError("/upstream/urls: no upstream given");
+  try {
+    pool_ = std::make_unique<UpstreamPool>(config_.upstream.urls);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("/upstream/urls: ") + e.what());
+  }
+  if (config_.compress_enabled) config_.compress.validate();
+  if (config_.plan_enabled) config_.plan.validate();
+  for (size_t i = 0; i < config_.plugins.size(); ++i) {
+    try {
+      stages_.push_back(plugins::load_plugin(config_.plugins[i]));
+    } catch (const ConfigError& e) {
+      throw ConfigError("/plugins/" + std::to_string(i) + ": " + e.what());
+    }
+  }
+  prepare_ = std::make_unique<ProxyPrepare>(config_);
+  if (config_.model.path.empty()) config_.model.path = prepare_->tokenizer_dir();
+  model_id_ = config_.server.model_name;
+  if (model_id_.empty()) model_id_ = config_.upstream.model;
+  if (model_id_.empty()) model_id_ = "precis-proxy";
+}
+
+ProxyGenerator::~ProxyGenerator() {
+  shutdown();
+}
+
+void ProxyGenerator::start(Request request, GenerationHandlers handlers,
+                           std::shared_ptr<CancelToken> cancel) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back({std::move(request), std::move(handlers), std::move(cancel)});
+      if (idle_ == 0 && static_cast<int>(threads_.size()) < max_threads_)
+        threads_.emplace_back([this] { work(); });
+      cv_.notify_one();
+      return;
+    }
+  }
+  if (handlers.on_error)
+    handlers.on_error(std::make_exception_ptr(std::runtime_error("server is shutting down")));
+}
+
+void ProxyGenerator::work() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    ++idle_;
+    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    --idle_;
+    if (queue_.empty()) return;  // stopping
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    ++running_;
+    run(job);
+    --running_;
+    lock.lock();
+  }
+}
+
+void ProxyGenerator::run(Job& job) {
+  if (job.handlers.on_start) job.handlers.on_start();
+  Result result;
+  try {
+    Request& request = job.request;
+    const auto t = Clock::now();
+    for (const auto& s : stages_) {
+      try {
+        s->before(request);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("stage '" + s->name() + "' failed: " + e.what());
+      }
+    }
+    std::vector<StageTiming> timings;
+    if (!stages_.empty()) timings.push_back({"plugins (before)", ms_since(t)});
+    result.timings = std::move(timings);
+    result = forward(request, std::move(result), job.handlers.on_text, job.cancel.get());
+    const auto ta = Clock::now();
+    for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) {
+      try {
+        (*it)->after(request, result);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("stage '" + (*it)->name() + "' failed: " + e.what());
+      }
+    }
+    if (!stages_.empty()) result.timings.push_back({"plugins (after)", ms_since(ta)});
+  } catch (...) {
+    if (job.handlers.on_error) job.handlers.on_error(std::current_exception());
+    return;
+  }
+  if (job.handlers.on_done) job.handlers.on_done(std::move(result));
+}
+
+Result ProxyGenerator::forward(Request& request, Result res, const ChoiceTextCallback& on_text,
+                               CancelToken* cancel) {
+  const bool chat = request.metadata[kRawEndpointKey] == "chat";
+  const json client_body = json::parse(request.metadata[kRawBodyKey], nullptr, false);
+  request.metadata.erase(kRawEndpointKey);
+  request.metadata.erase(kRawBodyKey);
+  if (!client_body.is_object())
+    throw ApiError(500, "proxy: the request body is missing", "server_error");
+  if (chat) {
+    // The last user message is the text compressed and planned; the rest goes as it is.
+    request.prompt = last_user_message(client_body, nullptr);
+    request.question.clear();
+    request.contexts.clear();
+  }
+  prepare_->prepare(request, res);
+  const std::string final_prompt = res.final_prompt;
+
+  const GenerateOptions gen = request.generate.value_or(config_.generate);
+  for (const auto& s : stages_) {
+    bool answered = false;
+    try {
+      answered = s->before_generate(request, final_prompt, gen, res);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("stage '" + s->name() + "' failed: " + e.what());
+    }
+    if (answered) {
+      res.completion_tokens = 0;
+      for (size_t i = 0; i < res.choices.size(); ++i) {
+        res.completion_tokens += res.choices[i].tokens;
+        if (on_text && !res.choices[i].text.empty())
+          on_text(static_cast<int>(i), res.choices[i].text);
+      }
+      if (!res.choices.empty()) res.text = res.choices[0].text;
+      return res;
+    }
+  }
+  res.choices.clear();
+
+  const json body = upstream_body(client_body, chat, final_prompt, config_.upstream.model);
+  const std::string body_text = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  const bool stream = body.value("stream", false);
+  const std::string target = chat ? "/v1/chat/completions" : "/v1/completions";
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!config_.upstream.api_key.empty())
+    headers.push_back({"Authorization", "Bearer " + config_.upstream.api_key});
+
+  const auto t = Clock::now();
+  std::set<size_t> tried;
+  std::optional<AttemptError> last;
+  bool streamed = false;  // text went to the client: no failover from here on
+  while (true) {
+    if (cancel && cancel->cancelled()) throw std::runtime_error("cancelled");
+    const std::optional<size_t> pick = pool_->acquire(tried);
+    if (!pick) break;
+    const size_t idx = *pick;
+    tried.insert(idx);
+    const UpstreamUrl& url = pool_->url(idx);
+    std::shared_ptr<UpstreamCall> call;
+    try {
+      call =
+          std::make_shared<UpstreamCall>(url, config_.upstream.timeout_s, config_.upstream.ca_file);
+    } catch (const UpstreamError& e) {
+      pool_->release(idx, false);
+      throw ApiError(502, e.what(), "server_error", "", "upstream_unreachable");
+    }
+    if (cancel) {
+      std::weak_ptr<UpstreamCall> weak = call;
+      cancel->on_cancel([weak] {
+        if (auto c = weak.lock()) c->cancel();
+      });
+    }
+    Result attempt = res;
+    int status = 0;
+    std::string raw;  // whole body (non-streamed, or an error status)
+    SseReader sse;
+    bool done_event = false;
+    ChoiceTextCallback relay = [&](int index, const std::string& text) {
+      streamed = true;
+      if (on_text) on_text(index, text);
+    };
+    try {
+      try {
+        call->post(
+            target, body_text, headers, [&](int s) { status = s; },
+            [&](std::string_view data) {
+              if (!stream || status / 100 != 2) {
+                if (raw.size() < (64u << 20)) raw.append(data);
+                return;
+              }
+              sse.feed(data, [&](const std::string& payload) {
+                if (payload == "[DONE]") {
+                  done_event = true;
+                  return;
+                }
+                const json chunk = json::parse(payload, nullptr, false);
+                if (chunk.is_discarded())
+                  throw InvalidUpstreamAnswer("a stream event is not JSON: " +
+                                              payload.substr(0, 80));
+                std::string err;
+                if (!decode_chunk(chunk, chat, attempt, relay, err))
+                  throw ApiError(502, "upstream " + url.text + " failed mid-stream: " + err,
+                                 "server_error", "", "upstream_error");
+              });
+            });
+        if (status >= 500)
+          throw AttemptError{ApiError(502,
+                                      "upstream " + url.text + " returned HTTP " +
+                                          std::to_string(status) + ": " + error_message(raw),
+                                      "server_error", "", "upstream_error"),
+                             true};
+        if (status == 401 || status == 403)
+          // The proxy's credentials, not the client's: the client cannot fix it.
+          throw AttemptError{ApiError(502,
+                                      "upstream " + url.text + " rejected the proxy (HTTP " +
+                                          std::to_string(status) + "): " + error_message(raw) +
+                                          " (check upstream.api_key)",
+                                      "server_error", "", "upstream_error"),
+                             false};
+        if (status / 100 != 2) {
+          // The request's fault, not the upstream's: relay it.
+          const json j = json::parse(raw, nullptr, false);
+          std::string type = "invalid_request_error";
+          if (j.is_object() && j.contains("error") && j["error"].is_object() &&
+              j["error"].contains("type") && j["error"]["type"].is_string())
+            type = j["error"]["type"].get<std::string>();
+          throw AttemptError{ApiError(status >= 400 ? status : 502,
+                                      "upstream " + url.text + ": " + error_message(raw), type),
+                             false};
+        }
+        if (stream) {
+          if (!done_event) throw InvalidUpstreamAnswer("the stream ended without data: [DONE]");
+          finish_stream(attempt);
+        } else {
+          const json j = json::parse(raw, nullptr, false);
+          if (j.is_discarded())
+            throw AttemptError{
+                ApiError(502,
+                         "upstream " + url.text + " returned invalid JSON: " + raw.substr(0, 80),
+                         "server_error", "", "upstream_invalid_response"),
+                true};
+          decode_response(j, chat, attempt);
+          if (on_text)
+            for (size_t i = 0; i < attempt.choices.size(); ++i)
+              if (!attempt.choices[i].text.empty())
+                on_text(static_cast<int>(i), attempt.choices[i].text);
+        }
+      } catch (const InvalidUpstreamAnswer& e) {
+        throw AttemptError{
+            ApiError(502, "upstream " + url.text + " returned invalid JSON: " + e.what(),
+                     "server_error", "", "upstream_invalid_response"),
+            true};
+      } catch (const UpstreamError& e) {
+        if (e.kind == UpstreamFailure::kCancelled) throw std::runtime_error("cancelled");
+        if (e.kind == UpstreamFailure::kTimeout)
+          throw AttemptError{ApiError(504, e.what(), "server_error", "", "upstream_timeout"), true};
+        throw AttemptError{
+            ApiError(502, e.what(), "server_error", "",
+                     e.kind == UpstreamFailure::kInvalidResponse ? "upstream_invalid_response"
+                                                                 : "upstream_unreachable"),
+            true};
+      } catch (const ApiError& e) {
+        throw AttemptError{e, true};
+      }
+    } catch (const AttemptError& e) {
+      pool_->release(idx, e.failover, e.error.what());
+      last = e;
+      if (!e.failover || streamed) throw e.error;
+      continue;
+    } catch (...) {
+      pool_->release(idx, false);
+      throw;
+    }
+    pool_->release(idx, false);
+    attempt.timings.push_back({"upstream", ms_since(t)});
+    return attempt;
+  }
+  if (last) throw last->error;
+  throw ApiError(502, "no upstream available", "server_error", "", "upstream_unreachable");
+}
+
+GeneratorStats ProxyGenerator::stats() const {
+  GeneratorStats s;
+  s.running_requests = running_.load();
+  return s;
+}
+
+void ProxyGenerator::shutdown() {
+  std::deque<Job> dropped;
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    dropped.swap(queue_);
+    threads.swap(threads_);
+  }
+  cv_.notify_all();
+  for (Job& j : dropped)
+    if (j.handlers.on_error)
+      j.handlers.on_error(std::make_exception_ptr(std::runtime_error("server is shutting down")));
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace precis::server

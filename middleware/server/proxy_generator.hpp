@@ -1,0 +1,67 @@
+// Proxy mode's generator: each request runs the plugins' before(), compress and plan here
+// (ProxyPrepare), then is forwarded to an upstream OpenAI-compatible server (UpstreamPool picks
+// it, UpstreamCall sends it) as the client sent it — completions with the final prompt, chat with
+// the last user message replaced by it — streaming passed through as it arrives. An upstream
+// that fails (unreachable, timeout, 5xx, not JSON) is taken out with backoff and the request
+// moves to another one, unless text was already streamed; otherwise the client gets 502
+// (unreachable, bad answer) or 504 (timeout). A 4xx from the upstream is relayed as is.
+// Runs on a pool of worker threads (each upstream call blocks its worker).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "middleware/server/generator.hpp"
+#include "middleware/server/proxy_prepare.hpp"
+#include "middleware/server/upstream_pool.hpp"
+
+namespace precis::server {
+
+class ProxyGenerator : public Generator {
+ public:
+  // config.upstream.urls must not be empty. Throws ConfigError / std::invalid_argument.
+  ProxyGenerator(PipelineConfig config, int max_threads);
+  ~ProxyGenerator() override;
+
+  std::string model_id() const override { return model_id_; }
+  const PipelineConfig& config() const override { return config_; }
+  void start(Request request, GenerationHandlers handlers,
+             std::shared_ptr<CancelToken> cancel) override;
+  GeneratorStats stats() const override;
+  void shutdown() override;
+  bool wants_raw_request() const override { return true; }
+
+  const UpstreamPool& pool() const { return *pool_; }
+
+ private:
+  struct Job {
+    Request request;
+    GenerationHandlers handlers;
+    std::shared_ptr<CancelToken> cancel;
+  };
+  void work();
+  void run(Job& job);
+  Result forward(Request& request, Result prepared, const ChoiceTextCallback& on_text,
+                 CancelToken* cancel);
+
+  PipelineConfig config_;
+  std::unique_ptr<ProxyPrepare> prepare_;
+  std::unique_ptr<UpstreamPool> pool_;
+  std::vector<std::shared_ptr<Stage>> stages_;
+  std::string model_id_;
+  int max_threads_;
+  std::atomic<int> running_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  std::vector<std::thread> threads_;
+  int idle_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace precis::server
