@@ -617,3 +617,28 @@ TEST_CASE("precis serve: prints its port, serves, and exits 0 on SIGTERM") {
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("/metrics includes the plugins' counters (cache hits and misses)") {
+  PipelineConfig cfg;
+  cfg.model.path = test::cached_model("tiny", 21, engine::DType::F32);
+  cfg.model.kv_cache_mb = 16;
+  cfg.plan_enabled = false;
+  cfg.generate.max_tokens = 4;
+  cfg.generate.temperature = 0.0f;
+  cfg.plugins.push_back({"cache", "", "cache", R"({"capacity": 8})"});
+  auto pipeline = std::make_shared<Pipeline>(cfg);
+  ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  server::Server srv(o, std::make_shared<server::PipelineGenerator>(pipeline, 4));
+  const int port = srv.start();
+  for (int i = 0; i < 2; ++i)
+    REQUIRE(
+        http(port, "POST", "/v1/completions", json{{"prompt", kPrompt}, {"max_tokens", 4}}.dump())
+            .status == 200);
+  const std::string t = http(port, "GET", "/metrics").body;
+  CHECK(t.find("# TYPE precis_cache_hits_total counter") != std::string::npos);
+  CHECK(t.find("precis_cache_hits_total 1\n") != std::string::npos);
+  CHECK(t.find("precis_cache_misses_total 1\n") != std::string::npos);
+  srv.stop();
+}

@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "precis/precis.hpp"
 
@@ -26,6 +28,8 @@ struct GeneratorStats {
   int kv_blocks_used = -1;  // -1: not known (e.g. a remote generator)
   int kv_blocks_total = -1;
   int running_requests = 0;
+  // Metrics of the pipeline's plugin stages (e.g. precis_cache_hits_total), name -> value.
+  std::vector<std::pair<std::string, double>> plugin_metrics;
 };
 
 class Generator {

@@ -1,6 +1,7 @@
 #include "middleware/server/metrics.hpp"
 
 #include <cstdio>
+#include <sstream>
 
 namespace precis::server {
 
@@ -108,6 +109,13 @@ std::string Metrics::render(const GaugeValues& g) const {
     out += "precis_kv_blocks_in_use " + std::to_string(g.kv_blocks_in_use) + "\n";
     header(out, "precis_kv_blocks_total", "gauge", "KV cache blocks in all.");
     out += "precis_kv_blocks_total " + std::to_string(g.kv_blocks_total) + "\n";
+  }
+  for (const auto& [name, value] : g.plugin_metrics) {
+    const bool counter = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
+    header(out, name, counter ? "counter" : "gauge", "Reported by a pipeline plugin.");
+    std::ostringstream v;
+    v << value;
+    out += name + " " + v.str() + "\n";
   }
   latency_.render("precis_request_latency_seconds", "Time from request to last byte.", out);
   ttft_.render("precis_time_to_first_token_seconds", "Time from request to first token.", out);

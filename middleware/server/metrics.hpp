@@ -35,6 +35,8 @@ struct GaugeValues {
   int kv_blocks_in_use = -1;  // -1: unknown (not rendered)
   int kv_blocks_total = -1;
   int running_requests = 0;  // in the engine
+  // Plugin metrics: names ending in _total are counters, the rest gauges.
+  std::vector<std::pair<std::string, double>> plugin_metrics;
 };
 
 class Metrics {

@@ -291,6 +291,7 @@ void OpenAiApi::handle(HttpRequest req, std::shared_ptr<Exchange> ex) {
     g.kv_blocks_in_use = s.kv_blocks_used;
     g.kv_blocks_total = s.kv_blocks_total;
     g.running_requests = s.running_requests;
+    g.plugin_metrics = s.plugin_metrics;
     return reply(*ex, endpoint, 200, metrics_.render(g), "text/plain; version=0.0.4");
   }
   if (path == kCompletions || path == kChat) {

@@ -67,7 +67,7 @@ void PipelineGenerator::run(Job& job) {
 
 GeneratorStats PipelineGenerator::stats() const {
   const PipelineStats s = pipeline_->stats();
-  return {s.kv_blocks_used, s.kv_blocks_total, s.running_requests};
+  return {s.kv_blocks_used, s.kv_blocks_total, s.running_requests, pipeline_->plugin_metrics()};
 }
 
 void PipelineGenerator::shutdown() {
