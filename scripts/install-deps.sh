@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages precis builds with. `--test` adds what the test suite needs
-# (PyTorch and NumPy for the independent reference implementation in tests/reference/).
+# (PyTorch and NumPy for the independent reference implementation in tests/reference/; clang and
+# its libFuzzer runtime for fuzz/run.sh).
 set -euo pipefail
 packages=(cmake g++ make libboost-dev libboost-system-dev libboost-program-options-dev libssl-dev
           libsentencepiece-dev sentencepiece nlohmann-json3-dev catch2)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3 python3-torch python3-numpy openssl)
+  packages+=(python3 python3-torch python3-numpy openssl clang libclang-rt-14-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do
