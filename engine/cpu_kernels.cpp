@@ -74,7 +74,7 @@ void matvec_rows(const float* x, int K, const TensorView& w, int N, float* y, in
       for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(load8<D>(wr, k), _mm256_loadu_ps(x + k), a);
       acc = hsum(a);
 #endif
-      for (; k < K; ++k) acc += scalar_at<D>(wr, k) * x[k];
+      for (; k < K; ++k) acc = std::fma(scalar_at<D>(wr, k), x[k], acc);
       y[n0 + r] = acc;
     }
     return;
@@ -97,10 +97,10 @@ void matvec_rows(const float* x, int K, const TensorView& w, int N, float* y, in
   s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
 #endif
   for (; k < K; ++k) {
-    s0 += scalar_at<D>(w0, k) * x[k];
-    s1 += scalar_at<D>(w1, k) * x[k];
-    s2 += scalar_at<D>(w2, k) * x[k];
-    s3 += scalar_at<D>(w3, k) * x[k];
+    s0 = std::fma(scalar_at<D>(w0, k), x[k], s0);
+    s1 = std::fma(scalar_at<D>(w1, k), x[k], s1);
+    s2 = std::fma(scalar_at<D>(w2, k), x[k], s2);
+    s3 = std::fma(scalar_at<D>(w3, k), x[k], s3);
   }
   y[n0] = s0, y[n0 + 1] = s1, y[n0 + 2] = s2, y[n0 + 3] = s3;
 }
@@ -116,7 +116,8 @@ void matvec(const float* x, int K, const TensorView& w, int N, float* y) {
 }
 
 // The exact summation order of matvec's rows (one 8-lane accumulator, then the tail), so a
-// sequence's logits are bit-identical whether it runs alone or in a batch.
+// sequence's logits are bit-identical whether it runs alone or in a batch. Scalar tails use
+// std::fma everywhere so the compiler's contraction choices cannot make the paths differ.
 inline float dot_like_matvec(const float* x, const float* w, int K) {
   float acc = 0.f;
   int k = 0;
@@ -125,7 +126,7 @@ inline float dot_like_matvec(const float* x, const float* w, int K) {
   for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), a);
   acc = hsum(a);
 #endif
-  for (; k < K; ++k) acc += w[k] * x[k];
+  for (; k < K; ++k) acc = std::fma(w[k], x[k], acc);
   return acc;
 }
 
@@ -182,8 +183,8 @@ void matmul_batched(const float* x, int T, int K, const TensorView& w, int N, fl
             const float* ws[4] = {w0, w1, w2, w3};
             for (int i = 0; i < 4; ++i) {
               for (int kk = k; kk < K; ++kk) {
-                sa[i] += ws[i][kk] * xa[kk];
-                sb[i] += ws[i][kk] * xb[kk];
+                sa[i] = std::fma(ws[i][kk], xa[kk], sa[i]);
+                sb[i] = std::fma(ws[i][kk], xb[kk], sb[i]);
               }
               y[static_cast<size_t>(t) * N + n0 + r + i] = sa[i];
               y[static_cast<size_t>(t + 1) * N + n0 + r + i] = sb[i];
