@@ -3,13 +3,9 @@
 // the concurrent runs (continuous batching).
 #pragma once
 
-#include <condition_variable>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <thread>
-#include <vector>
 
+#include "middleware/server/generation_workers.hpp"
 #include "middleware/server/generator.hpp"
 
 namespace precis::server {
@@ -28,23 +24,11 @@ class PipelineGenerator : public Generator {
   void shutdown() override;
 
  private:
-  struct Job {
-    Request request;
-    GenerationHandlers handlers;
-    std::shared_ptr<CancelToken> cancel;
-  };
-  void work();
-  void run(Job& job);
+  void run(GenerationJob& job);
 
   std::shared_ptr<Pipeline> pipeline_;
   std::string model_id_;
-  int max_threads_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_;
-  std::vector<std::thread> threads_;
-  int idle_ = 0;
-  bool stopping_ = false;
+  GenerationWorkers workers_;  // last: its threads stop before the members they use go
 };
 
 }  // namespace precis::server

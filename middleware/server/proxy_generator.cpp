@@ -41,7 +41,7 @@ struct AttemptError {
 }  // namespace
 
 ProxyGenerator::ProxyGenerator(PipelineConfig config, int max_threads)
-    : config_(std::move(config)), max_threads_(std::max(1, max_threads)) {
+    : config_(std::move(config)), workers_(max_threads, [this](GenerationJob& job) { run(job); }) {
   if (config_.upstream.urls.empty()) throw ConfigError("/upstream/urls: no upstream given");
   try {
     pool_ = std::make_unique<UpstreamPool>(config_.upstream.urls);
@@ -70,38 +70,10 @@ ProxyGenerator::~ProxyGenerator() {
 
 void ProxyGenerator::start(Request request, GenerationHandlers handlers,
                            std::shared_ptr<CancelToken> cancel) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
-      queue_.push_back({std::move(request), std::move(handlers), std::move(cancel)});
-      if (idle_ == 0 && static_cast<int>(threads_.size()) < max_threads_)
-        threads_.emplace_back([this] { work(); });
-      cv_.notify_one();
-      return;
-    }
-  }
-  if (handlers.on_error)
-    handlers.on_error(std::make_exception_ptr(std::runtime_error("server is shutting down")));
+  workers_.start({std::move(request), std::move(handlers), std::move(cancel)});
 }
 
-void ProxyGenerator::work() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
-    ++idle_;
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    --idle_;
-    if (queue_.empty()) return;  // stopping
-    Job job = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    ++running_;
-    run(job);
-    --running_;
-    lock.lock();
-  }
-}
-
-void ProxyGenerator::run(Job& job) {
+void ProxyGenerator::run(GenerationJob& job) {
   if (job.handlers.on_start) job.handlers.on_start();
   Result result;
   try {
@@ -316,24 +288,12 @@ Result ProxyGenerator::forward(Request& request, Result res, const ChoiceTextCal
 
 GeneratorStats ProxyGenerator::stats() const {
   GeneratorStats s;
-  s.running_requests = running_.load();
+  s.running_requests = workers_.running();
   return s;
 }
 
 void ProxyGenerator::shutdown() {
-  std::deque<Job> dropped;
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    dropped.swap(queue_);
-    threads.swap(threads_);
-  }
-  cv_.notify_all();
-  for (Job& j : dropped)
-    if (j.handlers.on_error)
-      j.handlers.on_error(std::make_exception_ptr(std::runtime_error("server is shutting down")));
-  for (auto& t : threads) t.join();
+  workers_.shutdown();
 }
 
 }  // namespace precis::server

@@ -8,14 +8,10 @@
 // Runs on a pool of worker threads (each upstream call blocks its worker).
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
+#include "middleware/server/generation_workers.hpp"
 #include "middleware/server/generator.hpp"
 #include "middleware/server/proxy_prepare.hpp"
 #include "middleware/server/upstream_pool.hpp"
@@ -39,13 +35,7 @@ class ProxyGenerator : public Generator {
   const UpstreamPool& pool() const { return *pool_; }
 
  private:
-  struct Job {
-    Request request;
-    GenerationHandlers handlers;
-    std::shared_ptr<CancelToken> cancel;
-  };
-  void work();
-  void run(Job& job);
+  void run(GenerationJob& job);
   Result forward(Request& request, Result prepared, const ChoiceTextCallback& on_text,
                  CancelToken* cancel);
 
@@ -54,14 +44,7 @@ class ProxyGenerator : public Generator {
   std::unique_ptr<UpstreamPool> pool_;
   std::vector<std::shared_ptr<Stage>> stages_;
   std::string model_id_;
-  int max_threads_;
-  std::atomic<int> running_{0};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_;
-  std::vector<std::thread> threads_;
-  int idle_ = 0;
-  bool stopping_ = false;
+  GenerationWorkers workers_;  // last: its threads stop before the members they use go
 };
 
 }  // namespace precis::server
