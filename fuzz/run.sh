@@ -20,7 +20,8 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
 common_sources=(middleware/server/openai_api.cpp middleware/server/openai_protocol.cpp
                 middleware/server/chat_template.cpp middleware/server/api_auth.cpp
                 middleware/server/metrics.cpp middleware/server/sse.cpp
-                middleware/json_reader.cpp middleware/pipeline_config.cpp fuzz/fuzz_stubs.cpp)
+                middleware/json_reader.cpp middleware/pipeline_config.cpp middleware/cancel_token.cpp
+                fuzz/fuzz_stubs.cpp)
 fuzzers=(http_request_fuzzer json_request_fuzzer)
 
 mkdir -p "$out/obj" "$out/artifacts"

@@ -134,33 +134,6 @@ std::vector<std::pair<std::string, double>> Pipeline::plugin_metrics() const {
   return out;
 }
 
-void CancelToken::cancel() {
-  std::function<void()> fn;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (cancelled_) return;
-    cancelled_ = true;
-    fn = std::move(fn_);
-  }
-  if (fn) fn();
-}
-
-bool CancelToken::cancelled() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return cancelled_;
-}
-
-void CancelToken::on_cancel(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!cancelled_) {
-      fn_ = std::move(fn);
-      return;
-    }
-  }
-  fn();
-}
-
 Result Pipeline::run(Request request, const TextCallback& on_text) {
   ChoiceTextCallback cb;
   if (on_text)
