@@ -1,16 +1,23 @@
-// engine_bench: prefill and decode throughput of the embedded engine, KV blocks used against a
-// contiguous max-length cache, and batch-1 decode bandwidth as a fraction of a plain memory copy
-// measured in the same run. Figures only; nothing here passes or fails.
+// engine_bench: prefill and decode throughput of the embedded engine on the CPU or CUDA
+// (--device), KV blocks used against a contiguous max-length cache, batch-1 decode bandwidth as a
+// fraction of a plain copy measured in the same run (memcpy on the CPU, device-to-device copy on
+// the GPU), and optionally the same workload through Hugging Face transformers `generate`
+// (--compare-transformers). Figures only; nothing here passes or fails.
 #include <omp.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "middleware/device.hpp"
+#ifdef PRECIS_WITH_CUDA
+#include "cuda/device_bandwidth.hpp"
+#endif
 
 using namespace precis::engine;
 using Clock = std::chrono::steady_clock;
@@ -47,12 +54,12 @@ std::vector<int> random_prompt(int n, int vocab, int salt) {
 }
 
 struct DecodeFigures {
-  double tokens_per_s = 0;
+  double decode_tokens_per_s = 0;  // decode-only steps
+  double tokens_per_s = 0;         // generated tokens over the whole run, prefill included
   int peak_blocks = 0;
 };
 
-DecodeFigures run_decode(const EngineOptions& opts, int batch, int prompt_len, int new_tokens) {
-  Engine e(opts);
+DecodeFigures run_decode(Engine& e, int batch, int prompt_len, int new_tokens) {
   SamplingParams p;
   p.temperature = 0;
   p.max_tokens = new_tokens;
@@ -61,6 +68,8 @@ DecodeFigures run_decode(const EngineOptions& opts, int batch, int prompt_len, i
     e.add_request(random_prompt(prompt_len, e.tokenizer().vocab_size(), b), p);
   double decode_s = 0;
   long decoded = 0;
+  int peak = 0;
+  const auto start = Clock::now();
   while (true) {
     auto t = Clock::now();
     const bool more = e.step();
@@ -70,15 +79,52 @@ DecodeFigures run_decode(const EngineOptions& opts, int batch, int prompt_len, i
       decode_s += dt;
       decoded += s.decode_sequences;
     }
+    peak = std::max(peak, e.kv_stats().blocks_used);
     if (!more) break;
   }
-  return {decode_s > 0 ? decoded / decode_s : 0.0, e.kv_stats().peak_blocks_used};
+  const double total_s = seconds_since(start);
+  e.take_finished();
+  return {decode_s > 0 ? decoded / decode_s : 0.0,
+          static_cast<double>(batch) * new_tokens / total_s, peak};
+}
+
+// Generated tokens/s of transformers' generate() on the same workload, per batch size, from
+// bench/hf_generate_bench.py (run with python3; needs torch + transformers).
+std::map<int, double> transformers_figures(const std::string& model, const std::string& device,
+                                           const std::vector<int>& batches, int prompt_len,
+                                           int new_tokens) {
+  std::string list;
+  for (int b : batches) {
+    if (!list.empty()) list.push_back(',');
+    list.append(std::to_string(b));
+  }
+  const std::string cmd = "python3 " + std::string(PRECIS_SOURCE_DIR) +
+                          "/bench/hf_generate_bench.py --model '" + model + "' --device " + device +
+                          " --batches " + list + " --prompt-tokens " + std::to_string(prompt_len) +
+                          " --decode-tokens " + std::to_string(new_tokens);
+  std::map<int, double> out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot run " + cmd);
+  char line[512];
+  while (std::fgets(line, sizeof line, pipe)) {
+    std::fputs(line, stdout);
+    int b = 0;
+    double tps = 0;
+    if (std::sscanf(line, "transformers batch %d: %lf generated tokens/s", &b, &tps) == 2)
+      out[b] = tps;
+  }
+  if (pclose(pipe) != 0) std::printf("(the transformers run failed; see its output above)\n");
+  return out;
 }
 
 void usage() {
   std::fprintf(stderr,
-               "usage: engine_bench --model DIR [--prompt-tokens 128] [--decode-tokens 32]\n"
-               "                    [--batches 1,8,32] [--kv-cache-mb 2048]\n");
+               "usage: engine_bench --model DIR [--device cpu|cuda|auto] [--prompt-tokens 128]\n"
+               "                    [--decode-tokens 32] [--batches 1,8,32] [--kv-cache-mb MB]\n"
+               "                    [--gpu-memory-fraction 0.9] [--compare-transformers]\n"
+               "  --kv-cache-mb defaults to 2048 on the CPU and to the rest of\n"
+               "  --gpu-memory-fraction on CUDA. --compare-transformers runs the same batches\n"
+               "  through Hugging Face transformers generate() (python3, torch, transformers).\n");
 }
 
 }  // namespace
@@ -86,8 +132,10 @@ void usage() {
 int main(int argc, char** argv) {
   std::string model;
   int prompt_tokens = 128, decode_tokens = 32;
-  double kv_mb = 2048;
+  double kv_mb = 0;
   std::vector<int> batches{1, 8, 32};
+  precis::DeviceOptions device{"auto", 0.9};
+  bool compare_transformers = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -103,6 +151,12 @@ int main(int argc, char** argv) {
         decode_tokens = std::stoi(next());
       else if (a == "--kv-cache-mb")
         kv_mb = std::stod(next());
+      else if (a == "--device")
+        device.device = next();
+      else if (a == "--gpu-memory-fraction")
+        device.gpu_memory_fraction = std::stod(next());
+      else if (a == "--compare-transformers")
+        compare_transformers = true;
       else if (a == "--batches") {
         batches.clear();
         std::string s = next();
@@ -131,13 +185,20 @@ int main(int argc, char** argv) {
     EngineOptions opts;
     opts.model_dir = model;
     opts.kv_cache_mb = kv_mb;
+    const std::string dev = precis::apply_device(opts, device);
+    if (dev == "cpu" && kv_mb <= 0) opts.kv_cache_mb = 2048;
+    // One engine for every run: on a GPU, loading the weights and sizing the KV cache from the
+    // free memory happens once.
     Engine probe(opts);
     const ModelConfig& c = probe.config();
     const ModelWeights& w = load_model_weights(model);
-    std::printf("model %s: %d layers, hidden %d, vocab %d, weights %.1f MiB (%s), threads %d\n",
-                model.c_str(), c.num_hidden_layers, c.hidden_size, c.vocab_size,
-                w.total_bytes() / 1048576.0, std::string(dtype_name(w.embed_tokens.dtype)).c_str(),
-                omp_get_max_threads());
+    std::printf(
+        "model %s: %d layers, hidden %d, vocab %d, weights %.1f MiB (%s), device %s, "
+        "KV blocks %d x %d tokens\n",
+        model.c_str(), c.num_hidden_layers, c.hidden_size, c.vocab_size,
+        w.total_bytes() / 1048576.0, std::string(dtype_name(w.embed_tokens.dtype)).c_str(),
+        probe.backend().name().c_str(), probe.kv_stats().blocks_total, probe.kv_stats().block_size);
+    if (dev == "cpu") std::printf("threads %d\n", omp_get_max_threads());
 
     // Prefill: one prompt, logits of the last position only (as generation does).
     {
@@ -152,33 +213,63 @@ int main(int argc, char** argv) {
       std::printf("prefill  %d tokens: %.1f tokens/s\n", prompt_tokens, prompt_tokens / s);
     }
 
+    // The CPU backend keeps K/V in f32, the CUDA backend in f16.
+    const size_t kv_elem = dev == "cuda" ? 2 : 4;
     const size_t block_bytes =
-        2ull * c.num_hidden_layers * c.kv_dim() * probe.kv_stats().block_size * sizeof(float);
+        2ull * c.num_hidden_layers * c.kv_dim() * probe.kv_stats().block_size * kv_elem;
     double tps1 = 0;
-    std::printf("%-8s %14s %12s %18s\n", "batch", "decode tok/s", "KV blocks", "contiguous blocks");
+    std::map<int, double> ours;
+    std::printf("workload: %d prompt + %d generated tokens per sequence, greedy\n", prompt_tokens,
+                decode_tokens);
+    std::printf("%-8s %14s %16s %12s %18s\n", "batch", "decode tok/s", "generated tok/s",
+                "KV blocks", "contiguous blocks");
     for (int b : batches) {
-      DecodeFigures f = run_decode(opts, b, prompt_tokens, decode_tokens);
-      if (b == 1) tps1 = f.tokens_per_s;
+      DecodeFigures f = run_decode(probe, b, prompt_tokens, decode_tokens);
+      if (b == 1) tps1 = f.decode_tokens_per_s;
+      ours[b] = f.tokens_per_s;
       // A contiguous cache reserves max_position_embeddings tokens per sequence.
       const long contiguous =
           static_cast<long>(b) * c.max_position_embeddings / probe.kv_stats().block_size;
-      std::printf("%-8d %14.1f %12d %18ld   (%.1f vs %.1f MiB)\n", b, f.tokens_per_s, f.peak_blocks,
-                  contiguous, f.peak_blocks * block_bytes / 1048576.0,
-                  contiguous * block_bytes / 1048576.0);
+      std::printf("%-8d %14.1f %16.1f %12d %18ld   (%.1f vs %.1f MiB)\n", b, f.decode_tokens_per_s,
+                  f.tokens_per_s, f.peak_blocks, contiguous,
+                  f.peak_blocks * block_bytes / 1048576.0, contiguous * block_bytes / 1048576.0);
     }
 
     if (tps1 > 0) {
-      // Per decoded token every weight is streamed once, except the embedding table (one row).
+      // Per decoded token every weight is streamed once, except the embedding table (one row),
+      // plus the K/V of the context (on average prompt + half the generated tokens).
       double bytes = static_cast<double>(w.total_bytes());
       if (w.lm_head.data != w.embed_tokens.data)
         bytes -= static_cast<double>(w.embed_tokens.nbytes);
       bytes += static_cast<double>(prompt_tokens + decode_tokens / 2) * c.num_hidden_layers * 2 *
-               c.kv_dim() * 4;
-      const double bw = copy_bandwidth(512ull << 20);
-      std::printf("memcpy bandwidth (read+write, all threads): %.2f GB/s\n", bw / 1e9);
+               c.kv_dim() * kv_elem;
+      double bw = 0;
+      const char* what = "memcpy (read+write, all threads)";
+      if (dev == "cuda") {
+#ifdef PRECIS_WITH_CUDA
+        bw = precis::cuda::device_copy_bandwidth(1ull << 30);
+        what = "device-to-device copy (read+write)";
+#endif
+      } else {
+        bw = copy_bandwidth(512ull << 20);
+      }
+      std::printf("%s bandwidth: %.2f GB/s\n", what, bw / 1e9);
       std::printf(
-          "batch-1 decode reads %.1f MiB/token x %.2f tokens/s = %.2f GB/s = %.0f%% of memcpy\n",
+          "batch-1 decode reads %.1f MiB/token x %.2f tokens/s = %.2f GB/s = %.0f%% of the copy\n",
           bytes / 1048576.0, tps1, bytes * tps1 / 1e9, 100.0 * bytes * tps1 / bw);
+    }
+
+    if (compare_transformers) {
+      const auto theirs = transformers_figures(model, dev, batches, prompt_tokens, decode_tokens);
+      std::printf("%-8s %18s %18s %8s\n", "batch", "precis tok/s", "transformers tok/s", "ratio");
+      for (int b : batches) {
+        auto it = theirs.find(b);
+        if (it == theirs.end()) {
+          std::printf("%-8d %18.1f %18s %8s\n", b, ours[b], "-", "-");
+          continue;
+        }
+        std::printf("%-8d %18.1f %18.1f %7.2fx\n", b, ours[b], it->second, ours[b] / it->second);
+      }
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "engine_bench: error: %s\n", e.what());

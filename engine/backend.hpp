@@ -4,12 +4,16 @@
 // the KV memory; the block manager (kv_cache.hpp) owns the bookkeeping.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine/kv_cache.hpp"
 #include "engine/model_config.hpp"
+#include "engine/sampler.hpp"
 
 namespace precis::engine {
 
@@ -18,6 +22,15 @@ struct BatchSequence {
   int start_pos = 0;                 // position of tokens[0] == tokens already in the cache
   std::span<const int> block_table;  // covers start_pos + tokens.size() positions
   bool all_logits = false;           // logits for every new token (scoring), else the last only
+};
+
+// One draw a backend that samples on its device makes: from logits row `logits_row` of the
+// forward (rows in output order, as forward() returns them), with `params` (no penalties) and the
+// sequence's uniform draw (see sample_token_with_uniform).
+struct RowSampling {
+  int logits_row = 0;
+  const SamplingParams* params = nullptr;
+  double uniform = 0.0;
 };
 
 class Backend {
@@ -34,7 +47,22 @@ class Backend {
   // Runs the model over the batch. `logits` receives, for each sequence in order, one row of
   // vocab_size floats per requested position (all new tokens, or the last one).
   virtual void forward(std::span<const BatchSequence> batch, std::vector<float>& logits) = 0;
+
+  // Backends whose logits live in device memory sample there, so only token ids and log-probs
+  // cross back: forward, then one SampleResult per entry of `rows`, in order.
+  virtual bool samples_on_device() const { return false; }
+  virtual void forward_sample(std::span<const BatchSequence> /*batch*/,
+                              std::span<const RowSampling> /*rows*/,
+                              std::vector<SampleResult>& /*results*/) {
+    throw std::logic_error("the " + name() + " backend does not sample on its device");
+  }
 };
+
+struct ModelWeights;
+// Builds the backend for loaded weights; it decides how many KV blocks it can hold. Lets callers
+// above the engine (which may know about GPUs) choose the backend without the engine knowing.
+using BackendFactory =
+    std::function<std::unique_ptr<Backend>(const ModelWeights& weights, int block_size)>;
 
 // Number of KV blocks that fit in `megabytes` for this model with f32 K and V.
 int kv_blocks_for_budget(const ModelConfig& c, int block_size, double megabytes);

@@ -42,13 +42,17 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
                                                   std::to_string(weights_.config.vocab_size));
   if (options_.block_size <= 0) throw std::invalid_argument("block size must be positive");
   if (!(options_.kv_cache_mb > 0)) throw std::invalid_argument("--kv-cache-mb must be positive");
-  const int blocks =
-      kv_blocks_for_budget(weights_.config, options_.block_size, options_.kv_cache_mb);
-  if (blocks < 1)
-    throw std::invalid_argument("--kv-cache-mb " + std::to_string(options_.kv_cache_mb) +
-                                " is too small for one KV block of this model");
-  kv_ = std::make_unique<KvCacheManager>(blocks, options_.block_size);
-  backend_ = std::make_unique<CpuBackend>(weights_, blocks, options_.block_size);
+  if (options_.backend_factory) {
+    backend_ = options_.backend_factory(weights_, options_.block_size);
+  } else {
+    const int blocks =
+        kv_blocks_for_budget(weights_.config, options_.block_size, options_.kv_cache_mb);
+    if (blocks < 1)
+      throw std::invalid_argument("--kv-cache-mb " + std::to_string(options_.kv_cache_mb) +
+                                  " is too small for one KV block of this model");
+    backend_ = std::make_unique<CpuBackend>(weights_, blocks, options_.block_size);
+  }
+  kv_ = std::make_unique<KvCacheManager>(backend_->num_blocks(), backend_->block_size());
   scheduler_ = std::make_unique<Scheduler>(options_.scheduler, *kv_);
 }
 
@@ -133,18 +137,51 @@ bool Engine::step() {
     batch.push_back(b);
   }
   peak_blocks_ = std::max(peak_blocks_, kv_->allocator().num_used());
-  std::vector<float> logits;
-  backend_->forward(batch, logits);
-  const int V = config().vocab_size;
-  std::vector<RequestId> touched;
+
+  // Sequences whose every token is cached after this step have a next-token distribution: the
+  // last logits row of their chunk (forward returns one row per chunk, in order).
+  struct Draw {
+    Sequence* seq;
+    int row;
+  };
+  std::vector<Draw> draws;
+  bool on_device = backend_->samples_on_device();
   for (size_t i = 0; i < plan.chunks.size(); ++i) {
     Sequence& seq = *plan.chunks[i].seq;
     seq.num_computed += plan.chunks[i].num_tokens;
-    // Only a sequence whose every token is now cached has a next-token distribution to use.
-    if (seq.num_computed == static_cast<int>(seq.tokens.size())) {
-      sample_for(seq, logits.data() + i * V);
-      touched.push_back(seq.request);
+    if (seq.num_computed != static_cast<int>(seq.tokens.size())) continue;
+    for (Sequence* s : samplers_for(seq)) {
+      draws.push_back({s, static_cast<int>(i)});
+      if (has_penalties(requests_.at(s->request)->params)) on_device = false;
     }
+  }
+
+  std::vector<SampleResult> results;
+  if (on_device) {
+    std::vector<RowSampling> rows;
+    for (const Draw& d : draws) {
+      const SamplingParams& p = requests_.at(d.seq->request)->params;
+      // The same draw, from the same generator, as sample_token would make on the host.
+      const double u = p.temperature >= kGreedyBelow ? uniform01(d.seq->rng) : 0.0;
+      rows.push_back({d.row, &p, u});
+    }
+    backend_->forward_sample(batch, rows, results);
+  } else {
+    std::vector<float> logits;
+    backend_->forward(batch, logits);
+    const size_t V = static_cast<size_t>(config().vocab_size);
+    for (const Draw& d : draws) {
+      const SamplingParams& p = requests_.at(d.seq->request)->params;
+      std::span<const int> all(d.seq->tokens);
+      results.push_back(sample_token(std::span<const float>(logits.data() + d.row * V, V), p,
+                                     all.subspan(0, d.seq->prompt_len),
+                                     all.subspan(d.seq->prompt_len), d.seq->rng));
+    }
+  }
+  std::vector<RequestId> touched;
+  for (size_t k = 0; k < draws.size(); ++k) {
+    append_token(*draws[k].seq, results[k].token, results[k]);
+    touched.push_back(draws[k].seq->request);
   }
   for (RequestId id : touched) {
     auto it = requests_.find(id);
@@ -153,7 +190,7 @@ bool Engine::step() {
   return !requests_.empty();
 }
 
-void Engine::sample_for(Sequence& seq, const float* row) {
+std::vector<Sequence*> Engine::samplers_for(Sequence& seq) {
   Request& req = *requests_.at(seq.request);
   std::vector<Sequence*> samplers{&seq};
   if (!req.forked && req.num_samples > 1) {
@@ -176,14 +213,7 @@ void Engine::sample_for(Sequence& seq, const float* row) {
       req.streamed.push_back(0);
     }
   }
-  const int V = config().vocab_size;
-  for (Sequence* s : samplers) {
-    std::span<const int> all(s->tokens);
-    SampleResult r =
-        sample_token(std::span<const float>(row, V), req.params, all.subspan(0, s->prompt_len),
-                     all.subspan(s->prompt_len), s->rng);
-    append_token(*s, r.token, r);
-  }
+  return samplers;
 }
 
 void Engine::append_token(Sequence& seq, int token, const SampleResult& r) {

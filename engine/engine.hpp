@@ -22,9 +22,12 @@ namespace precis::engine {
 
 struct EngineOptions {
   std::string model_dir;
-  double kv_cache_mb = 512;  // KV memory budgeted up front
+  double kv_cache_mb = 512;  // KV memory budgeted up front (the CPU backend's)
   int block_size = 16;
   SchedulerConfig scheduler;
+  // Empty: the CPU backend with kv_cache_mb of KV memory. Otherwise the factory builds the
+  // backend (e.g. CUDA) and sizes its own KV cache.
+  BackendFactory backend_factory;
 };
 
 struct Completion {
@@ -111,7 +114,9 @@ class Engine {
 
  private:
   struct Request;
-  void sample_for(Sequence& seq, const float* row);
+  // The sequences that sample from `seq`'s next-token distribution: itself, plus the other
+  // samples of its request when its prompt has just completed (forked, sharing its blocks).
+  std::vector<Sequence*> samplers_for(Sequence& seq);
   void append_token(Sequence& seq, int token, const SampleResult& s);
   void finish_request_if_done(Request& r);
   SeqId run_private_prefill(const std::vector<int>& tokens, bool all_logits,

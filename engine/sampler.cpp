@@ -11,9 +11,6 @@ namespace precis::engine {
 
 namespace {
 
-// Below this a division by the temperature would overflow or make sampling indistinguishable
-// from argmax, so the draw is skipped (vLLM uses the same cut-off).
-constexpr float kGreedyBelow = 1e-5f;
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 std::string fmt(double v) {
@@ -33,12 +30,6 @@ uint64_t mix64(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
-}
-
-// Our own conversion instead of std::uniform_real_distribution, whose algorithm differs between
-// standard libraries: the same seed must give the same tokens everywhere.
-double uniform01(std::mt19937_64& rng) {
-  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
 }
 
 // Per-thread buffers: sample_token runs once per token per sequence, and reallocating vocab-sized
@@ -76,7 +67,7 @@ int argmax(std::span<const float> x) {
   return best;
 }
 
-int draw(std::span<const float> work, const SamplingParams& p, std::mt19937_64& rng, Scratch& s) {
+int draw(std::span<const float> work, const SamplingParams& p, double uniform, Scratch& s) {
   const size_t vocab = work.size();
   auto& w = s.weight;
   auto& idx = s.idx;
@@ -151,7 +142,7 @@ int draw(std::span<const float> work, const SamplingParams& p, std::mt19937_64& 
 
   double kept = 0.0;
   for (size_t j = 0; j < n; ++j) kept += w[idx[j]];
-  const double target = uniform01(rng) * kept;
+  const double target = uniform * kept;
   double cum = 0.0;
   int last_positive = idx[0];
   for (size_t j = 0; j < n; ++j) {
@@ -185,6 +176,10 @@ void SamplingParams::validate() const {
   if (best_of != 0 && best_of < n)
     reject("best_of", "0 or >= n (" + std::to_string(n) + ")", std::to_string(best_of));
   if (beam_width < 0) reject("beam_width", ">= 0", std::to_string(beam_width));
+}
+
+double uniform01(std::mt19937_64& rng) {
+  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
 }
 
 std::mt19937_64 make_rng(const std::optional<uint64_t>& seed, uint64_t sample_index) {
@@ -243,6 +238,13 @@ void apply_penalties(std::span<float> logits, const SamplingParams& params,
 SampleResult sample_token(std::span<const float> logits, const SamplingParams& params,
                           std::span<const int> prompt_tokens, std::span<const int> output_tokens,
                           std::mt19937_64& rng) {
+  const double uniform = params.temperature >= kGreedyBelow ? uniform01(rng) : 0.0;
+  return sample_token_with_uniform(logits, params, prompt_tokens, output_tokens, uniform);
+}
+
+SampleResult sample_token_with_uniform(std::span<const float> logits, const SamplingParams& params,
+                                       std::span<const int> prompt_tokens,
+                                       std::span<const int> output_tokens, double uniform) {
   if (logits.empty()) throw std::invalid_argument("sample_token: empty logits row");
   Scratch& s = scratch();
   s.work.assign(logits.begin(), logits.end());
@@ -252,7 +254,7 @@ SampleResult sample_token(std::span<const float> logits, const SamplingParams& p
 
   SampleResult result;
   if (params.temperature >= kGreedyBelow)
-    result.token = draw(s.work, params, rng, s);
+    result.token = draw(s.work, params, uniform, s);
   else
     result.token = argmax(s.work);
 

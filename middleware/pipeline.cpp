@@ -6,6 +6,7 @@
 
 #include "engine/engine_service.hpp"
 #include "engine/load_error.hpp"
+#include "middleware/device.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "precis/precis.hpp"
 
@@ -96,6 +97,7 @@ Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
   eo.kv_cache_mb = config.model.kv_cache_mb;
   eo.block_size = config.model.block_size;
   eo.scheduler.max_batched_tokens = config.model.max_batched_tokens;
+  apply_device(eo, {config.model.device, config.model.gpu_memory_fraction});
   impl_->service = std::make_unique<engine::EngineService>(eo);
   impl_->config = std::move(config);
 }

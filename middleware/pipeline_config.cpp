@@ -21,10 +21,12 @@ void read_model(JsonReader r, ModelOptions& m) {
     if (!std::filesystem::is_directory(*v)) r.fail("path", "model directory not found: " + *v);
     m.path = *v;
   }
-  if (auto v = r.number("kv_cache_mb", 0, kBig, true)) m.kv_cache_mb = *v;
+  if (auto v = r.number("kv_cache_mb", 0, kBig)) m.kv_cache_mb = *v;  // 0: device default
   if (auto v = r.integer("block_size", 1, 1024)) m.block_size = static_cast<int>(*v);
   if (auto v = r.integer("max_batched_tokens", 1, 1 << 20))
     m.max_batched_tokens = static_cast<int>(*v);
+  if (auto v = r.choice("device", {"cpu", "cuda", "auto"})) m.device = *v;
+  if (auto v = r.number("gpu_memory_fraction", 0, 1, true)) m.gpu_memory_fraction = *v;
   r.finish();
 }
 

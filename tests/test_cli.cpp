@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.hpp"
+#include "middleware/device.hpp"
 #include "tests/test_support.hpp"
 
 using precis::test::run_command;
@@ -86,4 +87,27 @@ TEST_CASE("generate --json with a seed repeats, and n gives n choices") {
   auto ja = nlohmann::json::parse(a), jb = nlohmann::json::parse(b);
   CHECK(ja["choices"] == jb["choices"]);
   CHECK(ja["choices"].size() == 3);
+}
+
+TEST_CASE("--device: cpu works, unknown names and an unusable cuda fail clearly") {
+  const std::string model = precis::test::cached_model("tiny", 2, precis::engine::DType::F32);
+  const std::string gen = "generate --model " + model + " --prompt hi --max-tokens 2 ";
+  std::string out;
+  CHECK(run_command(precis_cmd(gen + "--device cpu"), &out) == 0);
+  CHECK(run_command(precis_cmd(gen + "--device tpu"), &out) != 0);
+  CHECK_THAT(out, Catch::Contains("--device must be cpu, cuda or auto"));
+  CHECK(run_command(precis_cmd("score --model " + model + " --prompt hi --device tpu"), &out) != 0);
+  CHECK_THAT(out, Catch::Contains("--device must be cpu, cuda or auto"));
+  const std::string why = precis::cuda_unavailable_reason();
+  if (why.empty()) {
+    WARN("a CUDA device is present: the no-device error is checked on machines without one");
+    return;
+  }
+  // Without a device (or a CUDA build), asking for CUDA fails with the reason; auto falls back.
+  for (const std::string& cmd :
+       {gen + "--device cuda", "score --model " + model + " --prompt hi --device cuda"}) {
+    CHECK(run_command(precis_cmd(cmd), &out) != 0);
+    CHECK_THAT(out, Catch::Contains("--device cuda: " + why));
+  }
+  CHECK(run_command(precis_cmd(gen + "--device auto"), &out) == 0);
 }

@@ -46,9 +46,13 @@ struct GenerateOptions {
 
 struct ModelOptions {
   std::string path;  // Hugging Face Llama directory; empty: the shipped default model
-  double kv_cache_mb = 512;
+  // KV cache memory (MiB); 0: the device's default (512 on the CPU; on CUDA the rest of
+  // gpu_memory_fraction after the weights).
+  double kv_cache_mb = 0;
   int block_size = 16;
   int max_batched_tokens = 512;
+  std::string device;                // "cpu", "cuda" or "auto"; empty: $PRECIS_DEVICE, else "auto"
+  double gpu_memory_fraction = 0.9;  // CUDA: share of the GPU's memory precis may use
 };
 
 // The HTTP server's settings: the config's "server" section (`precis serve` flags override them).

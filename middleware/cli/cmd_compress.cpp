@@ -11,6 +11,7 @@
 #include "engine/engine.hpp"
 #include "engine/tokenizer.hpp"
 #include "middleware/cli/commands.hpp"
+#include "middleware/cli/engine_options.hpp"
 #include "middleware/cli/parse.hpp"
 #include "precis/compress.hpp"
 
@@ -33,7 +34,8 @@ std::string read_file(const std::string& path) {
 int cmd_compress(const Args& args) {
   std::string prompt, prompt_file, model, tokenizer_file, scorer = "stat";
   std::optional<std::string> prompt_arg;
-  double rate = 0.0, kv_cache_mb = 512;
+  double rate = 0.0, kv_cache_mb = 0;
+  DeviceOptions device;
   int target_tokens = 0;
   CompressOptions opt;
   bool json = false;
@@ -49,16 +51,17 @@ int cmd_compress(const Args& args) {
       "stat (model-free) | lm (self-information under --model)")(
       "model", po::value(&model), "model directory (tokenizer.model; needed by --scorer lm)")(
       "tokenizer", po::value(&tokenizer_file), "tokenizer.model to count tokens with")(
-      "kv-cache-mb", po::value(&kv_cache_mb)->default_value(kv_cache_mb),
-      "KV cache memory for --scorer lm (MiB)")("force-token",
-                                               po::value(&opt.force_tokens)->composing(),
-                                               "text kept wherever it occurs (repeatable)")(
+      "kv-cache-mb", po::value(&kv_cache_mb),
+      ("--scorer lm: " + kv_cache_help(kDefaultCpuKvCacheMb)).c_str())(
+      "force-token", po::value(&opt.force_tokens)->composing(),
+      "text kept wherever it occurs (repeatable)")(
       "keep-structure", po::bool_switch(&opt.keep_structure),
       "keep code fences, JSON keys and brackets so structured text still parses")(
       "iterative-size", po::value(&opt.iterative_size)->default_value(opt.iterative_size),
       "tokens per segment of the fine level")(
       "json", po::bool_switch(&json),
       "print {text, original_tokens, compressed_tokens, ratio, seconds, note, kept, pieces}");
+  add_device_flags(desc, device);
   if (auto rc =
           parse_args("compress", "Drop the least informative tokens of a prompt to meet a budget.",
                      args, desc))
@@ -87,6 +90,7 @@ int cmd_compress(const Args& args) {
     engine::EngineOptions eo;
     eo.model_dir = model;
     eo.kv_cache_mb = kv_cache_mb;
+    apply_device(eo, device);
     eng = std::make_unique<engine::Engine>(eo);
   } else if (!model.empty()) {
     tok = engine::Tokenizer::load(model + "/tokenizer.model");

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "middleware/cli/commands.hpp"
+#include "middleware/cli/engine_options.hpp"
 #include "middleware/cli/parse.hpp"
 #include "precis/precis.hpp"
 
@@ -99,12 +100,15 @@ int cmd_demo(const Args& args) {
       "scorer", po::value(&scorer)->default_value(scorer), "stat | lm")(
       "planner", po::value(&planner)->default_value(planner), "template | lm | none")(
       "max-tokens", po::value(&max_tokens)->default_value(max_tokens), "answer length at most");
+  DeviceOverride device;
+  add_device_override_flags(desc, device);
   if (auto rc = parse_args("demo", "The whole precis pipeline on a long real prompt.", args, desc))
     return *rc;
   const bool tty = ::isatty(STDOUT_FILENO);
 
   PipelineConfig cfg;
   cfg.model.path = model.empty() ? default_model_dir() : model;
+  device.apply(cfg.model);
   if (cfg.model.path.empty())
     throw std::invalid_argument(
         "no model: the default model (models/default) is missing; pass --model DIR");

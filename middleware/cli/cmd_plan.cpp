@@ -40,6 +40,7 @@ int cmd_plan(const Args& args) {
       "also print the final prompt with the plan placed: before_question, system or "
       "answer_prefix")("json", po::bool_switch(&json),
                        "print {plan, planner, task_kind, fell_back, fallback_reason, tokens}");
+  add_device_flags(desc, ef.device);
   if (auto rc = parse_args("plan", "Writes a code-form plan for a request.", args, desc))
     return *rc;
   if (seed < 0) throw std::invalid_argument("--seed must be non-negative");

@@ -24,11 +24,14 @@ int cmd_run(const Args& args) {
       "seed", po::value(&seed)->default_value(-1),
       "override generate.seed (-1: keep the config's)")("json", po::bool_switch(&json),
                                                         "print the whole result as JSON");
+  DeviceOverride device;
+  add_device_override_flags(desc, device);
   if (auto rc = parse_args("run", "Runs a prompt through the pipeline a config file describes.",
                            args, desc))
     return *rc;
   PipelineConfig cfg = PipelineConfig::from_file(config);
   if (seed >= 0) cfg.generate.seed = static_cast<uint64_t>(seed);
+  device.apply(cfg.model);
   Request req;
   req.prompt = read_prompt(prompt, prompt_file);
   req.question = question;

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "middleware/cli/commands.hpp"
+#include "middleware/cli/engine_options.hpp"
 #include "middleware/cli/parse.hpp"
 #include "middleware/server/pipeline_generator.hpp"
 #include "middleware/server/proxy_generator.hpp"
@@ -56,6 +57,8 @@ int cmd_serve(const Args& args) {
       "upstream-model", po::value(&upstream_model), "the \"model\" sent to the upstreams")(
       "upstream-ca-file", po::value(&upstream_ca),
       "https upstreams: PEM certificates to trust (default: the system's)");
+  DeviceOverride device;
+  add_device_override_flags(desc, device);
   if (auto rc = parse_args("serve",
                            "Serves the OpenAI-compatible API (/v1/completions, "
                            "/v1/chat/completions, /v1/models, /metrics, /health) on the pipeline.",
@@ -64,6 +67,7 @@ int cmd_serve(const Args& args) {
   PipelineConfig cfg = config.empty() ? PipelineConfig() : PipelineConfig::from_file(config);
   if (!model.empty()) cfg.model.path = model;
   if (kv_cache_mb > 0) cfg.model.kv_cache_mb = kv_cache_mb;
+  device.apply(cfg.model);
   ServerOptions& s = cfg.server;
   if (!host.empty()) s.host = host;
   if (port >= 0) s.port = port;

@@ -1,5 +1,6 @@
 #include "middleware/cli/engine_options.hpp"
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -8,15 +9,47 @@ namespace po = boost::program_options;
 
 namespace precis::cli {
 
+std::string kv_cache_help(double cpu_default_mb) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf,
+                "KV cache memory, allocated up front (MiB); default: %g on the CPU, the rest of "
+                "--gpu-memory-fraction after the weights on CUDA",
+                cpu_default_mb);
+  return buf;
+}
+
+void add_device_flags(po::options_description& desc, DeviceOptions& d) {
+  desc.add_options()("device", po::value(&d.device),
+                     "cpu, cuda or auto (CUDA when this build has it and a GPU is present); "
+                     "default: $PRECIS_DEVICE, else auto")(
+      "gpu-memory-fraction",
+      po::value(&d.gpu_memory_fraction)->default_value(d.gpu_memory_fraction, "0.9"),
+      "CUDA: share of the GPU's memory precis may use (weights + KV cache + activations)");
+}
+
+void add_device_override_flags(po::options_description& desc, DeviceOverride& d) {
+  desc.add_options()("device", po::value(&d.device),
+                     "cpu, cuda or auto (CUDA when this build has it and a GPU is present); "
+                     "default: the config's model.device, else $PRECIS_DEVICE, else auto")(
+      "gpu-memory-fraction", po::value(&d.gpu_memory_fraction),
+      "CUDA: share of the GPU's memory precis may use (default: the config's, else 0.9)");
+}
+
+void DeviceOverride::apply(ModelOptions& m) const {
+  if (!device.empty()) m.device = device;
+  if (gpu_memory_fraction != -1) m.gpu_memory_fraction = gpu_memory_fraction;
+}
+
 void add_engine_flags(po::options_description& desc, EngineFlags& f) {
   desc.add_options()("model", po::value(&f.model)->required(),
                      "model directory: config.json, *.safetensors, tokenizer.model")(
-      "kv-cache-mb", po::value(&f.kv_cache_mb)->default_value(f.kv_cache_mb),
-      "KV cache memory, allocated up front (MiB)")(
+      "kv-cache-mb", po::value(&f.kv_cache_mb),
+      kv_cache_help(f.kv_cache_mb > 0 ? f.kv_cache_mb : kDefaultCpuKvCacheMb).c_str())(
       "block-size", po::value(&f.block_size)->default_value(f.block_size),
       "tokens per KV cache block")(
       "max-batched-tokens", po::value(&f.max_batched_tokens)->default_value(f.max_batched_tokens),
       "tokens per scheduler step; longer prompts are prefilled in chunks of this size");
+  add_device_flags(desc, f.device);
 }
 
 engine::EngineOptions to_engine_options(const EngineFlags& f) {
@@ -28,6 +61,7 @@ engine::EngineOptions to_engine_options(const EngineFlags& f) {
   if (f.block_size <= 0) throw std::invalid_argument("--block-size must be positive");
   if (f.max_batched_tokens <= 0)
     throw std::invalid_argument("--max-batched-tokens must be positive");
+  apply_device(o, f.device);
   return o;
 }
 

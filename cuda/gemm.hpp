@@ -1,0 +1,25 @@
+// The linear layers: y[T, N] = x[T, K] * W[N, K]^T through cuBLAS with f32 accumulation. W is a
+// row-major Hugging Face weight ([out_features, in_features]); x is in W's dtype (cuBLAS wants
+// both operands in one type); y is f32.
+#pragma once
+
+#include <cublas_v2.h>
+
+#include "cuda/kernels/kernels.hpp"
+
+namespace precis::cuda {
+
+class Gemm {
+ public:
+  explicit Gemm(cudaStream_t stream);
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+
+  void linear(const void* x, DType dtype, int T, int K, const void* w, int N, float* y);
+
+ private:
+  cublasHandle_t handle_ = nullptr;
+};
+
+}  // namespace precis::cuda

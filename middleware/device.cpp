@@ -1,0 +1,60 @@
+#include "middleware/device.hpp"
+
+#include <cstdlib>
+#include <stdexcept>
+
+#ifdef PRECIS_WITH_CUDA
+#include "cuda/cuda_backend.hpp"
+#endif
+
+namespace precis {
+
+bool cuda_backend_built() {
+#ifdef PRECIS_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string cuda_unavailable_reason() {
+#ifdef PRECIS_WITH_CUDA
+  std::string why;
+  if (cuda::cuda_device_count(&why) > 0) return "";
+  return "no CUDA device (" + why + ")";
+#else
+  return "this precis was built without the CUDA backend (nvcc was not found when it was "
+         "configured; rebuild with the CUDA toolkit and -DPRECIS_CUDA=ON)";
+#endif
+}
+
+std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
+  std::string device = d.device;
+  if (device.empty()) {
+    const char* env = std::getenv("PRECIS_DEVICE");
+    device = env && *env ? env : "auto";
+  }
+  if (device != "cpu" && device != "cuda" && device != "auto")
+    throw std::invalid_argument("--device must be cpu, cuda or auto, got '" + device + "'");
+  if (device == "auto") device = cuda_unavailable_reason().empty() ? "cuda" : "cpu";
+  if (device == "cpu") {
+    eo.backend_factory = nullptr;
+    if (eo.kv_cache_mb <= 0) eo.kv_cache_mb = kDefaultCpuKvCacheMb;
+    return device;
+  }
+  if (const std::string why = cuda_unavailable_reason(); !why.empty())
+    throw std::invalid_argument("--device cuda: " + why);
+#ifdef PRECIS_WITH_CUDA
+  cuda::CudaBackendOptions co;
+  co.kv_cache_mb = eo.kv_cache_mb;
+  co.gpu_memory_fraction = d.gpu_memory_fraction;
+  if (!(co.gpu_memory_fraction > 0 && co.gpu_memory_fraction <= 1))
+    throw std::invalid_argument("--gpu-memory-fraction must be in (0, 1]");
+  eo.backend_factory = [co](const engine::ModelWeights& w, int block_size) {
+    return cuda::make_cuda_backend(w, block_size, co);
+  };
+#endif
+  return device;
+}
+
+}  // namespace precis

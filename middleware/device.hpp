@@ -1,0 +1,32 @@
+// Which backend runs the embedded engine: `--device cpu|cuda|auto` (CLI) or model.device
+// (config). auto picks CUDA when this build has the CUDA backend and a device is present.
+#pragma once
+
+#include <string>
+
+#include "engine/engine.hpp"
+
+namespace precis {
+
+struct DeviceOptions {
+  std::string device;                // "cpu", "cuda" or "auto"; empty: $PRECIS_DEVICE, else "auto"
+  double gpu_memory_fraction = 0.9;  // CUDA: share of device memory precis may use
+};
+
+// Points `eo` at the chosen device. eo.kv_cache_mb <= 0 means the device's default: 512 MiB on
+// the CPU, the rest of gpu_memory_fraction after the weights on CUDA. Returns "cpu" or "cuda".
+// Throws std::invalid_argument for an unknown device name, or for `cuda` when this build has no
+// CUDA backend or the machine has no usable device (the message says which).
+std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d);
+
+// Empty when `--device cuda` can work here; otherwise why not (no CUDA backend in this build, no
+// driver, no device).
+std::string cuda_unavailable_reason();
+
+// True when this build includes the CUDA backend (nvcc was found when it was configured).
+bool cuda_backend_built();
+
+// The CPU's KV cache when none is given.
+constexpr double kDefaultCpuKvCacheMb = 512;
+
+}  // namespace precis
