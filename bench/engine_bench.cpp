@@ -121,7 +121,8 @@ void usage() {
   std::fprintf(stderr,
                "usage: engine_bench --model DIR [--device cpu|cuda|auto] [--prompt-tokens 128]\n"
                "                    [--decode-tokens 32] [--batches 1,8,32] [--kv-cache-mb MB]\n"
-               "                    [--gpu-memory-fraction 0.9] [--compare-transformers]\n"
+               "                    [--gpu-memory-fraction 0.9] [--no-cuda-graphs]\n"
+               "                    [--compare-transformers]\n"
                "  --kv-cache-mb defaults to 2048 on the CPU and to the rest of\n"
                "  --gpu-memory-fraction on CUDA. --compare-transformers runs the same batches\n"
                "  through Hugging Face transformers generate() (python3, torch, transformers).\n");
@@ -134,7 +135,7 @@ int main(int argc, char** argv) {
   int prompt_tokens = 128, decode_tokens = 32;
   double kv_mb = 0;
   std::vector<int> batches{1, 8, 32};
-  precis::DeviceOptions device{"auto", 0.9};
+  precis::DeviceOptions device{"auto", 0.9, true};
   bool compare_transformers = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -155,6 +156,8 @@ int main(int argc, char** argv) {
         device.device = next();
       else if (a == "--gpu-memory-fraction")
         device.gpu_memory_fraction = std::stod(next());
+      else if (a == "--no-cuda-graphs")
+        device.cuda_graphs = false;
       else if (a == "--compare-transformers")
         compare_transformers = true;
       else if (a == "--batches") {

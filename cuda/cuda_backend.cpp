@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <stdexcept>
 #include <vector>
 
+#include "cuda/batch_inputs.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/device_weights.hpp"
@@ -19,6 +21,9 @@ namespace {
 // logits and cuBLAS workspaces grow with the batch and must still fit.
 constexpr double kActivationReserveMiB = 1024;
 constexpr double kMiB = 1024.0 * 1024.0;
+// Decode batches up to this many sequences run as captured CUDA graphs; larger ones run eagerly
+// (their launch overhead is small next to the work).
+constexpr int kMaxGraphRows = 256;
 
 size_t dtype_bytes(DType d) {
   return d == DType::f32 ? 4 : 2;
@@ -41,9 +46,25 @@ class CudaBackend final : public engine::Backend {
                       std::vector<engine::SampleResult>& results) override;
 
  private:
-  // Runs the model over the batch and leaves the requested rows' logits in logits_ (device).
-  // Returns the number of rows.
-  int run(std::span<const engine::BatchSequence> batch);
+  // Activations of one forward pass. The eager workspace grows with the largest batch; the one
+  // decode graphs were captured with is sized once for kMaxGraphRows and never moves.
+  struct Workspace {
+    DeviceBuffer<int> ints;
+    DeviceBuffer<float> x, delta, qkv, gate_up, picked, logits;
+    DeviceBuffer<std::byte> xn, attn, act;
+  };
+  struct Graph {
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+  };
+
+  // Runs the model over the batch; returns the device logits, `R` rows of vocab_size floats in
+  // output order.
+  const float* run(std::span<const engine::BatchSequence> batch, int& R);
+  void reserve(Workspace& ws, int T, int R, size_t ints);
+  // Enqueues the whole model on stream_ (no host synchronisation, so it can be captured).
+  void enqueue_model(Workspace& ws, const BatchInputs& in);
+  const float* run_graph(const BatchInputs& in);
   __half* k_layer(int l) { return k_cache_.get() + l * layer_stride_; }
   __half* v_layer(int l) { return v_cache_.get() + l * layer_stride_; }
 
@@ -56,12 +77,21 @@ class CudaBackend final : public engine::Backend {
   DeviceWeights dw_;
   DeviceBuffer<__half> k_cache_, v_cache_;
   DeviceBuffer<double> inv_freq_;
-  // Workspace, grown to the largest batch seen.
-  DeviceBuffer<int> ints_, copy_idx_, sample_idx_;
-  DeviceBuffer<float> x_, delta_, qkv_, gate_up_, picked_, logits_, sample_logits_;
-  DeviceBuffer<std::byte> xn_, attn_, act_;
+  Workspace eager_;
+  DeviceBuffer<int> copy_idx_, sample_idx_;
+  DeviceBuffer<float> sample_logits_;
   DeviceBuffer<DeviceSamplingParams> sample_params_;
   DeviceBuffer<DeviceSampleResult> sample_results_;
+  // Decode steps as CUDA graphs, one per batch-size bucket (graph_bucket): one launch replaces
+  // ~10 per layer. Padding rows write their K/V to scratch_block_, which the engine never sees.
+  bool use_graphs_ = false;
+  int scratch_block_ = -1;
+  int graph_table_stride_ = 0;  // blocks of a max_position_embeddings sequence
+  Workspace graph_ws_;
+  bool graph_ws_ready_ = false;
+  std::map<int, Graph> graphs_;
+  int* pinned_inputs_ = nullptr;  // page-locked staging for graph inputs (async copy)
+  size_t pinned_ints_ = 0;
 };
 
 CudaBackend::CudaBackend(const engine::ModelWeights& w, int block_size, const CudaBackendOptions& o)
@@ -115,12 +145,18 @@ CudaBackend::CudaBackend(const engine::ModelWeights& w, int block_size, const Cu
                                   std::to_string(static_cast<int>(kActivationReserveMiB)) +
                                   " MiB are kept for activations");
   }
-  num_blocks_ = static_cast<int>(std::min(budget / block_bytes, 1e9));
+  use_graphs_ = o.cuda_graphs;
+  const int allocated = static_cast<int>(std::min(budget / block_bytes, 1e9));
+  num_blocks_ = allocated - (use_graphs_ ? 1 : 0);  // the last one is the graphs' scratch block
   if (num_blocks_ < 1)
     throw std::invalid_argument("--kv-cache-mb " + std::to_string(o.kv_cache_mb) +
                                 " is too small for one KV block of this model");
+  if (use_graphs_) {
+    scratch_block_ = num_blocks_;
+    graph_table_stride_ = (cfg_.max_position_embeddings + block_size_ - 1) / block_size_;
+  }
   block_elems_ = static_cast<int64_t>(kv_dim_) * block_size_;
-  layer_stride_ = block_elems_ * num_blocks_;
+  layer_stride_ = block_elems_ * allocated;
   const size_t cache_elems = static_cast<size_t>(layer_stride_) * cfg_.num_hidden_layers;
   try {
     k_cache_.resize(cache_elems);
@@ -140,6 +176,11 @@ CudaBackend::CudaBackend(const engine::ModelWeights& w, int block_size, const Cu
 CudaBackend::~CudaBackend() {
   cudaSetDevice(device_);
   cudaStreamSynchronize(stream_);
+  for (auto& [rows, g] : graphs_) {
+    if (g.exec) cudaGraphExecDestroy(g.exec);
+    if (g.graph) cudaGraphDestroy(g.graph);
+  }
+  if (pinned_inputs_) cudaFreeHost(pinned_inputs_);
   gemm_.reset();  // its handle is bound to the stream
   cudaStreamDestroy(stream_);
 }
@@ -158,128 +199,144 @@ void CudaBackend::copy_blocks(std::span<const engine::BlockCopy> copies) {
                  cfg_.num_hidden_layers, block_elems_, layer_stride_, stream_);
 }
 
-int CudaBackend::run(std::span<const engine::BatchSequence> batch) {
-  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+void CudaBackend::reserve(Workspace& ws, int T, int R, size_t ints) {
   const int H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
+  const size_t eb = dtype_bytes(dw_.dtype), t = static_cast<size_t>(T);
+  ws.ints.resize(ints);
+  ws.x.resize(t * H);
+  ws.delta.resize(t * H);
+  ws.xn.resize(t * H * eb);
+  ws.qkv.resize(t * (q_dim_ + 2 * kv_dim_));
+  ws.attn.resize(t * q_dim_ * eb);
+  ws.gate_up.resize(t * 2 * I);
+  ws.act.resize(t * I * eb);
+  ws.picked.resize(static_cast<size_t>(R) * H);
+  ws.logits.resize(static_cast<size_t>(R) * V);
+}
+
+void CudaBackend::enqueue_model(Workspace& ws, const BatchInputs& in) {
+  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
+  const int T = in.T, R = in.R;
   const DType dt = dw_.dtype;
-  const size_t eb = dtype_bytes(dt);
-
-  // Flatten the batch into rows, as the CPU backend does, plus what the kernels need: each
-  // row's cache slot, the rows whose logits are wanted and the prefill tiles.
-  std::vector<int> tokens, pos, row_seq, slots, out_rows, tiles;
-  size_t max_blocks = 1;
-  bool all_single = true;
-  for (size_t s = 0; s < batch.size(); ++s) {
-    const engine::BatchSequence& b = batch[s];
-    const size_t n = b.tokens.size();
-    const size_t need_blocks = (b.start_pos + n + block_size_ - 1) / block_size_;
-    if (b.block_table.size() < need_blocks)
-      throw std::logic_error("block table too short for the batch");
-    max_blocks = std::max(max_blocks, b.block_table.size());
-    if (n != 1) all_single = false;
-    for (size_t i = 0; i < n; ++i) {
-      const int tok = b.tokens[i];
-      if (tok < 0 || tok >= V)
-        throw std::out_of_range("token id " + std::to_string(tok) + " outside the vocabulary");
-      const int row = static_cast<int>(tokens.size());
-      if (i % kPrefillTileRows == 0) tiles.push_back(row);
-      if (b.all_logits || i + 1 == n) out_rows.push_back(row);
-      const int p = b.start_pos + static_cast<int>(i);
-      tokens.push_back(tok);
-      pos.push_back(p);
-      row_seq.push_back(static_cast<int>(s));
-      slots.push_back(b.block_table[p / block_size_] * block_size_ + p % block_size_);
-    }
-  }
-  const int T = static_cast<int>(tokens.size());
-  const int R = static_cast<int>(out_rows.size());
-  if (T == 0) return 0;
-
-  // One upload for every index array.
-  std::vector<int> packed;
-  packed.reserve(4 * T + R + tiles.size() + batch.size() * max_blocks);
-  const auto append = [&packed](const std::vector<int>& v) {
-    const size_t at = packed.size();
-    packed.insert(packed.end(), v.begin(), v.end());
-    return at;
-  };
-  const size_t o_tokens = append(tokens), o_pos = append(pos), o_seq = append(row_seq),
-               o_slots = append(slots), o_out = append(out_rows), o_tiles = append(tiles);
-  const size_t o_tables = packed.size();
-  packed.resize(o_tables + batch.size() * max_blocks, 0);
-  for (size_t s = 0; s < batch.size(); ++s)
-    std::copy(batch[s].block_table.begin(), batch[s].block_table.end(),
-              packed.begin() + static_cast<std::ptrdiff_t>(o_tables + s * max_blocks));
-  ints_.upload(packed, stream_);
-  const int* d = ints_.get();
-
+  const int* d = ws.ints.get();
   const int qkv_dim = q_dim_ + 2 * kv_dim_;
-  x_.resize(static_cast<size_t>(T) * H);
-  delta_.resize(static_cast<size_t>(T) * H);
-  xn_.resize(static_cast<size_t>(T) * H * eb);
-  qkv_.resize(static_cast<size_t>(T) * qkv_dim);
-  attn_.resize(static_cast<size_t>(T) * q_dim_ * eb);
-  gate_up_.resize(static_cast<size_t>(T) * 2 * I);
-  act_.resize(static_cast<size_t>(T) * I * eb);
-  picked_.resize(static_cast<size_t>(R) * H);
-  logits_.resize(static_cast<size_t>(R) * V);
 
   AttentionArgs a;
-  a.q = qkv_.get();
+  a.q = ws.qkv.get();
   a.q_stride = qkv_dim;
-  a.block_tables = d + o_tables;
-  a.max_blocks_per_seq = static_cast<int>(max_blocks);
-  a.row_seq = d + o_seq;
-  a.pos = d + o_pos;
+  a.block_tables = d + in.tables;
+  a.max_blocks_per_seq = in.table_stride;
+  a.row_seq = d + in.row_seq;
+  a.pos = d + in.pos;
   a.T = T;
   a.n_heads = n_heads_;
   a.n_kv_heads = n_kv_heads_;
   a.head_dim = head_dim_;
   a.block_size = block_size_;
   a.scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-  a.out = attn_.get();
+  a.out = ws.attn.get();
   a.out_dtype = dt;
 
   const float eps = cfg_.rms_norm_eps;
-  embedding_gather(dw_.embed.get(), dt, d + o_tokens, T, H, x_.get(), stream_);
+  embedding_gather(dw_.embed.get(), dt, d + in.tokens, T, H, ws.x.get(), stream_);
   for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
     const DeviceLayer& L = dw_.layers[l];
     // The previous layer's MLP output joins the residual stream here, fused with the norm.
-    add_rms_norm(x_.get(), l == 0 ? nullptr : delta_.get(), L.input_norm.get(), T, H, eps,
-                 xn_.get(), dt, stream_);
-    gemm_->linear(xn_.get(), dt, T, H, L.qkv.get(), qkv_dim, qkv_.get());
-    rope_and_store_kv(qkv_.get(), d + o_pos, d + o_slots, T, n_heads_, n_kv_heads_, head_dim_,
+    add_rms_norm(ws.x.get(), l == 0 ? nullptr : ws.delta.get(), L.input_norm.get(), T, H, eps,
+                 ws.xn.get(), dt, stream_);
+    gemm_->linear(ws.xn.get(), dt, T, H, L.qkv.get(), qkv_dim, ws.qkv.get());
+    rope_and_store_kv(ws.qkv.get(), d + in.pos, d + in.slots, T, n_heads_, n_kv_heads_, head_dim_,
                       inv_freq_.get(), k_layer(l), v_layer(l), block_size_, stream_);
     a.k_cache = k_layer(l);
     a.v_cache = v_layer(l);
-    if (all_single)
+    if (in.all_single)
       paged_attention_decode(a, stream_);
     else
-      prefill_attention(a, d + o_tiles, static_cast<int>(tiles.size()), stream_);
-    gemm_->linear(attn_.get(), dt, T, q_dim_, L.o.get(), H, delta_.get());
-    add_rms_norm(x_.get(), delta_.get(), L.post_norm.get(), T, H, eps, xn_.get(), dt, stream_);
-    gemm_->linear(xn_.get(), dt, T, H, L.gate_up.get(), 2 * I, gate_up_.get());
-    silu_mul(gate_up_.get(), T, I, act_.get(), dt, stream_);
-    gemm_->linear(act_.get(), dt, T, I, L.down.get(), H, delta_.get());
+      prefill_attention(a, d + in.tiles, in.num_tiles, stream_);
+    gemm_->linear(ws.attn.get(), dt, T, q_dim_, L.o.get(), H, ws.delta.get());
+    add_rms_norm(ws.x.get(), ws.delta.get(), L.post_norm.get(), T, H, eps, ws.xn.get(), dt,
+                 stream_);
+    gemm_->linear(ws.xn.get(), dt, T, H, L.gate_up.get(), 2 * I, ws.gate_up.get());
+    silu_mul(ws.gate_up.get(), T, I, ws.act.get(), dt, stream_);
+    gemm_->linear(ws.act.get(), dt, T, I, L.down.get(), H, ws.delta.get());
   }
-  add_inplace(x_.get(), delta_.get(), static_cast<int64_t>(T) * H, stream_);
+  add_inplace(ws.x.get(), ws.delta.get(), static_cast<int64_t>(T) * H, stream_);
   // Final norm and LM head only for the rows whose logits were asked for.
-  gather_rows(x_.get(), d + o_out, R, H, picked_.get(), stream_);
-  add_rms_norm(picked_.get(), nullptr, dw_.final_norm.get(), R, H, eps, xn_.get(), dt, stream_);
-  gemm_->linear(xn_.get(), dt, R, H, dw_.lm_head(), V, logits_.get());
-  return R;
+  gather_rows(ws.x.get(), d + in.out_rows, R, H, ws.picked.get(), stream_);
+  add_rms_norm(ws.picked.get(), nullptr, dw_.final_norm.get(), R, H, eps, ws.xn.get(), dt, stream_);
+  gemm_->linear(ws.xn.get(), dt, R, H, dw_.lm_head(), V, ws.logits.get());
+}
+
+const float* CudaBackend::run_graph(const BatchInputs& in) {
+  const int rows = graph_bucket(in.T);
+  size_t used = 0;
+  const BatchInputs g = pad_for_graph(in, rows, kMaxGraphRows, graph_table_stride_, scratch_block_,
+                                      block_size_, &used);
+  if (!graph_ws_ready_) {
+    const size_t ints = 5 * static_cast<size_t>(kMaxGraphRows) +
+                        static_cast<size_t>(kMaxGraphRows) * graph_table_stride_;
+    reserve(graph_ws_, kMaxGraphRows, kMaxGraphRows, ints);
+    check_cuda(cudaMallocHost(reinterpret_cast<void**>(&pinned_inputs_), ints * sizeof(int)),
+               "cudaMallocHost");
+    pinned_ints_ = ints;
+    graph_ws_ready_ = true;
+  }
+  // The previous step ended with a synchronising download, so the staging buffer is free.
+  std::copy(g.packed.begin(), g.packed.begin() + static_cast<std::ptrdiff_t>(used), pinned_inputs_);
+  check_cuda(cudaMemcpyAsync(graph_ws_.ints.get(), pinned_inputs_, used * sizeof(int),
+                             cudaMemcpyHostToDevice, stream_),
+             "cudaMemcpyAsync(graph inputs)");
+  Graph& graph = graphs_[rows];
+  if (!graph.exec) {
+    check_cuda(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
+               "cudaStreamBeginCapture");
+    try {
+      enqueue_model(graph_ws_, g);
+    } catch (...) {
+      cudaGraph_t broken = nullptr;
+      cudaStreamEndCapture(stream_, &broken);  // leave the stream usable
+      if (broken) cudaGraphDestroy(broken);
+      throw;
+    }
+    check_cuda(cudaStreamEndCapture(stream_, &graph.graph), "cudaStreamEndCapture");
+    check_cuda(cudaGraphInstantiate(&graph.exec, graph.graph, 0), "cudaGraphInstantiate");
+  }
+  check_cuda(cudaGraphLaunch(graph.exec, stream_), "cudaGraphLaunch");
+  // Rows 0..T-1 of the padded batch are the real sequences, in order.
+  return graph_ws_.logits.get();
+}
+
+const float* CudaBackend::run(std::span<const engine::BatchSequence> batch, int& R) {
+  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+  const BatchInputs in = flatten_batch(batch, block_size_, cfg_.vocab_size);
+  R = in.R;
+  if (in.T == 0) return nullptr;
+  if (use_graphs_ && in.all_single && in.T <= kMaxGraphRows &&
+      in.table_stride <= graph_table_stride_)
+    return run_graph(in);
+  reserve(eager_, in.T, in.R, in.packed.size());
+  eager_.ints.upload(in.packed, stream_);
+  enqueue_model(eager_, in);
+  return eager_.logits.get();
 }
 
 void CudaBackend::forward(std::span<const engine::BatchSequence> batch,
                           std::vector<float>& logits) {
-  const int R = run(batch);
-  logits = logits_.download(static_cast<size_t>(R) * cfg_.vocab_size, stream_);
+  int R = 0;
+  const float* d_logits = run(batch, R);
+  logits.assign(static_cast<size_t>(R) * cfg_.vocab_size, 0.f);
+  if (R == 0) return;
+  check_cuda(cudaMemcpyAsync(logits.data(), d_logits, logits.size() * sizeof(float),
+                             cudaMemcpyDeviceToHost, stream_),
+             "cudaMemcpyAsync(logits)");
+  check_cuda(cudaStreamSynchronize(stream_), "forward");
 }
 
 void CudaBackend::forward_sample(std::span<const engine::BatchSequence> batch,
                                  std::span<const engine::RowSampling> rows,
                                  std::vector<engine::SampleResult>& results) {
-  const int R = run(batch);
+  int R = 0;
+  const float* d_logits = run(batch, R);
   const int V = cfg_.vocab_size;
   const int n = static_cast<int>(rows.size());
   results.clear();
@@ -304,7 +361,7 @@ void CudaBackend::forward_sample(std::span<const engine::BatchSequence> batch,
   // Several samples of one request share a row; give each draw its own copy.
   sample_idx_.upload(idx, stream_);
   sample_logits_.resize(static_cast<size_t>(n) * V);
-  gather_rows(logits_.get(), sample_idx_.get(), n, V, sample_logits_.get(), stream_);
+  gather_rows(d_logits, sample_idx_.get(), n, V, sample_logits_.get(), stream_);
   sample_params_.upload(params, stream_);
   sample_results_.resize(n);
   sample_rows(sample_logits_.get(), n, V, sample_params_.get(), sample_results_.get(), stream_);

@@ -18,6 +18,9 @@ struct CudaBackendOptions {
   // use after the weights are loaded and an activation reserve.
   double kv_cache_mb = 0;
   double gpu_memory_fraction = 0.9;
+  // Decode steps of up to 256 sequences replayed as CUDA graphs (one launch per step instead of
+  // ~10 per layer). Off: every step launches its kernels one by one.
+  bool cuda_graphs = true;
 };
 
 // Number of usable CUDA devices; 0 with the reason in `why` when there is none (no driver, no

@@ -23,6 +23,9 @@ cudaDataType_t cuda_type(DType d) {
 Gemm::Gemm(cudaStream_t stream) {
   check_cublas(cublasCreate(&handle_), "cublasCreate");
   check_cublas(cublasSetStream(handle_, stream), "cublasSetStream");
+  workspace_.resize(32u << 20);  // what cuBLAS recommends for Hopper
+  check_cublas(cublasSetWorkspace(handle_, workspace_.get(), workspace_.size()),
+               "cublasSetWorkspace");
 }
 
 Gemm::~Gemm() {

@@ -5,6 +5,7 @@
 
 #include <cublas_v2.h>
 
+#include "cuda/device_buffer.hpp"
 #include "cuda/kernels/kernels.hpp"
 
 namespace precis::cuda {
@@ -20,6 +21,8 @@ class Gemm {
 
  private:
   cublasHandle_t handle_ = nullptr;
+  // Our own workspace, so cuBLAS never allocates while a CUDA graph is being captured.
+  DeviceBuffer<std::byte> workspace_;
 };
 
 }  // namespace precis::cuda

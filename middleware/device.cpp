@@ -48,6 +48,7 @@ std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
   cuda::CudaBackendOptions co;
   co.kv_cache_mb = eo.kv_cache_mb;
   co.gpu_memory_fraction = d.gpu_memory_fraction;
+  co.cuda_graphs = d.cuda_graphs;
   if (!(co.gpu_memory_fraction > 0 && co.gpu_memory_fraction <= 1))
     throw std::invalid_argument("--gpu-memory-fraction must be in (0, 1]");
   eo.backend_factory = [co](const engine::ModelWeights& w, int block_size) {

@@ -11,6 +11,7 @@ namespace precis {
 struct DeviceOptions {
   std::string device;                // "cpu", "cuda" or "auto"; empty: $PRECIS_DEVICE, else "auto"
   double gpu_memory_fraction = 0.9;  // CUDA: share of device memory precis may use
+  bool cuda_graphs = true;           // CUDA: replay decode steps as captured graphs
 };
 
 // Points `eo` at the chosen device. eo.kv_cache_mb <= 0 means the device's default: 512 MiB on

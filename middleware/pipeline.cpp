@@ -97,7 +97,10 @@ Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
   eo.kv_cache_mb = config.model.kv_cache_mb;
   eo.block_size = config.model.block_size;
   eo.scheduler.max_batched_tokens = config.model.max_batched_tokens;
-  apply_device(eo, {config.model.device, config.model.gpu_memory_fraction});
+  DeviceOptions device;
+  device.device = config.model.device;
+  device.gpu_memory_fraction = config.model.gpu_memory_fraction;
+  apply_device(eo, device);
   impl_->service = std::make_unique<engine::EngineService>(eo);
   impl_->config = std::move(config);
 }
