@@ -65,8 +65,9 @@ class CudaBackend final : public engine::Backend {
   // Enqueues the whole model on stream_ (no host synchronisation, so it can be captured).
   void enqueue_model(Workspace& ws, const BatchInputs& in);
   const float* run_graph(const BatchInputs& in);
-  __half* k_layer(int l) { return k_cache_.get() + l * layer_stride_; }
-  __half* v_layer(int l) { return v_cache_.get() + l * layer_stride_; }
+  // K of every layer, then V of every layer, in one allocation.
+  __half* k_layer(int l) { return kv_cache_.get() + l * layer_stride_; }
+  __half* v_layer(int l) { return k_layer(cfg_.num_hidden_layers + l); }
 
   engine::ModelConfig cfg_;
   int device_, block_size_, num_blocks_ = 0;
@@ -75,7 +76,7 @@ class CudaBackend final : public engine::Backend {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
   DeviceWeights dw_;
-  DeviceBuffer<__half> k_cache_, v_cache_;
+  DeviceBuffer<__half> kv_cache_;
   DeviceBuffer<double> inv_freq_;
   Workspace eager_;
   DeviceBuffer<int> copy_idx_, sample_idx_;
@@ -159,16 +160,13 @@ CudaBackend::CudaBackend(const engine::ModelWeights& w, int block_size, const Cu
   layer_stride_ = block_elems_ * allocated;
   const size_t cache_elems = static_cast<size_t>(layer_stride_) * cfg_.num_hidden_layers;
   try {
-    k_cache_.resize(cache_elems);
-    v_cache_.resize(cache_elems);
+    kv_cache_.resize(2 * cache_elems);
   } catch (const CudaError& e) {
     throw CudaError("KV cache of " + std::to_string(num_blocks_) + " blocks (" +
                     std::to_string(static_cast<long>(num_blocks_ * block_bytes / kMiB)) +
                     " MiB): " + e.what() + "; lower --kv-cache-mb or --gpu-memory-fraction");
   }
-  check_cuda(cudaMemsetAsync(k_cache_.get(), 0, cache_elems * sizeof(__half), stream_),
-             "cudaMemset(KV cache)");
-  check_cuda(cudaMemsetAsync(v_cache_.get(), 0, cache_elems * sizeof(__half), stream_),
+  check_cuda(cudaMemsetAsync(kv_cache_.get(), 0, 2 * cache_elems * sizeof(__half), stream_),
              "cudaMemset(KV cache)");
   check_cuda(cudaStreamSynchronize(stream_), "initialising the KV cache");
 }
@@ -195,7 +193,7 @@ void CudaBackend::copy_blocks(std::span<const engine::BlockCopy> copies) {
     idx[n + i] = copies[i].dst;
   }
   copy_idx_.upload(idx, stream_);
-  copy_kv_blocks(k_cache_.get(), v_cache_.get(), copy_idx_.get(), copy_idx_.get() + n, n,
+  copy_kv_blocks(k_layer(0), v_layer(0), copy_idx_.get(), copy_idx_.get() + n, n,
                  cfg_.num_hidden_layers, block_elems_, layer_stride_, stream_);
 }
 

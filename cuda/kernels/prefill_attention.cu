@@ -10,6 +10,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/kernels/dtype_convert.cuh"
+#include "cuda/kernels/head_dim_dispatch.cuh"
 #include "cuda/kernels/kernels.hpp"
 
 namespace precis::cuda {
@@ -183,39 +184,6 @@ __global__ void __launch_bounds__(kWarps * 32)
     OutT* out = static_cast<OutT*>(a.out) + (static_cast<int64_t>(first + r) * a.n_heads + h) * HD;
 #pragma unroll
     for (int i = 0; i < NPL; ++i) out[i * 32 + lane] = from_float<OutT>(acc[rr][i] * inv);
-  }
-}
-
-template <typename F>
-void dispatch_head_dim(int head_dim, F&& f) {
-  switch (head_dim) {
-    case 32:
-      f.template operator()<32>();
-      break;
-    case 64:
-      f.template operator()<64>();
-      break;
-    case 96:
-      f.template operator()<96>();
-      break;
-    case 128:
-      f.template operator()<128>();
-      break;
-    case 160:
-      f.template operator()<160>();
-      break;
-    case 192:
-      f.template operator()<192>();
-      break;
-    case 224:
-      f.template operator()<224>();
-      break;
-    case 256:
-      f.template operator()<256>();
-      break;
-    default:
-      throw std::invalid_argument("attention: head_dim " + std::to_string(head_dim) +
-                                  " is not a multiple of 32 in [32, 256]");
   }
 }
 
