@@ -267,6 +267,8 @@ void SafetensorsWriter::declare(const std::string& name, DType dtype, std::vecto
 void SafetensorsWriter::begin_data() {
   // ordered_json keeps the declaration order, which is also the data order.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  // What torch's save_file writes; transformers' from_pretrained refuses files without it.
+  header["__metadata__"] = {{"format", "pt"}};
   for (const auto& e : entries_) {
     header[e.name] = {{"dtype", std::string(dtype_name(e.dtype))},
                       {"shape", e.shape},
