@@ -90,7 +90,8 @@ DecodeFigures run_decode(Engine& e, int batch, int prompt_len, int new_tokens) {
 
 // Generated tokens/s of transformers' generate() on the same workload, per batch size, from
 // bench/hf_generate_bench.py (run with python3; needs torch + transformers).
-std::map<int, double> transformers_figures(const std::string& model, const std::string& device,
+std::map<int, double> transformers_figures(const std::string& python, const std::string& model,
+                                           const std::string& device,
                                            const std::vector<int>& batches, int prompt_len,
                                            int new_tokens) {
   std::string list;
@@ -98,7 +99,7 @@ std::map<int, double> transformers_figures(const std::string& model, const std::
     if (!list.empty()) list.push_back(',');
     list.append(std::to_string(b));
   }
-  const std::string cmd = "python3 " + std::string(PRECIS_SOURCE_DIR) +
+  const std::string cmd = python + " " + std::string(PRECIS_SOURCE_DIR) +
                           "/bench/hf_generate_bench.py --model '" + model + "' --device " + device +
                           " --batches " + list + " --prompt-tokens " + std::to_string(prompt_len) +
                           " --decode-tokens " + std::to_string(new_tokens);
@@ -122,7 +123,7 @@ void usage() {
                "usage: engine_bench --model DIR [--device cpu|cuda|auto] [--prompt-tokens 128]\n"
                "                    [--decode-tokens 32] [--batches 1,8,32] [--kv-cache-mb MB]\n"
                "                    [--gpu-memory-fraction 0.9] [--no-cuda-graphs]\n"
-               "                    [--compare-transformers]\n"
+               "                    [--compare-transformers [--python python3]]\n"
                "  --kv-cache-mb defaults to 2048 on the CPU and to the rest of\n"
                "  --gpu-memory-fraction on CUDA. --compare-transformers runs the same batches\n"
                "  through Hugging Face transformers generate() (python3, torch, transformers).\n");
@@ -137,6 +138,7 @@ int main(int argc, char** argv) {
   std::vector<int> batches{1, 8, 32};
   precis::DeviceOptions device{"auto", 0.9, true};
   bool compare_transformers = false;
+  std::string python = "python3";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -160,6 +162,10 @@ int main(int argc, char** argv) {
         device.cuda_graphs = false;
       else if (a == "--compare-transformers")
         compare_transformers = true;
+      else if (a == "--python")
+        python = next();
+      else if (a == "--python")
+        python = next();
       else if (a == "--batches") {
         batches.clear();
         std::string s = next();
@@ -263,7 +269,8 @@ int main(int argc, char** argv) {
     }
 
     if (compare_transformers) {
-      const auto theirs = transformers_figures(model, dev, batches, prompt_tokens, decode_tokens);
+      const auto theirs =
+          transformers_figures(python, model, dev, batches, prompt_tokens, decode_tokens);
       std::printf("%-8s %18s %18s %8s\n", "batch", "precis tok/s", "transformers tok/s", "ratio");
       for (int b : batches) {
         auto it = theirs.find(b);
