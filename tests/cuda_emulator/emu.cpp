@@ -118,11 +118,16 @@ struct Config {
       fill = static_cast<unsigned char>(std::strtoul(e, nullptr, 0));
     if (const char* e = std::getenv("EMU_SCHED")) {
       const std::string s = e;
-      if (s == "fwd") sched = kFwd;
-      else if (s == "rev") sched = kRev;
-      else if (s == "rand") sched = kRand;
-      else if (s == "wfwd") sched = kWarpFwd;
-      else if (s == "wrev") sched = kWarpRev;
+      if (s == "fwd")
+        sched = kFwd;
+      else if (s == "rev")
+        sched = kRev;
+      else if (s == "rand")
+        sched = kRand;
+      else if (s == "wfwd")
+        sched = kWarpFwd;
+      else if (s == "wrev")
+        sched = kWarpRev;
       else {
         std::fprintf(stderr, "emu: unknown EMU_SCHED=%s (fwd|rev|rand|wfwd|wrev)\n", e);
         std::exit(2);
@@ -136,18 +141,25 @@ Config& config() {
   return c;
 }
 
-Fiber& cur() { return B->f[static_cast<size_t>(cur_thread)]; }
-void yield_to_sched() { emu_switch(&cur().sp, B->sched_sp); }
+Fiber& cur() {
+  return B->f[static_cast<size_t>(cur_thread)];
+}
+void yield_to_sched() {
+  emu_switch(&cur().sp, B->sched_sp);
+}
 void entry() {
   (*B->body)();
   cur().done = true;
   emu_switch(&cur().sp, B->sched_sp);
   std::abort();  // a finished fiber is never resumed
 }
-void warn_once(const std::string& msg, bool is_fault) {
-  if (!warned.insert(msg).second) return;
-  if (is_fault) kernel_fault(msg.c_str());
-  else std::fprintf(stderr, "emu: warning: %s\n", msg.c_str());
+// Reports a problem once per key (the sites involved), not once per thread.
+void warn_once(const std::string& key, const std::string& msg, bool is_fault) {
+  if (!warned.insert(key).second) return;
+  if (is_fault)
+    kernel_fault(msg.c_str());
+  else
+    std::fprintf(stderr, "emu: warning: %s\n", msg.c_str());
 }
 }  // namespace
 
@@ -164,7 +176,9 @@ void kernel_fault(const char* what) {
 void* shfl_slot(int lane) {
   return &B->slots[static_cast<size_t>(((cur_thread >> 5) * 32 + lane) * 8)];
 }
-void* dyn_smem() { return B->dyn; }
+void* dyn_smem() {
+  return B->dyn;
+}
 int reg_shared(void* p, size_t n) {
   shared_vars.emplace_back(p, n);
   garbage(p, n);
@@ -178,11 +192,14 @@ void syncthreads(const char* file, int line) {
     B->bar_line = line;
     B->bar_file = file;
   } else if (B->bar_line != line || std::strcmp(B->bar_file, file) != 0) {
-    warn_once("block (" + std::to_string(cur_bidx.x) + "," + std::to_string(cur_bidx.y) + "," +
+    const std::string sites = std::string(file) + ":" + std::to_string(line) + " / " + B->bar_file +
+                              ":" + std::to_string(B->bar_line);
+    warn_once(sites,
+              "block (" + std::to_string(cur_bidx.x) + "," + std::to_string(cur_bidx.y) + "," +
                   std::to_string(cur_bidx.z) + "): thread " + std::to_string(cur_thread) +
                   " reached __syncthreads at " + file + ":" + std::to_string(line) +
                   " while others wait at " + B->bar_file + ":" + std::to_string(B->bar_line) +
-                  " (divergent barrier)",
+                  " (divergent barrier; reported once per pair of sites)",
               true);
   }
   if (++B->bar_arrived == B->n) {  // the last one releases the others
@@ -206,7 +223,9 @@ void warp_sync(const char* file, int line, unsigned mask) {
   if (B->warp_arrived[w] == 0) {
     B->warp_line[w] = line;
   } else if (B->warp_line[w] != line) {
-    warn_once("warp " + std::to_string(w) + " lanes meet at different warp-sync sites " + file +
+    warn_once(std::string(file) + ":" + std::to_string(line) + " / warp line " +
+                  std::to_string(B->warp_line[w]),
+              "warp " + std::to_string(w) + " lanes meet at different warp-sync sites " + file +
                   ":" + std::to_string(line) + " / line " + std::to_string(B->warp_line[w]),
               false);
   }
@@ -227,8 +246,9 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t smem,
   B = &blk;
   B->n = static_cast<int>(block.x * block.y * block.z);
   if (B->n % 32 != 0) {
-    std::fprintf(stderr, "emu: launch of %s: block of %d threads is not whole warps (not emulated)\n",
-                 name, B->n);
+    std::fprintf(stderr,
+                 "emu: launch of %s: block of %d threads is not whole warps (not emulated)\n", name,
+                 B->n);
     std::abort();
   }
   B->body = &body;
@@ -327,10 +347,10 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t smem,
                        std::to_string(f.line);
           }
           kernel_fault((std::string(name) + " block (" + std::to_string(bx) + "," +
-                        std::to_string(by) + "," + std::to_string(bz) + "): deadlock: " +
-                        std::to_string(exited) + " threads exited, " + std::to_string(at_bar) +
-                        " wait at __syncthreads, " + std::to_string(at_warp) +
-                        " at a warp sync:" + where)
+                        std::to_string(by) + "," + std::to_string(bz) +
+                        "): deadlock: " + std::to_string(exited) + " threads exited, " +
+                        std::to_string(at_bar) + " wait at __syncthreads, " +
+                        std::to_string(at_warp) + " at a warp sync:" + where)
                            .c_str());
           B = nullptr;  // abandon the fibers and the rest of the grid
           return;

@@ -165,15 +165,33 @@ inline double emu_rn(double r) {
   asm("" : "+x"(r));
   return r;
 }
-inline float __fadd_rn(float a, float b) { return emu_rn(a + b); }
-inline float __fsub_rn(float a, float b) { return emu_rn(a - b); }
-inline float __fmul_rn(float a, float b) { return emu_rn(a * b); }
-inline float __fdiv_rn(float a, float b) { return emu_rn(a / b); }
-inline float __frcp_rn(float a) { return emu_rn(1.0f / a); }
-inline float __fsqrt_rn(float a) { return emu_rn(std::sqrt(a)); }
-inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
-inline double __dadd_rn(double a, double b) { return emu_rn(a + b); }
-inline double __dmul_rn(double a, double b) { return emu_rn(a * b); }
+inline float __fadd_rn(float a, float b) {
+  return emu_rn(a + b);
+}
+inline float __fsub_rn(float a, float b) {
+  return emu_rn(a - b);
+}
+inline float __fmul_rn(float a, float b) {
+  return emu_rn(a * b);
+}
+inline float __fdiv_rn(float a, float b) {
+  return emu_rn(a / b);
+}
+inline float __frcp_rn(float a) {
+  return emu_rn(1.0f / a);
+}
+inline float __fsqrt_rn(float a) {
+  return emu_rn(std::sqrt(a));
+}
+inline float __fmaf_rn(float a, float b, float c) {
+  return std::fma(a, b, c);
+}
+inline double __dadd_rn(double a, double b) {
+  return emu_rn(a + b);
+}
+inline double __dmul_rn(double a, double b) {
+  return emu_rn(a * b);
+}
 
 // nvcc's cuda_runtime.h overload taking the kernel itself.
 template <class R, class... A>

@@ -59,7 +59,7 @@ constexpr size_t kTotalMem = 80ull << 30;
 constexpr size_t kMaxDynSmemDefault = 48 * 1024;
 constexpr size_t kMaxDynSmemOptIn = 227 * 1024;  // sm_90
 
-Work queue;                               // the device's in-order work queue
+Work queue;                              // the device's in-order work queue
 std::map<cudaStream_t, Work> capturing;  // streams being captured, with their recorded work
 std::map<uintptr_t, size_t> allocs;      // device allocations: base -> bytes
 std::map<uintptr_t, size_t> pinned;      // cudaMallocHost allocations
@@ -107,10 +107,14 @@ cudaError_t take_pending() {
   pending_error = cudaSuccess;
   return e;
 }
-bool is_capturing(cudaStream_t s) { return capturing.count(s) != 0; }
+bool is_capturing(cudaStream_t s) {
+  return capturing.count(s) != 0;
+}
 void enqueue(cudaStream_t s, std::function<void()> f) {
-  if (auto it = capturing.find(s); it != capturing.end()) it->second.push_back(std::move(f));
-  else queue.push_back(std::move(f));
+  if (auto it = capturing.find(s); it != capturing.end())
+    it->second.push_back(std::move(f));
+  else
+    queue.push_back(std::move(f));
 }
 // Is [p, p+n) inside one allocation of the map?
 bool inside(const std::map<uintptr_t, size_t>& m, const void* p, size_t n) {
@@ -120,8 +124,12 @@ bool inside(const std::map<uintptr_t, size_t>& m, const void* p, size_t n) {
   --it;
   return a >= it->first && a + n <= it->first + it->second;
 }
-bool in_device(const void* p, size_t n) { return inside(allocs, p, n); }
-bool touches_device(const void* p) { return inside(allocs, p, 1); }
+bool in_device(const void* p, size_t n) {
+  return inside(allocs, p, n);
+}
+bool touches_device(const void* p) {
+  return inside(allocs, p, 1);
+}
 bool stream_ok(cudaStream_t s) {
   return s == nullptr || s == cudaStreamLegacy || s == cudaStreamPerThread || streams.count(s);
 }
@@ -135,10 +143,18 @@ cudaError_t check_copy(void* d, const void* s, size_t n, cudaMemcpyKind k, cudaS
   const bool dd = in_device(d, n), sd = in_device(s, n);
   bool ok = true;
   switch (k) {
-    case cudaMemcpyHostToDevice: ok = dd && !touches_device(s); break;
-    case cudaMemcpyDeviceToHost: ok = sd && !touches_device(d); break;
-    case cudaMemcpyDeviceToDevice: ok = dd && sd; break;
-    case cudaMemcpyHostToHost: ok = !touches_device(d) && !touches_device(s); break;
+    case cudaMemcpyHostToDevice:
+      ok = dd && !touches_device(s);
+      break;
+    case cudaMemcpyDeviceToHost:
+      ok = sd && !touches_device(d);
+      break;
+    case cudaMemcpyDeviceToDevice:
+      ok = dd && sd;
+      break;
+    case cudaMemcpyHostToHost:
+      ok = !touches_device(d) && !touches_device(s);
+      break;
     case cudaMemcpyDefault:
       ok = (dd || !touches_device(d)) && (sd || !touches_device(s));
       break;
@@ -163,13 +179,14 @@ float load_elem(const void* p, cudaDataType t, size_t i) {
 }
 }  // namespace
 
-void launch(const char* name, const void* fn, dim3 grid, dim3 block, size_t smem,
-            cudaStream_t st, std::function<void()> body) {
+void launch(const char* name, const void* fn, dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+            std::function<void()> body) {
   const unsigned long long nthreads = 1ull * block.x * block.y * block.z;
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 ||
       grid.z > 65535 || block.x == 0 || block.y == 0 || block.z == 0 || block.x > 1024 ||
       block.y > 1024 || block.z > 64 || nthreads > 1024) {
-    std::fprintf(stderr, "emu: launch of %s: invalid configuration grid (%u,%u,%u) block (%u,%u,%u)\n",
+    std::fprintf(stderr,
+                 "emu: launch of %s: invalid configuration grid (%u,%u,%u) block (%u,%u,%u)\n",
                  name, grid.x, grid.y, grid.z, block.x, block.y, block.z);
     last_error = cudaErrorInvalidConfiguration;
     return;
@@ -212,8 +229,8 @@ cudaError_t cudaFree(void* p) {
     emu::api_fail("cudaFree of a pointer not from cudaMalloc");
     return cudaErrorInvalidValue;
   }
-  emu::flush();                     // cudaFree synchronises
-  emu::garbage(p, it->second);      // catch use after free
+  emu::flush();                 // cudaFree synchronises
+  emu::garbage(p, it->second);  // catch use after free
   emu::alloc_bytes -= it->second;
   emu::allocs.erase(it);
   std::free(p);
@@ -237,8 +254,7 @@ cudaError_t cudaFreeHost(void* p) {
   std::free(p);
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind k,
-                            cudaStream_t st) {
+cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind k, cudaStream_t st) {
   if (cudaError_t e = emu::check_copy(d, s, n, k, st, "cudaMemcpyAsync")) return e;
   if (n == 0) return cudaSuccess;
   const bool src_host = !emu::in_device(s, n), dst_host = !emu::in_device(d, n);
@@ -311,7 +327,9 @@ cudaError_t cudaGetLastError() {
   emu::last_error = cudaSuccess;
   return e;
 }
-cudaError_t cudaPeekAtLastError() { return emu::last_error; }
+cudaError_t cudaPeekAtLastError() {
+  return emu::last_error;
+}
 cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
   if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
     if (value < 0 || static_cast<size_t>(value) > emu::kMaxDynSmemOptIn)
@@ -322,24 +340,38 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
 }
 const char* cudaGetErrorName(cudaError_t e) {
   switch (e) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
-    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
-    case cudaErrorIllegalState: return "cudaErrorIllegalState";
-    default: return "cudaError(other)";
+    case cudaSuccess:
+      return "cudaSuccess";
+    case cudaErrorInvalidValue:
+      return "cudaErrorInvalidValue";
+    case cudaErrorInvalidConfiguration:
+      return "cudaErrorInvalidConfiguration";
+    case cudaErrorLaunchFailure:
+      return "cudaErrorLaunchFailure";
+    case cudaErrorMemoryAllocation:
+      return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidDevice:
+      return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle:
+      return "cudaErrorInvalidResourceHandle";
+    case cudaErrorStreamCaptureUnsupported:
+      return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorIllegalState:
+      return "cudaErrorIllegalState";
+    default:
+      return "cudaError(other)";
   }
 }
-const char* cudaGetErrorString(cudaError_t e) { return cudaGetErrorName(e); }
+const char* cudaGetErrorString(cudaError_t e) {
+  return cudaGetErrorName(e);
+}
 cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
   return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaSetDevice(int d) {
+  return d == 0 ? cudaSuccess : cudaErrorInvalidDevice;
+}
 cudaError_t cudaGetDevice(int* d) {
   *d = 0;
   return cudaSuccess;
@@ -373,7 +405,9 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   emu::streams.insert(*s);
   return cudaSuccess;
 }
-cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
+cudaError_t cudaStreamCreate(cudaStream_t* s) {
+  return cudaStreamCreateWithFlags(s, 0);
+}
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
   if (!emu::streams.erase(s)) {
     emu::api_fail("cudaStreamDestroy of unknown stream");
