@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages precis builds with. `--test` adds what the test suite needs
-# (PyTorch and NumPy for the independent reference implementation in tests/reference/; clang and
+# (PyTorch and NumPy for the independent reference implementation in tests/reference/; python3
+# also rewrites the CUDA kernels for the emulated tests in tests/cuda_emulator/; clang and
 # its libFuzzer runtime for fuzz/run.sh).
 set -euo pipefail
 packages=(cmake g++ make libboost-dev libboost-system-dev libboost-program-options-dev libssl-dev
