@@ -1,17 +1,18 @@
 // Entry point of the `gpu`-labelled tests. Without a usable CUDA device they print
-// "skipped: no CUDA device" and exit with 77, which ctest reports as skipped (not failed).
+// "skipped: no CUDA device (why)" and exit with 77, which ctest reports as skipped (not failed).
 #define CATCH_CONFIG_RUNNER
 #include <cuda_runtime_api.h>
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <string>
+
+#include "cuda/cuda_backend.hpp"
 
 int main(int argc, char** argv) {
-  int devices = 0;
-  const cudaError_t status = cudaGetDeviceCount(&devices);
-  if (status != cudaSuccess || devices == 0) {
-    std::printf("skipped: no CUDA device (%s)\n",
-                status != cudaSuccess ? cudaGetErrorString(status) : "0 devices");
+  std::string why;
+  if (precis::cuda::cuda_device_count(&why) == 0) {
+    std::printf("skipped: no CUDA device (%s)\n", why.c_str());
     return 77;
   }
   cudaDeviceProp prop{};
