@@ -7,6 +7,7 @@
 #include "engine/engine_service.hpp"
 #include "engine/load_error.hpp"
 #include "middleware/device.hpp"
+#include "middleware/prompt_stages.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "precis/precis.hpp"
 
@@ -52,13 +53,6 @@ Result run_after_stages(const std::vector<std::shared_ptr<Stage>>& stages, const
   }
   if (!stages.empty()) res.timings.push_back({"plugins (after)", ms_since(t)});
   return std::move(res);
-}
-
-std::string joined_prompt(const Request& r) {
-  std::string text = r.prompt;
-  for (const auto& c : r.contexts) text += (text.empty() ? "" : "\n\n") + c;
-  if (!r.question.empty()) text += (text.empty() ? "" : "\n\n") + r.question;
-  return text;
 }
 
 }  // namespace
@@ -169,65 +163,26 @@ Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelT
   }
   if (!stages.empty()) res.timings.push_back({"plugins (before)", ms_since(t)});
 
-  res.original_prompt = joined_prompt(request);
-  res.original_tokens = static_cast<int>(tok.encode(res.original_prompt, false).size());
-
-  // Compress.
-  t = Clock::now();
-  const bool compress_on = request.compress.value_or(cfg.compress_enabled);
-  if (compress_on) {
-    CompressOptions co = cfg.compress;
-    if (request.rate) co.rate = *request.rate, co.target_tokens.reset();
-    if (request.target_tokens) co.target_tokens = *request.target_tokens, co.rate.reset();
-    co.question = request.question;
-    co.contexts = request.contexts;
-    co.validate();
-    const std::string prompt = request.prompt;
-    if (co.scorer == "lm") {
-      // The engine is single-threaded: the LM scorer runs on its thread, between steps.
-      res.compression =
-          svc.call([&](engine::Engine& e) { return compress(prompt, co, e.tokenizer(), &e); })
-              .get();
-    } else {
-      res.compression = compress(prompt, co, tok, nullptr);
-    }
-    res.compressed_prompt = res.compression.text;
-    res.compressed_tokens = res.compression.compressed_tokens;
-    res.timings.push_back({"compress", ms_since(t)});
-  } else {
-    res.compressed_prompt = res.original_prompt;
-    res.compressed_tokens = res.original_tokens;
-  }
-
-  // Plan: from the question when there is one, else from the whole request.
-  t = Clock::now();
-  const std::string planner =
-      request.planner.value_or(cfg.plan_enabled ? cfg.plan.planner : "none");
-  std::string final_prompt = res.compressed_prompt;
-  if (planner != "none") {
-    PlanOptions po = cfg.plan;
-    po.planner = planner;
-    PlanContext ctx;
-    ctx.count_tokens = tokenizer_counter(tok);
-    if (planner == "lm") {
-      ctx.generate = [&svc](const PlanGenerateRequest& g) {
-        engine::SamplingParams p;
-        p.temperature = g.temperature;
-        p.max_tokens = g.max_tokens;
-        p.seed = g.seed;
-        p.stop = g.stop;
-        return svc.submit(svc.tokenizer().encode(g.prompt, true), p)
-            .result.get()
-            .completions.at(0)
-            .text;
-      };
-    }
-    res.plan =
-        make_plan(request.question.empty() ? res.original_prompt : request.question, po, ctx);
-    final_prompt = render_prompt(res.compressed_prompt, res.plan, po.placement);
-    res.timings.push_back({"plan", ms_since(t)});
-  }
-  res.final_prompt = final_prompt;
+  PromptTools tools;
+  tools.tokenizer = &tok;
+  tools.lm_compress = [&svc](const std::string& prompt, const CompressOptions& co) {
+    // The engine is single-threaded: the LM scorer runs on its thread, between steps.
+    return svc.call([&](engine::Engine& e) { return compress(prompt, co, e.tokenizer(), &e); })
+        .get();
+  };
+  tools.lm_generate = [&svc](const PlanGenerateRequest& g) {
+    engine::SamplingParams p;
+    p.temperature = g.temperature;
+    p.max_tokens = g.max_tokens;
+    p.seed = g.seed;
+    p.stop = g.stop;
+    return svc.submit(svc.tokenizer().encode(g.prompt, true), p)
+        .result.get()
+        .completions.at(0)
+        .text;
+  };
+  run_prompt_stages(cfg, request, tools, res);
+  const std::string final_prompt = res.final_prompt;
 
   // Generate, unless a stage (e.g. the cache plugin) answers from the final prompt.
   t = Clock::now();

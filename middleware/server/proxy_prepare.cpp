@@ -1,29 +1,12 @@
 #include "middleware/server/proxy_prepare.hpp"
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
 #include "engine/tokenizer.hpp"
+#include "middleware/prompt_stages.hpp"
 
 namespace precis::server {
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-std::string joined_prompt(const Request& r) {
-  std::string text = r.prompt;
-  for (const auto& c : r.contexts) text += (text.empty() ? "" : "\n\n") + c;
-  if (!r.question.empty()) text += (text.empty() ? "" : "\n\n") + r.question;
-  return text;
-}
-
-}  // namespace
 
 ProxyPrepare::ProxyPrepare(const PipelineConfig& config) : config_(config) {
   const bool given = !config.model.path.empty();
@@ -61,43 +44,10 @@ int ProxyPrepare::count_tokens(const std::string& text) const {
 }
 
 void ProxyPrepare::prepare(const Request& request, Result& res) const {
-  const PipelineConfig& cfg = config_;
-  res.original_prompt = joined_prompt(request);
-  res.original_tokens = count_tokens(res.original_prompt);
-
-  auto t = Clock::now();
-  const bool compress_on = tokenizer_ && request.compress.value_or(cfg.compress_enabled);
-  if (compress_on) {
-    CompressOptions co = cfg.compress;
-    if (co.scorer == "lm") co.scorer = "stat";
-    if (request.rate) co.rate = *request.rate, co.target_tokens.reset();
-    if (request.target_tokens) co.target_tokens = *request.target_tokens, co.rate.reset();
-    co.question = request.question;
-    co.contexts = request.contexts;
-    co.validate();
-    res.compression = compress(request.prompt, co, *tokenizer_, nullptr);
-    res.compressed_prompt = res.compression.text;
-    res.compressed_tokens = res.compression.compressed_tokens;
-    res.timings.push_back({"compress", ms_since(t)});
-  } else {
-    res.compressed_prompt = res.original_prompt;
-    res.compressed_tokens = res.original_tokens;
-  }
-
-  t = Clock::now();
-  std::string planner = request.planner.value_or(cfg.plan_enabled ? cfg.plan.planner : "none");
-  if (planner == "lm") planner = "template";
-  res.final_prompt = res.compressed_prompt;
-  if (planner != "none") {
-    PlanOptions po = cfg.plan;
-    po.planner = planner;
-    PlanContext ctx;
-    if (tokenizer_) ctx.count_tokens = tokenizer_counter(*tokenizer_);
-    res.plan =
-        make_plan(request.question.empty() ? res.original_prompt : request.question, po, ctx);
-    res.final_prompt = render_prompt(res.compressed_prompt, res.plan, po.placement);
-    res.timings.push_back({"plan", ms_since(t)});
-  }
+  // No local model: the "lm" scorer and planner fall back to "stat" and "template".
+  PromptTools tools;
+  tools.tokenizer = tokenizer_.get();
+  run_prompt_stages(config_, request, tools, res);
   res.final_prompt_tokens = count_tokens(res.final_prompt);
 }
 

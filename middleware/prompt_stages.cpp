@@ -1,0 +1,73 @@
+#include "middleware/prompt_stages.hpp"
+
+#include <chrono>
+
+#include "engine/tokenizer.hpp"
+
+namespace precis {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+int count_tokens(const PromptTools& tools, const std::string& text) {
+  return tools.tokenizer ? static_cast<int>(tools.tokenizer->encode(text, false).size())
+                         : estimate_plan_tokens(text);
+}
+
+}  // namespace
+
+std::string joined_prompt(const Request& r) {
+  std::string text = r.prompt;
+  for (const auto& c : r.contexts) text += (text.empty() ? "" : "\n\n") + c;
+  if (!r.question.empty()) text += (text.empty() ? "" : "\n\n") + r.question;
+  return text;
+}
+
+void run_prompt_stages(const PipelineConfig& cfg, const Request& request, const PromptTools& tools,
+                       Result& res) {
+  res.original_prompt = joined_prompt(request);
+  res.original_tokens = count_tokens(tools, res.original_prompt);
+
+  auto t = Clock::now();
+  if (tools.tokenizer && request.compress.value_or(cfg.compress_enabled)) {
+    CompressOptions co = cfg.compress;
+    if (co.scorer == "lm" && !tools.lm_compress) co.scorer = "stat";
+    if (request.rate) co.rate = *request.rate, co.target_tokens.reset();
+    if (request.target_tokens) co.target_tokens = *request.target_tokens, co.rate.reset();
+    co.question = request.question;
+    co.contexts = request.contexts;
+    co.validate();
+    res.compression = co.scorer == "lm" ? tools.lm_compress(request.prompt, co)
+                                        : compress(request.prompt, co, *tools.tokenizer, nullptr);
+    res.compressed_prompt = res.compression.text;
+    res.compressed_tokens = res.compression.compressed_tokens;
+    res.timings.push_back({"compress", ms_since(t)});
+  } else {
+    res.compressed_prompt = res.original_prompt;
+    res.compressed_tokens = res.original_tokens;
+  }
+
+  // Plan: from the question when there is one, else from the whole request.
+  t = Clock::now();
+  std::string planner = request.planner.value_or(cfg.plan_enabled ? cfg.plan.planner : "none");
+  if (planner == "lm" && !tools.lm_generate) planner = "template";
+  res.final_prompt = res.compressed_prompt;
+  if (planner != "none") {
+    PlanOptions po = cfg.plan;
+    po.planner = planner;
+    PlanContext ctx;
+    if (tools.tokenizer) ctx.count_tokens = tokenizer_counter(*tools.tokenizer);
+    if (planner == "lm") ctx.generate = tools.lm_generate;
+    res.plan =
+        make_plan(request.question.empty() ? res.original_prompt : request.question, po, ctx);
+    res.final_prompt = render_prompt(res.compressed_prompt, res.plan, po.placement);
+    res.timings.push_back({"plan", ms_since(t)});
+  }
+}
+
+}  // namespace precis
