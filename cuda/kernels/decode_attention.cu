@@ -7,8 +7,8 @@
 #include <string>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/kernels/attention_common.cuh"
 #include "cuda/kernels/dtype_convert.cuh"
-#include "cuda/kernels/head_dim_dispatch.cuh"
 #include "cuda/kernels/kernels.hpp"
 
 namespace precis::cuda {
@@ -150,26 +150,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
   const char* name = "paged_attention_decode";
   if (a.T < 0) throw std::invalid_argument(std::string(name) + ": negative T");
-  if (a.n_heads <= 0 || a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads != 0)
-    throw std::invalid_argument(std::string(name) + ": n_heads " + std::to_string(a.n_heads) +
-                                " is not a positive multiple of n_kv_heads " +
-                                std::to_string(a.n_kv_heads));
-  if (a.head_dim % 32 != 0 || a.head_dim < 32 || a.head_dim > 256)
-    throw std::invalid_argument(std::string(name) + ": head_dim " + std::to_string(a.head_dim) +
-                                " is not a multiple of 32 in [32, 256]");
-  if (a.block_size <= 0 || a.max_blocks_per_seq <= 0)
-    throw std::invalid_argument(std::string(name) +
-                                ": block_size and max_blocks_per_seq must be "
-                                "positive");
-  if (a.q_stride < a.n_heads * a.head_dim)
-    throw std::invalid_argument(std::string(name) + ": q_stride " + std::to_string(a.q_stride) +
-                                " is smaller than n_heads * head_dim");
+  check_attention_shape(a, name);
   const int64_t items = static_cast<int64_t>(a.T) * a.n_heads;
   if (items > INT32_MAX)
     throw std::invalid_argument(std::string(name) + ": T * n_heads exceeds the grid limit");
   if (a.T == 0) return;
-  if (!a.q || !a.k_cache || !a.v_cache || !a.block_tables || !a.row_seq || !a.pos || !a.out)
-    throw std::invalid_argument(std::string(name) + ": null pointer argument");
+  check_attention_pointers(a, name);
 
   dispatch_head_dim(a.head_dim, [&]<int HD>() {
     dispatch_dtype(a.out_dtype, [&]<typename OutT>() {

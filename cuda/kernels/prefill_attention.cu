@@ -9,8 +9,8 @@
 #include <string>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/kernels/attention_common.cuh"
 #include "cuda/kernels/dtype_convert.cuh"
-#include "cuda/kernels/head_dim_dispatch.cuh"
 #include "cuda/kernels/kernels.hpp"
 
 namespace precis::cuda {
@@ -194,26 +194,12 @@ void prefill_attention(const AttentionArgs& a, const int* tile_first_row, int nu
   const char* name = "prefill_attention";
   if (a.T < 0 || num_tiles < 0)
     throw std::invalid_argument(std::string(name) + ": negative T or num_tiles");
-  if (a.n_heads <= 0 || a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads != 0)
-    throw std::invalid_argument(std::string(name) + ": n_heads " + std::to_string(a.n_heads) +
-                                " is not a positive multiple of n_kv_heads " +
-                                std::to_string(a.n_kv_heads));
+  check_attention_shape(a, name);
   if (a.n_heads > 65535)
     throw std::invalid_argument(std::string(name) + ": n_heads exceeds the grid's y limit");
-  if (a.head_dim % 32 != 0 || a.head_dim < 32 || a.head_dim > 256)
-    throw std::invalid_argument(std::string(name) + ": head_dim " + std::to_string(a.head_dim) +
-                                " is not a multiple of 32 in [32, 256]");
-  if (a.block_size <= 0 || a.max_blocks_per_seq <= 0)
-    throw std::invalid_argument(std::string(name) +
-                                ": block_size and max_blocks_per_seq must be "
-                                "positive");
-  if (a.q_stride < a.n_heads * a.head_dim)
-    throw std::invalid_argument(std::string(name) + ": q_stride " + std::to_string(a.q_stride) +
-                                " is smaller than n_heads * head_dim");
   if (a.T == 0 || num_tiles == 0) return;
-  if (!a.q || !a.k_cache || !a.v_cache || !a.block_tables || !a.row_seq || !a.pos || !a.out ||
-      !tile_first_row)
-    throw std::invalid_argument(std::string(name) + ": null pointer argument");
+  check_attention_pointers(a, name);
+  if (!tile_first_row) throw std::invalid_argument(std::string(name) + ": null pointer argument");
   // K/V rows are read in 16-byte chunks; a layer's cache inside one cudaMalloc'd buffer is
   // always aligned (its offset is a multiple of head_dim * 2 bytes, and head_dim % 32 == 0).
   if (reinterpret_cast<uintptr_t>(a.k_cache) % 16 != 0 ||
