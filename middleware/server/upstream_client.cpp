@@ -85,8 +85,12 @@ struct UpstreamCall::Impl {
     return result;
   }
 
-  [[noreturn]] void fail(beast::error_code ec, const std::string& during) const {
+  void throw_if_cancelled() const {
     if (cancelled) throw UpstreamError(UpstreamFailure::kCancelled, "cancelled");
+  }
+
+  [[noreturn]] void fail(beast::error_code ec, const std::string& during) const {
+    throw_if_cancelled();
     if (ec == beast::error::timeout)
       throw UpstreamError(UpstreamFailure::kTimeout,
                           "upstream " + url.text + " timed out (" + during + ", no answer within " +
@@ -138,10 +142,7 @@ void UpstreamCall::post(const std::string& target, const std::string& body,
                         const std::function<void(int status)>& on_status,
                         const std::function<void(std::string_view data)>& on_data) {
   Impl& s = *impl_;
-  auto check_cancel = [&s] {
-    if (s.cancelled) throw UpstreamError(UpstreamFailure::kCancelled, "cancelled");
-  };
-  check_cancel();
+  s.throw_if_cancelled();
   tcp::resolver resolver(s.ioc);
   tcp::resolver::results_type endpoints;
   beast::error_code ec = s.run([&](auto handler) {
@@ -153,15 +154,15 @@ void UpstreamCall::post(const std::string& target, const std::string& body,
         });
   });
   if (ec) s.fail(ec, "resolving " + s.url.host);
-  check_cancel();
+  s.throw_if_cancelled();
   ec = s.run([&](auto handler) { s.lowest().async_connect(endpoints, handler); });
   if (ec) s.fail(ec, "connecting");
-  check_cancel();
+  s.throw_if_cancelled();
   if (s.secure) {
     ec = s.run(
         [&](auto handler) { s.secure->async_handshake(asio::ssl::stream_base::client, handler); });
     if (ec) s.fail(ec, "TLS handshake");
-    check_cancel();
+    s.throw_if_cancelled();
   }
   if (s.secure)
     exchange(*s.secure, target, body, headers, on_status, on_data);
@@ -177,9 +178,6 @@ void UpstreamCall::exchange(Stream& stream, const std::string& target, const std
                             const std::function<void(int status)>& on_status,
                             const std::function<void(std::string_view data)>& on_data) {
   Impl& s = *impl_;
-  auto check_cancel = [&s] {
-    if (s.cancelled) throw UpstreamError(UpstreamFailure::kCancelled, "cancelled");
-  };
   beast::error_code ec;
 
   http::request<http::string_body> req{http::verb::post, s.url.base_path + target, 11};
@@ -208,7 +206,7 @@ void UpstreamCall::exchange(Stream& stream, const std::string& target, const std
   if (on_status) on_status(parser.get().result_int());
   char chunk[16384];
   while (!parser.is_done()) {
-    check_cancel();
+    s.throw_if_cancelled();
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof chunk;
     ec = s.run([&](auto handler) { http::async_read_some(stream, buffer, parser, handler); });
