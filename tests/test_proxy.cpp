@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <csignal>
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
@@ -632,36 +631,12 @@ TEST_CASE("proxy: https upstreams, with the certificate verified", "[proxy]") {
 
 TEST_CASE("precis serve --upstream: a proxy without a local model", "[proxy]") {
   EngineServer up;
-  const std::string url = up.url();
-  int out[2];
-  REQUIRE(::pipe(out) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::close(out[0]);
-    ::close(out[1]);
-    ::execl(PRECIS_BINARY, "precis", "serve", "--upstream", url.c_str(), "--upstream-timeout-s",
-            "10", "--port", "0", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string line;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < until) {
-    pollfd p{out[0], POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
-    char buf[256];
-    const ssize_t n = ::read(out[0], buf, sizeof buf);
-    if (n <= 0) break;
-    line.append(buf, static_cast<size_t>(n));
-  }
-  ::close(out[0]);
-  INFO(line);
-  const std::string prefix = "listening on http://127.0.0.1:";
+  test::ServeProcess serve({"--upstream", up.url(), "--upstream-timeout-s", "10", "--port", "0"},
+                           30);
+  INFO(serve.first_line());
   bool served = false;
-  if (line.rfind(prefix, 0) == 0) {
-    const int port = std::stoi(line.substr(prefix.size()));
+  if (serve.port() > 0) {
+    const int port = serve.port();
     const json body = {{"prompt", kPrompt}, {"max_tokens", 5}, {"seed", 2}, {"precis", kNoPrecis}};
     const Reply direct = post(up.port, "/v1/completions", body);
     const Reply via = post(port, "/v1/completions", body);
@@ -672,17 +647,8 @@ TEST_CASE("precis serve --upstream: a proxy without a local model", "[proxy]") {
     served = true;
   }
   CHECK(served);
-  ::kill(pid, SIGTERM);
   int status = -1;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (::waitpid(pid, &status, WNOHANG) != pid) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  serve.stop(status);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }

@@ -1,13 +1,11 @@
 // The OpenAI-compatible HTTP server, in-process on 127.0.0.1 with a free port, driven by a raw
 // socket client with timeouts: the endpoints and their shapes, streaming, limits and errors,
 // client disconnects, and graceful shutdown.
-#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <csignal>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -571,49 +569,20 @@ TEST_CASE("graceful stop: the in-flight request completes, then the server is go
 
 TEST_CASE("precis serve: prints its port, serves, and exits 0 on SIGTERM") {
   const std::string model = test::cached_model("tiny", 21, engine::DType::F32);
-  int out[2];
-  REQUIRE(::pipe(out) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::close(out[0]);
-    ::close(out[1]);
-    ::execl(PRECIS_BINARY, "precis", "serve", "--model", model.c_str(), "--port", "0",
-            "--kv-cache-mb", "32", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(out[1]);
   // The first line, within 60 s.
-  std::string line;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < until) {
-    pollfd p{out[0], POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
-    char buf[256];
-    const ssize_t n = ::read(out[0], buf, sizeof buf);
-    if (n <= 0) break;
-    line.append(buf, static_cast<size_t>(n));
-  }
-  ::close(out[0]);
-  INFO(line);
-  const std::string prefix = "listening on http://127.0.0.1:";
+  test::ServeProcess serve({"--model", model, "--port", "0", "--kv-cache-mb", "32"}, 60);
+  INFO(serve.first_line());
   bool served = false;
-  if (line.rfind(prefix, 0) == 0) {
-    const int port = std::stoi(line.substr(prefix.size()));
+  if (serve.port() > 0) {
+    const int port = serve.port();
     CHECK(http(port, "GET", "/health").status == 200);
     CHECK(http(port, "POST", "/v1/completions", R"({"prompt": "Hi", "max_tokens": 3})").status ==
           200);
     served = true;
   }
   CHECK(served);
-  ::kill(pid, SIGTERM);
   int status = -1;
-  bool exited = eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 30);
-  if (!exited) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-  }
+  const bool exited = serve.stop(status);
   CHECK(exited);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);

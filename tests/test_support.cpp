@@ -1,6 +1,12 @@
 #include "tests/test_support.hpp"
 
+#include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
 
 #include <array>
 #include <cstdio>
@@ -49,6 +55,64 @@ int run_command(const std::string& cmd, std::string* out) {
   }
   int status = ::pclose(pipe);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+ServeProcess::ServeProcess(const std::vector<std::string>& args, double startup_s) {
+  std::vector<std::string> argv_s{"precis", "serve"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int out[2];
+  if (::pipe(out) != 0) return;
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    ::close(out[1]);
+    ::execv(PRECIS_BINARY, argv.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(startup_s);
+  while (pid_ > 0 && line_.find('\n') == std::string::npos &&
+         std::chrono::steady_clock::now() < until) {
+    pollfd p{out[0], POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    char buf[256];
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    line_.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  const std::string prefix = "listening on http://127.0.0.1:";
+  if (line_.rfind(prefix, 0) == 0) port_ = std::stoi(line_.substr(prefix.size()));
+}
+
+bool ServeProcess::stop(int& status, double wait_s) {
+  status = -1;
+  if (pid_ <= 0) return false;
+  ::kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
+  bool exited = true;
+  while (::waitpid(pid_, &status, WNOHANG) != pid_) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+      exited = false;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid_ = -1;
+  return exited;
+}
+
+ServeProcess::~ServeProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
 }
 
 }  // namespace precis::test

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "engine/dtype.hpp"
 
@@ -15,5 +16,26 @@ std::string cached_model(const std::string& preset, uint64_t seed, engine::DType
 
 // Runs a shell command, returns its exit status; stdout goes to `out` when given.
 int run_command(const std::string& cmd, std::string* out = nullptr);
+
+// `precis serve ARGS...` (the real program) as a child process. The constructor waits up to
+// `startup_s` for its first stdout line, "listening on http://127.0.0.1:PORT".
+class ServeProcess {
+ public:
+  ServeProcess(const std::vector<std::string>& args, double startup_s);
+  ~ServeProcess();  // kills it if it still runs
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+
+  int port() const { return port_; }  // 0 when the first line named no port
+  const std::string& first_line() const { return line_; }
+  // SIGTERM, then up to `wait_s` for it to exit (SIGKILL after that). True when it exited by
+  // itself; its wait status goes to `status`.
+  bool stop(int& status, double wait_s = 30);
+
+ private:
+  int pid_ = -1;
+  int port_ = 0;
+  std::string line_;
+};
 
 }  // namespace precis::test
