@@ -5,54 +5,41 @@
 #include <string>
 
 #include "cuda/kernels/kernels.hpp"
+#include "engine/batch_rows.hpp"
 
 namespace precis::cuda {
 
 BatchInputs flatten_batch(std::span<const engine::BatchSequence> batch, int block_size,
                           int vocab_size) {
-  std::vector<int> tokens, pos, row_seq, slots, out_rows, tiles;
-  size_t max_blocks = 1;
-  bool all_single = true;
-  for (size_t s = 0; s < batch.size(); ++s) {
-    const engine::BatchSequence& b = batch[s];
-    const size_t n = b.tokens.size();
-    const size_t need_blocks = (b.start_pos + n + block_size - 1) / block_size;
-    if (b.block_table.size() < need_blocks)
-      throw std::logic_error("block table too short for the batch");
-    max_blocks = std::max(max_blocks, b.block_table.size());
-    if (n != 1) all_single = false;
-    for (size_t i = 0; i < n; ++i) {
-      const int tok = b.tokens[i];
-      if (tok < 0 || tok >= vocab_size)
-        throw std::out_of_range("token id " + std::to_string(tok) + " outside the vocabulary");
-      const int row = static_cast<int>(tokens.size());
-      if (i % kPrefillTileRows == 0) tiles.push_back(row);
-      if (b.all_logits || i + 1 == n) out_rows.push_back(row);
-      const int p = b.start_pos + static_cast<int>(i);
-      tokens.push_back(tok);
-      pos.push_back(p);
-      row_seq.push_back(static_cast<int>(s));
-      slots.push_back(b.block_table[p / block_size] * block_size + p % block_size);
-    }
+  const engine::BatchRows rows = engine::flatten_rows(batch, block_size, vocab_size);
+  // What the kernels need beyond the rows: each row's cache slot, and a prefill tile starting
+  // at every kPrefillTileRows-th row of each sequence.
+  const size_t T = rows.tokens.size();
+  std::vector<int> slots(T), tiles;
+  for (size_t r = 0; r < T; ++r) {
+    const int s = rows.row_seq[r], p = rows.pos[r];
+    slots[r] = batch[s].block_table[p / block_size] * block_size + p % block_size;
+    if ((p - batch[s].start_pos) % kPrefillTileRows == 0) tiles.push_back(static_cast<int>(r));
   }
+  const size_t max_blocks = std::max<size_t>(rows.max_blocks, 1);
   BatchInputs in;
-  in.T = static_cast<int>(tokens.size());
-  in.R = static_cast<int>(out_rows.size());
+  in.T = static_cast<int>(T);
+  in.R = static_cast<int>(rows.out_rows.size());
   in.num_tiles = static_cast<int>(tiles.size());
   in.table_stride = static_cast<int>(max_blocks);
   in.num_seqs = static_cast<int>(batch.size());
-  in.all_single = all_single && !batch.empty();
+  in.all_single = rows.all_single;
   auto& p = in.packed;
   const auto append = [&p](const std::vector<int>& v) {
     const size_t at = p.size();
     p.insert(p.end(), v.begin(), v.end());
     return at;
   };
-  in.tokens = append(tokens);
-  in.pos = append(pos);
-  in.row_seq = append(row_seq);
+  in.tokens = append(rows.tokens);
+  in.pos = append(rows.pos);
+  in.row_seq = append(rows.row_seq);
   in.slots = append(slots);
-  in.out_rows = append(out_rows);
+  in.out_rows = append(rows.out_rows);
   in.tiles = append(tiles);
   in.tables = p.size();
   p.resize(in.tables + batch.size() * max_blocks, 0);

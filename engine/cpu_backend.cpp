@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "engine/batch_rows.hpp"
 #include "engine/cpu_kernels.hpp"
 #include "engine/thread_pool.hpp"
 
@@ -114,19 +115,8 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
   const int q_dim = n_heads_ * head_dim_, kv_dim = n_kv_heads_ * head_dim_;
 
   // Flatten the batch into rows; remember each row's sequence and position.
-  std::vector<int> row_seq, row_pos, out_rows;
-  for (size_t s = 0; s < batch.size(); ++s) {
-    const BatchSequence& b = batch[s];
-    const size_t need_blocks = (b.start_pos + b.tokens.size() + block_size_ - 1) / block_size_;
-    if (b.block_table.size() < need_blocks)
-      throw std::logic_error("block table too short for the batch");
-    for (size_t i = 0; i < b.tokens.size(); ++i) {
-      if (b.all_logits || i + 1 == b.tokens.size())
-        out_rows.push_back(static_cast<int>(row_seq.size()));
-      row_seq.push_back(static_cast<int>(s));
-      row_pos.push_back(b.start_pos + static_cast<int>(i));
-    }
-  }
+  const BatchRows rows = flatten_rows(batch, block_size_, V);
+  const std::vector<int>&row_seq = rows.row_seq, &row_pos = rows.pos, &out_rows = rows.out_rows;
   const int T = static_cast<int>(row_seq.size());
   logits.assign(static_cast<size_t>(out_rows.size()) * V, 0.f);
   if (T == 0) return;
@@ -142,16 +132,8 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
   tmp_.resize(x_.size());
 
   // Embedding gather.
-  {
-    int t = 0;
-    for (const BatchSequence& b : batch) {
-      for (int tok : b.tokens) {
-        if (tok < 0 || tok >= V)
-          throw std::out_of_range("token id " + std::to_string(tok) + " outside the vocabulary");
-        cpu::load_row(w_.embed_tokens, tok, H, x_.data() + static_cast<size_t>(t++) * H);
-      }
-    }
-  }
+  for (int t = 0; t < T; ++t)
+    cpu::load_row(w_.embed_tokens, rows.tokens[t], H, x_.data() + static_cast<size_t>(t) * H);
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& L = w_.layers[l];
