@@ -36,14 +36,14 @@ std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
   }
   if (device != "cpu" && device != "cuda" && device != "auto")
     throw std::invalid_argument("--device must be cpu, cuda or auto, got '" + device + "'");
-  if (device == "auto") device = cuda_unavailable_reason().empty() ? "cuda" : "cpu";
+  const std::string why_no_cuda = device == "cpu" ? "" : cuda_unavailable_reason();
+  if (device == "auto") device = why_no_cuda.empty() ? "cuda" : "cpu";
   if (device == "cpu") {
     eo.backend_factory = nullptr;
     if (eo.kv_cache_mb <= 0) eo.kv_cache_mb = kDefaultCpuKvCacheMb;
     return device;
   }
-  if (const std::string why = cuda_unavailable_reason(); !why.empty())
-    throw std::invalid_argument("--device cuda: " + why);
+  if (!why_no_cuda.empty()) throw std::invalid_argument("--device cuda: " + why_no_cuda);
 #ifdef PRECIS_WITH_CUDA
   cuda::CudaBackendOptions co;
   co.kv_cache_mb = eo.kv_cache_mb;
