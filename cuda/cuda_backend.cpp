@@ -356,13 +356,20 @@ void CudaBackend::forward_sample(std::span<const engine::BatchSequence> batch,
     idx.push_back(r.logits_row);
     params.push_back(dp);
   }
-  // Several samples of one request share a row; give each draw its own copy.
-  sample_idx_.upload(idx, stream_);
-  sample_logits_.resize(static_cast<size_t>(n) * V);
-  gather_rows(d_logits, sample_idx_.get(), n, V, sample_logits_.get(), stream_);
+  // Usually draw i samples row i (decode); when samples of one request share a row (the step
+  // its prompt completes), each draw gets its own copy.
+  bool in_order = true;
+  for (int i = 0; i < n; ++i) in_order = in_order && idx[i] == i;
+  const float* sample_logits = d_logits;
+  if (!in_order) {
+    sample_idx_.upload(idx, stream_);
+    sample_logits_.resize(static_cast<size_t>(n) * V);
+    gather_rows(d_logits, sample_idx_.get(), n, V, sample_logits_.get(), stream_);
+    sample_logits = sample_logits_.get();
+  }
   sample_params_.upload(params, stream_);
   sample_results_.resize(n);
-  sample_rows(sample_logits_.get(), n, V, sample_params_.get(), sample_results_.get(), stream_);
+  sample_rows(sample_logits, n, V, sample_params_.get(), sample_results_.get(), stream_);
   const std::vector<DeviceSampleResult> out = sample_results_.download(n, stream_);
   for (int i = 0; i < n; ++i) {
     engine::SampleResult r;
