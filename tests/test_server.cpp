@@ -25,11 +25,7 @@ using test::Reply;
 
 namespace {
 
-const char* kPrompt =
-    "Now it came to pass in the days when the judges ruled, that there was a famine in the land. "
-    "And a certain man of Bethlehemjudah went to sojourn in the country of Moab, he, and his wife, "
-    "and his two sons.\n\nAnd the name of the man was Elimelech, and the name of his wife Naomi, "
-    "and the name of his two sons Mahlon and Chilion, Ephrathites of Bethlehemjudah.";
+const char* const kPrompt = test::kRuthPrompt;
 
 std::shared_ptr<Pipeline> shared_pipeline() {
   static std::shared_ptr<Pipeline> p = [] {

@@ -18,6 +18,13 @@
 
 namespace precis::test {
 
+// A two-paragraph prompt (Ruth 1:1-2, public domain) the server and proxy tests send.
+inline constexpr const char* kRuthPrompt =
+    "Now it came to pass in the days when the judges ruled, that there was a famine in the land. "
+    "And a certain man of Bethlehemjudah went to sojourn in the country of Moab, he, and his wife, "
+    "and his two sons.\n\nAnd the name of the man was Elimelech, and the name of his wife Naomi, "
+    "and the name of his two sons Mahlon and Chilion, Ephrathites of Bethlehemjudah.";
+
 class Conn {
  public:
   explicit Conn(int port, double timeout_s = 30) {
