@@ -55,11 +55,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t used = 0;
     while (!ec && !parser.is_done() && used < left) {
       const size_t n = parser.put(boost::asio::buffer(p + used, left - used), ec);
-      if (ec == http::error::need_more) {
-        ec = {};
-        if (n == 0) break;
-      }
       used += n;
+      if (ec == http::error::need_more) {
+        // Every remaining byte was offered: the message is incomplete. Beast requires the next
+        // put() to bring the unused bytes *plus more* (as the server's async_read does), and
+        // asserts when handed the same bytes again, so this is where the connection closes.
+        ec = {};
+        break;
+      }
       if (n == 0 && !ec) break;
     }
     if (!parser.is_done() && !ec) {
