@@ -5,7 +5,7 @@
 # its libFuzzer runtime for fuzz/run.sh).
 set -euo pipefail
 packages=(cmake g++ make libboost-dev libboost-system-dev libboost-program-options-dev libssl-dev
-          libsentencepiece-dev sentencepiece nlohmann-json3-dev catch2)
+          libsentencepiece-dev sentencepiece nlohmann-json3-dev catch2 libpcre2-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(python3 python3-torch python3-numpy openssl clang libclang-rt-14-dev)
 fi
