@@ -34,9 +34,11 @@ void LmScorer::restart_with_tail(const std::vector<int>& history, int room) {
   // Keep half of what would fit, so that restarts are rare rather than every segment.
   const int keep =
       std::min<int>(static_cast<int>(history.size()), std::max(0, window_ - fixed - room) / 2);
-  std::vector<int> start;
-  if (bos >= 0) start.push_back(bos);
-  start.insert(start.end(), history.end() - keep, history.end());
+  // [bos] + the last `keep` tokens, written in place (see context_ranker.cpp: GCC 12's false
+  // -Warray-bounds on push_back + insert with AVX-512).
+  std::vector<int> start(static_cast<size_t>(fixed + keep));
+  if (bos >= 0) start[0] = bos;
+  std::copy(history.end() - keep, history.end(), start.begin() + fixed);
   session_->truncate(0);
   session_->append(start);
 }

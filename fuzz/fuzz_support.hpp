@@ -19,7 +19,8 @@ class NullGenerator : public server::Generator {
   NullGenerator() { config_.generate.max_tokens = 8; }
   std::string model_id() const override { return "fuzz"; }
   const PipelineConfig& config() const override { return config_; }
-  void start(Request, server::GenerationHandlers h, std::shared_ptr<CancelToken>) override {
+  void start(Request, std::shared_ptr<const server::ClientRequest>, server::GenerationHandlers h,
+             std::shared_ptr<CancelToken>) override {
     if (h.on_start) h.on_start();
     if (h.on_error) h.on_error(std::make_exception_ptr(std::runtime_error("fuzz: no model")));
   }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "middleware/server/api_error.hpp"
+#include "middleware/server/chat_template.hpp"
 #include "middleware/server/openai_protocol.hpp"
 
 using namespace precis;
@@ -27,7 +28,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       static const server::ChatTemplate templates[] = {server::ChatTemplate::kChatml,
                                                        server::ChatTemplate::kLlama2,
                                                        server::ChatTemplate::kPlain};
-      server::parse_chat_request(body, defaults, templates[(selector >> 1) % 3]);
+      // The pipeline renders a chat request's messages with the template: fuzz that too.
+      const server::ApiRequest req = server::parse_chat_request(body, defaults);
+      std::vector<server::ChatMessage> msgs;
+      for (const Message& m : req.prompts.at(0).messages) msgs.push_back({m.role, m.content});
+      server::render_chat(msgs, templates[(selector >> 1) % 3], "<keep>", "</keep>");
     }
   } catch (const server::ApiError&) {
   }

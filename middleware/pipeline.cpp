@@ -8,6 +8,8 @@
 #include "engine/load_error.hpp"
 #include "middleware/device.hpp"
 #include "middleware/prompt_stages.hpp"
+#include "middleware/server/chat_template.hpp"
+#include "middleware/stage_runner.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "precis/precis.hpp"
 
@@ -40,21 +42,6 @@ engine::SamplingParams to_sampling(const GenerateOptions& g) {
   return p;
 }
 
-// The stages' after(), in reverse order; returns the result.
-Result run_after_stages(const std::vector<std::shared_ptr<Stage>>& stages, const Request& request,
-                        Result& res) {
-  const auto t = Clock::now();
-  for (auto it = stages.rbegin(); it != stages.rend(); ++it) {
-    try {
-      (*it)->after(request, res);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("stage '" + (*it)->name() + "' failed: " + e.what());
-    }
-  }
-  if (!stages.empty()) res.timings.push_back({"plugins (after)", ms_since(t)});
-  return std::move(res);
-}
-
 }  // namespace
 
 std::string default_model_dir() {
@@ -64,6 +51,7 @@ std::string default_model_dir() {
 
 struct Pipeline::Impl {
   PipelineConfig config;
+  server::ChatTemplate chat_template = server::ChatTemplate::kPlain;
   std::unique_ptr<engine::EngineService> service;
   std::mutex stages_mu;
   std::vector<std::shared_ptr<Stage>> stages;
@@ -96,6 +84,8 @@ Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
   device.gpu_memory_fraction = config.model.gpu_memory_fraction;
   apply_device(eo, device);
   impl_->service = std::make_unique<engine::EngineService>(eo);
+  impl_->chat_template =
+      server::resolve_chat_template(config.server.chat_template, config.model.path);
   impl_->config = std::move(config);
 }
 
@@ -142,6 +132,26 @@ Result Pipeline::run(Request request, const TextCallback& on_text) {
   return run(std::move(request), cb, nullptr);
 }
 
+namespace {
+
+// A chat request's messages (as the before() stages left them) rendered with the chat template:
+// system prompt and history become the prompt, the final turn the question. With compression on,
+// the role markers of the history are protected by the compressor's keep markers.
+void render_messages(const PipelineConfig& cfg, server::ChatTemplate t, Request& request) {
+  if (request.messages.empty()) return;
+  std::vector<server::ChatMessage> msgs;
+  for (const Message& m : request.messages) msgs.push_back({m.role, m.content});
+  const bool compress_on = request.compress.value_or(cfg.compress_enabled);
+  server::RenderedChat chat =
+      compress_on ? server::render_chat(msgs, t, cfg.compress.keep_open, cfg.compress.keep_close)
+                  : server::render_chat(msgs, t);
+  request.prompt = std::move(chat.history);
+  request.question = std::move(chat.final);
+  request.contexts.clear();
+}
+
+}  // namespace
+
 Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelToken* cancel) {
   const PipelineConfig& cfg = impl_->config;
   engine::EngineService& svc = *impl_->service;
@@ -152,16 +162,9 @@ Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelT
     std::lock_guard<std::mutex> lock(impl_->stages_mu);
     stages = impl_->stages;
   }
-
-  auto t = Clock::now();
-  for (const auto& s : stages) {
-    try {
-      s->before(request);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("stage '" + s->name() + "' failed: " + e.what());
-    }
-  }
-  if (!stages.empty()) res.timings.push_back({"plugins (before)", ms_since(t)});
+  const StageRunner runner(std::move(stages));
+  runner.before(request, res);
+  render_messages(cfg, impl_->chat_template, request);
 
   PromptTools tools;
   tools.tokenizer = &tok;
@@ -184,36 +187,22 @@ Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelT
   run_prompt_stages(cfg, request, tools, res);
   const std::string final_prompt = res.final_prompt;
 
-  // Generate, unless a stage (e.g. the cache plugin) answers from the final prompt.
-  t = Clock::now();
+  // Generate, unless a stage (e.g. the cache plugin) answers from the final prompt. Streamed
+  // text goes through the stages' stream filters (e.g. redact's restore).
+  FilteredStream stream(runner.stages(), request, on_text);
+  const ChoiceTextCallback stream_cb = stream.callback();
+  const auto t = Clock::now();
   const GenerateOptions gen = request.generate.value_or(cfg.generate);
   engine::SamplingParams sp = to_sampling(gen);
   std::vector<int> ids = tok.encode(final_prompt, true);
   res.final_prompt_tokens = static_cast<int>(ids.size());
-  const std::shared_ptr<Stage>* answered_by = nullptr;
-  for (const auto& s : stages) {
-    try {
-      if (s->before_generate(request, final_prompt, gen, res)) {
-        answered_by = &s;
-        break;
-      }
-    } catch (const std::exception& e) {
-      throw std::runtime_error("stage '" + s->name() + "' failed: " + e.what());
-    }
+  if (runner.answer(request, final_prompt, gen, res, stream_cb)) {
+    stream.finish();
+    runner.after(request, res);
+    return res;
   }
-  if (answered_by) {
-    for (size_t i = 0; i < res.choices.size(); ++i) {
-      res.completion_tokens += res.choices[i].tokens;
-      if (on_text && !res.choices[i].text.empty())
-        on_text(static_cast<int>(i), res.choices[i].text);
-    }
-    if (!res.choices.empty()) res.text = res.choices[0].text;
-    res.timings.push_back({(*answered_by)->name(), ms_since(t)});
-    return run_after_stages(stages, request, res);
-  }
-  res.choices.clear();  // a stage that declined must not leave choices behind
   engine::StreamCallback cb;
-  if (on_text) cb = on_text;
+  if (stream_cb) cb = stream_cb;
   engine::Submission sub = svc.submit(std::move(ids), sp, cb);
   if (cancel) cancel->on_cancel(sub.cancel);
   engine::GenerationResult g = sub.result.get();
@@ -240,15 +229,10 @@ Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelT
   if (!res.choices.empty()) res.text = res.choices[0].text;
   res.generation_tokens_per_second = g.seconds > 0 ? res.completion_tokens / g.seconds : 0.0;
   res.timings.push_back({"generate", ms_since(t)});
-
-  for (const auto& s : stages) {
-    try {
-      s->after_generate(request, final_prompt, gen, res);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("stage '" + s->name() + "' failed: " + e.what());
-    }
-  }
-  return run_after_stages(stages, request, res);
+  stream.finish();
+  runner.after_generate(request, final_prompt, gen, res);
+  runner.after(request, res);
+  return res;
 }
 
 }  // namespace precis

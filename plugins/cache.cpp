@@ -1,12 +1,14 @@
 // The cache plugin: a mutex-guarded LRU list plus a hash index on the full key.
 #include "plugins/cache.hpp"
 
+#include <openssl/evp.h>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <list>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "plugins/settings.hpp"
@@ -127,6 +129,8 @@ class CacheStage : public Stage {
 }  // namespace
 
 std::string cache_key(const std::string& final_prompt, const GenerateOptions& o) {
+  // The unambiguous encoding (length-prefixed strings), then its SHA-256: entries never hold
+  // the prompt text, and a collision would take 2^128 work.
   std::string k;
   k.reserve(final_prompt.size() + 128);
   put(k, final_prompt);
@@ -146,7 +150,11 @@ std::string cache_key(const std::string& final_prompt, const GenerateOptions& o)
   put(k, static_cast<int64_t>(o.best_of));
   put(k, static_cast<int64_t>(o.logprobs));
   put(k, static_cast<int64_t>(o.ignore_eos));
-  return k;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(k.data(), k.size(), digest, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("cache: SHA-256 failed");
+  return std::string(reinterpret_cast<const char*>(digest), len);
 }
 
 std::unique_ptr<Stage> make_cache_stage(const std::string& settings_json) {

@@ -60,6 +60,9 @@ class PluginStage : public Stage {
                       const GenerateOptions& options, const Result& result) override {
     guarded([&] { stage_->after_generate(request, final_prompt, options, result); });
   }
+  std::unique_ptr<StreamFilter> stream_filter(const Request& request) const override {
+    return guarded([&] { return stage_->stream_filter(request); });
+  }
   std::vector<std::pair<std::string, double>> metrics() const override {
     try {
       return stage_->metrics();

@@ -327,6 +327,77 @@ class Masker {
   std::map<std::string, int> count_;
 };
 
+bool placeholder_char(char c) {
+  return (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_';
+}
+
+// Replaces "[LABEL_N]" and, since compression may drop the brackets, a bare LABEL_N word, when
+// the request's mapping knows it. Other text (including unknown placeholders) is kept.
+std::string restore(const std::string& s, const std::map<std::string, std::string>& meta) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    if (!(s[i] >= 'A' && s[i] <= 'Z') || (i > 0 && is_alnum(s[i - 1]))) {
+      out += s[i++];
+      continue;
+    }
+    size_t j = i;
+    while (j < s.size() && placeholder_char(s[j]) && j - i <= 40) ++j;
+    auto it = (j < s.size() && is_alnum(s[j]))
+                  ? meta.end()
+                  : meta.find(kMetaPrefix + "[" + s.substr(i, j - i) + "]");
+    if (it == meta.end()) {
+      out.append(s, i, j - i);
+      i = j;
+      continue;
+    }
+    const bool bracketed = i > 0 && s[i - 1] == '[' && j < s.size() && s[j] == ']';
+    if (bracketed) out.pop_back();  // the '[' just copied
+    out += it->second;
+    i = bracketed ? j + 1 : j;
+  }
+  return out;
+}
+
+// Streamed text with the request's placeholders put back. A delta may end inside a placeholder
+// ("...[EMA" + "IL_1]..."), so a tail that could still become one is held back until the next
+// delta or the end: the tail from the last '[' or from the start of a trailing run of A-Z, 0-9
+// and _ (a bare LABEL_N), when it is short enough to be a placeholder.
+class RestoreFilter : public StreamFilter {
+ public:
+  explicit RestoreFilter(const std::map<std::string, std::string>& meta) : meta_(meta) {}
+
+  std::string push(const std::string& delta) override {
+    held_ += delta;
+    const size_t keep = held_tail();
+    std::string out = restore(held_.substr(0, held_.size() - keep), meta_);
+    held_.erase(0, held_.size() - keep);
+    return out;
+  }
+  std::string finish() override {
+    std::string out = restore(held_, meta_);
+    held_.clear();
+    return out;
+  }
+
+ private:
+  // How many trailing bytes of held_ may still be (part of) a placeholder.
+  size_t held_tail() const {
+    constexpr size_t kLongest = 48;  // "[" + 32-char label + "_" + digits + "]"
+    size_t b = held_.size();
+    while (b > 0 && placeholder_char(held_[b - 1]) && held_.size() - b < kLongest) --b;
+    if (b > 0 && held_[b - 1] == '[') --b;
+    if (b == held_.size()) return 0;
+    // A run that starts inside a word is not a placeholder (restore() skips it too).
+    if (held_[b] != '[' && b > 0 && is_alnum(held_[b - 1])) return 0;
+    return held_.size() - b;
+  }
+
+  const std::map<std::string, std::string>& meta_;
+  std::string held_;
+};
+
 class RedactStage : public Stage {
  public:
   explicit RedactStage(RedactSettings st) : st_(std::move(st)) {}
@@ -339,6 +410,7 @@ class RedactStage : public Stage {
     request.prompt = m.mask(request.prompt);
     request.question = m.mask(request.question);
     for (auto& c : request.contexts) c = m.mask(c);
+    for (auto& msg : request.messages) msg.content = m.mask(msg.content);
     masked_.fetch_add(m.masked(), std::memory_order_relaxed);
     if (st_.restore)
       for (const auto& [ph, value] : m.originals()) request.metadata[kMetaPrefix + ph] = value;
@@ -350,42 +422,17 @@ class RedactStage : public Stage {
     result.text = restore(result.text, request.metadata);
   }
 
+  std::unique_ptr<StreamFilter> stream_filter(const Request& request) const override {
+    if (!st_.restore) return nullptr;
+    return std::make_unique<RestoreFilter>(request.metadata);
+  }
+
   std::vector<std::pair<std::string, double>> metrics() const override {
     return {{"precis_redact_requests_total", static_cast<double>(requests_.load())},
             {"precis_redact_masked_total", static_cast<double>(masked_.load())}};
   }
 
  private:
-  // Replaces "[LABEL_N]" and, since compression may drop the brackets, a bare LABEL_N word, when
-  // the request's mapping knows it. Other text (including unknown placeholders) is kept.
-  static std::string restore(const std::string& s, const std::map<std::string, std::string>& meta) {
-    auto token_char = [](char c) { return (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_'; };
-    std::string out;
-    out.reserve(s.size());
-    size_t i = 0;
-    while (i < s.size()) {
-      if (!(s[i] >= 'A' && s[i] <= 'Z') || (i > 0 && is_alnum(s[i - 1]))) {
-        out += s[i++];
-        continue;
-      }
-      size_t j = i;
-      while (j < s.size() && token_char(s[j]) && j - i <= 40) ++j;
-      auto it = (j < s.size() && is_alnum(s[j]))
-                    ? meta.end()
-                    : meta.find(kMetaPrefix + "[" + s.substr(i, j - i) + "]");
-      if (it == meta.end()) {
-        out.append(s, i, j - i);
-        i = j;
-        continue;
-      }
-      const bool bracketed = i > 0 && s[i - 1] == '[' && j < s.size() && s[j] == ']';
-      if (bracketed) out.pop_back();  // the '[' just copied
-      out += it->second;
-      i = bracketed ? j + 1 : j;
-    }
-    return out;
-  }
-
   const RedactSettings st_;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> masked_{0};

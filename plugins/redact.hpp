@@ -23,7 +23,10 @@
 // With "restore": true the placeholder -> original mapping is kept in Request::metadata (keys
 // "redact:[EMAIL_1]", per request, so concurrent requests never see each other's values) and
 // after() puts the originals back into every choice's text (also a bare EMAIL_1 whose brackets
-// compression dropped). Streamed deltas and the Result's prompt fields keep the placeholders.
+// compression dropped), and its stream filter does the same to streamed deltas (holding back a
+// tail that may be a placeholder split across deltas). The Result's prompt fields keep the
+// placeholders. Every text the model sees is masked: prompt, question, contexts and every chat
+// message (system, history, final user turn).
 //
 // Metrics: precis_redact_requests_total (requests seen), precis_redact_masked_total (values
 // masked, counting each distinct value once per request).

@@ -64,10 +64,10 @@ class CountingGenerator : public server::Generator {
   explicit CountingGenerator(std::shared_ptr<server::Generator> inner) : inner_(std::move(inner)) {}
   std::string model_id() const override { return inner_->model_id(); }
   const PipelineConfig& config() const override { return inner_->config(); }
-  void start(Request r, server::GenerationHandlers h,
-             std::shared_ptr<CancelToken> cancel) override {
+  void start(Request r, std::shared_ptr<const server::ClientRequest> client,
+             server::GenerationHandlers h, std::shared_ptr<CancelToken> cancel) override {
     ++count;
-    inner_->start(std::move(r), std::move(h), std::move(cancel));
+    inner_->start(std::move(r), std::move(client), std::move(h), std::move(cancel));
   }
   server::GeneratorStats stats() const override { return inner_->stats(); }
   void shutdown() override { inner_->shutdown(); }
@@ -226,26 +226,6 @@ class FakeUpstream {
       ::close(c);
     }
   }
-  // Reads the request (header and Content-Length body), bounded in time.
-  static std::string read_request(int c) {
-    std::string in;
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (std::chrono::steady_clock::now() < until) {
-      const size_t end = in.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        const size_t cl = in.find("Content-Length: ");
-        const size_t len = cl == std::string::npos ? 0 : std::stoul(in.substr(cl + 16));
-        if (in.size() >= end + 4 + len) break;
-      }
-      pollfd p{c, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      char buf[8192];
-      const ssize_t n = ::recv(c, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      in.append(buf, static_cast<size_t>(n));
-    }
-    return in;
-  }
   static void send_all(int c, const std::string& s) { ::send(c, s.data(), s.size(), MSG_NOSIGNAL); }
   static std::string reply(const std::string& status, const std::string& body) {
     return "HTTP/1.1 " + status +
@@ -254,7 +234,7 @@ class FakeUpstream {
   }
   void serve(int c) {
     {
-      const std::string req = read_request(c);
+      const std::string req = test::read_request(c);
       std::lock_guard<std::mutex> lock(mu_);
       last_request_ = req;
     }

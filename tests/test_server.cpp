@@ -51,13 +51,13 @@ class SlowGenerator : public server::Generator {
       : inner_(std::move(inner)), per_token_(per_token) {}
   std::string model_id() const override { return inner_->model_id(); }
   const PipelineConfig& config() const override { return inner_->config(); }
-  void start(Request r, server::GenerationHandlers h,
-             std::shared_ptr<CancelToken> cancel) override {
+  void start(Request r, std::shared_ptr<const server::ClientRequest> client,
+             server::GenerationHandlers h, std::shared_ptr<CancelToken> cancel) override {
     h.on_text = [on_text = h.on_text, d = per_token_](int i, const std::string& s) {
       std::this_thread::sleep_for(d);
       if (on_text) on_text(i, s);
     };
-    inner_->start(std::move(r), std::move(h), std::move(cancel));
+    inner_->start(std::move(r), std::move(client), std::move(h), std::move(cancel));
   }
   server::GeneratorStats stats() const override { return inner_->stats(); }
   void shutdown() override { inner_->shutdown(); }

@@ -148,6 +148,28 @@ inline Reply http(int port, const std::string& method, const std::string& target
   return parse_reply(c.read_all());
 }
 
+// Server side, for fake upstreams: one request (header and Content-Length body) read from an
+// accepted socket, bounded in time (5 s).
+inline std::string read_request(int fd) {
+  std::string in;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < until) {
+    const size_t end = in.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      const size_t cl = in.find("Content-Length: ");
+      const size_t len = cl == std::string::npos ? 0 : std::stoul(in.substr(cl + 16));
+      if (in.size() >= end + 4 + len) break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    char buf[8192];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  return in;
+}
+
 // The payloads of "data: ..." events, in order.
 inline std::vector<std::string> sse_payloads(const std::string& body) {
   std::vector<std::string> out;

@@ -110,10 +110,22 @@ struct PipelineConfig {
   static PipelineConfig from_file(const std::string& path);
 };
 
+// One message of a chat request. Roles as OpenAI names them: "system", "user", "assistant".
+struct Message {
+  std::string role;
+  std::string content;
+};
+
 struct Request {
   std::string prompt;                 // the text to work on (documents, instructions, ...)
   std::string question;               // optional: protected, planned for, placed last
   std::vector<std::string> contexts;  // optional: explicit documents instead of blank-line split
+  // A chat request: every message the model will see, system and history included. Stages'
+  // before() must treat each message's content as model input (the redact plugin masks them
+  // all). After the before() stages, the embedded pipeline renders the messages with the model's
+  // chat template into prompt (system + history) and question (the final turn); proxy mode
+  // forwards them as they stand then, the last user message compressed and planned.
+  std::vector<Message> messages;
   // Per-request overrides of the pipeline's configuration.
   std::optional<bool> compress;
   std::optional<double> rate;
@@ -162,6 +174,16 @@ struct Result {
   std::vector<StageTiming> timings;
 };
 
+// A stage's view of one choice's streamed text: push() takes each new delta and returns what may
+// go to the client now; finish() returns whatever was held back, once the choice has ended. A
+// filter may hold text back (e.g. the start of what may be a placeholder) but must not lose any.
+class StreamFilter {
+ public:
+  virtual ~StreamFilter() = default;
+  virtual std::string push(const std::string& delta) = 0;
+  virtual std::string finish() = 0;
+};
+
 // A pipeline stage provided by a plugin or by application code: it may read and change the
 // request before the pipeline and the result after it. Throwing fails the request with the
 // stage's name in the message. One Stage serves all requests: its methods may be called from
@@ -177,9 +199,11 @@ class Stage {
     (void)request;
     (void)result;
   }
-  // Just before generation, with the final prompt (after compression and planning) and the
-  // effective sampling options. Return true after filling result.choices to skip generation
-  // (a cache hit); the pipeline then fills result.text and completion_tokens from the choices.
+  // Just before generation, with the final prompt (after compression and planning; in proxy
+  // mode, the canonical JSON of exactly what is sent upstream: messages or prompt, model and
+  // sampling fields) and the effective sampling options. Return true after filling result.choices
+  // to skip generation (a cache hit); the pipeline then fills result.text and completion_tokens
+  // from the choices.
   virtual bool before_generate(const Request& request, const std::string& final_prompt,
                                const GenerateOptions& options, Result& result) {
     (void)request;
@@ -195,6 +219,14 @@ class Stage {
     (void)final_prompt;
     (void)options;
     (void)result;
+  }
+  // A filter for one choice's streamed deltas (called once per choice that streams, after
+  // before()), so that what after() does to the final text also happens to the stream (e.g.
+  // redact's restore). nullptr: deltas pass unchanged. Filters run in reverse stage order, like
+  // after().
+  virtual std::unique_ptr<StreamFilter> stream_filter(const Request& request) const {
+    (void)request;
+    return nullptr;
   }
   // Prometheus-style samples (full metric name -> value) for /metrics; names ending in _total
   // are counters, others gauges. See plugins/README.md for the built-in plugins' names.

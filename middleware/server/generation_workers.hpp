@@ -18,6 +18,7 @@ namespace precis::server {
 
 struct GenerationJob {
   Request request;
+  std::shared_ptr<const ClientRequest> client;
   GenerationHandlers handlers;
   std::shared_ptr<CancelToken> cancel;
 };

@@ -5,6 +5,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,14 @@ struct GeneratorStats {
   std::vector<std::pair<std::string, double>> plugin_metrics;
 };
 
+// What a client sent, for a generator that forwards requests (proxy mode): the endpoint and the
+// body's other fields (sampling, n, stream, ...). The text the model sees (prompt, messages) is
+// NOT here: it travels in the Request, where the plugin stages see and change it.
+struct ClientRequest {
+  bool chat = false;
+  nlohmann::json fields;  // the client's body without "prompt", "messages" and "precis"
+};
+
 class Generator {
  public:
   virtual ~Generator() = default;
@@ -41,14 +50,11 @@ class Generator {
   virtual const PipelineConfig& config() const = 0;
   // Starts `request` without blocking the caller; `cancel` aborts it (it then finishes through
   // on_done with finish_reason "abort", or through on_error).
-  virtual void start(Request request, GenerationHandlers handlers,
-                     std::shared_ptr<CancelToken> cancel) = 0;
+  // `client` is what the client sent beside the text (null for SDK callers); a forwarding
+  // generator needs it.
+  virtual void start(Request request, std::shared_ptr<const ClientRequest> client,
+                     GenerationHandlers handlers, std::shared_ptr<CancelToken> cancel) = 0;
   virtual GeneratorStats stats() const = 0;
-  // True for a proxy: each Request then carries the client's endpoint and JSON body in its
-  // metadata (kRawEndpointKey: "completions" or "chat", kRawBodyKey), to forward them as sent.
-  virtual bool wants_raw_request() const { return false; }
-  static constexpr const char* kRawEndpointKey = "precis.endpoint";
-  static constexpr const char* kRawBodyKey = "precis.body";
   // Stops taking work and waits for the running work to return; queued work fails.
   virtual void shutdown() = 0;
 };

@@ -54,11 +54,13 @@ ApiError to_api_error(std::exception_ptr e) {
 // One generation request, from admission to its last byte. Its state is touched only on the
 // connection's strand, except the atomics that the generator's threads write.
 struct OpenAiApi::Call : std::enable_shared_from_this<OpenAiApi::Call> {
-  Call(OpenAiApi& api, std::shared_ptr<Exchange> ex, ApiRequest req, ResponseMeta meta,
-       std::string endpoint, Clock::time_point t0)
+  Call(OpenAiApi& api, std::shared_ptr<Exchange> ex, ApiRequest req,
+       std::shared_ptr<const ClientRequest> client, ResponseMeta meta, std::string endpoint,
+       Clock::time_point t0)
       : api(api),
         ex(std::move(ex)),
         req(std::move(req)),
+        client(std::move(client)),
         meta(std::move(meta)),
         endpoint(std::move(endpoint)),
         t0(t0),
@@ -102,7 +104,7 @@ struct OpenAiApi::Call : std::enable_shared_from_this<OpenAiApi::Call> {
       h.on_error = [self, p](std::exception_ptr e) {
         self->ex->post([self, p, e] { self->on_error(p, e); });
       };
-      api.generator_->start(req.prompts[p], std::move(h), cancel);
+      api.generator_->start(req.prompts[p], client, std::move(h), cancel);
     }
   }
 
@@ -203,6 +205,7 @@ struct OpenAiApi::Call : std::enable_shared_from_this<OpenAiApi::Call> {
   OpenAiApi& api;
   std::shared_ptr<Exchange> ex;
   ApiRequest req;
+  std::shared_ptr<const ClientRequest> client;
   ResponseMeta meta;
   std::string endpoint;
   Clock::time_point t0;
@@ -223,7 +226,6 @@ OpenAiApi::OpenAiApi(const ServerOptions& options, std::shared_ptr<Generator> ge
       generator_(std::move(generator)),
       metrics_(metrics),
       auth_(options.api_keys),
-      chat_template_(resolve_chat_template(options.chat_template, generator_->config().model.path)),
       started_at_(static_cast<int64_t>(std::time(nullptr))) {}
 
 void OpenAiApi::reply(Exchange& ex, const std::string& endpoint, int status, std::string body,
@@ -320,17 +322,18 @@ void OpenAiApi::generate(const std::string& endpoint, const HttpRequest& http,
   ApiRequest req;
   try {
     const PipelineConfig& defaults = generator_->config();
-    req = endpoint == kChat ? parse_chat_request(http.body, defaults, chat_template_)
+    req = endpoint == kChat ? parse_chat_request(http.body, defaults)
                             : parse_completion_request(http.body, defaults);
   } catch (const ApiError& e) {
     --in_flight_;
     return reply_error(*ex, endpoint, e);
   }
-  if (generator_->wants_raw_request())
-    for (Request& r : req.prompts) {
-      r.metadata[Generator::kRawEndpointKey] = endpoint == kChat ? "chat" : "completions";
-      r.metadata[Generator::kRawBodyKey] = http.body;
-    }
+  // The body's other fields, for a generator that forwards them; its text (prompt, messages)
+  // travels in the Requests only, where the plugin stages see it.
+  auto client = std::make_shared<ClientRequest>();
+  client->chat = endpoint == kChat;
+  client->fields = json::parse(http.body, nullptr, false);  // valid: parsed above
+  for (const char* text_field : {"prompt", "messages", "precis"}) client->fields.erase(text_field);
   ResponseMeta meta;
   const uint64_t n = next_id_++;
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -340,8 +343,8 @@ void OpenAiApi::generate(const std::string& endpoint, const HttpRequest& http,
   meta.id = (endpoint == kChat ? "chatcmpl-" : "cmpl-") + std::string(id);
   meta.created = static_cast<int64_t>(std::time(nullptr));
   meta.model = generator_->model_id();
-  auto call =
-      std::make_shared<Call>(*this, std::move(ex), std::move(req), std::move(meta), endpoint, t0);
+  auto call = std::make_shared<Call>(*this, std::move(ex), std::move(req), std::move(client),
+                                     std::move(meta), endpoint, t0);
   call->start();
 }
 

@@ -15,7 +15,6 @@
 #include <string>
 
 #include "middleware/server/api_auth.hpp"
-#include "middleware/server/chat_template.hpp"
 #include "middleware/server/exchange.hpp"
 #include "middleware/server/generator.hpp"
 #include "middleware/server/metrics.hpp"
@@ -33,7 +32,6 @@ class OpenAiApi {
   void begin_shutdown() { shutting_down_ = true; }
   // Generation requests admitted and not yet done.
   int in_flight() const { return in_flight_.load(); }
-  ChatTemplate chat_template() const { return chat_template_; }
 
  private:
   struct Call;
@@ -51,7 +49,6 @@ class OpenAiApi {
   std::shared_ptr<Generator> generator_;
   Metrics& metrics_;
   ApiAuth auth_;
-  ChatTemplate chat_template_;
   std::atomic<int> in_flight_{0};
   std::atomic<bool> shutting_down_{false};
   std::atomic<uint64_t> next_id_{1};

@@ -143,8 +143,7 @@ ApiRequest parse_completion_request(const std::string& body, const PipelineConfi
   return out;
 }
 
-ApiRequest parse_chat_request(const std::string& body, const PipelineConfig& defaults,
-                              ChatTemplate chat_template) {
+ApiRequest parse_chat_request(const std::string& body, const PipelineConfig& defaults) {
   json j = parse_body(body);
   ApiRequest out;
   out.endpoint = Endpoint::kChatCompletions;
@@ -176,7 +175,7 @@ ApiRequest parse_chat_request(const std::string& body, const PipelineConfig& def
     if (!messages) r.fail("messages", "missing");
     if (!messages->is_array() || messages->empty())
       r.fail("messages", "expected a non-empty list of messages");
-    std::vector<ChatMessage> msgs;
+    std::vector<Message> msgs;
     for (size_t i = 0; i < messages->size(); ++i) {
       const std::string path = "/messages/" + std::to_string(i);
       JsonReader m((*messages)[i], path);
@@ -192,12 +191,8 @@ ApiRequest parse_chat_request(const std::string& body, const PipelineConfig& def
     Request base;
     read_common(r, defaults, out, base);
     r.finish();
-    const bool compress_on = base.compress.value_or(defaults.compress_enabled);
-    RenderedChat chat = compress_on ? render_chat(msgs, chat_template, defaults.compress.keep_open,
-                                                  defaults.compress.keep_close)
-                                    : render_chat(msgs, chat_template);
-    base.prompt = std::move(chat.history);
-    base.question = std::move(chat.final);
+    // Rendered with the chat template by the pipeline, after the plugin stages saw them.
+    base.messages = std::move(msgs);
     out.prompts.push_back(std::move(base));
   } catch (const ConfigError& e) {
     rethrow_as_api_error(e);

@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "middleware/server/chat_template.hpp"
 #include "precis/precis.hpp"
 
 namespace precis::server {
@@ -30,8 +29,8 @@ struct ApiRequest {
 // Both throw ApiError (400) naming the field: "/messages/1/role: must be one of ...".
 // Unknown fields are rejected. `defaults` gives the sampling defaults and compression settings.
 ApiRequest parse_completion_request(const std::string& body, const PipelineConfig& defaults);
-ApiRequest parse_chat_request(const std::string& body, const PipelineConfig& defaults,
-                              ChatTemplate chat_template);
+// A chat request's Request carries the messages (Request::messages); the pipeline renders them.
+ApiRequest parse_chat_request(const std::string& body, const PipelineConfig& defaults);
 
 struct ResponseMeta {
   std::string id;  // "cmpl-..." or "chatcmpl-..."

@@ -22,9 +22,9 @@ PipelineGenerator::~PipelineGenerator() {
   shutdown();
 }
 
-void PipelineGenerator::start(Request request, GenerationHandlers handlers,
-                              std::shared_ptr<CancelToken> cancel) {
-  workers_.start({std::move(request), std::move(handlers), std::move(cancel)});
+void PipelineGenerator::start(Request request, std::shared_ptr<const ClientRequest> client,
+                              GenerationHandlers handlers, std::shared_ptr<CancelToken> cancel) {
+  workers_.start({std::move(request), std::move(client), std::move(handlers), std::move(cancel)});
 }
 
 void PipelineGenerator::run(GenerationJob& job) {

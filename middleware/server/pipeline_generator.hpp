@@ -18,8 +18,8 @@ class PipelineGenerator : public Generator {
 
   std::string model_id() const override { return model_id_; }
   const PipelineConfig& config() const override { return pipeline_->config(); }
-  void start(Request request, GenerationHandlers handlers,
-             std::shared_ptr<CancelToken> cancel) override;
+  void start(Request request, std::shared_ptr<const ClientRequest> client,
+             GenerationHandlers handlers, std::shared_ptr<CancelToken> cancel) override;
   GeneratorStats stats() const override;
   void shutdown() override;
 

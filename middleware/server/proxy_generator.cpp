@@ -7,6 +7,7 @@
 #include "middleware/server/api_error.hpp"
 #include "middleware/server/upstream_client.hpp"
 #include "middleware/server/upstream_protocol.hpp"
+#include "middleware/stage_runner.hpp"
 #include "plugins/plugin_loader.hpp"
 
 namespace precis::server {
@@ -68,37 +69,24 @@ ProxyGenerator::~ProxyGenerator() {
   shutdown();
 }
 
-void ProxyGenerator::start(Request request, GenerationHandlers handlers,
-                           std::shared_ptr<CancelToken> cancel) {
-  workers_.start({std::move(request), std::move(handlers), std::move(cancel)});
+void ProxyGenerator::start(Request request, std::shared_ptr<const ClientRequest> client,
+                           GenerationHandlers handlers, std::shared_ptr<CancelToken> cancel) {
+  workers_.start({std::move(request), std::move(client), std::move(handlers), std::move(cancel)});
 }
 
 void ProxyGenerator::run(GenerationJob& job) {
   if (job.handlers.on_start) job.handlers.on_start();
   Result result;
   try {
+    if (!job.client) throw ApiError(500, "proxy: the client's request is missing", "server_error");
+    const StageRunner runner(stages_);
     Request& request = job.request;
-    const auto t = Clock::now();
-    for (const auto& s : stages_) {
-      try {
-        s->before(request);
-      } catch (const std::exception& e) {
-        throw std::runtime_error("stage '" + s->name() + "' failed: " + e.what());
-      }
-    }
-    std::vector<StageTiming> timings;
-    if (!stages_.empty()) timings.push_back({"plugins (before)", ms_since(t)});
-    result.timings = std::move(timings);
-    result = forward(request, std::move(result), job.handlers.on_text, job.cancel.get());
-    const auto ta = Clock::now();
-    for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) {
-      try {
-        (*it)->after(request, result);
-      } catch (const std::exception& e) {
-        throw std::runtime_error("stage '" + (*it)->name() + "' failed: " + e.what());
-      }
-    }
-    if (!stages_.empty()) result.timings.push_back({"plugins (after)", ms_since(ta)});
+    runner.before(request, result);
+    FilteredStream stream(runner.stages(), request, job.handlers.on_text);
+    result = forward(runner, *job.client, request, std::move(result), stream.callback(),
+                     job.cancel.get());
+    stream.finish();
+    runner.after(request, result);
   } catch (...) {
     if (job.handlers.on_error) job.handlers.on_error(std::current_exception());
     return;
@@ -106,45 +94,25 @@ void ProxyGenerator::run(GenerationJob& job) {
   if (job.handlers.on_done) job.handlers.on_done(std::move(result));
 }
 
-Result ProxyGenerator::forward(Request& request, Result res, const ChoiceTextCallback& on_text,
+Result ProxyGenerator::forward(const StageRunner& runner, const ClientRequest& client,
+                               Request& request, Result res, const ChoiceTextCallback& on_text,
                                CancelToken* cancel) {
-  const bool chat = request.metadata[kRawEndpointKey] == "chat";
-  const json client_body = json::parse(request.metadata[kRawBodyKey], nullptr, false);
-  request.metadata.erase(kRawEndpointKey);
-  request.metadata.erase(kRawBodyKey);
-  if (!client_body.is_object())
-    throw ApiError(500, "proxy: the request body is missing", "server_error");
+  const bool chat = client.chat;
   if (chat) {
-    // The last user message is the text compressed and planned; the rest goes as it is.
-    request.prompt = last_user_message(client_body, nullptr);
+    // The last user message (as the stages left it) is the text compressed and planned; the
+    // other messages go as the stages left them.
+    request.prompt = last_user_message(request.messages, nullptr);
     request.question.clear();
     request.contexts.clear();
   }
   prepare_->prepare(request, res);
-  const std::string final_prompt = res.final_prompt;
 
   const GenerateOptions gen = request.generate.value_or(config_.generate);
-  for (const auto& s : stages_) {
-    bool answered = false;
-    try {
-      answered = s->before_generate(request, final_prompt, gen, res);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("stage '" + s->name() + "' failed: " + e.what());
-    }
-    if (answered) {
-      res.completion_tokens = 0;
-      for (size_t i = 0; i < res.choices.size(); ++i) {
-        res.completion_tokens += res.choices[i].tokens;
-        if (on_text && !res.choices[i].text.empty())
-          on_text(static_cast<int>(i), res.choices[i].text);
-      }
-      if (!res.choices.empty()) res.text = res.choices[0].text;
-      return res;
-    }
-  }
-  res.choices.clear();
+  const json body = upstream_body(client, request, res.final_prompt, config_.upstream.model);
+  // What the upstream is asked, streaming aside: a cache stage keys on exactly this.
+  const std::string sent = sent_key(body);
+  if (runner.answer(request, sent, gen, res, on_text)) return res;
 
-  const json body = upstream_body(client_body, chat, final_prompt, config_.upstream.model);
   const std::string body_text = body.dump(-1, ' ', false, json::error_handler_t::replace);
   const bool stream = body.value("stream", false);
   const std::string target = chat ? "/v1/chat/completions" : "/v1/completions";
@@ -280,6 +248,7 @@ Result ProxyGenerator::forward(Request& request, Result res, const ChoiceTextCal
     }
     pool_->release(idx, false);
     attempt.timings.push_back({"upstream", ms_since(t)});
+    runner.after_generate(request, sent, gen, attempt);
     return attempt;
   }
   if (last) throw last->error;

@@ -1,7 +1,9 @@
 // Proxy mode's generator: each request runs the plugins' before(), compress and plan here
 // (ProxyPrepare), then is forwarded to an upstream OpenAI-compatible server (UpstreamPool picks
-// it, UpstreamCall sends it) as the client sent it — completions with the final prompt, chat with
-// the last user message replaced by it — streaming passed through as it arrives. An upstream
+// it, UpstreamCall sends it) with the client's other fields — completions with the final prompt,
+// chat with the messages as the stages left them and the last user message replaced by the final
+// prompt (nothing of the client's original text is forwarded) — streaming passed through as it
+// arrives (through the stages' stream filters). An upstream
 // that fails (unreachable, timeout, 5xx, not JSON) is taken out with backoff and the request
 // moves to another one, unless text was already streamed; otherwise the client gets 502
 // (unreachable, bad answer) or 504 (timeout). A 4xx from the upstream is relayed as is.
@@ -16,6 +18,10 @@
 #include "middleware/server/proxy_prepare.hpp"
 #include "middleware/server/upstream_pool.hpp"
 
+namespace precis {
+class StageRunner;
+}
+
 namespace precis::server {
 
 class ProxyGenerator : public Generator {
@@ -26,18 +32,17 @@ class ProxyGenerator : public Generator {
 
   std::string model_id() const override { return model_id_; }
   const PipelineConfig& config() const override { return config_; }
-  void start(Request request, GenerationHandlers handlers,
-             std::shared_ptr<CancelToken> cancel) override;
+  void start(Request request, std::shared_ptr<const ClientRequest> client,
+             GenerationHandlers handlers, std::shared_ptr<CancelToken> cancel) override;
   GeneratorStats stats() const override;
   void shutdown() override;
-  bool wants_raw_request() const override { return true; }
 
   const UpstreamPool& pool() const { return *pool_; }
 
  private:
   void run(GenerationJob& job);
-  Result forward(Request& request, Result prepared, const ChoiceTextCallback& on_text,
-                 CancelToken* cancel);
+  Result forward(const StageRunner& runner, const ClientRequest& client, Request& request,
+                 Result prepared, const ChoiceTextCallback& on_text, CancelToken* cancel);
 
   PipelineConfig config_;
   std::unique_ptr<ProxyPrepare> prepare_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "middleware/server/generator.hpp"
+
 namespace precis::server {
 
 using nlohmann::json;
@@ -90,33 +92,44 @@ void finish_counts(Result& r) {
 
 }  // namespace
 
-std::string last_user_message(const json& body, int* index) {
+std::string last_user_message(const std::vector<Message>& messages, int* index) {
   if (index) *index = -1;
-  if (!body.contains("messages") || !body["messages"].is_array()) return "";
-  const json& m = body["messages"];
-  for (size_t i = m.size(); i-- > 0;) {
-    if (m[i].is_object() && m[i].value("role", "") == "user") {
+  for (size_t i = messages.size(); i-- > 0;) {
+    if (messages[i].role == "user") {
       if (index) *index = static_cast<int>(i);
-      return m[i].contains("content") ? content_text(m[i]["content"]) : "";
+      return messages[i].content;
     }
   }
   return "";
 }
 
-json upstream_body(const json& client_body, bool chat, const std::string& final_prompt,
-                   const std::string& model) {
-  json b = client_body;
-  b.erase("precis");
-  if (chat) {
-    int i = -1;
-    last_user_message(b, &i);
-    if (i >= 0) b["messages"][static_cast<size_t>(i)]["content"] = final_prompt;
+json upstream_body(const ClientRequest& client, const Request& request,
+                   const std::string& final_prompt, const std::string& model) {
+  json b = client.fields;
+  for (const char* text_field : {"prompt", "messages", "precis"}) b.erase(text_field);
+  if (client.chat) {
+    int last = -1;
+    last_user_message(request.messages, &last);
+    json messages = json::array();
+    for (size_t i = 0; i < request.messages.size(); ++i) {
+      const Message& m = request.messages[i];
+      messages.push_back(
+          {{"role", m.role}, {"content", static_cast<int>(i) == last ? final_prompt : m.content}});
+    }
+    b["messages"] = std::move(messages);
   } else {
     b["prompt"] = final_prompt;
   }
   if (!model.empty()) b["model"] = model;
   if (b.value("stream", false)) b["stream_options"] = {{"include_usage", true}};
   return b;
+}
+
+std::string sent_key(const json& body) {
+  json b = body;
+  b.erase("stream");
+  b.erase("stream_options");
+  return b.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void decode_response(const json& response, bool chat, Result& r) {

@@ -6,20 +6,29 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "precis/precis.hpp"
 
 namespace precis::server {
 
-// The last message with role "user" in a chat body's "messages", as text ("" if none);
-// `index` gets its position (-1 if none).
-std::string last_user_message(const nlohmann::json& body, int* index);
+struct ClientRequest;
 
-// The body to forward: `client_body` without "precis", the prompt (completions) or the last user
-// message (chat) replaced by `final_prompt`, "model" replaced when `model` is given, and for
-// streaming with stream_options.include_usage on (the proxy needs the token counts).
-nlohmann::json upstream_body(const nlohmann::json& client_body, bool chat,
+// The content of the last message with role "user" ("" if none); `index` gets its position (-1
+// if none).
+std::string last_user_message(const std::vector<Message>& messages, int* index);
+
+// The body to forward: the client's other fields, then the text as the stages left it: chat's
+// messages from `request.messages` (role and content only) with the last user message's content
+// replaced by `final_prompt`, or completions' prompt = `final_prompt`. Nothing of the client's
+// original text goes. "model" is replaced when `model` is given; streaming gets
+// stream_options.include_usage (the proxy needs the token counts).
+nlohmann::json upstream_body(const ClientRequest& client, const Request& request,
                              const std::string& final_prompt, const std::string& model);
+
+// The canonical text of what a forwarded body asks the model (the body without its streaming
+// fields): what a cache keys on, so that a hit needs the same messages, model and sampling.
+std::string sent_key(const nlohmann::json& body);
 
 // Thrown for an answer that is not what OpenAI's API returns.
 class InvalidUpstreamAnswer : public std::runtime_error {
