@@ -2,14 +2,17 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) into build-fuzz/ and runs each for a
 # bounded time; any crash, leak, sanitizer report or timeout fails the script.
 #
-#   bash fuzz/run.sh [SECONDS]     # default 60 s per target
+#   bash fuzz/run.sh [SECONDS] [FUZZER...]   # default 60 s per target; every target unless named
+#   bash fuzz/run.sh 30 gguf_fuzzer
 #
-# Only the sources the fuzzers reach are compiled (the API, the protocol decoding, the JSON
-# reader, the config defaults); fuzz_stubs.cpp stands in for the engine and plugin code.
+# Only the sources a fuzzer reaches are compiled: for the HTTP and JSON targets the API, the
+# protocol decoding, the JSON reader, the config defaults (fuzz_stubs.cpp stands in for the
+# engine and plugin code); for the GGUF target the GGUF reader and the ggml type table.
 # New inputs are written to build-fuzz/corpus/; crashing inputs to build-fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
+shift $(( $# > 0 ? 1 : 0 ))
 out=build-fuzz
 cxx="${CXX_FUZZ:-clang++}"
 jobs="${FUZZ_JOBS:-2}"
@@ -17,17 +20,37 @@ command -v "$cxx" >/dev/null || { echo "fuzz/run.sh: $cxx not found (apt-get ins
 
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
        -fno-sanitize-recover=all -I. -Iinclude)
-common_sources=(middleware/server/openai_api.cpp middleware/server/openai_protocol.cpp
-                middleware/server/chat_template.cpp middleware/server/api_auth.cpp
-                middleware/server/metrics.cpp middleware/server/sse.cpp
-                middleware/json_reader.cpp middleware/pipeline_config.cpp middleware/cancel_token.cpp
-                fuzz/fuzz_stubs.cpp)
-fuzzers=(http_request_fuzzer json_request_fuzzer)
+middleware_sources=(middleware/server/openai_api.cpp middleware/server/openai_protocol.cpp
+                    middleware/chat_prompt.cpp engine/chat_template.cpp middleware/server/api_auth.cpp
+                    middleware/server/metrics.cpp middleware/server/sse.cpp
+                    middleware/json_reader.cpp middleware/pipeline_config.cpp
+                    middleware/cancel_token.cpp fuzz/fuzz_stubs.cpp)
+gguf_sources=(engine/gguf.cpp engine/ggml_type.cpp)
+all_fuzzers=(http_request_fuzzer json_request_fuzzer gguf_fuzzer)
+if (( $# > 0 )); then fuzzers=("$@"); else fuzzers=("${all_fuzzers[@]}"); fi
+
+# The sources a fuzzer links besides its own file, and its checked-in seed inputs.
+sources_of() {
+  case "$1" in
+    http_request_fuzzer|json_request_fuzzer) echo "${middleware_sources[@]}" ;;
+    gguf_fuzzer) echo "${gguf_sources[@]}" ;;
+    *) echo "fuzz/run.sh: unknown fuzzer '$1' (known: ${all_fuzzers[*]})" >&2; exit 1 ;;
+  esac
+}
+seeds_of() {
+  case "$1" in
+    http_request_fuzzer) echo fuzz/corpus/http ;;
+    json_request_fuzzer) echo fuzz/corpus/json ;;
+    gguf_fuzzer) echo fuzz/corpus/gguf ;;
+  esac
+}
+obj_of() { echo "$out/obj/$(basename "$1" .cpp).o"; }
+for f in "${fuzzers[@]}"; do sources_of "$f" >/dev/null; done  # unknown names fail here
 
 mkdir -p "$out/obj" "$out/artifacts"
 # Compile (2 at a time) what changed: an object is rebuilt when its source or any header in the
-# repository's middleware/, include/, fuzz/ is newer.
-newest_header=$(find middleware include plugins fuzz -name '*.hpp' -printf '%T@\n' | sort -n | tail -1)
+# repository's engine/, middleware/, include/, plugins/, fuzz/ is newer.
+newest_header=$(find engine middleware include plugins fuzz -name '*.hpp' -printf '%T@\n' | sort -n | tail -1)
 compile() {
   local src=$1 obj=$2 extra=$3
   if [[ -f "$obj" ]]; then
@@ -37,14 +60,17 @@ compile() {
   echo "fuzz: compiling $src"
   "$cxx" "${flags[@]}" "$extra" -c "$src" -o "$obj"
 }
-pids=()
-objs=()
-for src in "${common_sources[@]}" ; do
-  objs+=("$out/obj/$(basename "$src" .cpp).o")
-done
+# Every source the chosen fuzzers need, once.
 units=()
-for src in "${common_sources[@]}"; do units+=("$src|$out/obj/$(basename "$src" .cpp).o|-fsanitize=fuzzer-no-link"); done
-for f in "${fuzzers[@]}"; do units+=("fuzz/$f.cpp|$out/obj/$f.o|-fsanitize=fuzzer-no-link"); done
+declare -A seen=()
+for f in "${fuzzers[@]}"; do
+  for src in $(sources_of "$f") "fuzz/$f.cpp"; do
+    [[ -n "${seen[$src]:-}" ]] && continue
+    seen[$src]=1
+    units+=("$src|$(obj_of "$src")|-fsanitize=fuzzer-no-link")
+  done
+done
+pids=()
 failed=0
 for u in "${units[@]}"; do
   IFS='|' read -r src obj extra <<<"$u"
@@ -55,15 +81,14 @@ done
 for p in "${pids[@]}"; do wait "$p" || failed=1; done
 (( failed == 0 )) || { echo "fuzz/run.sh: compile failed"; exit 1; }
 for f in "${fuzzers[@]}"; do
-  "$cxx" "${flags[@]}" -fsanitize=fuzzer "$out/obj/$f.o" "${objs[@]}" -o "$out/$f"
+  objs=()
+  for src in $(sources_of "$f"); do objs+=("$(obj_of "$src")"); done
+  "$cxx" "${flags[@]}" -fsanitize=fuzzer "$(obj_of "fuzz/$f.cpp")" "${objs[@]}" -o "$out/$f"
 done
 
 status=0
 for f in "${fuzzers[@]}"; do
-  case "$f" in
-    http_request_fuzzer) seeds=fuzz/corpus/http ;;
-    json_request_fuzzer) seeds=fuzz/corpus/json ;;
-  esac
+  seeds=$(seeds_of "$f")
   work="$out/corpus/${f%_fuzzer}"
   mkdir -p "$work"
   echo "fuzz: $f for ${seconds} s"
