@@ -1,0 +1,478 @@
+// q4_0, q4_1, q5_0, q5_1: blocks of 32 weights of 4 or 5 bits with an f16 scale (and an f16
+// min for the _1 types).
+#include "engine/dtype.hpp"
+#include "engine/quant.hpp"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define PRECIS_QUANT_AVX2 1
+#endif
+
+namespace precis::engine::quant_impl {
+namespace {
+
+template <class B>
+const B* blocks(const void* p) {
+  return static_cast<const B*>(p);
+}
+
+inline uint32_t load_qh(const uint8_t* qh) {
+  uint32_t v;
+  std::memcpy(&v, qh, 4);
+  return v;  // little-endian, as ggml stores it
+}
+
+// A block's 32 integers in element order, minus `off`: the low nibbles of qs are elements 0..15,
+// the high nibbles 16..31; the 5-bit types add bit j of qh (little-endian u32) as bit 4 of
+// element j. One pass, no branches.
+template <bool Five>
+inline void block_ints(const uint8_t* qs, const uint8_t* qh_bytes, int off, int* q) {
+  for (int j = 0; j < kQK / 2; ++j) {
+    q[j] = (qs[j] & 0xF) - off;
+    q[j + kQK / 2] = (qs[j] >> 4) - off;
+  }
+  if constexpr (Five) {
+    const uint32_t qh = load_qh(qh_bytes);
+    for (int j = 0; j < kQK; ++j) q[j] += static_cast<int>((qh >> j) & 1u) << 4;
+  }
+}
+
+// One block of each type to 32 floats: the reference the other kernels are tested against. Every
+// d * q is exact in f32 (an 11-bit f16 mantissa times a 5-bit integer), so the only rounding is
+// the "+ m" of the _1 types, the same single rounding as ggml's and numpy's.
+void deq_q4_0(const BlockQ4_0& b, float* y) {
+  const float d = f16_to_f32(b.d);
+  int q[kQK];
+  block_ints<false>(b.qs, nullptr, 8, q);
+  for (int j = 0; j < kQK; ++j) y[j] = d * static_cast<float>(q[j]);
+}
+void deq_q4_1(const BlockQ4_1& b, float* y) {
+  const float d = f16_to_f32(b.d), m = f16_to_f32(b.m);
+  int q[kQK];
+  block_ints<false>(b.qs, nullptr, 0, q);
+  for (int j = 0; j < kQK; ++j) y[j] = d * static_cast<float>(q[j]) + m;
+}
+void deq_q5_0(const BlockQ5_0& b, float* y) {
+  const float d = f16_to_f32(b.d);
+  int q[kQK];
+  block_ints<true>(b.qs, b.qh, 16, q);
+  for (int j = 0; j < kQK; ++j) y[j] = d * static_cast<float>(q[j]);
+}
+void deq_q5_1(const BlockQ5_1& b, float* y) {
+  const float d = f16_to_f32(b.d), m = f16_to_f32(b.m);
+  int q[kQK];
+  block_ints<true>(b.qs, b.qh, 0, q);
+  for (int j = 0; j < kQK; ++j) y[j] = d * static_cast<float>(q[j]) + m;
+}
+
+template <class B, void (*Deq)(const B&, float*)>
+void dequantize_blocks(const void* src, float* dst, int64_t nb) {
+  const B* b = blocks<B>(src);
+  for (int64_t i = 0; i < nb; ++i) Deq(b[i], dst + i * kQK);
+}
+
+// Scalar dot: each block dequantized by the reference, then four partial sums.
+template <class B, void (*Deq)(const B&, float*)>
+float dot_scalar(const void* row, const float* x, int64_t nb) {
+  const B* b = blocks<B>(row);
+  float total = 0.f;
+  float w[kQK];
+  for (int64_t i = 0; i < nb; ++i) {
+    Deq(b[i], w);
+    const float* xb = x + i * kQK;
+    float s[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int j = 0; j < kQK; j += 4)
+      for (int l = 0; l < 4; ++l) s[l] += w[j + l] * xb[j + l];
+    total += (s[0] + s[1]) + (s[2] + s[3]);
+  }
+  return total;
+}
+
+// a * b rounded to float on its own: the volatile keeps the compiler from fusing it with the
+// addition that follows into an FMA, which would round differently from ggml's reference
+// quantizers (and numpy).
+inline float mul_rounded(float a, float b) {
+  volatile float p = a * b;
+  return p;
+}
+
+// quantize_row_q4_0_ref / q5_0_ref: d = (the value of largest magnitude) / -2^(bits-1),
+// q = min(2^bits - 1, trunc(x * (1/d) + 2^(bits-1) + 0.5)); the argument of trunc is in
+// [0, 2^bits + 0.5], so ggml's cast through int8_t truncates the same way.
+template <int Bits>
+void quantize_sym(const float* x, uint16_t& dh, uint8_t* qs, uint8_t* qh) {
+  float amax = 0.f, max = 0.f;
+  for (int j = 0; j < kQK; ++j) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  constexpr int kHalf = 1 << (Bits - 1), kTop = (1 << Bits) - 1;
+  const float d = max / static_cast<float>(-kHalf);
+  const float id = d != 0.f ? 1.f / d : 0.f;
+  dh = f32_to_f16(d);
+  uint32_t h = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    const float add = static_cast<float>(kHalf) + 0.5f;
+    const int q0 = std::min(kTop, static_cast<int>(mul_rounded(x[j], id) + add));
+    const int q1 = std::min(kTop, static_cast<int>(mul_rounded(x[j + kQK / 2], id) + add));
+    qs[j] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+    h |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
+    h |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
+  }
+  if (qh) std::memcpy(qh, &h, 4);
+}
+
+// quantize_row_q4_1_ref / q5_1_ref: d = (max - min) / (2^bits - 1), m = min,
+// q = min(2^bits - 1, trunc((x - min) * (1/d) + 0.5)).
+template <int Bits>
+void quantize_affine(const float* x, uint16_t& dh, uint16_t& mh, uint8_t* qs, uint8_t* qh) {
+  float min = FLT_MAX, max = -FLT_MAX;
+  for (int j = 0; j < kQK; ++j) {
+    if (x[j] < min) min = x[j];
+    if (x[j] > max) max = x[j];
+  }
+  constexpr int kTop = (1 << Bits) - 1;
+  const float d = (max - min) / static_cast<float>(kTop);
+  const float id = d != 0.f ? 1.f / d : 0.f;
+  dh = f32_to_f16(d);
+  mh = f32_to_f16(min);
+  uint32_t h = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    const int q0 = std::min(kTop, static_cast<int>(mul_rounded(x[j] - min, id) + 0.5f));
+    const int q1 = std::min(kTop, static_cast<int>(mul_rounded(x[j + kQK / 2] - min, id) + 0.5f));
+    qs[j] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+    h |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
+    h |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
+  }
+  if (qh) std::memcpy(qh, &h, 4);
+}
+
+// The int8-activation path's scalar code first unpacks a block's weights to int8 (the offset of
+// the symmetric types applied), then sums signed x signed. Written as one loop over
+// (u8-derived value - offset) * int8, GCC 12 with AVX512-VNNI (-march=native on Ice Lake / Zen 4)
+// vectorises the sum into vpdpbusd, which treats the weights as unsigned: wrong results.
+inline int32_t isum32(const int8_t* w, const int8_t* a) {
+  int32_t s = 0;
+  for (int j = 0; j < kQK; ++j) s += w[j] * a[j];
+  return s;
+}
+
+#ifdef PRECIS_QUANT_AVX2
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// The 32 4-bit values of a block as four vectors of 8 int32 in element order:
+// q[0] = elements 0..7, q[1] = 8..15, q[2] = 16..23, q[3] = 24..31.
+inline void nibbles_i32(const uint8_t* qs, __m256i q[4]) {
+  const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs)));
+  const __m256i v1 =
+      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs + 8)));
+  const __m256i m = _mm256_set1_epi32(0xF);
+  q[0] = _mm256_and_si256(v0, m);
+  q[1] = _mm256_and_si256(v1, m);
+  q[2] = _mm256_srli_epi32(v0, 4);
+  q[3] = _mm256_srli_epi32(v1, 4);
+}
+
+// Bit 4 of each element from qh, as 0 or 16 per int32 lane, same order as nibbles_i32.
+inline void high_bits_i32(uint32_t qh, __m256i h[4]) {
+  const __m256i sh0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i sh1 = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
+  // Bit e of qh moved to bit 4 of the lane: elements 0..15 from qh << 4, 16..31 from qh >> 12.
+  const __m256i lo = _mm256_set1_epi32(static_cast<int>(qh << 4));
+  const __m256i hi = _mm256_set1_epi32(static_cast<int>(qh >> 12));
+  const __m256i bit = _mm256_set1_epi32(16);
+  h[0] = _mm256_and_si256(_mm256_srlv_epi32(lo, sh0), bit);
+  h[1] = _mm256_and_si256(_mm256_srlv_epi32(lo, sh1), bit);
+  h[2] = _mm256_and_si256(_mm256_srlv_epi32(hi, sh0), bit);
+  h[3] = _mm256_and_si256(_mm256_srlv_epi32(hi, sh1), bit);
+}
+
+// sum_i q[i] * x[i] over a block with signed int32 q, as 8 lanes.
+inline __m256 qx_block(const __m256i q[4], const float* x) {
+  __m256 s0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[0]), _mm256_loadu_ps(x));
+  __m256 s1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[2]), _mm256_loadu_ps(x + 16));
+  s0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[1]), _mm256_loadu_ps(x + 8), s0);
+  s1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), _mm256_loadu_ps(x + 24), s1);
+  return _mm256_add_ps(s0, s1);
+}
+
+// sum_i (d * q[i] + m) * x[i] over a block with unsigned q: each weight is rebuilt exactly
+// (d * q is exact, one rounding for + m, as dequantize), then multiplied with x.
+inline __m256 wx_block(float d, float m, const __m256i q[4], const float* x) {
+  const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
+  auto w = [&](int i) { return _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(q[i]), mv); };
+  __m256 s0 = _mm256_mul_ps(w(0), _mm256_loadu_ps(x));
+  __m256 s1 = _mm256_mul_ps(w(2), _mm256_loadu_ps(x + 16));
+  s0 = _mm256_fmadd_ps(w(1), _mm256_loadu_ps(x + 8), s0);
+  s1 = _mm256_fmadd_ps(w(3), _mm256_loadu_ps(x + 24), s1);
+  return _mm256_add_ps(s0, s1);
+}
+
+// Two accumulators over alternate blocks; `f(i)` gives block i's contribution as 8 lanes.
+template <class F>
+inline float sum_blocks(int64_t nb, F f) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    acc0 = _mm256_add_ps(acc0, f(i));
+    acc1 = _mm256_add_ps(acc1, f(i + 1));
+  }
+  if (i < nb) acc0 = _mm256_add_ps(acc0, f(i));
+  return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// The block's 32 nibbles as bytes in element order (0..15 low nibbles, 16..31 high nibbles).
+inline __m256i nibbles_u8(const uint8_t* qs) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0xF);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+}
+
+// Bit e of qh as byte e = 0x10 or 0.
+inline __m256i high_bits_u8(uint32_t qh) {
+  const __m256i spread =
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)),
+                          _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                           2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
+                          _mm256_set1_epi8(0x10));
+}
+
+inline __m256i dot_u8_i8(__m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+// Signed int8 weights w times activations a, summed in groups of 4, as int32 lanes.
+inline __m256i dot_i8_i8(__m256i w, __m256i a) {
+  return dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
+
+inline __m256i load_a(const BlockQ8A& a) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+}
+#endif
+
+}  // namespace
+
+void dequantize_q4_0(const void* src, float* dst, int64_t nb) {
+  dequantize_blocks<BlockQ4_0, deq_q4_0>(src, dst, nb);
+}
+void dequantize_q4_1(const void* src, float* dst, int64_t nb) {
+  dequantize_blocks<BlockQ4_1, deq_q4_1>(src, dst, nb);
+}
+void dequantize_q5_0(const void* src, float* dst, int64_t nb) {
+  dequantize_blocks<BlockQ5_0, deq_q5_0>(src, dst, nb);
+}
+void dequantize_q5_1(const void* src, float* dst, int64_t nb) {
+  dequantize_blocks<BlockQ5_1, deq_q5_1>(src, dst, nb);
+}
+
+float dot_q4_0_scalar(const void* row, const float* x, int64_t nb) {
+  return dot_scalar<BlockQ4_0, deq_q4_0>(row, x, nb);
+}
+float dot_q4_1_scalar(const void* row, const float* x, int64_t nb) {
+  return dot_scalar<BlockQ4_1, deq_q4_1>(row, x, nb);
+}
+float dot_q5_0_scalar(const void* row, const float* x, int64_t nb) {
+  return dot_scalar<BlockQ5_0, deq_q5_0>(row, x, nb);
+}
+float dot_q5_1_scalar(const void* row, const float* x, int64_t nb) {
+  return dot_scalar<BlockQ5_1, deq_q5_1>(row, x, nb);
+}
+
+float dot_q4_0(const void* row, const float* x, int64_t nb) {
+#ifdef PRECIS_QUANT_AVX2
+  const BlockQ4_0* b = blocks<BlockQ4_0>(row);
+  const __m256i eight = _mm256_set1_epi32(8);
+  return sum_blocks(nb, [&](int64_t i) {
+    __m256i q[4];
+    nibbles_i32(b[i].qs, q);
+    for (__m256i& v : q) v = _mm256_sub_epi32(v, eight);
+    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d)), qx_block(q, x + i * kQK));
+  });
+#else
+  return dot_q4_0_scalar(row, x, nb);
+#endif
+}
+
+float dot_q4_1(const void* row, const float* x, int64_t nb) {
+#ifdef PRECIS_QUANT_AVX2
+  const BlockQ4_1* b = blocks<BlockQ4_1>(row);
+  return sum_blocks(nb, [&](int64_t i) {
+    __m256i q[4];
+    nibbles_i32(b[i].qs, q);
+    return wx_block(_cvtsh_ss(b[i].d), _cvtsh_ss(b[i].m), q, x + i * kQK);
+  });
+#else
+  return dot_q4_1_scalar(row, x, nb);
+#endif
+}
+
+float dot_q5_0(const void* row, const float* x, int64_t nb) {
+#ifdef PRECIS_QUANT_AVX2
+  const BlockQ5_0* b = blocks<BlockQ5_0>(row);
+  const __m256i sixteen = _mm256_set1_epi32(16);
+  return sum_blocks(nb, [&](int64_t i) {
+    __m256i q[4], h[4];
+    nibbles_i32(b[i].qs, q);
+    high_bits_i32(load_qh(b[i].qh), h);
+    // (q | h) - 16 = q - (16 - h)
+    for (int k = 0; k < 4; ++k) q[k] = _mm256_sub_epi32(q[k], _mm256_xor_si256(h[k], sixteen));
+    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d)), qx_block(q, x + i * kQK));
+  });
+#else
+  return dot_q5_0_scalar(row, x, nb);
+#endif
+}
+
+float dot_q5_1(const void* row, const float* x, int64_t nb) {
+#ifdef PRECIS_QUANT_AVX2
+  const BlockQ5_1* b = blocks<BlockQ5_1>(row);
+  return sum_blocks(nb, [&](int64_t i) {
+    __m256i q[4], h[4];
+    nibbles_i32(b[i].qs, q);
+    high_bits_i32(load_qh(b[i].qh), h);
+    for (int k = 0; k < 4; ++k) q[k] = _mm256_or_si256(q[k], h[k]);
+    return wx_block(_cvtsh_ss(b[i].d), _cvtsh_ss(b[i].m), q, x + i * kQK);
+  });
+#else
+  return dot_q5_1_scalar(row, x, nb);
+#endif
+}
+
+void quantize_q4_0(const float* src, void* dst, int64_t nb) {
+  BlockQ4_0* out = static_cast<BlockQ4_0*>(dst);
+  for (int64_t i = 0; i < nb; ++i) quantize_sym<4>(src + i * kQK, out[i].d, out[i].qs, nullptr);
+}
+void quantize_q4_1(const float* src, void* dst, int64_t nb) {
+  BlockQ4_1* out = static_cast<BlockQ4_1*>(dst);
+  for (int64_t i = 0; i < nb; ++i)
+    quantize_affine<4>(src + i * kQK, out[i].d, out[i].m, out[i].qs, nullptr);
+}
+void quantize_q5_0(const float* src, void* dst, int64_t nb) {
+  BlockQ5_0* out = static_cast<BlockQ5_0*>(dst);
+  for (int64_t i = 0; i < nb; ++i) quantize_sym<5>(src + i * kQK, out[i].d, out[i].qs, out[i].qh);
+}
+void quantize_q5_1(const float* src, void* dst, int64_t nb) {
+  BlockQ5_1* out = static_cast<BlockQ5_1*>(dst);
+  for (int64_t i = 0; i < nb; ++i)
+    quantize_affine<5>(src + i * kQK, out[i].d, out[i].m, out[i].qs, out[i].qh);
+}
+
+// ---- int8 activations ----------------------------------------------------------------------
+// Symmetric types: d_w * d_a * sum((q - off) * a). Affine types: d_w * d_a * sum(q * a) + m * s_a.
+
+// B: the block type; Off: subtracted from its integers (the symmetric types). The affine types
+// (those with an m) add m * s_a.
+template <class B, int Off>
+float dot_q45_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
+  const B* b = blocks<B>(row);
+  float total = 0.f;
+  int q[kQK];
+  int8_t w[kQK];
+  for (int64_t i = 0; i < nb; ++i) {
+    if constexpr (requires { b[i].qh; })
+      block_ints<true>(b[i].qs, b[i].qh, Off, q);
+    else
+      block_ints<false>(b[i].qs, nullptr, Off, q);
+    for (int j = 0; j < kQK; ++j) w[j] = static_cast<int8_t>(q[j]);
+    const float s = static_cast<float>(isum32(w, xq[i].qs));
+    if constexpr (requires { b[i].m; })
+      total += f16_to_f32(b[i].d) * xq[i].d * s + f16_to_f32(b[i].m) * xq[i].s;
+    else
+      total += f16_to_f32(b[i].d) * xq[i].d * s;
+  }
+  return total;
+}
+
+float dot_q4_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
+  return dot_q45_q8_scalar<BlockQ4_0, 8>(row, xq, nb);
+}
+float dot_q4_1_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
+  return dot_q45_q8_scalar<BlockQ4_1, 0>(row, xq, nb);
+}
+float dot_q5_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
+  return dot_q45_q8_scalar<BlockQ5_0, 16>(row, xq, nb);
+}
+float dot_q5_1_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
+  return dot_q45_q8_scalar<BlockQ5_1, 0>(row, xq, nb);
+}
+
+float dot_q4_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
+#ifdef PRECIS_QUANT_AVX2
+  const BlockQ4_0* b = blocks<BlockQ4_0>(row);
+  const __m256i eight = _mm256_set1_epi8(8);
+  return sum_blocks(nb, [&](int64_t i) {
+    const __m256i w = _mm256_sub_epi8(nibbles_u8(b[i].qs), eight);
+    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * xq[i].d),
+                         _mm256_cvtepi32_ps(dot_i8_i8(w, load_a(xq[i]))));
+  });
+#else
+  return dot_q4_0_q8_scalar(row, xq, nb);
+#endif
+}
+
+float dot_q4_1_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
+#ifdef PRECIS_QUANT_AVX2
+  const BlockQ4_1* b = blocks<BlockQ4_1>(row);
+  float mins = 0.f;
+  const float sum = sum_blocks(nb, [&](int64_t i) {
+    mins += _cvtsh_ss(b[i].m) * xq[i].s;
+    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * xq[i].d),
+                         _mm256_cvtepi32_ps(dot_u8_i8(nibbles_u8(b[i].qs), load_a(xq[i]))));
+  });
+  return sum + mins;
+#else
+  return dot_q4_1_q8_scalar(row, xq, nb);
+#endif
+}
+
+float dot_q5_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
+#ifdef PRECIS_QUANT_AVX2
+  const BlockQ5_0* b = blocks<BlockQ5_0>(row);
+  const __m256i sixteen = _mm256_set1_epi8(16);
+  return sum_blocks(nb, [&](int64_t i) {
+    const __m256i q = _mm256_or_si256(nibbles_u8(b[i].qs), high_bits_u8(load_qh(b[i].qh)));
+    const __m256i w = _mm256_sub_epi8(q, sixteen);
+    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * xq[i].d),
+                         _mm256_cvtepi32_ps(dot_i8_i8(w, load_a(xq[i]))));
+  });
+#else
+  return dot_q5_0_q8_scalar(row, xq, nb);
+#endif
+}
+
+float dot_q5_1_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
+#ifdef PRECIS_QUANT_AVX2
+  const BlockQ5_1* b = blocks<BlockQ5_1>(row);
+  float mins = 0.f;
+  const float sum = sum_blocks(nb, [&](int64_t i) {
+    mins += _cvtsh_ss(b[i].m) * xq[i].s;
+    const __m256i q = _mm256_or_si256(nibbles_u8(b[i].qs), high_bits_u8(load_qh(b[i].qh)));
+    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * xq[i].d),
+                         _mm256_cvtepi32_ps(dot_u8_i8(q, load_a(xq[i]))));
+  });
+  return sum + mins;
+#else
+  return dot_q5_1_q8_scalar(row, xq, nb);
+#endif
+}
+
+}  // namespace precis::engine::quant_impl
