@@ -104,6 +104,8 @@ CudaBackend::CudaBackend(const engine::ModelWeights& w, int block_size, const Cu
     throw std::invalid_argument("CUDA device " + std::to_string(o.device) + " does not exist (" +
                                 std::to_string(devices) + " found)");
   if (block_size <= 0) throw std::invalid_argument("block size must be positive");
+  if (const std::string why = cuda_unsupported_reason(w); !why.empty())
+    throw std::invalid_argument("--device cuda: " + why + "; use --device cpu");
   head_dim_ = cfg_.head_dim();
   n_heads_ = cfg_.num_attention_heads;
   n_kv_heads_ = cfg_.num_key_value_heads;

@@ -29,6 +29,11 @@ int cuda_device_count(std::string* why = nullptr);
 
 // Throws CudaError (no device, out of memory) or std::invalid_argument (bad options, model
 // shapes the kernels do not support).
+// Why the CUDA backend cannot run this model ("" when it can): it computes with f32/f16/bf16
+// weights, Hugging Face's rotary layout and no q/k/v biases. GGUF files (quantized blocks,
+// adjacent-pair rotary) and Qwen2 run on the CPU backend.
+std::string cuda_unsupported_reason(const engine::ModelWeights& weights);
+
 std::unique_ptr<engine::Backend> make_cuda_backend(const engine::ModelWeights& weights,
                                                    int block_size,
                                                    const CudaBackendOptions& options);

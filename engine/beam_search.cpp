@@ -36,7 +36,6 @@ GenerationResult Engine::beam_search(std::vector<int> prompt, const SamplingPara
   const auto start = std::chrono::steady_clock::now();
   const int W = std::max(1, params.beam_width);
   const int V = config().vocab_size;
-  const int eos = tokenizer_->eos_id();
   if (static_cast<int>(prompt.size()) + params.max_tokens > config().max_position_embeddings)
     throw std::invalid_argument("prompt + max_tokens exceeds the model's context window");
 
@@ -75,7 +74,7 @@ GenerationResult Engine::beam_search(std::vector<int> prompt, const SamplingPara
       nb.out.push_back(c.token);
       nb.logprobs.push_back(c.logprob);
       nb.cum = c.cum;
-      if (c.token == eos && !params.ignore_eos) {
+      if (end_ids_.count(c.token) && !params.ignore_eos) {
         finished.push_back(std::move(nb));
         continue;
       }
@@ -125,7 +124,7 @@ GenerationResult Engine::beam_search(std::vector<int> prompt, const SamplingPara
     c.index = static_cast<int>(i);
     c.tokens = all[i].out;
     std::vector<int> text_tokens = c.tokens;
-    if (!text_tokens.empty() && text_tokens.back() == eos && !params.ignore_eos) {
+    if (!text_tokens.empty() && end_ids_.count(text_tokens.back()) && !params.ignore_eos) {
       text_tokens.pop_back();
       c.finish_reason = "stop";
     } else {

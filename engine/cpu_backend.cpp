@@ -54,16 +54,28 @@ void CpuBackend::copy_blocks(std::span<const BlockCopy> copies) {
 namespace {
 
 // Hugging Face's rotary convention: the two halves of each head are the (real, imaginary) pair.
-void apply_rope(float* v, int head_dim, int pos, const std::vector<double>& inv_freq) {
+// GGUF llama's (`interleaved`): adjacent elements (2i, 2i + 1) are.
+void apply_rope(float* v, int head_dim, int pos, const std::vector<double>& inv_freq,
+                bool interleaved) {
   const int half = head_dim / 2;
   for (int i = 0; i < half; ++i) {
     const double angle = pos * inv_freq[i];
     const float c = static_cast<float>(std::cos(angle));
     const float s = static_cast<float>(std::sin(angle));
-    const float a = v[i], b = v[i + half];
-    v[i] = a * c - b * s;
-    v[i + half] = b * c + a * s;
+    const int ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
+    const float a = v[ia], b = v[ib];
+    v[ia] = a * c - b * s;
+    v[ib] = b * c + a * s;
   }
+}
+
+// y[t, :] += bias for T rows (Qwen2's q/k/v biases); no-op for a model without them.
+void add_bias(float* y, int T, int N, const TensorView& bias) {
+  if (!bias.data) return;
+  std::vector<float> b(static_cast<size_t>(N));
+  cpu::load_row(bias, 0, N, b.data());
+  for (int t = 0; t < T; ++t)
+    for (int n = 0; n < N; ++n) y[static_cast<size_t>(t) * N + n] += b[static_cast<size_t>(n)];
 }
 
 }  // namespace
@@ -141,15 +153,18 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
     cpu::matmul_wt(xn_.data(), T, H, L.q_proj, q_dim, q_.data());
     cpu::matmul_wt(xn_.data(), T, H, L.k_proj, kv_dim, k_.data());
     cpu::matmul_wt(xn_.data(), T, H, L.v_proj, kv_dim, v_.data());
+    add_bias(q_.data(), T, q_dim, L.q_bias);
+    add_bias(k_.data(), T, kv_dim, L.k_bias);
+    add_bias(v_.data(), T, kv_dim, L.v_bias);
     for (int t = 0; t < T; ++t) {
       const BatchSequence& s = batch[row_seq[t]];
       const int pos = row_pos[t];
       for (int h = 0; h < n_heads_; ++h)
         apply_rope(q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_, head_dim_, pos,
-                   rope_inv_freq_);
+                   rope_inv_freq_, c.rope_interleaved);
       for (int g = 0; g < n_kv_heads_; ++g) {
         float* kt = k_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_;
-        apply_rope(kt, head_dim_, pos, rope_inv_freq_);
+        apply_rope(kt, head_dim_, pos, rope_inv_freq_, c.rope_interleaved);
         const int block = s.block_table[pos / block_size_], slot = pos % block_size_;
         std::memcpy(k_at(l, block, g, slot), kt, sizeof(float) * head_dim_);
         std::memcpy(v_at(l, block, g, slot),

@@ -1,5 +1,6 @@
 #include "engine/cpu_kernels.hpp"
 
+#include "engine/quant.hpp"
 #include "engine/thread_pool.hpp"
 
 #include <cmath>
@@ -212,6 +213,21 @@ void matmul_typed(const float* x, int T, int K, const TensorView& w, int N, floa
   }
 }
 
+// Quantized weights: each row's blocks dotted with each token's activations in f32 (the
+// weights are never expanded in memory). The same dot_row for every token, so results do not
+// depend on the batch. Rows go to threads in groups; a group's rows stay in cache across tokens.
+void matmul_quant(const float* x, int T, int K, const TensorView& w, int N, float* y) {
+  const GgmlType type = *w.quant;
+  const size_t row_bytes = quant_row_bytes(type, K);
+  parallel_for(N, 16, [&](int begin, int end, int) {
+    for (int n = begin; n < end; ++n) {
+      const std::byte* row = w.data + static_cast<size_t>(n) * row_bytes;
+      for (int t = 0; t < T; ++t)
+        y[static_cast<size_t>(t) * N + n] = dot_row(type, row, x + static_cast<size_t>(t) * K, K);
+    }
+  });
+}
+
 }  // namespace
 
 float dot(const float* a, const float* b, int n) {
@@ -242,6 +258,7 @@ void axpy(float a, const float* x, float* y, int n) {
 }
 
 void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* y) {
+  if (w.quant) return matmul_quant(x, T, K, w, N, y);
   switch (w.dtype) {
     case DType::F32:
       return matmul_typed<DType::F32>(x, T, K, w, N, y);
@@ -253,6 +270,10 @@ void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* 
 }
 
 void load_row(const TensorView& w, int64_t row, int K, float* out) {
+  if (w.quant) {
+    const size_t row_bytes = quant_row_bytes(*w.quant, K);
+    return dequantize_row(*w.quant, w.data + static_cast<size_t>(row) * row_bytes, out, K);
+  }
   const size_t base = static_cast<size_t>(row) * K;
   switch (w.dtype) {
     case DType::F32:

@@ -1,5 +1,7 @@
 #include "engine/engine.hpp"
 
+#include "engine/gguf_model.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -33,13 +35,24 @@ struct Engine::Request {
 
 Engine::Engine(EngineOptions options) : options_(std::move(options)) {
   const std::string& dir = options_.model_dir;
-  if (!std::filesystem::is_directory(dir)) throw LoadError(dir, "model directory not found");
-  weights_ = load_model_weights(dir);
-  tokenizer_ = Tokenizer::load((std::filesystem::path(dir) / "tokenizer.model").string());
+  if (!std::filesystem::is_directory(dir) && !is_gguf_file(dir))
+    throw LoadError(dir, std::filesystem::exists(dir)
+                             ? "neither a model directory nor a GGUF file"
+                             : "model not found (give a GGUF file or a Hugging Face directory)");
+  if (is_gguf_file(dir)) {
+    GgufModel m = load_gguf_model(dir);
+    weights_ = std::move(m.weights);
+    tokenizer_ = std::move(m.tokenizer);
+    chat_template_ = std::move(m.chat_template);
+  } else {
+    weights_ = load_model_weights(dir);
+    tokenizer_ = load_model_tokenizer(dir);
+  }
   if (tokenizer_->vocab_size() > weights_.config.vocab_size)
-    throw LoadError(dir + "/tokenizer.model", "has " + std::to_string(tokenizer_->vocab_size()) +
-                                                  " pieces but config.json vocab_size is " +
-                                                  std::to_string(weights_.config.vocab_size));
+    throw LoadError(dir, "the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
+                             " tokens but the model's vocabulary is " +
+                             std::to_string(weights_.config.vocab_size));
+  for (int id : tokenizer_->eos_ids()) end_ids_.insert(id);
   if (options_.block_size <= 0) throw std::invalid_argument("block size must be positive");
   if (!(options_.kv_cache_mb > 0)) throw std::invalid_argument("--kv-cache-mb must be positive");
   if (options_.backend_factory) {
@@ -224,7 +237,7 @@ void Engine::append_token(Sequence& seq, int token, const SampleResult& r) {
   seq.top_logprobs.push_back(r.top);
   seq.cumulative_logprob += r.logprob;
   bool done = false;
-  if (token == tokenizer_->eos_id() && !p.ignore_eos) {
+  if (end_ids_.count(token) && !p.ignore_eos) {
     seq.finish_reason = "stop";
     done = true;
   } else {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,8 @@ class Engine {
 
   const ModelConfig& config() const { return weights_.config; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
+  // The model's Jinja chat template when its file carries one (GGUF), else "".
+  const std::string& chat_template() const { return chat_template_; }
   Backend& backend() { return *backend_; }
 
   // Queues a request. Throws std::invalid_argument for bad parameters or a request that can
@@ -125,6 +128,8 @@ class Engine {
   EngineOptions options_;
   ModelWeights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  std::set<int> end_ids_;      // tokens that end a generation (eos, end of turn)
+  std::string chat_template_;  // the model's own (GGUF tokenizer.chat_template), "" if none
   std::unique_ptr<KvCacheManager> kv_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Scheduler> scheduler_;

@@ -34,6 +34,7 @@ class EngineService {
   const ModelConfig& config() const { return engine_->config(); }
   // SentencePiece's encode/decode are const and safe to call from any thread.
   const Tokenizer& tokenizer() const { return engine_->tokenizer(); }
+  const std::string& chat_template() const { return engine_->chat_template(); }
 
   // `on_text` runs on the engine thread: keep it short. Beam search (beam_width > 1) runs as
   // one call() on the engine thread.

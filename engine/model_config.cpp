@@ -78,12 +78,13 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     if (!mt->is_string())
       throw LoadError(path, "field 'model_type': must be a string (got " + mt->dump() + ")");
     const std::string t = mt->get<std::string>();
-    if (t != "llama" && t != "mistral")
+    if (t != "llama" && t != "mistral" && t != "qwen2")
       throw LoadError(path, "field 'model_type': unsupported model type '" + t +
-                                "' (supported: llama, mistral)");
+                                "' (supported: llama, mistral, qwen2)");
   }
 
   ModelConfig m;
+  if (c.value("model_type", "") == "qwen2") m.architecture = "qwen2", m.attention_bias = true;
   m.hidden_size = required_int(c, path, "hidden_size");
   m.intermediate_size = required_int(c, path, "intermediate_size");
   m.num_hidden_layers = required_int(c, path, "num_hidden_layers");

@@ -18,6 +18,12 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   int bos_token_id = 1;
   int eos_token_id = 2;
+  // "llama" or "qwen2" (q/k/v projections with biases).
+  std::string architecture = "llama";
+  bool attention_bias = false;
+  // Rotary layout: Hugging Face rotates the two halves of each head (rotate_half); GGUF llama
+  // files store q/k rows permuted so that adjacent pairs (2i, 2i+1) rotate together.
+  bool rope_interleaved = false;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
   int kv_dim() const { return num_key_value_heads * head_dim(); }

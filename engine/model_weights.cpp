@@ -82,6 +82,11 @@ ModelWeights load_model_weights(const std::string& dir) {
     l.gate_proj = b.bind(p + "mlp.gate_proj.weight", {I, H});
     l.up_proj = b.bind(p + "mlp.up_proj.weight", {I, H});
     l.down_proj = b.bind(p + "mlp.down_proj.weight", {H, I});
+    if (c.attention_bias) {
+      l.q_bias = b.bind(p + "self_attn.q_proj.bias", {Q});
+      l.k_bias = b.bind(p + "self_attn.k_proj.bias", {KV});
+      l.v_bias = b.bind(p + "self_attn.v_proj.bias", {KV});
+    }
   }
   w.final_norm = b.bind("model.norm.weight", {H});
   // Some tied checkpoints still ship lm_head.weight; use it when present (it is a copy).

@@ -22,11 +22,14 @@ struct LayerWeights {
   TensorView gate_proj;   // model.layers.N.mlp.gate_proj.weight             [I, H]
   TensorView up_proj;     // model.layers.N.mlp.up_proj.weight               [I, H]
   TensorView down_proj;   // model.layers.N.mlp.down_proj.weight             [H, I]
+  // Qwen2: model.layers.N.self_attn.{q,k,v}_proj.bias; data == nullptr when the model has none.
+  TensorView q_bias, k_bias, v_bias;
 };
 
 struct ModelWeights {
   ModelConfig config;
-  std::shared_ptr<WeightStore> store;  // keeps the mappings alive
+  std::shared_ptr<WeightStore> store;  // safetensors: keeps the mappings alive
+  std::shared_ptr<const void> file;    // GGUF: keeps the mapping alive
   TensorView embed_tokens;             // model.embed_tokens.weight [V, H]
   std::vector<LayerWeights> layers;
   TensorView final_norm;  // model.norm.weight [H]
@@ -35,8 +38,9 @@ struct ModelWeights {
   size_t total_bytes() const;  // bytes of all weights (lm_head counted once when tied)
 };
 
-// Loads `<dir>/config.json` and the safetensors weights. Throws LoadError naming the file and
-// the tensor/field on any missing tensor, shape mismatch or mixed dtype.
+// Loads `<dir>/config.json` and the safetensors weights (for a GGUF file, see gguf_model.hpp).
+// Throws LoadError naming the file and the tensor/field on any missing tensor, shape mismatch or
+// mixed dtype.
 ModelWeights load_model_weights(const std::string& dir);
 
 }  // namespace precis::engine

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <optional>
 #include "engine/dtype.hpp"
+#include "engine/ggml_type.hpp"
 
 namespace precis::engine {
 
@@ -19,6 +21,9 @@ struct TensorView {
   std::string name;
   std::string file;  // where it lives, for error messages
   DType dtype = DType::F32;
+  // Set for ggml block-quantized weights (from GGUF): rows are blocks of this type, kept as
+  // they are in the file; `dtype` is then meaningless. Unset: plain `dtype` elements.
+  std::optional<GgmlType> quant;
   std::vector<int64_t> shape;
   const std::byte* data = nullptr;
   size_t nbytes = 0;

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "middleware/chat_prompt.hpp"
 #include "middleware/server/api_error.hpp"
-#include "middleware/server/chat_template.hpp"
 #include "middleware/server/openai_protocol.hpp"
 
 using namespace precis;
@@ -25,14 +25,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((selector & 1) == 0) {
       server::parse_completion_request(body, defaults);
     } else {
-      static const server::ChatTemplate templates[] = {server::ChatTemplate::kChatml,
-                                                       server::ChatTemplate::kLlama2,
-                                                       server::ChatTemplate::kPlain};
-      // The pipeline renders a chat request's messages with the template: fuzz that too.
+      // The pipeline renders a chat request's messages with a template: fuzz that too.
+      static const engine::ChatFormat formats[] = {
+          engine::ChatFormat::kChatml,  engine::ChatFormat::kLlama2, engine::ChatFormat::kLlama3,
+          engine::ChatFormat::kMistral, engine::ChatFormat::kPhi3,   engine::ChatFormat::kGemma,
+          engine::ChatFormat::kQwen2,   engine::ChatFormat::kPlain};
       const server::ApiRequest req = server::parse_chat_request(body, defaults);
-      std::vector<server::ChatMessage> msgs;
-      for (const Message& m : req.prompts.at(0).messages) msgs.push_back({m.role, m.content});
-      server::render_chat(msgs, templates[(selector >> 1) % 3], "<keep>", "</keep>");
+      try {
+        render_chat_messages(engine::builtin_chat_template(formats[(selector >> 1) % 8], "", ""),
+                             req.prompts.at(0).messages, "<keep>", "</keep>");
+      } catch (const ConfigError&) {  // a conversation the template refuses
+      }
     }
   } catch (const server::ApiError&) {
   }

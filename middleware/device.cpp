@@ -1,10 +1,12 @@
 #include "middleware/device.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 
 #ifdef PRECIS_WITH_CUDA
 #include "cuda/cuda_backend.hpp"
+#include "engine/cpu_backend.hpp"
 #endif
 
 namespace precis {
@@ -37,6 +39,7 @@ std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
   if (device != "cpu" && device != "cuda" && device != "auto")
     throw std::invalid_argument("--device must be cpu, cuda or auto, got '" + device + "'");
   const std::string why_no_cuda = device == "cpu" ? "" : cuda_unavailable_reason();
+  [[maybe_unused]] const bool chosen_automatically = device == "auto";  // (CUDA builds)
   if (device == "auto") device = why_no_cuda.empty() ? "cuda" : "cpu";
   if (device == "cpu") {
     eo.backend_factory = nullptr;
@@ -51,7 +54,17 @@ std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
   co.cuda_graphs = d.cuda_graphs;
   if (!(co.gpu_memory_fraction > 0 && co.gpu_memory_fraction <= 1))
     throw std::invalid_argument("--gpu-memory-fraction must be in (0, 1]");
-  eo.backend_factory = [co](const engine::ModelWeights& w, int block_size) {
+  const double cpu_kv_mb = eo.kv_cache_mb > 0 ? eo.kv_cache_mb : kDefaultCpuKvCacheMb;
+  eo.backend_factory = [co, chosen_automatically, cpu_kv_mb](
+                           const engine::ModelWeights& w,
+                           int block_size) -> std::unique_ptr<engine::Backend> {
+    // "auto" runs what the CUDA backend cannot (GGUF, Qwen2) on the CPU instead of failing.
+    if (const std::string why = cuda::cuda_unsupported_reason(w);
+        chosen_automatically && !why.empty()) {
+      std::fprintf(stderr, "precis: running on the CPU: %s\n", why.c_str());
+      return std::make_unique<engine::CpuBackend>(
+          w, engine::kv_blocks_for_budget(w.config, block_size, cpu_kv_mb), block_size);
+    }
     return cuda::make_cuda_backend(w, block_size, co);
   };
 #endif

@@ -1,14 +1,16 @@
 // Pipeline::run: plugin stages, compress, plan, generate, plugin stages; with per-stage timings.
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
 
 #include "engine/engine_service.hpp"
 #include "engine/load_error.hpp"
+#include "middleware/chat_prompt.hpp"
 #include "middleware/device.hpp"
 #include "middleware/prompt_stages.hpp"
-#include "middleware/server/chat_template.hpp"
 #include "middleware/stage_runner.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "precis/precis.hpp"
@@ -44,24 +46,41 @@ engine::SamplingParams to_sampling(const GenerateOptions& g) {
 
 }  // namespace
 
-std::string default_model_dir() {
+std::string kjv_model_dir() {
   const std::filesystem::path dir = std::filesystem::path(PRECIS_SOURCE_DIR) / "models" / "default";
   return std::filesystem::exists(dir / "config.json") ? dir.string() : std::string();
 }
 
+std::string default_model_path() {
+  const std::filesystem::path gguf =
+      std::filesystem::path(PRECIS_SOURCE_DIR) / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (std::filesystem::exists(gguf)) return gguf.string();
+  const std::string kjv = kjv_model_dir();
+  static std::once_flag said;
+  if (!kjv.empty())
+    std::call_once(said, [&] {
+      std::fprintf(stderr,
+                   "precis: the default model (SmolLM2-135M-Instruct) is not fetched "
+                   "(bash scripts/fetch-default-model.sh); using the small KJV model %s\n",
+                   kjv.c_str());
+    });
+  return kjv;
+}
+
 struct Pipeline::Impl {
   PipelineConfig config;
-  server::ChatTemplate chat_template = server::ChatTemplate::kPlain;
+  engine::ChatTemplateInfo chat_template;
   std::unique_ptr<engine::EngineService> service;
   std::mutex stages_mu;
   std::vector<std::shared_ptr<Stage>> stages;
 };
 
 Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
-  if (config.model.path.empty()) config.model.path = default_model_dir();
+  if (config.model.path.empty()) config.model.path = default_model_path();
   if (config.model.path.empty())
     throw ConfigError(
-        "/model/path: no model given and no default model is installed in models/default");
+        "/model/path: no model given, the default model is not fetched "
+        "(bash scripts/fetch-default-model.sh) and models/default is missing");
   if (config.compress_enabled) config.compress.validate();
   if (config.plan_enabled) config.plan.validate();
   to_sampling(config.generate).validate();
@@ -84,8 +103,8 @@ Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
   device.gpu_memory_fraction = config.model.gpu_memory_fraction;
   apply_device(eo, device);
   impl_->service = std::make_unique<engine::EngineService>(eo);
-  impl_->chat_template =
-      server::resolve_chat_template(config.server.chat_template, config.model.path);
+  impl_->chat_template = chat_template_for(config.server.chat_template, config.model.path,
+                                           impl_->service->chat_template());
   impl_->config = std::move(config);
 }
 
@@ -134,20 +153,40 @@ Result Pipeline::run(Request request, const TextCallback& on_text) {
 
 namespace {
 
+// How a chat request's rendering joins the pipeline.
+struct ChatPrompt {
+  bool has_bos = false;  // the text starts with the template's BOS token
+  std::string suffix;    // template text that follows the final prompt (end of turn, ...)
+};
+
 // A chat request's messages (as the before() stages left them) rendered with the chat template:
-// system prompt and history become the prompt, the final turn the question. With compression on,
-// the role markers of the history are protected by the compressor's keep markers.
-void render_messages(const PipelineConfig& cfg, server::ChatTemplate t, Request& request) {
-  if (request.messages.empty()) return;
-  std::vector<server::ChatMessage> msgs;
-  for (const Message& m : request.messages) msgs.push_back({m.role, m.content});
+// the history (system prompt, earlier turns; the template's text protected by keep markers when
+// compressing) becomes the prompt, a long final message's documents the contexts, its question
+// the question, and the template's text after it the suffix of the final prompt. Without
+// compression or a plan, the whole rendering is the question: the model gets the template's text
+// byte for byte.
+ChatPrompt render_messages(const PipelineConfig& cfg, const engine::ChatTemplateInfo& t,
+                           Request& request) {
+  if (request.messages.empty()) return {};
   const bool compress_on = request.compress.value_or(cfg.compress_enabled);
-  server::RenderedChat chat =
-      compress_on ? server::render_chat(msgs, t, cfg.compress.keep_open, cfg.compress.keep_close)
-                  : server::render_chat(msgs, t);
-  request.prompt = std::move(chat.history);
-  request.question = std::move(chat.final);
+  const bool plan_on =
+      request.planner.value_or(cfg.plan_enabled ? cfg.plan.planner : "none") != "none";
+  RenderedChat chat = compress_on
+                          ? render_chat_messages(t, request.messages, cfg.compress.keep_open,
+                                                 cfg.compress.keep_close)
+                          : render_chat_messages(t, request.messages);
+  ChatPrompt out{chat.has_bos, ""};
   request.contexts.clear();
+  if (!compress_on && !plan_on) {
+    request.prompt.clear();
+    request.question = std::move(chat.full);
+    return out;
+  }
+  request.prompt = std::move(chat.history);
+  request.contexts = std::move(chat.documents);
+  request.question = std::move(chat.question);
+  out.suffix = std::move(chat.suffix);
+  return out;
 }
 
 }  // namespace
@@ -164,7 +203,8 @@ Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelT
   }
   const StageRunner runner(std::move(stages));
   runner.before(request, res);
-  render_messages(cfg, impl_->chat_template, request);
+  const bool chat = !request.messages.empty();
+  const ChatPrompt chat_prompt = render_messages(cfg, impl_->chat_template, request);
 
   PromptTools tools;
   tools.tokenizer = &tok;
@@ -185,6 +225,7 @@ Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelT
         .text;
   };
   run_prompt_stages(cfg, request, tools, res);
+  res.final_prompt += chat_prompt.suffix;
   const std::string final_prompt = res.final_prompt;
 
   // Generate, unless a stage (e.g. the cache plugin) answers from the final prompt. Streamed
@@ -194,7 +235,12 @@ Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelT
   const auto t = Clock::now();
   const GenerateOptions gen = request.generate.value_or(cfg.generate);
   engine::SamplingParams sp = to_sampling(gen);
-  std::vector<int> ids = tok.encode(final_prompt, true);
+  if (chat)  // the template's end-of-turn text ends the answer, whatever the tokenizer
+    for (const std::string& s : impl_->chat_template.stop_strings)
+      if (std::find(sp.stop.begin(), sp.stop.end(), s) == sp.stop.end()) sp.stop.push_back(s);
+  // A chat prompt holds the template's special tokens as text: they become their ids.
+  std::vector<int> ids =
+      tok.encode(final_prompt, /*add_bos=*/!chat_prompt.has_bos, /*parse_special=*/chat);
   res.final_prompt_tokens = static_cast<int>(ids.size());
   if (runner.answer(request, final_prompt, gen, res, stream_cb)) {
     stream.finish();

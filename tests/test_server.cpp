@@ -6,12 +6,13 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
-#include "middleware/server/chat_template.hpp"
+#include "middleware/chat_prompt.hpp"
 #include "middleware/server/pipeline_generator.hpp"
 #include "middleware/server/server.hpp"
 #include "precis/precis.hpp"
@@ -217,19 +218,34 @@ TEST_CASE("the config's server section is validated like the rest") {
 }
 
 TEST_CASE("chat templates render the conversation as documented") {
-  using server::ChatTemplate;
-  const std::vector<server::ChatMessage> m = {
+  const std::vector<Message> m = {
       {"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
-  auto plain = server::render_chat(m, ChatTemplate::kPlain);
-  CHECK(plain.history == "System: S\n\nUser: U1\n\nAssistant: A1");
-  CHECK(plain.final == "User: U2\n\nAssistant:");
-  auto chatml = server::render_chat(m, ChatTemplate::kChatml);
-  CHECK(chatml.final == "<|im_start|>user\nU2<|im_end|>\n\n<|im_start|>assistant\n");
-  auto llama = server::render_chat({{"system", "S"}, {"user", "U"}}, ChatTemplate::kLlama2);
-  CHECK(llama.history + "\n\n" + llama.final == "[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]");
-  auto kept = server::render_chat(m, ChatTemplate::kPlain, "<keep>", "</keep>");
-  CHECK(kept.history.find("<keep>User: </keep>U1") != std::string::npos);
-  CHECK(server::resolve_chat_template("auto", "/nonexistent") == ChatTemplate::kPlain);
+  const auto plain_t = engine::builtin_chat_template(engine::ChatFormat::kPlain, "", "");
+  auto plain = render_chat_messages(plain_t, m);
+  CHECK(plain.full == "System: S\n\nUser: U1\n\nAssistant: A1\n\nUser: U2\n\nAssistant:");
+  CHECK(plain.history + plain.question + plain.suffix == plain.full);
+  CHECK(plain.question == "U2");
+  auto chatml =
+      render_chat_messages(engine::builtin_chat_template(engine::ChatFormat::kChatml, "", ""), m);
+  CHECK(chatml.suffix == "<|im_end|>\n<|im_start|>assistant\n");
+  CHECK(chatml.history + chatml.question + chatml.suffix == chatml.full);
+  // With keep markers, the template's own text is protected and the contents are not.
+  auto kept = render_chat_messages(plain_t, m, "<keep>", "</keep>");
+  CHECK(kept.history.find("User: </keep>U1<keep>") != std::string::npos);
+  CHECK(kept.question == "U2");
+  // A long final message that asks: its documents are split from its question.
+  std::string docs;
+  for (int i = 0; i < 20; ++i) docs += "Passage " + std::to_string(i) + " says something.\n\n";
+  auto rag = render_chat_messages(plain_t, {{"user", docs + "Which passage says it?"}});
+  CHECK(rag.question == "Which passage says it?");
+  CHECK(rag.documents.size() == 20);
+  CHECK(chat_template_for("auto", "/nonexistent", "").format == engine::ChatFormat::kPlain);
+  // A model's own template that precis does not render is an error naming the way out.
+  const std::string dir = test::scratch_dir("odd_template");
+  std::ofstream(dir + "/tokenizer_config.json")
+      << R"({"chat_template": "{% for m in messages %}<<{{ m.content }}>>{% endfor %}"})";
+  CHECK_THROWS_WITH(chat_template_for("auto", dir, ""), Catch::Contains("--chat-template"));
+  CHECK(chat_template_for("chatml", dir, "").format == engine::ChatFormat::kChatml);
 }
 
 TEST_CASE("n=2 gives two independent choices, streamed and not") {

@@ -282,7 +282,11 @@ class Pipeline {
   std::unique_ptr<Impl> impl_;
 };
 
-// The shipped default model's directory (models/default in the source tree), or "" if absent.
-std::string default_model_dir();
+// The default model: SmolLM2-135M-Instruct (models/SmolLM2-135M-Instruct.Q4_1.gguf, fetched by
+// scripts/fetch-default-model.sh) when it is there; otherwise the shipped KJV model (once per
+// process a note on stderr says so); "" when neither is.
+std::string default_model_path();
+// The shipped KJV model's directory (models/default in the source tree), or "" if absent.
+std::string kjv_model_dir();
 
 }  // namespace precis

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/engine.hpp"
+#include "engine/gguf_model.hpp"
 #include "engine/tokenizer.hpp"
 #include "middleware/cli/commands.hpp"
 #include "middleware/cli/engine_options.hpp"
@@ -49,7 +50,8 @@ int cmd_compress(const Args& args) {
       "target-tokens", po::value(&target_tokens), "keep this many tokens instead of a rate")(
       "scorer", po::value(&scorer)->default_value(scorer),
       "stat (model-free) | lm (self-information under --model)")(
-      "model", po::value(&model), "model directory (tokenizer.model; needed by --scorer lm)")(
+      "model", po::value(&model),
+      "GGUF file or model directory (--scorer lm; default: the default model)")(
       "tokenizer", po::value(&tokenizer_file), "tokenizer.model to count tokens with")(
       "kv-cache-mb", po::value(&kv_cache_mb),
       ("--scorer lm: " + kv_cache_help(kDefaultCpuKvCacheMb)).c_str())(
@@ -81,8 +83,9 @@ int cmd_compress(const Args& args) {
   }
   opt.scorer = scorer;
   opt.validate();
+  if (scorer == "lm" && model.empty()) model = default_model_path();
   if (scorer == "lm" && model.empty())
-    throw std::invalid_argument("--scorer lm needs a model: pass --model DIR");
+    throw std::invalid_argument("--scorer lm needs a model: pass --model FILE.gguf|DIR");
 
   std::unique_ptr<engine::Engine> eng;
   std::unique_ptr<engine::Tokenizer> tok;
@@ -93,7 +96,7 @@ int cmd_compress(const Args& args) {
     apply_device(eo, device);
     eng = std::make_unique<engine::Engine>(eo);
   } else if (!model.empty()) {
-    tok = engine::Tokenizer::load(model + "/tokenizer.model");
+    tok = engine::load_model_tokenizer(model);
   } else if (!tokenizer_file.empty()) {
     tok = engine::Tokenizer::load(tokenizer_file);
   } else if (const std::string def = std::string(PRECIS_SOURCE_DIR) + "/models/default";

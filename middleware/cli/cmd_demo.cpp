@@ -5,8 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
+#include "engine/bpe_tokenizer.hpp"
 #include "middleware/cli/commands.hpp"
 #include "middleware/cli/engine_options.hpp"
 #include "middleware/cli/parse.hpp"
@@ -18,8 +20,30 @@ namespace precis::cli {
 
 namespace {
 
+// A byte-level BPE piece as text: "Ġ" is a space, "Ċ" a newline (the byte-to-unicode alphabet).
+std::string bpe_piece_text(const std::string& piece) {
+  static const std::map<std::string, char> bytes = [] {
+    std::map<std::string, char> m;
+    for (int b = 0; b < 256; ++b)
+      m[engine::byte_to_unicode(static_cast<unsigned char>(b))] = static_cast<char>(b);
+    return m;
+  }();
+  std::string out;
+  for (size_t i = 0; i < piece.size();) {
+    size_t n = 1;
+    const unsigned char c = static_cast<unsigned char>(piece[i]);
+    if (c >= 0xC0) n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    const auto it = bytes.find(piece.substr(i, n));
+    out += it != bytes.end() ? std::string(1, it->second) : piece.substr(i, n);
+    i += n;
+  }
+  return out;
+}
+
 // A SentencePiece piece as text: "▁" is a space, "<0x0A>" a byte.
 std::string piece_text(const std::string& piece) {
+  if (piece.find("\xc4\xa0") != std::string::npos || piece.find("\xc4\x8a") != std::string::npos)
+    return bpe_piece_text(piece);  // "Ġ"/"Ċ": a byte-level BPE vocabulary
   if (piece.size() == 6 && piece.rfind("<0x", 0) == 0 && piece.back() == '>')
     return std::string(1, static_cast<char>(std::stoi(piece.substr(3, 2), nullptr, 16)));
   std::string out;
@@ -92,8 +116,9 @@ int cmd_demo(const Args& args) {
   int max_tokens = 48;
   std::string scorer = "stat", planner = "template";
   po::options_description desc("options");
-  desc.add_options()("model", po::value(&model),
-                     "model directory (default: the shipped models/default)")(
+  desc.add_options()(
+      "model", po::value(&model),
+      "GGUF file or Hugging Face directory (default: the default model, see models/README.md)")(
       "documents", po::value(&documents), "the long prompt: passages separated by blank lines")(
       "question", po::value(&question), "the question asked about them")(
       "rate", po::value(&rate)->default_value(rate), "fraction of the prompt's tokens to keep")(
@@ -107,11 +132,12 @@ int cmd_demo(const Args& args) {
   const bool tty = ::isatty(STDOUT_FILENO);
 
   PipelineConfig cfg;
-  cfg.model.path = model.empty() ? default_model_dir() : model;
+  cfg.model.path = model.empty() ? default_model_path() : model;
   device.apply(cfg.model);
   if (cfg.model.path.empty())
     throw std::invalid_argument(
-        "no model: the default model (models/default) is missing; pass --model DIR");
+        "no model: the default model is not fetched (bash scripts/fetch-default-model.sh) and "
+        "the fallback models/default is missing; pass --model FILE.gguf|DIR");
   cfg.compress.rate = rate;
   cfg.compress.scorer = scorer;
   cfg.plan_enabled = planner != "none";
@@ -128,9 +154,10 @@ int cmd_demo(const Args& args) {
       "plan-guided prompt. Model: %s\n",
       cfg.model.path.c_str());
   Pipeline pipeline(cfg);
+  // As an application sends it: one user message with the documents and the question. The
+  // pipeline splits it (documents compressed, question kept) and renders the model's template.
   Request req;
-  req.prompt = text;
-  req.question = question;
+  req.messages = {{"user", text + "\n\n" + question}};
 
   heading("1. The request");
   std::printf("question: %s\ndocuments: %s\n", question.c_str(), documents.c_str());
@@ -167,12 +194,12 @@ int cmd_demo(const Args& args) {
   }
   std::printf("   %-10s %9.1f ms\n", "total", total);
 
-  if (model.empty()) {
+  if (model.empty() && cfg.model.path == kjv_model_dir()) {
     std::printf(
-        "\nThe shipped default model is tiny (a few million parameters, trained on the King James\n"
-        "Bible only), so its answers are KJV-flavoured and often wrong. For real answers run\n"
-        "  precis demo --model DIR\n"
-        "with a Llama-family chat model in Hugging Face layout, e.g. TinyLlama-1.1B-Chat-v1.0.\n");
+        "\nThis ran on the fallback model: tiny (a few million parameters, trained on the King\n"
+        "James Bible only), so its answers are KJV-flavoured and often wrong. Fetch the default\n"
+        "model (SmolLM2-135M-Instruct) with `bash scripts/fetch-default-model.sh`, or run\n"
+        "  precis demo --model FILE.gguf|DIR\n");
   }
   return 0;
 }

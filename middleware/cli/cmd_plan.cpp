@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.hpp"
+#include "engine/gguf_model.hpp"
 #include "engine/tokenizer.hpp"
 #include "middleware/cli/commands.hpp"
 #include "middleware/cli/engine_options.hpp"
@@ -49,10 +50,8 @@ int cmd_plan(const Args& args) {
   o.validate();
   const std::string request = read_prompt(prompt, prompt_file);
 
-  // A model shipped with the source tree serves when --model is not given.
-  const std::string shipped = std::string(PRECIS_SOURCE_DIR) + "/models/default";
-  if (ef.model.empty() && o.planner == "lm" && std::filesystem::exists(shipped + "/config.json"))
-    ef.model = shipped;
+  // The default model serves when --model is not given.
+  if (ef.model.empty() && o.planner == "lm") ef.model = default_model_path();
   if (o.planner == "lm" && ef.model.empty())
     throw std::invalid_argument("--planner lm needs --model DIR (the model that writes the plan)");
 
@@ -64,7 +63,7 @@ int cmd_plan(const Args& args) {
     ctx = engine_plan_context(*eng);
   } else if (!ef.model.empty()) {
     // The template planner needs only the tokenizer to count.
-    tok = engine::Tokenizer::load(ef.model + "/tokenizer.model");
+    tok = engine::load_model_tokenizer(ef.model);
     ctx.count_tokens = tokenizer_counter(*tok);
   }
   const Plan plan = make_plan(request, o, ctx);

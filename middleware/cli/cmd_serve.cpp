@@ -29,8 +29,9 @@ int cmd_serve(const Args& args) {
   po::options_description desc("options");
   desc.add_options()("config", po::value(&config),
                      "pipeline config (JSON) with a \"server\" section")(
-      "model", po::value(&model), "model directory (overrides the config's model.path)")(
-      "kv-cache-mb", po::value(&kv_cache_mb), "KV cache memory (MiB)")(
+      "model", po::value(&model),
+      "GGUF file or model directory (overrides the config's model.path; default: the default "
+      "model)")("kv-cache-mb", po::value(&kv_cache_mb), "KV cache memory (MiB)")(
       "host", po::value(&host), "address to listen on (default 127.0.0.1)")(
       "port", po::value(&port), "port (default 8000; 0: any free port, printed)")(
       "api-key", po::value(&api_keys)->composing(),

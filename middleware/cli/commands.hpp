@@ -10,6 +10,7 @@ namespace precis::cli {
 using Args = std::vector<std::string>;
 
 int cmd_make_model(const Args& args);
+int cmd_quantize(const Args& args);
 int cmd_generate(const Args& args);
 int cmd_score(const Args& args);
 int cmd_plan(const Args& args);

@@ -42,7 +42,8 @@ void DeviceOverride::apply(ModelOptions& m) const {
 
 void add_engine_flags(po::options_description& desc, EngineFlags& f) {
   desc.add_options()("model", po::value(&f.model)->required(),
-                     "model directory: config.json, *.safetensors, tokenizer.model")(
+                     "a GGUF file, or a Hugging Face directory (config.json, *.safetensors, "
+                     "tokenizer.model or tokenizer.json)")(
       "kv-cache-mb", po::value(&f.kv_cache_mb),
       kv_cache_help(f.kv_cache_mb > 0 ? f.kv_cache_mb : kDefaultCpuKvCacheMb).c_str())(
       "block-size", po::value(&f.block_size)->default_value(f.block_size),

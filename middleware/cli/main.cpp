@@ -15,6 +15,7 @@ const char* kUsage =
     "commands:\n"
     "  make-model   write a deterministic random Llama model (config.json, model.safetensors,\n"
     "               tokenizer.model) for tests and benchmarks\n"
+    "  quantize     write a Hugging Face Llama directory as a GGUF file (q8_0, q4_0, q4_1)\n"
     "  generate     generate text from a prompt on the embedded engine\n"
     "  score        per-token log-probabilities of a text under a model\n"
     "  plan         write a code-form plan of how to answer a request\n"
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   precis::cli::Args args(argv + 2, argv + argc);
   try {
     if (cmd == "make-model") return precis::cli::cmd_make_model(args);
+    if (cmd == "quantize") return precis::cli::cmd_quantize(args);
     if (cmd == "generate") return precis::cli::cmd_generate(args);
     if (cmd == "score") return precis::cli::cmd_score(args);
     if (cmd == "plan") return precis::cli::cmd_plan(args);

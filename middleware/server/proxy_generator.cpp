@@ -4,6 +4,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "middleware/chat_prompt.hpp"
 #include "middleware/server/api_error.hpp"
 #include "middleware/server/upstream_client.hpp"
 #include "middleware/server/upstream_protocol.hpp"
@@ -101,8 +102,10 @@ Result ProxyGenerator::forward(const StageRunner& runner, const ClientRequest& c
   if (chat) {
     // The last user message (as the stages left it) is the text compressed and planned; the
     // other messages go as the stages left them.
-    request.prompt = last_user_message(request.messages, nullptr);
-    request.question.clear();
+    // A long message is split as a RAG request reads: documents compressed, question kept.
+    const SplitMessage m = split_documents_question(last_user_message(request.messages, nullptr));
+    request.prompt = m.documents;
+    request.question = m.question;
     request.contexts.clear();
   }
   prepare_->prepare(request, res);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/gguf_model.hpp"
 #include "engine/tokenizer.hpp"
 #include "middleware/prompt_stages.hpp"
 
@@ -10,11 +11,10 @@ namespace precis::server {
 
 ProxyPrepare::ProxyPrepare(const PipelineConfig& config) : config_(config) {
   const bool given = !config.model.path.empty();
-  const std::string dir = given ? config.model.path : default_model_dir();
+  const std::string dir = given ? config.model.path : default_model_path();
   if (!dir.empty()) {
-    const std::string path = (std::filesystem::path(dir) / "tokenizer.model").string();
     try {
-      tokenizer_ = engine::Tokenizer::load(path);
+      tokenizer_ = engine::load_model_tokenizer(dir);
       tokenizer_dir_ = dir;
     } catch (const std::exception& e) {
       if (given)
@@ -24,8 +24,8 @@ ProxyPrepare::ProxyPrepare(const PipelineConfig& config) : config_(config) {
   }
   if (!tokenizer_ && config.compress_enabled)
     std::fprintf(stderr,
-                 "precis proxy: warning: no tokenizer (give a model directory with "
-                 "tokenizer.model); compression is disabled\n");
+                 "precis proxy: warning: no tokenizer (give a GGUF file or a model directory); "
+                 "compression is disabled\n");
   if (config.compress_enabled && config.compress.scorer == "lm")
     std::fprintf(stderr,
                  "precis proxy: warning: the \"lm\" compression scorer needs a local model; "
