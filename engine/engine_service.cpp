@@ -21,7 +21,7 @@ EngineService::~EngineService() {
 void EngineService::post(std::function<void(Engine&)> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) throw std::runtime_error("engine is shutting down");
+    if (stopping_) throw EngineStopped("engine is shutting down");
     inbox_.push_back(std::move(task));
   }
   cv_.notify_one();
@@ -118,7 +118,7 @@ void EngineService::loop() {
     tasks.swap(inbox_);
   }
   for (auto& [rid, p] : pending_)
-    p.set_exception(std::make_exception_ptr(std::runtime_error("engine shut down")));
+    p.set_exception(std::make_exception_ptr(EngineStopped("engine shut down")));
   pending_.clear();
   // Queued tasks own promises; dropping them breaks those promises (std::future_error).
 }

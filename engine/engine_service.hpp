@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "engine/engine.hpp"
@@ -21,6 +22,13 @@ struct Submission {
   // Aborts the request (e.g. the client went away); its KV blocks are freed at once and the
   // future then holds a result whose completions finish with "abort".
   std::function<void()> cancel;
+};
+
+// The engine stopped (or is stopping) before the work finished: a typed error, so callers tell a
+// shutdown from a failure without reading the message.
+class EngineStopped : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 class EngineService {

@@ -192,6 +192,15 @@ ChatPrompt render_messages(const PipelineConfig& cfg, const engine::ChatTemplate
 }  // namespace
 
 Result Pipeline::run(Request request, const ChoiceTextCallback& on_text, CancelToken* cancel) {
+  try {
+    return run_request(std::move(request), on_text, cancel);
+  } catch (const engine::EngineStopped& e) {
+    throw ShuttingDown(std::string("the pipeline is shutting down: ") + e.what());
+  }
+}
+
+Result Pipeline::run_request(Request request, const ChoiceTextCallback& on_text,
+                             CancelToken* cancel) {
   const PipelineConfig& cfg = impl_->config;
   engine::EngineService& svc = *impl_->service;
   const engine::Tokenizer& tok = svc.tokenizer();

@@ -12,4 +12,11 @@ class ConfigError : public std::runtime_error {
   explicit ConfigError(const std::string& what) : std::runtime_error(what) {}
 };
 
+// The pipeline or server is shutting down: the request was not (or not fully) served. The HTTP
+// server answers it with 503 "shutting_down".
+class ShuttingDown : public std::runtime_error {
+ public:
+  explicit ShuttingDown(const std::string& what) : std::runtime_error(what) {}
+};
+
 }  // namespace precis

@@ -270,6 +270,7 @@ class Pipeline {
 
   void add_stage(std::shared_ptr<Stage> stage);
   Result run(Request request, const TextCallback& on_text = {});
+  // Throws ShuttingDown when the engine stops before the request is served.
   Result run(Request request, const ChoiceTextCallback& on_text, CancelToken* cancel);
 
   const PipelineConfig& config() const;
@@ -278,6 +279,7 @@ class Pipeline {
   std::vector<std::pair<std::string, double>> plugin_metrics() const;
 
  private:
+  Result run_request(Request request, const ChoiceTextCallback& on_text, CancelToken* cancel);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

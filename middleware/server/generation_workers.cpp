@@ -9,7 +9,7 @@ namespace {
 
 void fail_shutting_down(GenerationJob& job) {
   if (job.handlers.on_error)
-    job.handlers.on_error(std::make_exception_ptr(std::runtime_error("server is shutting down")));
+    job.handlers.on_error(std::make_exception_ptr(ShuttingDown("server is shutting down")));
 }
 
 }  // namespace

@@ -34,16 +34,14 @@ ApiError to_api_error(std::exception_ptr e) {
     std::rethrow_exception(e);
   } catch (const ApiError& a) {
     return a;
+  } catch (const ShuttingDown& s) {
+    return ApiError(503, s.what(), "server_error", "", "shutting_down");
   } catch (const ConfigError& c) {
     return ApiError(400, c.what());
   } catch (const std::invalid_argument& i) {
     return ApiError(400, i.what());
   } catch (const std::exception& x) {
-    const std::string what = x.what();
-    if (what.find("shutting down") != std::string::npos ||
-        what.find("shut down") != std::string::npos)
-      return ApiError(503, what, "server_error", "", "shutting_down");
-    return ApiError(500, what, "server_error");
+    return ApiError(500, x.what(), "server_error");
   } catch (...) {
     return ApiError(500, "unknown error", "server_error");
   }
