@@ -21,6 +21,8 @@ std::string cuda_unsupported_reason(const engine::ModelWeights& w) {
       if (auto why = quantized(*t); !why.empty()) return why;
   if (w.config.rope_interleaved)
     return "the model uses GGUF's adjacent-pair rotary layout (not on CUDA yet)";
+  if (w.config.rope_llama3_factor > 0 || !w.config.rope_freq_factors.empty())
+    return "the model scales its rotary frequencies (Llama 3.1; not on CUDA yet)";
   if (w.config.attention_bias)
     return "the model has q/k/v biases (" + w.config.architecture + "; not on CUDA yet)";
   return "";

@@ -28,9 +28,7 @@ CpuBackend::CpuBackend(const ModelWeights& weights, int num_blocks, int block_si
   const size_t total = block_stride_ * num_blocks_ * c.num_hidden_layers;
   k_cache_.assign(total, 0.f);
   v_cache_.assign(total, 0.f);
-  for (int i = 0; i < head_dim_ / 2; ++i)
-    rope_inv_freq_.push_back(1.0 /
-                             std::pow(static_cast<double>(c.rope_theta), 2.0 * i / head_dim_));
+  rope_inv_freq_ = rope_inv_freq(c);
 }
 
 float* CpuBackend::k_at(int layer, int block, int kv_head, int slot) {

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "engine/bpe_tokenizer.hpp"
+#include "engine/cpu_kernels.hpp"
 #include "engine/gguf.hpp"
 #include "engine/load_error.hpp"
 #include "engine/quant.hpp"
@@ -216,6 +217,12 @@ GgufModel load_gguf_model(const std::string& path) {
     }
   }
   w.final_norm = bind(f, "output_norm.weight", {H});
+  if (f.find_tensor("rope_freqs.weight")) {
+    const TensorView rf = bind(f, "rope_freqs.weight", {c.head_dim() / 2});
+    std::vector<float> factors(static_cast<size_t>(c.head_dim() / 2));
+    cpu::load_row(rf, 0, c.head_dim() / 2, factors.data());
+    w.config.rope_freq_factors = std::move(factors);
+  }
   w.lm_head = c.tie_word_embeddings ? w.embed_tokens : bind(f, "output.weight", {V, H});
   m.tokenizer = gguf_tokenizer(f);
   if (const std::string* t = f.find_string("tokenizer.chat_template")) m.chat_template = *t;

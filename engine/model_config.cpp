@@ -1,6 +1,7 @@
 #include "engine/model_config.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -63,6 +64,30 @@ double clean_float(float f) {
 
 }  // namespace
 
+std::vector<double> rope_inv_freq(const ModelConfig& c) {
+  const int hd = c.head_dim();
+  constexpr double kPi = 3.14159265358979323846;
+  std::vector<double> f;
+  for (int i = 0; i < hd / 2; ++i) {
+    double inv = 1.0 / std::pow(static_cast<double>(c.rope_theta), 2.0 * i / hd);
+    if (c.rope_llama3_factor > 0) {
+      // transformers' _compute_llama3_parameters.
+      const double old_ctx = c.rope_llama3_original_context;
+      const double low = c.rope_llama3_low_freq_factor, high = c.rope_llama3_high_freq_factor;
+      const double wavelen = 2 * kPi / inv;
+      if (wavelen > old_ctx / low) {
+        inv /= c.rope_llama3_factor;
+      } else if (wavelen >= old_ctx / high) {
+        const double smooth = (old_ctx / wavelen - low) / (high - low);
+        inv = (1 - smooth) * inv / c.rope_llama3_factor + smooth * inv;
+      }
+    }
+    if (static_cast<size_t>(i) < c.rope_freq_factors.size()) inv /= c.rope_freq_factors[i];
+    f.push_back(inv);
+  }
+  return f;
+}
+
 ModelConfig parse_model_config(const std::string& json_text, const std::string& path) {
   json c;
   try {
@@ -93,6 +118,22 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   m.num_key_value_heads = optional_int(c, path, "num_key_value_heads", m.num_attention_heads);
   m.rms_norm_eps = optional_positive_float(c, path, "rms_norm_eps", m.rms_norm_eps);
   m.rope_theta = optional_positive_float(c, path, "rope_theta", m.rope_theta);
+  if (auto rs = c.find("rope_scaling"); rs != c.end() && !rs->is_null()) {
+    if (!rs->is_object())
+      throw LoadError(path,
+                      "field 'rope_scaling': must be an object or null (got " + rs->dump() + ")");
+    const std::string type = rs->value("rope_type", rs->value("type", std::string()));
+    if (type != "llama3")
+      throw LoadError(path, "field 'rope_scaling': rope_type '" + type +
+                                "' is not supported (supported: llama3)");
+    m.rope_llama3_factor = optional_positive_float(*rs, path, "factor", 8.0f);
+    m.rope_llama3_low_freq_factor = optional_positive_float(*rs, path, "low_freq_factor", 1.0f);
+    m.rope_llama3_high_freq_factor = optional_positive_float(*rs, path, "high_freq_factor", 4.0f);
+    m.rope_llama3_original_context =
+        optional_int(*rs, path, "original_max_position_embeddings", 8192);
+    if (!(m.rope_llama3_high_freq_factor > m.rope_llama3_low_freq_factor))
+      throw LoadError(path, "field 'rope_scaling': high_freq_factor must exceed low_freq_factor");
+  }
   m.max_position_embeddings =
       optional_int(c, path, "max_position_embeddings", m.max_position_embeddings);
 

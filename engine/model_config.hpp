@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace precis::engine {
 
@@ -24,10 +25,22 @@ struct ModelConfig {
   // Rotary layout: Hugging Face rotates the two halves of each head (rotate_half); GGUF llama
   // files store q/k rows permuted so that adjacent pairs (2i, 2i+1) rotate together.
   bool rope_interleaved = false;
+  // Llama 3.1's rope_scaling {"rope_type": "llama3", ...}: low frequencies divided by `factor`,
+  // high ones kept, a smooth blend between (factor 0: none).
+  float rope_llama3_factor = 0;
+  float rope_llama3_low_freq_factor = 1;
+  float rope_llama3_high_freq_factor = 4;
+  int rope_llama3_original_context = 8192;
+  // GGUF's rope_freqs.weight (Llama 3.1 files carry the scaling as per-frequency divisors);
+  // empty: none.
+  std::vector<float> rope_freq_factors;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
   int kv_dim() const { return num_key_value_heads * head_dim(); }
 };
+
+// The rotary inverse frequencies, one per pair of a head's dimensions, with any scaling.
+std::vector<double> rope_inv_freq(const ModelConfig& c);
 
 // Parses and validates; throws LoadError naming the file and the field.
 ModelConfig load_model_config(const std::string& path);

@@ -193,3 +193,34 @@ TEST_CASE("model config: to_json round trip and file loading") {
   CHECK_THROWS_WITH(load_model_config(dir + "/missing.json"),
                     Contains("missing.json") && Contains("cannot open"));
 }
+
+TEST_CASE("Llama 3.1 rope_scaling: frequencies as transformers computes them") {
+  // Expected values from a separate Python transcription of transformers'
+  // _compute_llama3_parameters (theta 500000, head_dim 128, factor 8, low 1, high 4, 8192).
+  const ModelConfig c = parse_model_config(
+      R"({"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 1,
+          "num_attention_heads": 2, "vocab_size": 10, "rope_theta": 500000.0,
+          "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                           "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}})",
+      "config.json");
+  const std::vector<double> f = rope_inv_freq(c);
+  REQUIRE(f.size() == 64);
+  const std::vector<std::pair<int, double>> expected = {
+      {0, 1.0},                      // high frequency: kept
+      {22, 0.010989528534539826},    // high
+      {29, 0.002166570763503359},    // smooth blend
+      {32, 0.0005248461609929547},   // smooth
+      {34, 0.00017850781276799638},  // smooth
+      {50, 4.411534674558404e-06},   // low frequency: divided by 8
+      {63, 3.068925988914511e-07}};
+  for (const auto& [i, v] : expected) {
+    INFO("pair " << i);
+    CHECK(f[static_cast<size_t>(i)] == Approx(v).epsilon(1e-12));
+  }
+  CHECK_THROWS_WITH(parse_model_config(
+                        R"({"hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
+                            "num_attention_heads": 2, "vocab_size": 10,
+                            "rope_scaling": {"rope_type": "yarn", "factor": 4}})",
+                        "c.json"),
+                    Catch::Contains("yarn"));
+}
