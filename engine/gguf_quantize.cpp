@@ -120,30 +120,31 @@ QuantizeReport quantize_model(const std::string& hf_dir, GgmlType type, const st
                                 std::string(ggml_type_info(type).name));
   const ModelWeights m = load_model_weights(hf_dir);
   const ModelConfig& c = m.config;
-  if (c.attention_bias)
-    throw std::invalid_argument("quantize writes llama models; " + hf_dir + " is " +
-                                c.architecture);
+  const std::string arch = c.architecture;  // "llama" or "qwen2"
   GgufWriter w;
-  w.set_string("general.architecture", "llama");
+  w.set_string("general.architecture", arch);
   w.set_string("general.name", std::filesystem::path(hf_dir).filename().string());
   w.set_u32("general.file_type", type == GgmlType::Q8_0   ? 7
                                  : type == GgmlType::Q4_0 ? 2
                                  : type == GgmlType::Q4_1 ? 3
                                                           : 0);
-  w.set_u32("llama.context_length", static_cast<uint32_t>(c.max_position_embeddings));
-  w.set_u32("llama.embedding_length", static_cast<uint32_t>(c.hidden_size));
-  w.set_u32("llama.block_count", static_cast<uint32_t>(c.num_hidden_layers));
-  w.set_u32("llama.feed_forward_length", static_cast<uint32_t>(c.intermediate_size));
-  w.set_u32("llama.attention.head_count", static_cast<uint32_t>(c.num_attention_heads));
-  w.set_u32("llama.attention.head_count_kv", static_cast<uint32_t>(c.num_key_value_heads));
-  w.set_u32("llama.rope.dimension_count", static_cast<uint32_t>(c.head_dim()));
-  w.set_f32("llama.rope.freq_base", c.rope_theta);
-  w.set_f32("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps);
-  w.set_u32("llama.vocab_size", static_cast<uint32_t>(c.vocab_size));
+  w.set_u32(arch + ".context_length", static_cast<uint32_t>(c.max_position_embeddings));
+  w.set_u32(arch + ".embedding_length", static_cast<uint32_t>(c.hidden_size));
+  w.set_u32(arch + ".block_count", static_cast<uint32_t>(c.num_hidden_layers));
+  w.set_u32(arch + ".feed_forward_length", static_cast<uint32_t>(c.intermediate_size));
+  w.set_u32(arch + ".attention.head_count", static_cast<uint32_t>(c.num_attention_heads));
+  w.set_u32(arch + ".attention.head_count_kv", static_cast<uint32_t>(c.num_key_value_heads));
+  w.set_u32(arch + ".rope.dimension_count", static_cast<uint32_t>(c.head_dim()));
+  w.set_f32(arch + ".rope.freq_base", c.rope_theta);
+  w.set_f32(arch + ".attention.layer_norm_rms_epsilon", c.rms_norm_eps);
+  w.set_u32(arch + ".vocab_size", static_cast<uint32_t>(c.vocab_size));
   write_tokenizer(w, hf_dir);
 
   QuantizeReport report;
   Writer t(w, report);
+  // llama's q/k rows are permuted for adjacent-pair rotary; qwen2 keeps HF's layout (llama.cpp
+  // rotates its halves).
+  const bool permute = arch == "llama";
   const std::vector<int64_t> q_order = rope_permutation(c.num_attention_heads, c.head_dim());
   const std::vector<int64_t> k_order = rope_permutation(c.num_key_value_heads, c.head_dim());
   t.add("token_embd.weight", m.embed_tokens, type);
@@ -151,8 +152,13 @@ QuantizeReport quantize_model(const std::string& hf_dir, GgmlType type, const st
     const LayerWeights& l = m.layers[static_cast<size_t>(i)];
     const std::string p = "blk." + std::to_string(i) + ".";
     t.add(p + "attn_norm.weight", l.input_norm, GgmlType::F32);
-    t.add(p + "attn_q.weight", l.q_proj, type, &q_order);
-    t.add(p + "attn_k.weight", l.k_proj, type, &k_order);
+    t.add(p + "attn_q.weight", l.q_proj, type, permute ? &q_order : nullptr);
+    t.add(p + "attn_k.weight", l.k_proj, type, permute ? &k_order : nullptr);
+    if (c.attention_bias) {
+      t.add(p + "attn_q.bias", l.q_bias, GgmlType::F32);
+      t.add(p + "attn_k.bias", l.k_bias, GgmlType::F32);
+      t.add(p + "attn_v.bias", l.v_bias, GgmlType::F32);
+    }
     t.add(p + "attn_v.weight", l.v_proj, type);
     t.add(p + "attn_output.weight", l.o_proj, type);
     t.add(p + "ffn_norm.weight", l.post_norm, GgmlType::F32);

@@ -1,7 +1,8 @@
-// `precis quantize`: a Hugging Face Llama directory (f32/f16/bf16 safetensors + a SentencePiece
-// tokenizer.model) written as a GGUF file in llama.cpp's layout, so that precis and llama.cpp
-// both load it: llama metadata, the tokenizer as tokenizer.ggml.* (model "llama"), q/k rows
-// permuted as llama.cpp's converter permutes them (adjacent-pair rotary), norms in f32, every
+// `precis quantize`: a Hugging Face Llama or Qwen2 directory (f32/f16/bf16 safetensors + a
+// SentencePiece tokenizer.model) written as a GGUF file in llama.cpp's layout, so that precis and
+// llama.cpp both load it: {arch}.* metadata, the tokenizer as tokenizer.ggml.* (model "llama"),
+// llama's q/k rows permuted as llama.cpp's converter permutes them (adjacent-pair rotary), norms
+// and qwen2's biases in f32, every
 // matrix (embeddings and the output head included) in the chosen type, except matrices whose
 // rows are not whole blocks of it, which stay f16 (as llama.cpp's quantizer falls back).
 #pragma once

@@ -54,6 +54,8 @@ def load_config(model_dir):
         "eps": float(need("rms_norm_eps")),
         "theta": float(raw.get("rope_theta", 10000.0)),
         "tied": bool(raw.get("tie_word_embeddings", False)),
+        # Qwen2: the Llama layout plus q/k/v projection biases.
+        "qkv_bias": raw.get("model_type") == "qwen2",
     }
     cfg["kv_heads"] = int(raw.get("num_key_value_heads") or cfg["heads"])
     # Newer configs may state head_dim explicitly; HF falls back to hidden/heads.
@@ -66,7 +68,7 @@ def load_config(model_dir):
     # Refuse variants this reference does not implement rather than silently differ.
     if raw.get("rope_scaling"):
         raise RefError(f"{path}: rope_scaling is not supported by the reference")
-    if raw.get("attention_bias") or raw.get("mlp_bias"):
+    if (raw.get("attention_bias") and not cfg["qkv_bias"]) or raw.get("mlp_bias"):
         raise RefError(f"{path}: attention_bias/mlp_bias are not supported by the reference")
     if raw.get("hidden_act", "silu") != "silu":
         raise RefError(f"{path}: hidden_act '{raw['hidden_act']}' is not supported")
@@ -182,6 +184,11 @@ def gather_weights(cfg, tensors, dtype):
             "up": get(p + "mlp.up_proj.weight", [I, H]),
             "down": get(p + "mlp.down_proj.weight", [H, I]),
         })
+        if cfg["qkv_bias"]:
+            L = w["layers"][-1]
+            L["bq"] = get(p + "self_attn.q_proj.bias", [q_out])
+            L["bk"] = get(p + "self_attn.k_proj.bias", [kv_out])
+            L["bv"] = get(p + "self_attn.v_proj.bias", [kv_out])
     return w
 
 
@@ -213,9 +220,12 @@ def forward(cfg, w, tokens, dtype):
     mask = torch.full((T, T), float("-inf"), dtype=dtype).triu(1)        # causal
     for L in w["layers"]:
         h = rms_norm(x, L["in_norm"], cfg["eps"])
-        q = (h @ L["q"].T).view(T, nh, hd).transpose(0, 1)               # [nh, T, hd]
-        k = (h @ L["k"].T).view(T, nkv, hd).transpose(0, 1)              # [nkv, T, hd]
-        v = (h @ L["v"].T).view(T, nkv, hd).transpose(0, 1)
+        q, k, v = h @ L["q"].T, h @ L["k"].T, h @ L["v"].T
+        if "bq" in L:
+            q, k, v = q + L["bq"], k + L["bk"], v + L["bv"]
+        q = q.view(T, nh, hd).transpose(0, 1)                            # [nh, T, hd]
+        k = k.view(T, nkv, hd).transpose(0, 1)                           # [nkv, T, hd]
+        v = v.view(T, nkv, hd).transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         # GQA: kv head j serves query heads j*group .. j*group+group-1.
@@ -410,6 +420,33 @@ def self_test():
 
 # ---------------------------------------------------------------- main
 
+def make_qwen2(src, dst, seed):
+    """A Qwen2 directory from a Llama one: the same weights plus random q/k/v biases (large
+    enough to matter), model_type qwen2. Written as f32."""
+    os.makedirs(dst, exist_ok=True)
+    cfg = load_config(src)
+    tensors = load_tensors(src)
+    rng = np.random.default_rng(seed)
+    out = {name: ("F32", np.asarray(t, dtype=np.float32)) for name, t in tensors.items()}
+    q_out, kv_out = cfg["heads"] * cfg["head_dim"], cfg["kv_heads"] * cfg["head_dim"]
+    for i in range(cfg["layers"]):
+        p = f"model.layers.{i}.self_attn."
+        for name, n in (("q_proj", q_out), ("k_proj", kv_out), ("v_proj", kv_out)):
+            out[p + name + ".bias"] = ("F32", rng.normal(0.0, 0.5, n).astype(np.float32))
+    write_safetensors(os.path.join(dst, "model.safetensors"), out)
+    with open(os.path.join(src, "config.json")) as f:
+        raw = json.load(f)
+    raw["model_type"] = "qwen2"
+    raw["architectures"] = ["Qwen2ForCausalLM"]
+    raw["torch_dtype"] = "float32"
+    with open(os.path.join(dst, "config.json"), "w") as f:
+        json.dump(raw, f, indent=1)
+    for extra in ("tokenizer.model", "tokenizer.json", "tokenizer_config.json"):
+        if os.path.exists(os.path.join(src, extra)):
+            with open(os.path.join(src, extra), "rb") as a, open(os.path.join(dst, extra), "wb") as b:
+                b.write(a.read())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="HF model directory (config.json + *.safetensors)")
@@ -417,7 +454,12 @@ def main():
     ap.add_argument("--out", help="output file: float32 LE logits, row-major [T, V]")
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     ap.add_argument("--self-test", action="store_true", help="run the built-in checks and exit")
+    ap.add_argument("--make-qwen2", nargs=2, metavar=("SRC", "DST"),
+                    help="write a Qwen2 directory: SRC's weights plus random q/k/v biases")
     args = ap.parse_args()
+    if args.make_qwen2:
+        make_qwen2(*args.make_qwen2, seed=5)
+        return 0
     if args.self_test:
         return self_test()
     if not (args.model and args.tokens and args.out):
