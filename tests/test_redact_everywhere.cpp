@@ -57,21 +57,13 @@ json chat_body(bool stream) {
   json msgs = json::array();
   for (const Message& m : chat_messages())
     msgs.push_back({{"role", m.role}, {"content", m.content}});
-  return {{"model", "m"},
-          {"messages", msgs},
-          {"max_tokens", 8},
-          {"stream", stream},
-          {"temperature", 0}};
+  return {{"messages", msgs}, {"max_tokens", 8}, {"stream", stream}, {"temperature", 0}};
 }
 
 json completion_body(bool stream) {
   std::string prompt = "Contacts:";
   for (const std::string& s : kSecrets) prompt += " " + s + ";";
-  return {{"model", "m"},
-          {"prompt", prompt},
-          {"max_tokens", 8},
-          {"stream", stream},
-          {"temperature", 0}};
+  return {{"prompt", prompt}, {"max_tokens", 8}, {"stream", stream}, {"temperature", 0}};
 }
 
 void check_no_secret(const std::string& text) {

@@ -201,6 +201,46 @@ TEST_CASE("chat: messages through the template, streamed and not, same text") {
   CHECK(finish.at(0) == "length");
 }
 
+TEST_CASE("real clients: unknown model 404, unused fields ignored, tools refused") {
+  TestServer s;
+  const std::string id = s.generator->model_id();
+  json body = {{"prompt", "Hi"}, {"max_tokens", 2}};
+  body["model"] = "no-such-model";
+  Reply r = s.post("/v1/completions", body);
+  CHECK(r.status == 404);
+  CHECK(parse(r.body)["error"]["code"] == "model_not_found");
+  CHECK(parse(r.body)["error"]["param"] == "model");
+  body["model"] = id;
+  CHECK(s.post("/v1/completions", body).status == 200);
+  // Fields clients send that change nothing here.
+  json chat = {{"model", id},
+               {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+               {"max_tokens", 2},
+               {"store", false},
+               {"metadata", {{"session", "x"}}},
+               {"service_tier", "auto"},
+               {"parallel_tool_calls", false},
+               {"user", "u1"},
+               {"response_format", {{"type", "text"}}}};
+  r = s.post("/v1/chat/completions", chat);
+  INFO(r.body);
+  CHECK(r.status == 200);
+  // What would change the answer: a plain 400 naming the field.
+  for (const char* field : {"tools", "tool_choice"}) {
+    json t = chat;
+    t[field] = field == std::string("tools") ? json::array({{{"type", "function"}}}) : json("auto");
+    r = s.post("/v1/chat/completions", t);
+    CHECK(r.status == 400);
+    CHECK(parse(r.body)["error"]["message"].get<std::string>().find(
+              "tool calls are not supported") != std::string::npos);
+  }
+  json rf = chat;
+  rf["response_format"] = {{"type", "json_object"}};
+  r = s.post("/v1/chat/completions", rf);
+  CHECK(r.status == 400);
+  CHECK(parse(r.body)["error"]["param"] == "/response_format");
+}
+
 TEST_CASE("the config's server section is validated like the rest") {
   const ServerOptions o = PipelineConfig::from_json(
                               R"({"server": {"port": 0, "api_keys": ["k"], "max_body_bytes": 2048,

@@ -46,6 +46,11 @@ class Generator {
   virtual ~Generator() = default;
   // The model id reported by /v1/models and in responses.
   virtual std::string model_id() const = 0;
+  // Whether a request naming `model` is for this generator ("": no name given). Otherwise the
+  // API answers 404 model_not_found, as vLLM does.
+  virtual bool serves_model(const std::string& model) const {
+    return model.empty() || model == model_id();
+  }
   // The defaults requests start from (sampling, compression markers) and the server section.
   virtual const PipelineConfig& config() const = 0;
   // Starts `request` without blocking the caller; `cancel` aborts it (it then finishes through

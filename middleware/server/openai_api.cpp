@@ -326,6 +326,15 @@ void OpenAiApi::generate(const std::string& endpoint, const HttpRequest& http,
     --in_flight_;
     return reply_error(*ex, endpoint, e);
   }
+  if (!generator_->serves_model(req.model)) {
+    --in_flight_;
+    return reply_error(
+        *ex, endpoint,
+        ApiError(404,
+                 "The model '" + req.model + "' does not exist (this server serves '" +
+                     generator_->model_id() + "'; see /v1/models)",
+                 "invalid_request_error", "model", "model_not_found"));
+  }
   // The body's other fields, for a generator that forwards them; its text (prompt, messages)
   // travels in the Requests only, where the plugin stages see it.
   auto client = std::make_shared<ClientRequest>();

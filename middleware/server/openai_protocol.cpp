@@ -56,8 +56,22 @@ void read_precis(JsonReader p, Request& base) {
 
 // Fields both endpoints share; reads the sampling fields into `base.generate`.
 void read_common(JsonReader& r, const PipelineConfig& defaults, ApiRequest& out, Request& base) {
-  r.string("model");  // any name is accepted: this server serves one model
+  if (auto m = r.string("model")) out.model = *m;  // checked against the served model by the API
+  // Fields current clients send that change nothing here: accepted and ignored.
   r.string("user");
+  r.boolean("store");
+  r.raw("metadata");
+  r.string("service_tier");
+  r.boolean("parallel_tool_calls");
+  // What would change the answer and is not supported: refused plainly.
+  for (const char* tool_field : {"tools", "tool_choice", "functions", "function_call"})
+    if (auto t = r.raw(tool_field); t && !t->is_null())
+      r.fail(tool_field, "tool calls are not supported by this server");
+  if (auto rf = r.raw("response_format"); rf && !rf->is_null()) {
+    if (!rf->is_object() || rf->value("type", "") != "text")
+      r.fail("response_format",
+             "only {\"type\": \"text\"} is supported (JSON mode and JSON schemas are not yet)");
+  }
   if (auto v = r.boolean("stream")) out.stream = *v;
   if (auto so = r.object("stream_options")) {
     if (auto v = so->boolean("include_usage")) out.include_usage = *v;

@@ -16,6 +16,7 @@ enum class Endpoint { kCompletions, kChatCompletions };
 
 struct ApiRequest {
   Endpoint endpoint = Endpoint::kCompletions;
+  std::string model;  // the client's "model" ("" when absent)
   // One pipeline run per prompt (a completions request may carry a list); prompt p's choices
   // get the indices p * n ... p * n + n - 1.
   std::vector<Request> prompts;

@@ -31,6 +31,8 @@ class ProxyGenerator : public Generator {
   ~ProxyGenerator() override;
 
   std::string model_id() const override { return model_id_; }
+  // Any name: the upstream decides (or upstream.model replaces it).
+  bool serves_model(const std::string&) const override { return true; }
   const PipelineConfig& config() const override { return config_; }
   void start(Request request, std::shared_ptr<const ClientRequest> client,
              GenerationHandlers handlers, std::shared_ptr<CancelToken> cancel) override;

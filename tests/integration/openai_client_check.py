@@ -63,15 +63,16 @@ def main():
 
         models = client.models.list()
         check("models", [m.id for m in models.data] == ["tiny"])
+        model_id = models.data[0].id
 
-        c = client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=8,
+        c = client.completions.create(model=model_id, prompt="Once upon a time", max_tokens=8,
                                       seed=3, logprobs=2, n=2, temperature=1.0)
         check("completions choices", sorted(ch.index for ch in c.choices) == [0, 1])
         check("completions logprobs", len(c.choices[0].logprobs.tokens) == 8)
         check("completions usage", c.usage.completion_tokens == 16)
 
         chat = client.chat.completions.create(
-            model="tiny", messages=[{"role": "system", "content": "Be brief."},
+            model=model_id, messages=[{"role": "system", "content": "Be brief."},
                                     {"role": "user", "content": "Who was Naomi?"}],
             max_tokens=6, seed=5, logprobs=True, top_logprobs=2)
         check("chat message", chat.choices[0].message.role == "assistant")
@@ -79,7 +80,7 @@ def main():
         check("chat logprobs top", len(chat.choices[0].logprobs.content[0].top_logprobs) == 2)
 
         stream = client.chat.completions.create(
-            model="tiny", messages=[{"role": "system", "content": "Be brief."},
+            model=model_id, messages=[{"role": "system", "content": "Be brief."},
                                     {"role": "user", "content": "Who was Naomi?"}],
             max_tokens=6, seed=5, stream=True, stream_options={"include_usage": True})
         text, finish, usage = "", None, None
@@ -100,7 +101,7 @@ def main():
         except openai.AuthenticationError:
             check("401", True)
         try:
-            client.completions.create(model="tiny", prompt="x", extra_body={"bogus": 1})
+            client.completions.create(model=model_id, prompt="x", extra_body={"bogus": 1})
             check("400", False)
         except openai.BadRequestError as e:
             check("400 names the field", "/bogus" in str(e))
