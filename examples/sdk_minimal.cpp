@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
     config.compress.rate = 0.5;
     config.generate.max_tokens = 24;
     config.generate.temperature = 0.0f;
+    // Plan even this simple lookup, to show the plan; the default ("auto") plans only the
+    // requests a plan helps (arithmetic, multi-hop, code).
+    config.plan.when = "always";
     precis::Pipeline pipeline(config);
 
     precis::Request request;

@@ -55,6 +55,9 @@ void read_plan(JsonReader r, bool& enabled, PlanOptions& p) {
     if (enabled) p.planner = *v;
   }
   if (auto v = r.integer("budget_tokens", 1, 1 << 16)) p.budget_tokens = static_cast<int>(*v);
+  if (auto v = r.choice("when", {"auto", "always", "never"})) p.when = *v;
+  if (auto v = r.integer("min_request_tokens", 0, 1 << 20))
+    p.min_request_tokens = static_cast<int>(*v);
   if (auto v = r.choice("placement", {"before_question", "system", "answer_prefix"}))
     p.placement = *v;
   if (auto v = r.number("temperature", 0, 5)) p.temperature = static_cast<float>(*v);

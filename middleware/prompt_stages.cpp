@@ -1,5 +1,6 @@
 #include "middleware/prompt_stages.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "engine/tokenizer.hpp"
@@ -57,14 +58,32 @@ void run_prompt_stages(const PipelineConfig& cfg, const Request& request, const 
   std::string planner = request.planner.value_or(cfg.plan_enabled ? cfg.plan.planner : "none");
   if (planner == "lm" && !tools.lm_generate) planner = "template";
   res.final_prompt = res.compressed_prompt;
+  const std::string source = request.question.empty() ? res.original_prompt : request.question;
+  PlanContext ctx;
+  if (tools.tokenizer) ctx.count_tokens = tokenizer_counter(*tools.tokenizer);
+  // The config's plan.when (a request's own precis.plan forces its choice).
+  if (planner != "none" && !request.planner) {
+    if (cfg.plan.when == "never") {
+      planner = "none";
+    } else if (cfg.plan.when == "auto") {
+      PlanOptions probe = cfg.plan;
+      probe.planner = "template";  // the task kind, without a model call
+      const std::string kind = make_plan(source, probe, ctx).task_kind;
+      if (!plan_helps(kind) || res.original_tokens < cfg.plan.min_request_tokens) {
+        planner = "none";
+        res.plan.task_kind = kind;
+        res.plan.note = "not planned (plan.when auto: task kind " + kind + ", " +
+                        std::to_string(res.original_tokens) + " tokens)";
+      }
+    }
+  }
   if (planner != "none") {
     PlanOptions po = cfg.plan;
     po.planner = planner;
-    PlanContext ctx;
-    if (tools.tokenizer) ctx.count_tokens = tokenizer_counter(*tools.tokenizer);
+    // A plan is bounded by the request it serves: at most half its tokens (at least 32).
+    po.budget_tokens = std::min(po.budget_tokens, std::max(32, res.original_tokens / 2));
     if (planner == "lm") ctx.generate = tools.lm_generate;
-    res.plan =
-        make_plan(request.question.empty() ? res.original_prompt : request.question, po, ctx);
+    res.plan = make_plan(source, po, ctx);
     res.final_prompt = render_prompt(res.compressed_prompt, res.plan, po.placement);
     res.timings.push_back({"plan", ms_since(t)});
   }

@@ -54,6 +54,15 @@ void PlanOptions::validate() const {
                                 std::to_string(temperature));
   if (max_lines < 2)
     throw std::invalid_argument("max_lines: must be at least 2, got " + std::to_string(max_lines));
+  if (when != "auto" && when != "always" && when != "never")
+    throw std::invalid_argument("when: '" + when + "' is not one of auto, always, never");
+  if (min_request_tokens < 0)
+    throw std::invalid_argument("min_request_tokens: must be >= 0, got " +
+                                std::to_string(min_request_tokens));
+}
+
+bool plan_helps(const std::string& task_kind) {
+  return task_kind == "arithmetic" || task_kind == "multi_hop" || task_kind == "code_change";
 }
 
 const std::vector<std::string>& task_kinds() {

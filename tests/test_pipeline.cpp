@@ -26,7 +26,7 @@ nlohmann::json config_json() {
   return {
       {"model", {{"path", model_dir()}, {"kv_cache_mb", 32}}},
       {"compress", {{"rate", 0.5}, {"scorer", "stat"}}},
-      {"plan", {{"planner", "template"}, {"budget_tokens", 80}}},
+      {"plan", {{"planner", "template"}, {"budget_tokens", 80}, {"when", "always"}}},
       {"generate", {{"max_tokens", 12}, {"temperature", 0.8}, {"seed", 5}, {"ignore_eos", true}}}};
 }
 
@@ -62,6 +62,7 @@ TEST_CASE("the same request through SDK, config file and CLI gives the same resu
   cfg.model.kv_cache_mb = 32;
   cfg.compress.rate = 0.5;
   cfg.plan.budget_tokens = 80;
+  cfg.plan.when = "always";
   cfg.generate.max_tokens = 12;
   cfg.generate.temperature = 0.8f;
   cfg.generate.seed = 5;
@@ -160,4 +161,41 @@ TEST_CASE("the examples build and run") {
                               &out) == 0);
     CHECK_THAT(out, Catch::Contains("generate"));
   }
+}
+
+TEST_CASE("plans where they help: plan.when auto, always, never, and per-request precis.plan") {
+  PipelineConfig cfg;
+  cfg.model.path = model_dir();
+  cfg.model.kv_cache_mb = 32;
+  cfg.compress_enabled = false;
+  cfg.generate.max_tokens = 2;
+  Pipeline p(cfg);
+  const std::string word_problem =
+      "A bakery sells muffins for $3 each and cookies for $1.50 each. On Monday it sold 40 "
+      "muffins and twice as many cookies. What was Monday's revenue?";
+  Request hi;
+  hi.prompt = "hi";
+  Result r = p.run(hi);
+  CHECK(r.plan.code.empty());
+  CHECK(r.final_prompt == "hi");
+  CHECK(r.plan.note.find("plan.when auto") != std::string::npos);
+  Request arith;
+  arith.prompt = word_problem;
+  r = p.run(arith);
+  CHECK(r.plan.task_kind == "arithmetic");
+  CHECK(!r.plan.code.empty());
+  // Bounded relative to the request: at most half its tokens, at least 32.
+  CHECK(r.plan.tokens <= std::max(32, r.original_tokens / 2));
+  hi.planner = "template";  // the request's own precis.plan forces it
+  CHECK(!p.run(hi).plan.code.empty());
+
+  cfg.plan.when = "never";
+  Pipeline never(cfg);
+  CHECK(never.run(arith).plan.code.empty());
+  cfg.plan.when = "always";
+  Pipeline always(cfg);
+  hi.planner.reset();
+  CHECK(!always.run(hi).plan.code.empty());
+  CHECK_THROWS_WITH(PipelineConfig::from_json(R"({"plan": {"when": "sometimes"}})"),
+                    Catch::Contains("/plan/when"));
 }

@@ -19,7 +19,13 @@ struct PlanOptions {
   // "template": built from the request's own text, no model. "lm": asked of a model through
   // PlanContext::generate, checked, retried once cooler, and replaced by "template" on failure.
   std::string planner = "template";
-  // The plan never exceeds this many tokens (counted by PlanContext::count_tokens).
+  // When the pipeline plans: "auto" (for the task kinds a plan helps: arithmetic, multi_hop,
+  // code_change; and only for requests of at least min_request_tokens), "always" or "never". A
+  // request's own precis.plan overrides it. make_plan itself always plans.
+  std::string when = "auto";
+  int min_request_tokens = 24;
+  // The plan never exceeds this many tokens (counted by PlanContext::count_tokens); the pipeline
+  // also keeps it to at most half the request's tokens (at least 32).
   int budget_tokens = 160;
   // Where render_prompt puts the plan: "before_question", "system" or "answer_prefix".
   std::string placement = "before_question";
@@ -69,6 +75,9 @@ struct Plan {
 // planner without a generate callback. Model failures never throw: they fall back.
 Plan make_plan(const std::string& request, const PlanOptions& options,
                const PlanContext& context = {});
+
+// Whether `when` == "auto" plans for a task kind (arithmetic, multi_hop, code_change).
+bool plan_helps(const std::string& task_kind);
 
 // The task kinds the template planner recognises: "arithmetic", "multi_hop", "code_change",
 // "summary", "extraction", "multi_part", "general".

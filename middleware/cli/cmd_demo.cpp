@@ -142,6 +142,7 @@ int cmd_demo(const Args& args) {
   cfg.compress.scorer = scorer;
   cfg.plan_enabled = planner != "none";
   if (cfg.plan_enabled) cfg.plan.planner = planner;
+  cfg.plan.when = "always";  // the demo shows every stage (a served request plans on "auto")
   cfg.plan.budget_tokens = 90;
   cfg.generate.max_tokens = max_tokens;
   cfg.generate.temperature = 0.0f;  // greedy: the demo reads the same every time
