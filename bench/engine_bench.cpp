@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "engine/gguf_model.hpp"
 #include "middleware/device.hpp"
 #ifdef PRECIS_WITH_CUDA
 #include "cuda/device_bandwidth.hpp"
@@ -45,6 +46,14 @@ double copy_bandwidth(size_t bytes) {
   }
   if (dst[bytes / 2] != 1) throw std::logic_error("copy failed");
   return best;
+}
+
+// Element type of the linear layers (the first layer's q_proj), as ggml names it for a
+// block-quantized GGUF tensor ("q4_1"), else the plain dtype ("F16").
+std::string weight_type(const ModelWeights& w) {
+  const TensorView& t = w.layers.empty() ? w.embed_tokens : w.layers[0].q_proj;
+  if (t.quant) return ggml_type_name(static_cast<uint32_t>(*t.quant));
+  return std::string(dtype_name(t.dtype));
 }
 
 std::vector<int> random_prompt(int n, int vocab, int salt) {
@@ -124,9 +133,14 @@ void usage() {
                "                    [--decode-tokens 32] [--batches 1,8,32] [--kv-cache-mb MB]\n"
                "                    [--gpu-memory-fraction 0.9] [--no-cuda-graphs]\n"
                "                    [--compare-transformers [--python python3]]\n"
+               "                    [--decode-prompt-tokens N] [--repeats 1]\n"
                "  --kv-cache-mb defaults to 2048 on the CPU and to the rest of\n"
                "  --gpu-memory-fraction on CUDA. --compare-transformers runs the same batches\n"
-               "  through Hugging Face transformers generate() (python3, torch, transformers).\n");
+               "  through Hugging Face transformers generate() (python3, torch, transformers).\n"
+               "  --decode-prompt-tokens: prompt length of the decode runs (default\n"
+               "  --prompt-tokens); 1 with --decode-tokens 128 --batches 1 matches llama-bench's\n"
+               "  tg128, --prompt-tokens 512 its pp512. --repeats N: mean of N timed prefill runs\n"
+               "  (after the warm-up) and of N decode runs per batch size.\n");
 }
 
 }  // namespace
@@ -134,6 +148,8 @@ void usage() {
 int main(int argc, char** argv) {
   std::string model;
   int prompt_tokens = 128, decode_tokens = 32;
+  int decode_prompt_tokens = -1;  // -1: prompt_tokens
+  int repeats = 1;
   double kv_mb = 0;
   std::vector<int> batches{1, 8, 32};
   precis::DeviceOptions device{"auto", 0.9, true};
@@ -164,8 +180,10 @@ int main(int argc, char** argv) {
         compare_transformers = true;
       else if (a == "--python")
         python = next();
-      else if (a == "--python")
-        python = next();
+      else if (a == "--decode-prompt-tokens")
+        decode_prompt_tokens = std::stoi(next());
+      else if (a == "--repeats")
+        repeats = std::stoi(next());
       else if (a == "--batches") {
         batches.clear();
         std::string s = next();
@@ -190,6 +208,13 @@ int main(int argc, char** argv) {
     usage();
     return 2;
   }
+  if (decode_prompt_tokens < 0) decode_prompt_tokens = prompt_tokens;
+  if (prompt_tokens < 1 || decode_prompt_tokens < 1 || decode_tokens < 1 || repeats < 1) {
+    std::fprintf(stderr,
+                 "engine_bench: --prompt-tokens, --decode-prompt-tokens, --decode-tokens and "
+                 "--repeats must be at least 1\n");
+    return 2;
+  }
   try {
     EngineOptions opts;
     opts.model_dir = model;
@@ -200,13 +225,15 @@ int main(int argc, char** argv) {
     // free memory happens once.
     Engine probe(opts);
     const ModelConfig& c = probe.config();
-    const ModelWeights& w = load_model_weights(model);
+    // A GGUF file is mapped, so binding it a second time for the figures below costs no copy.
+    const ModelWeights w =
+        is_gguf_file(model) ? std::move(load_gguf_model(model).weights) : load_model_weights(model);
     std::printf(
         "model %s: %d layers, hidden %d, vocab %d, weights %.1f MiB (%s), device %s, "
         "KV blocks %d x %d tokens\n",
         model.c_str(), c.num_hidden_layers, c.hidden_size, c.vocab_size,
-        w.total_bytes() / 1048576.0, std::string(dtype_name(w.embed_tokens.dtype)).c_str(),
-        probe.backend().name().c_str(), probe.kv_stats().blocks_total, probe.kv_stats().block_size);
+        w.total_bytes() / 1048576.0, weight_type(w).c_str(), probe.backend().name().c_str(),
+        probe.kv_stats().blocks_total, probe.kv_stats().block_size);
     if (dev == "cpu") std::printf("threads %d\n", omp_get_max_threads());
 
     // Prefill: one prompt, logits of the last position only (as generation does).
@@ -216,10 +243,13 @@ int main(int argc, char** argv) {
       p.temperature = 0;
       p.max_tokens = 1;
       probe.generate_tokens(prompt, p);  // warm-up: page in the weights
-      auto t = Clock::now();
-      probe.generate_tokens(prompt, p);
-      const double s = seconds_since(t);
-      std::printf("prefill  %d tokens: %.1f tokens/s\n", prompt_tokens, prompt_tokens / s);
+      double sum_tps = 0;
+      for (int r = 0; r < repeats; ++r) {
+        auto t = Clock::now();
+        probe.generate_tokens(prompt, p);
+        sum_tps += prompt_tokens / seconds_since(t);
+      }
+      std::printf("prefill  %d tokens: %.1f tokens/s\n", prompt_tokens, sum_tps / repeats);
     }
 
     // The CPU backend keeps K/V in f32, the CUDA backend in f16.
@@ -228,12 +258,20 @@ int main(int argc, char** argv) {
         2ull * c.num_hidden_layers * c.kv_dim() * probe.kv_stats().block_size * kv_elem;
     double tps1 = 0;
     std::map<int, double> ours;
-    std::printf("workload: %d prompt + %d generated tokens per sequence, greedy\n", prompt_tokens,
-                decode_tokens);
+    std::printf("workload: %d prompt + %d generated tokens per sequence, greedy\n",
+                decode_prompt_tokens, decode_tokens);
+    if (repeats > 1)
+      std::printf("figures: mean of %d timed runs (prefill after one warm-up)\n", repeats);
     std::printf("%-8s %14s %16s %12s %18s\n", "batch", "decode tok/s", "generated tok/s",
                 "KV blocks", "contiguous blocks");
     for (int b : batches) {
-      DecodeFigures f = run_decode(probe, b, prompt_tokens, decode_tokens);
+      DecodeFigures f;
+      for (int r = 0; r < repeats; ++r) {
+        const DecodeFigures one = run_decode(probe, b, decode_prompt_tokens, decode_tokens);
+        f.decode_tokens_per_s += one.decode_tokens_per_s / repeats;
+        f.tokens_per_s += one.tokens_per_s / repeats;
+        f.peak_blocks = std::max(f.peak_blocks, one.peak_blocks);
+      }
       if (b == 1) tps1 = f.decode_tokens_per_s;
       ours[b] = f.tokens_per_s;
       // A contiguous cache reserves max_position_embeddings tokens per sequence.
@@ -250,8 +288,8 @@ int main(int argc, char** argv) {
       double bytes = static_cast<double>(w.total_bytes());
       if (w.lm_head.data != w.embed_tokens.data)
         bytes -= static_cast<double>(w.embed_tokens.nbytes);
-      bytes += static_cast<double>(prompt_tokens + decode_tokens / 2) * c.num_hidden_layers * 2 *
-               c.kv_dim() * kv_elem;
+      bytes += static_cast<double>(decode_prompt_tokens + decode_tokens / 2) * c.num_hidden_layers *
+               2 * c.kv_dim() * kv_elem;
       double bw = 0;
       const char* what = "memcpy (read+write, all threads)";
       if (dev == "cuda") {
@@ -270,7 +308,7 @@ int main(int argc, char** argv) {
 
     if (compare_transformers) {
       const auto theirs =
-          transformers_figures(python, model, dev, batches, prompt_tokens, decode_tokens);
+          transformers_figures(python, model, dev, batches, decode_prompt_tokens, decode_tokens);
       std::printf("%-8s %18s %18s %8s\n", "batch", "precis tok/s", "transformers tok/s", "ratio");
       for (int b : batches) {
         auto it = theirs.find(b);

