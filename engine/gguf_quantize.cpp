@@ -127,7 +127,8 @@ QuantizeReport quantize_model(const std::string& hf_dir, GgmlType type, const st
   w.set_u32("general.file_type", type == GgmlType::Q8_0   ? 7
                                  : type == GgmlType::Q4_0 ? 2
                                  : type == GgmlType::Q4_1 ? 3
-                                                          : 0);
+                                 : type == GgmlType::F16  ? 1
+                                                          : 0);  // llama_ftype: 0 all f32
   w.set_u32(arch + ".context_length", static_cast<uint32_t>(c.max_position_embeddings));
   w.set_u32(arch + ".embedding_length", static_cast<uint32_t>(c.hidden_size));
   w.set_u32(arch + ".block_count", static_cast<uint32_t>(c.num_hidden_layers));
