@@ -79,7 +79,7 @@ class Writer {
   std::map<std::string, double> sum_err_, sum_ref_;
 };
 
-void write_tokenizer(GgufWriter& w, const std::string& dir) {
+void write_tokenizer(GgufWriter& w, const std::string& dir, int vocab_size) {
   const std::string path = (std::filesystem::path(dir) / "tokenizer.model").string();
   const std::unique_ptr<Tokenizer> tok = Tokenizer::load(path);
   const auto* spt = dynamic_cast<const SentencePieceTokenizer*>(tok.get());
@@ -97,6 +97,13 @@ void write_tokenizer(GgufWriter& w, const std::string& dir) {
                         : sp.IsByte(i)    ? TokenType::Byte
                                           : TokenType::Normal;
     types.push_back(static_cast<int32_t>(t));
+  }
+  // The embedding may have more rows than the tokenizer has pieces (llama.cpp checks
+  // token_embd against the token count): pad as llama.cpp's converter does.
+  for (int i = static_cast<int>(pieces.size()); i < vocab_size; ++i) {
+    pieces.push_back("[PAD" + std::to_string(i) + "]");
+    scores.push_back(-1000.0f);
+    types.push_back(static_cast<int32_t>(TokenType::Unused));
   }
   w.set_string("tokenizer.ggml.model", "llama");
   w.set_string_array("tokenizer.ggml.tokens", std::move(pieces));
@@ -139,7 +146,7 @@ QuantizeReport quantize_model(const std::string& hf_dir, GgmlType type, const st
   w.set_f32(arch + ".rope.freq_base", c.rope_theta);
   w.set_f32(arch + ".attention.layer_norm_rms_epsilon", c.rms_norm_eps);
   w.set_u32(arch + ".vocab_size", static_cast<uint32_t>(c.vocab_size));
-  write_tokenizer(w, hf_dir);
+  write_tokenizer(w, hf_dir, c.vocab_size);
 
   QuantizeReport report;
   Writer t(w, report);
