@@ -230,7 +230,8 @@ void worker(int id, const sockaddr_in& addr, const std::string& host_header, con
       }
     }
     const char* prompt = kPrompts[static_cast<size_t>(id + n++) % std::size(kPrompts)];
-    const std::string body = std::string("{\"model\":\"tiny\",\"prompt\":\"") + prompt +
+    // No "model": the server's own (an unknown name would be a 404).
+    const std::string body = std::string("{\"prompt\":\"") + prompt +
                              "\",\"max_tokens\":" + std::to_string(o.max_tokens) + "}";
     const std::string req =
         "POST /v1/completions HTTP/1.1\r\nHost: " + host_header +

@@ -35,7 +35,10 @@ void run_prompt_stages(const PipelineConfig& cfg, const Request& request, const 
   res.original_tokens = count_tokens(tools, res.original_prompt);
 
   auto t = Clock::now();
-  if (tools.tokenizer && request.compress.value_or(cfg.compress_enabled)) {
+  // Compressing a few tokens saves nothing and can drop the whole request ("hi" at rate 0.5).
+  constexpr int kMinTokensToCompress = 16;
+  if (tools.tokenizer && request.compress.value_or(cfg.compress_enabled) &&
+      res.original_tokens >= kMinTokensToCompress) {
     CompressOptions co = cfg.compress;
     if (co.scorer == "lm" && !tools.lm_compress) co.scorer = "stat";
     if (request.rate) co.rate = *request.rate, co.target_tokens.reset();
