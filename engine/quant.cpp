@@ -1,17 +1,13 @@
 // Dispatch of the quantized-type entry points, and the plain types (f32, f16, bf16) through the
 // same interface.
 #include "engine/quant.hpp"
+#include "engine/quant_simd.hpp"
 
 #include "engine/dtype.hpp"
 
 #include <cstring>
 #include <stdexcept>
 #include <string>
-
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define PRECIS_QUANT_AVX2 1
-#endif
 
 namespace precis::engine {
 namespace {
@@ -47,13 +43,6 @@ float dot_plain_scalar(const void* row, const float* x, int64_t n) {
 }
 
 #ifdef PRECIS_QUANT_AVX2
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 template <GgmlType T>
 inline __m256 load8(const void* p, int64_t i) {
   if constexpr (T == GgmlType::F32) {

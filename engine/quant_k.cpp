@@ -3,19 +3,10 @@
 // of 16 with int8 scales under an f16 d.
 #include "engine/dtype.hpp"
 #include "engine/quant.hpp"
-
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define PRECIS_QUANT_AVX2 1
-#endif
+#include "engine/quant_simd.hpp"
 
 namespace precis::engine::quant_impl {
 namespace {
-
-template <class B>
-const B* blocks(const void* p) {
-  return static_cast<const B*>(p);
-}
 
 // Sub-block j's multiplier d * sc and offset dmin * mn (both exact in f32: 11 x 6 bits).
 struct ScaleMin {
@@ -92,15 +83,6 @@ void deq_q6_k(const BlockQ6_K& b, float* y) {
     y[e] = d * static_cast<float>(b.scales[e / 16]) * static_cast<float>(q[e]);
 }
 
-// Signed x signed integer sum for the scalar int8-activation path. The weights are unpacked to
-// int8 first: GCC 12 with AVX512-VNNI vectorises a single loop over
-// (u8-derived value - offset) * int8 into vpdpbusd, treating the weights as unsigned.
-inline int32_t isum(const int8_t* w, const int8_t* a, int n) {
-  int32_t s = 0;
-  for (int j = 0; j < n; ++j) s += w[j] * a[j];
-  return s;
-}
-
 template <class B, void (*Deq)(const B&, float*)>
 void dequantize_blocks(const void* src, float* dst, int64_t nb) {
   const B* b = blocks<B>(src);
@@ -124,23 +106,8 @@ float dot_scalar(const void* row, const float* x, int64_t nb) {
 }
 
 #ifdef PRECIS_QUANT_AVX2
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 inline __m256i u8x8_to_i32(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-}
-
-inline __m256i dot_u8_i8(__m256i u, __m256i s) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
-#else
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-#endif
 }
 
 inline __m256i load256(const void* p) {

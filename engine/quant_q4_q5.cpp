@@ -2,24 +2,15 @@
 // min for the _1 types).
 #include "engine/dtype.hpp"
 #include "engine/quant.hpp"
+#include "engine/quant_simd.hpp"
 
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define PRECIS_QUANT_AVX2 1
-#endif
-
 namespace precis::engine::quant_impl {
 namespace {
-
-template <class B>
-const B* blocks(const void* p) {
-  return static_cast<const B*>(p);
-}
 
 inline uint32_t load_qh(const uint8_t* qh) {
   uint32_t v;
@@ -154,24 +145,7 @@ void quantize_affine(const float* x, uint16_t& dh, uint16_t& mh, uint8_t* qs, ui
   if (qh) std::memcpy(qh, &h, 4);
 }
 
-// The int8-activation path's scalar code first unpacks a block's weights to int8 (the offset of
-// the symmetric types applied), then sums signed x signed. Written as one loop over
-// (u8-derived value - offset) * int8, GCC 12 with AVX512-VNNI (-march=native on Ice Lake / Zen 4)
-// vectorises the sum into vpdpbusd, which treats the weights as unsigned: wrong results.
-inline int32_t isum32(const int8_t* w, const int8_t* a) {
-  int32_t s = 0;
-  for (int j = 0; j < kQK; ++j) s += w[j] * a[j];
-  return s;
-}
-
 #ifdef PRECIS_QUANT_AVX2
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 // The 32 4-bit values of a block as four vectors of 8 int32 in element order:
 // q[0] = elements 0..7, q[1] = 8..15, q[2] = 16..23, q[3] = 24..31.
 inline void nibbles_i32(const uint8_t* qs, __m256i q[4]) {
@@ -249,14 +223,6 @@ inline __m256i high_bits_u8(uint32_t qh) {
   const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
   return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
                           _mm256_set1_epi8(0x10));
-}
-
-inline __m256i dot_u8_i8(__m256i u, __m256i s) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
-#else
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-#endif
 }
 
 // Signed int8 weights w times activations a, summed in groups of 4, as int32 lanes.
@@ -393,7 +359,7 @@ float dot_q45_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
     else
       block_ints<false>(b[i].qs, nullptr, Off, q);
     for (int j = 0; j < kQK; ++j) w[j] = static_cast<int8_t>(q[j]);
-    const float s = static_cast<float>(isum32(w, xq[i].qs));
+    const float s = static_cast<float>(isum(w, xq[i].qs, kQK));
     if constexpr (requires { b[i].m; })
       total += f16_to_f32(b[i].d) * xq[i].d * s + f16_to_f32(b[i].m) * xq[i].s;
     else

@@ -2,29 +2,14 @@
 // that every dot_row_q8 kernel reads.
 #include "engine/dtype.hpp"
 #include "engine/quant.hpp"
+#include "engine/quant_simd.hpp"
 
 #include <cmath>
-
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define PRECIS_QUANT_AVX2 1
-#endif
 
 namespace precis::engine::quant_impl {
 namespace {
 
-const BlockQ8_0* blocks(const void* p) {
-  return static_cast<const BlockQ8_0*>(p);
-}
-
 #ifdef PRECIS_QUANT_AVX2
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 // Eight int8 at p as f32.
 inline __m256 i8x8_to_f32(const int8_t* p) {
   return _mm256_cvtepi32_ps(
@@ -40,20 +25,12 @@ inline __m256 block_qx(const BlockQ8_0& b, const float* x) {
   return _mm256_add_ps(s0, s1);
 }
 
-// Per-lane sums of u[i] * s[i] over groups of 4 bytes (u unsigned, s signed), as int32.
-inline __m256i dot_u8_i8(__m256i u, __m256i s) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
-#else
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-#endif
-}
 #endif
 
 }  // namespace
 
 void dequantize_q8_0(const void* src, float* dst, int64_t nb) {
-  const BlockQ8_0* b = blocks(src);
+  const BlockQ8_0* b = blocks<BlockQ8_0>(src);
   for (int64_t i = 0; i < nb; ++i) {
     const float d = f16_to_f32(b[i].d);
     for (int j = 0; j < kQK; ++j) dst[i * kQK + j] = d * static_cast<float>(b[i].qs[j]);
@@ -61,7 +38,7 @@ void dequantize_q8_0(const void* src, float* dst, int64_t nb) {
 }
 
 float dot_q8_0_scalar(const void* row, const float* x, int64_t nb) {
-  const BlockQ8_0* b = blocks(row);
+  const BlockQ8_0* b = blocks<BlockQ8_0>(row);
   float total = 0.f;
   for (int64_t i = 0; i < nb; ++i) {
     const float* xb = x + i * kQK;
@@ -75,7 +52,7 @@ float dot_q8_0_scalar(const void* row, const float* x, int64_t nb) {
 
 float dot_q8_0(const void* row, const float* x, int64_t nb) {
 #ifdef PRECIS_QUANT_AVX2
-  const BlockQ8_0* b = blocks(row);
+  const BlockQ8_0* b = blocks<BlockQ8_0>(row);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
@@ -124,7 +101,7 @@ void quantize_activations_blocks(const float* x, BlockQ8A* xq, int64_t nb) {
 }
 
 float dot_q8_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
-  const BlockQ8_0* b = blocks(row);
+  const BlockQ8_0* b = blocks<BlockQ8_0>(row);
   float total = 0.f;
   for (int64_t i = 0; i < nb; ++i) {
     int32_t s = 0;
@@ -136,7 +113,7 @@ float dot_q8_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
 
 float dot_q8_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
 #ifdef PRECIS_QUANT_AVX2
-  const BlockQ8_0* b = blocks(row);
+  const BlockQ8_0* b = blocks<BlockQ8_0>(row);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   auto block = [&](int64_t i, __m256 acc) {
     const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
