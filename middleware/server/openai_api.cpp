@@ -339,8 +339,7 @@ void OpenAiApi::generate(const std::string& endpoint, const HttpRequest& http,
   // travels in the Requests only, where the plugin stages see it.
   auto client = std::make_shared<ClientRequest>();
   client->chat = endpoint == kChat;
-  client->fields = json::parse(http.body, nullptr, false);  // valid: parsed above
-  for (const char* text_field : {"prompt", "messages", "precis"}) client->fields.erase(text_field);
+  client->fields = std::move(req.client_fields);
   ResponseMeta meta;
   const uint64_t n = next_id_++;
   static thread_local std::mt19937_64 rng{std::random_device{}()};

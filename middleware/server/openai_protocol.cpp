@@ -31,6 +31,13 @@ json parse_body(const std::string& body) {
   return j;
 }
 
+// The body as the client sent it, without the text the model sees (that travels in Requests).
+json client_fields(const json& body) {
+  json fields = body;
+  for (const char* text_field : {"prompt", "messages", "precis"}) fields.erase(text_field);
+  return fields;
+}
+
 // The "precis" object: {"compress": false | true | {"rate": r} | {"target_tokens": t},
 // "plan": "template" | "lm" | "none"}.
 void read_precis(JsonReader p, Request& base) {
@@ -114,6 +121,7 @@ std::string message_content(const json& content, const std::string& path) {
 ApiRequest parse_completion_request(const std::string& body, const PipelineConfig& defaults) {
   json j = parse_body(body);
   ApiRequest out;
+  out.client_fields = client_fields(j);
   out.endpoint = Endpoint::kCompletions;
   try {
     normalise_stop(j);
@@ -160,6 +168,7 @@ ApiRequest parse_completion_request(const std::string& body, const PipelineConfi
 ApiRequest parse_chat_request(const std::string& body, const PipelineConfig& defaults) {
   json j = parse_body(body);
   ApiRequest out;
+  out.client_fields = client_fields(j);
   out.endpoint = Endpoint::kChatCompletions;
   try {
     normalise_stop(j);
