@@ -10,6 +10,7 @@
 #include "engine/cpu_backend.hpp"
 #include "engine/engine.hpp"
 #include "engine/model_weights.hpp"
+#include "tests/reference_support.hpp"
 #include "tests/test_support.hpp"
 
 using namespace precis::engine;
@@ -17,41 +18,9 @@ using precis::test::cached_model;
 
 namespace {
 
-const char* kPython = "/usr/bin/python3";
-
-std::vector<float> reference_logits(const std::string& model, const std::vector<int>& tokens) {
-  std::string list;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (i) list.push_back(',');
-    list.append(std::to_string(tokens[i]));
-  }
-  const std::string out = precis::test::scratch_dir("ref") + "/logits.f32";
-  const std::string cmd = std::string(kPython) + " " + PRECIS_SOURCE_DIR +
-                          "/tests/reference/llama_reference.py --model " + model + " --tokens " +
-                          list + " --out " + out;
-  std::string stdout_text;
-  REQUIRE(precis::test::run_command(cmd, &stdout_text) == 0);
-  std::ifstream in(out, std::ios::binary);
-  std::vector<float> v(std::filesystem::file_size(out) / sizeof(float));
-  in.read(reinterpret_cast<char*>(v.data()),
-          static_cast<std::streamsize>(v.size() * sizeof(float)));
-  return v;
-}
-
-// Largest |a - b| in a row divided by the row's largest |b|: per-element relative error is
-// meaningless for logits near zero.
-double max_row_relative_error(const std::vector<float>& a, const std::vector<float>& b, int V) {
-  double worst = 0.0;
-  for (size_t r = 0; r * V < b.size(); ++r) {
-    double diff = 0.0, scale = 0.0;
-    for (int v = 0; v < V; ++v) {
-      diff = std::max(diff, std::fabs(double(a[r * V + v]) - b[r * V + v]));
-      scale = std::max(scale, std::fabs(double(b[r * V + v])));
-    }
-    worst = std::max(worst, diff / scale);
-  }
-  return worst;
-}
+using precis::test::kReferencePython;
+using precis::test::max_row_relative_error;
+using precis::test::reference_logits;
 
 std::vector<int> some_tokens(int n, int vocab, int salt) {
   std::vector<int> t{1};
@@ -62,9 +31,9 @@ std::vector<int> some_tokens(int n, int vocab, int salt) {
 }  // namespace
 
 TEST_CASE("logits agree with the PyTorch reference within 1e-4 relative", "[reference]") {
-  if (!std::filesystem::exists(kPython) ||
-      precis::test::run_command(std::string(kPython) + " -c 'import torch, numpy' 2>/dev/null") !=
-          0) {
+  if (!std::filesystem::exists(kReferencePython) ||
+      precis::test::run_command(std::string(kReferencePython) +
+                                " -c 'import torch, numpy' 2>/dev/null") != 0) {
     FAIL("PyTorch is required: apt-get install python3-torch python3-numpy");
   }
   for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
