@@ -52,29 +52,6 @@ const ByteAlphabet& alphabet() {
   return a;
 }
 
-// Undoes the byte-to-unicode spelling; characters outside the alphabet are kept as they are.
-std::string unmap_bytes(const std::string& token) {
-  const ByteAlphabet& a = alphabet();
-  std::string out;
-  for (size_t i = 0; i < token.size();) {
-    const auto c = static_cast<unsigned char>(token[i]);
-    if (c >= 0xC0 && c < 0xE0 && i + 1 < token.size()) {  // two-byte characters: U+0080..U+07FF
-      const uint32_t cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(token[i + 1]) & 0x3Fu);
-      if (cp < a.byte_of.size() && a.byte_of[cp] >= 0) {
-        out += static_cast<char>(a.byte_of[cp]);
-        i += 2;
-        continue;
-      }
-    } else if (c < 0x80 && a.byte_of[c] >= 0) {
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    out += token[i++];  // not in the alphabet: kept byte for byte
-  }
-  return out;
-}
-
 uint64_t pair_key(int left, int right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
@@ -97,6 +74,28 @@ PreTokenizer build_pre_tokenizer(const BpeData& data, std::string& name) {
 }
 
 }  // namespace
+
+std::string unmap_bytes(const std::string& token) {
+  const ByteAlphabet& a = alphabet();
+  std::string out;
+  for (size_t i = 0; i < token.size();) {
+    const auto c = static_cast<unsigned char>(token[i]);
+    if (c >= 0xC0 && c < 0xE0 && i + 1 < token.size()) {  // two-byte characters: U+0080..U+07FF
+      const uint32_t cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(token[i + 1]) & 0x3Fu);
+      if (cp < a.byte_of.size() && a.byte_of[cp] >= 0) {
+        out += static_cast<char>(a.byte_of[cp]);
+        i += 2;
+        continue;
+      }
+    } else if (c < 0x80 && a.byte_of[c] >= 0) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    out += token[i++];  // not in the alphabet: kept byte for byte
+  }
+  return out;
+}
 
 const std::string& byte_to_unicode(unsigned char b) {
   return alphabet().spelling[b];

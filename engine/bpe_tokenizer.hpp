@@ -59,6 +59,9 @@ std::optional<std::pair<std::string, std::string>> split_merge(std::string_view 
 
 // The byte-to-unicode alphabet: the UTF-8 spelling of byte `b`'s character ("Ġ" for ' ').
 const std::string& byte_to_unicode(unsigned char b);
+// The bytes a token spelt in that alphabet stands for ("Ġthe" -> " the"); characters outside the
+// alphabet are kept as they are.
+std::string unmap_bytes(const std::string& token);
 
 class BpeTokenizer : public Tokenizer {
  public:

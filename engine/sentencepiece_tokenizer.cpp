@@ -1,5 +1,7 @@
 #include "engine/sentencepiece_tokenizer.hpp"
 
+#include "engine/spm_vocab_tokenizer.hpp"
+
 #include <sentencepiece_processor.h>
 
 #include <filesystem>
@@ -68,18 +70,7 @@ std::string SentencePieceTokenizer::token_bytes(int id) const {
     std::string p = sp_->IdToPiece(id);
     return std::string(1, static_cast<char>(std::stoi(p.substr(3, 2), nullptr, 16)));
   }
-  std::string p = sp_->IdToPiece(id);
-  std::string out;
-  static const std::string kSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's word boundary
-  for (size_t i = 0; i < p.size();) {
-    if (p.compare(i, kSpace.size(), kSpace) == 0) {
-      out += ' ';
-      i += kSpace.size();
-    } else {
-      out += p[i++];
-    }
-  }
-  return out;
+  return spm_piece_text(sp_->IdToPiece(id));
 }
 
 int SentencePieceTokenizer::token_id(std::string_view piece) const {

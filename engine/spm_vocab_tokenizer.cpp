@@ -68,7 +68,9 @@ int byte_of_piece(const std::string& p) {
   return v;
 }
 
-std::string replace_spaces(std::string_view p) {
+}  // namespace
+
+std::string spm_piece_text(std::string_view p) {
   std::string out;
   for (size_t i = 0; i < p.size();) {
     if (p.compare(i, kSpace.size(), kSpace) == 0) {
@@ -80,8 +82,6 @@ std::string replace_spaces(std::string_view p) {
   }
   return out;
 }
-
-}  // namespace
 
 SpmVocabTokenizer::SpmVocabTokenizer(SpmData data)
     : pieces_(std::move(data.pieces)),
@@ -341,7 +341,7 @@ std::string SpmVocabTokenizer::decode(const std::vector<int>& ids) const {
     if (was_first && add_space_prefix_ && p.compare(0, kSpace.size(), kSpace) == 0) {
       p.remove_prefix(kSpace.size());
     }
-    out += replace_spaces(p);
+    out += spm_piece_text(p);
   }
   flush_bytes();
   return out;
@@ -357,7 +357,7 @@ std::string SpmVocabTokenizer::token_bytes(int id) const {
   const TokenType t = types_[id];
   if (t == TokenType::Control) return {};
   if (t == TokenType::Byte) return std::string(1, static_cast<char>(byte_of_piece(pieces_[id])));
-  return replace_spaces(pieces_[id]);
+  return spm_piece_text(pieces_[id]);
 }
 
 int SpmVocabTokenizer::token_id(std::string_view piece) const {

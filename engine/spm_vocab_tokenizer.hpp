@@ -28,6 +28,9 @@ struct SpmData {
   std::string source = "SentencePiece vocabulary";  // names the file in LoadErrors
 };
 
+// A SentencePiece piece as text: each U+2581 word boundary ("▁") becomes a space.
+std::string spm_piece_text(std::string_view piece);
+
 class SpmVocabTokenizer : public Tokenizer {
  public:
   // Throws LoadError(data.source, ...) when sizes disagree, ids are out of range or a piece is

@@ -5,10 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <sstream>
 
 #include "engine/bpe_tokenizer.hpp"
+#include "engine/spm_vocab_tokenizer.hpp"
 #include "middleware/cli/commands.hpp"
 #include "middleware/cli/engine_options.hpp"
 #include "middleware/cli/parse.hpp"
@@ -20,43 +20,14 @@ namespace precis::cli {
 
 namespace {
 
-// A byte-level BPE piece as text: "Ġ" is a space, "Ċ" a newline (the byte-to-unicode alphabet).
-std::string bpe_piece_text(const std::string& piece) {
-  static const std::map<std::string, char> bytes = [] {
-    std::map<std::string, char> m;
-    for (int b = 0; b < 256; ++b)
-      m[engine::byte_to_unicode(static_cast<unsigned char>(b))] = static_cast<char>(b);
-    return m;
-  }();
-  std::string out;
-  for (size_t i = 0; i < piece.size();) {
-    size_t n = 1;
-    const unsigned char c = static_cast<unsigned char>(piece[i]);
-    if (c >= 0xC0) n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-    const auto it = bytes.find(piece.substr(i, n));
-    out += it != bytes.end() ? std::string(1, it->second) : piece.substr(i, n);
-    i += n;
-  }
-  return out;
-}
-
-// A SentencePiece piece as text: "▁" is a space, "<0x0A>" a byte.
+// A vocabulary piece as text: byte-level BPE ("Ġthe"), SentencePiece ("▁the") or a byte-fallback
+// piece ("<0x0A>").
 std::string piece_text(const std::string& piece) {
   if (piece.find("\xc4\xa0") != std::string::npos || piece.find("\xc4\x8a") != std::string::npos)
-    return bpe_piece_text(piece);  // "Ġ"/"Ċ": a byte-level BPE vocabulary
+    return engine::unmap_bytes(piece);  // "Ġ"/"Ċ": a byte-level BPE vocabulary
   if (piece.size() == 6 && piece.rfind("<0x", 0) == 0 && piece.back() == '>')
     return std::string(1, static_cast<char>(std::stoi(piece.substr(3, 2), nullptr, 16)));
-  std::string out;
-  static const std::string kSpace = "\xe2\x96\x81";
-  for (size_t i = 0; i < piece.size();) {
-    if (piece.compare(i, kSpace.size(), kSpace) == 0) {
-      out += ' ';
-      i += kSpace.size();
-    } else {
-      out += piece[i++];
-    }
-  }
-  return out;
+  return engine::spm_piece_text(piece);
 }
 
 // The original prompt with dropped tokens struck through (ANSI on a terminal, ~~...~~ else).
