@@ -72,8 +72,7 @@ void add_bias(float* y, int T, int N, const TensorView& bias) {
   if (!bias.data) return;
   std::vector<float> b(static_cast<size_t>(N));
   cpu::load_row(bias, 0, N, b.data());
-  for (int t = 0; t < T; ++t)
-    for (int n = 0; n < N; ++n) y[static_cast<size_t>(t) * N + n] += b[static_cast<size_t>(n)];
+  for (int t = 0; t < T; ++t) cpu::axpy(1.0f, b.data(), y + static_cast<size_t>(t) * N, N);
 }
 
 }  // namespace

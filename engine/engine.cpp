@@ -35,11 +35,12 @@ struct Engine::Request {
 
 Engine::Engine(EngineOptions options) : options_(std::move(options)) {
   const std::string& dir = options_.model_dir;
-  if (!std::filesystem::is_directory(dir) && !is_gguf_file(dir))
+  const bool gguf = is_gguf_file(dir);
+  if (!std::filesystem::is_directory(dir) && !gguf)
     throw LoadError(dir, std::filesystem::exists(dir)
                              ? "neither a model directory nor a GGUF file"
                              : "model not found (give a GGUF file or a Hugging Face directory)");
-  if (is_gguf_file(dir)) {
+  if (gguf) {
     GgufModel m = load_gguf_model(dir);
     weights_ = std::move(m.weights);
     tokenizer_ = std::move(m.tokenizer);
