@@ -9,10 +9,12 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "engine/data_root.hpp"
 #include "engine/engine.hpp"
 #include "engine/gguf_model.hpp"
 #include "middleware/device.hpp"
@@ -108,8 +110,8 @@ std::map<int, double> transformers_figures(const std::string& python, const std:
     if (!list.empty()) list.push_back(',');
     list.append(std::to_string(b));
   }
-  const std::string cmd = python + " " + std::string(PRECIS_SOURCE_DIR) +
-                          "/bench/hf_generate_bench.py --model '" + model + "' --device " + device +
+  const std::string cmd = python + " " + (precis::engine::data_root() / "bench").string() +
+                          "/hf_generate_bench.py --model '" + model + "' --device " + device +
                           " --batches " + list + " --prompt-tokens " + std::to_string(prompt_len) +
                           " --decode-tokens " + std::to_string(new_tokens);
   std::map<int, double> out;
@@ -146,6 +148,8 @@ void usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Line-buffered even into a pipe or file: a run stopped by a timeout keeps the rows it printed.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::string model;
   int prompt_tokens = 128, decode_tokens = 32;
   int decode_prompt_tokens = -1;  // -1: prompt_tokens
@@ -223,7 +227,10 @@ int main(int argc, char** argv) {
     if (dev == "cpu" && kv_mb <= 0) opts.kv_cache_mb = 2048;
     // One engine for every run: on a GPU, loading the weights and sizing the KV cache from the
     // free memory happens once.
-    Engine probe(opts);
+    // Released before transformers runs (--compare-transformers): on CUDA the engine holds the
+    // KV cache's share of the GPU, which would leave the other process no memory.
+    auto engine = std::make_unique<Engine>(opts);
+    Engine& probe = *engine;
     const ModelConfig& c = probe.config();
     // A GGUF file is mapped, so binding it a second time for the figures below costs no copy.
     const ModelWeights w =
@@ -307,6 +314,7 @@ int main(int argc, char** argv) {
     }
 
     if (compare_transformers) {
+      engine.reset();
       const auto theirs =
           transformers_figures(python, model, dev, batches, decode_prompt_tokens, decode_tokens);
       std::printf("%-8s %18s %18s %8s\n", "batch", "precis tok/s", "transformers tok/s", "ratio");

@@ -28,14 +28,20 @@ def main():
     a = ap.parse_args()
 
     import torch
+    import transformers
     from transformers import LlamaForCausalLM
 
     with open(os.path.join(a.model, "config.json")) as f:
         cfg = json.load(f)
+    # transformers 5 writes and reads "dtype"; 4.x wrote "torch_dtype" (precis make-model does).
     dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(
-        cfg.get("torch_dtype"), torch.float32)
-    model = LlamaForCausalLM.from_pretrained(a.model, torch_dtype=dtype).to(a.device).eval()
-    print(f"transformers {__import__('transformers').__version__}, torch {torch.__version__}, "
+        cfg.get("dtype", cfg.get("torch_dtype")), torch.float32)
+    # transformers 5 names the argument dtype; 4.x knows only torch_dtype (and would take an
+    # unknown dtype= as a config attribute, silently loading f32).
+    major = int(transformers.__version__.split(".")[0])
+    model = LlamaForCausalLM.from_pretrained(a.model, **{"dtype" if major >= 5 else "torch_dtype": dtype})
+    model = model.to(a.device).eval()
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}, "
           f"{a.device}, {dtype}", flush=True)
 
     def sync():

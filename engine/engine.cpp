@@ -55,10 +55,11 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
                              std::to_string(weights_.config.vocab_size));
   for (int id : tokenizer_->eos_ids()) end_ids_.insert(id);
   if (options_.block_size <= 0) throw std::invalid_argument("block size must be positive");
-  if (!(options_.kv_cache_mb > 0)) throw std::invalid_argument("--kv-cache-mb must be positive");
   if (options_.backend_factory) {
+    // The factory sizes its own cache: on CUDA kv_cache_mb 0 means "the rest of the GPU's share".
     backend_ = options_.backend_factory(weights_, options_.block_size);
   } else {
+    if (!(options_.kv_cache_mb > 0)) throw std::invalid_argument("--kv-cache-mb must be positive");
     const int blocks =
         kv_blocks_for_budget(weights_.config, options_.block_size, options_.kv_cache_mb);
     if (blocks < 1)

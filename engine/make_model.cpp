@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/data_root.hpp"
 #include "engine/load_error.hpp"
 #include "engine/safetensors.hpp"
 
@@ -162,7 +163,7 @@ ModelConfig preset_config(const std::string& preset) {
 }
 
 std::string default_corpus_path() {
-  return std::string(PRECIS_SOURCE_DIR) + "/data/corpus/kjv_excerpt.txt";
+  return (data_root() / "data" / "corpus" / "kjv_excerpt.txt").string();
 }
 
 namespace {

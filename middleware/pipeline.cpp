@@ -6,6 +6,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "engine/data_root.hpp"
 #include "engine/engine_service.hpp"
 #include "engine/load_error.hpp"
 #include "middleware/chat_prompt.hpp"
@@ -47,13 +48,13 @@ engine::SamplingParams to_sampling(const GenerateOptions& g) {
 }  // namespace
 
 std::string kjv_model_dir() {
-  const std::filesystem::path dir = std::filesystem::path(PRECIS_SOURCE_DIR) / "models" / "default";
+  const std::filesystem::path dir = engine::data_root() / "models" / "default";
   return std::filesystem::exists(dir / "config.json") ? dir.string() : std::string();
 }
 
 std::string default_model_path() {
   const std::filesystem::path gguf =
-      std::filesystem::path(PRECIS_SOURCE_DIR) / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf";
+      engine::data_root() / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf";
   if (std::filesystem::exists(gguf)) return gguf.string();
   const std::string kjv = kjv_model_dir();
   static std::once_flag said;

@@ -107,3 +107,22 @@ TEST_CASE("sampling on the device gives exactly what host sampling gives") {
   CHECK(device_draws < 24 * (1 + 3 + 4 + 1) + 4);
   CHECK(device.kv_stats().blocks_used == 0);
 }
+
+TEST_CASE("a backend factory sizes its own KV cache: kv_cache_mb 0 is accepted") {
+  // The CUDA default: --kv-cache-mb left out means "the rest of the GPU's memory share", which
+  // the factory works out. Only the engine's own CPU backend needs a positive budget.
+  int draws = 0;
+  EngineOptions o = options(&draws);
+  o.kv_cache_mb = 0;
+  Engine e(o);
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_tokens = 3;
+  p.ignore_eos = true;
+  CHECK(e.generate_tokens(e.tokenizer().encode("In the beginning", true), p)
+            .completions.at(0)
+            .tokens.size() == 3);
+  EngineOptions cpu = options(nullptr);
+  cpu.kv_cache_mb = 0;
+  CHECK_THROWS_WITH(Engine(cpu), "--kv-cache-mb must be positive");
+}

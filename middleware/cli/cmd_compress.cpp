@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 
+#include "engine/data_root.hpp"
 #include "engine/engine.hpp"
 #include "engine/gguf_model.hpp"
 #include "engine/tokenizer.hpp"
@@ -99,7 +100,7 @@ int cmd_compress(const Args& args) {
     tok = engine::load_model_tokenizer(model);
   } else if (!tokenizer_file.empty()) {
     tok = engine::Tokenizer::load(tokenizer_file);
-  } else if (const std::string def = std::string(PRECIS_SOURCE_DIR) + "/models/default";
+  } else if (const std::string def = (engine::data_root() / "models" / "default").string();
              std::filesystem::exists(def + "/tokenizer.model")) {
     tok = engine::Tokenizer::load(def + "/tokenizer.model");
   } else {

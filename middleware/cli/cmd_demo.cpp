@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/bpe_tokenizer.hpp"
+#include "engine/data_root.hpp"
 #include "engine/spm_vocab_tokenizer.hpp"
 #include "middleware/cli/commands.hpp"
 #include "middleware/cli/engine_options.hpp"
@@ -81,7 +82,7 @@ void heading(const char* text) {
 }  // namespace
 
 int cmd_demo(const Args& args) {
-  std::string model, documents = std::string(PRECIS_SOURCE_DIR) + "/data/demo/documents.txt";
+  std::string model, documents = (engine::data_root() / "data" / "demo" / "documents.txt").string();
   std::string question = "Whom did Boaz take to be his wife, and what was the name of their son?";
   double rate = 0.25;
   int max_tokens = 48;

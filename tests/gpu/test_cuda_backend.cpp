@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cuda/cuda_backend.hpp"
+#include "engine/data_root.hpp"
 #include "engine/engine.hpp"
 #include "middleware/device.hpp"
 #include "tests/test_support.hpp"
@@ -15,7 +16,7 @@ using namespace precis::engine;
 
 namespace {
 
-const std::string kDefaultModel = std::string(PRECIS_SOURCE_DIR) + "/models/default";
+const std::string kDefaultModel = (precis::engine::data_root() / "models" / "default").string();
 
 EngineOptions options(const std::string& dir, bool cuda, bool graphs = true) {
   EngineOptions o;

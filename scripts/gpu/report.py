@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Writes OUTDIR/report.md from what scripts/gpu/check.sh left in OUTDIR (logs.txt, steps.tsv):
+every figure of every step in tables. check.sh runs it after each step, so a run cut short still
+leaves a report of the steps that ran.
+
+usage: report.py [--dry-run-flag 0|1] OUTDIR
+"""
+import argparse
+import os
+import re
+
+
+def sections(log):
+    """{step number: (name, text)} from the '=== step N name' headers; 0 is the preamble."""
+    out, num, name, buf = {}, 0, "preamble", []
+    for line in log.splitlines():
+        m = re.match(r"=== step (\d+) (\S+)", line)
+        if m:
+            out[num] = (name, "\n".join(buf))
+            num, name, buf = int(m.group(1)), m.group(2), []
+        elif not line.startswith("=== end of step"):
+            buf.append(line)
+    out[num] = (name, "\n".join(buf))
+    return out
+
+
+def status_word(rc):
+    return {"0": "passed", "124": "TIMED OUT", "137": "KILLED (timeout)"}.get(rc, f"FAILED (exit {rc})")
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def bench_rows(text):
+    """engine_bench's per-batch rows: batch -> (decode tok/s, generated tok/s, KV blocks)."""
+    rows = {}
+    for m in re.finditer(r"^(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+\(", text, re.M):
+        rows[int(m.group(1))] = (float(m.group(2)), float(m.group(3)), int(m.group(4)))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dry-run-flag", default="0")
+    ap.add_argument("outdir")
+    a = ap.parse_args()
+    log = open(os.path.join(a.outdir, "logs.txt"), errors="replace").read()
+    steps = [l.split("\t") for l in open(os.path.join(a.outdir, "steps.tsv")).read().splitlines() if l]
+    sec = sections(log)
+    get = lambda n: sec.get(n, ("", ""))[1]
+    md = []
+    pre = get(0).splitlines()
+    md.append("# precis GPU check" + (" (DRY RUN on the CPU: no GPU figures)" if a.dry_run_flag == "1" else ""))
+    md += ["", *[f"- {l}" for l in pre if l.strip()], ""]
+
+    gpu = re.search(r"^name, driver_version.*\n(.+)$", get(1), re.M)
+    if gpu:
+        md += [f"GPU: {gpu.group(1)}", ""]
+
+    md += ["## Steps", "", table(["step", "result", "seconds", "timeout (s)"],
+                                 [(s[0], status_word(s[1]), s[2], s[3]) for s in steps]), ""]
+
+    if 2 in sec:
+        rows = []
+        for m in re.finditer(r"^--- (\S+) \(exit (\d+)\) ---\n(.*?)(?=^--- |\Z)", get(2), re.M | re.S):
+            body = m.group(3)
+            summary = re.findall(r"^(All tests passed.*|test cases:.*|skipped: .*)$", body, re.M)
+            dev = re.search(r"^CUDA device 0: (.*)$", body, re.M)
+            rows.append((m.group(1), m.group(2), summary[-1] if summary else "(no summary: see logs.txt)",
+                         dev.group(1) if dev else "-"))
+        md += ["## GPU tests", "", table(["test", "exit", "Catch2 summary", "device"], rows), ""]
+
+    if 3 in sec:
+        figs = re.findall(r"^([a-z][\w ,-]*(?:\([^)]*\))?[\w ,-]*): (.+)$", get(3), re.M)
+        verdict = re.search(r"^(devices agree|DEVICES DISAGREE.*)$", get(3), re.M)
+        md += ["## Default model (models/default), CUDA against the CPU reference", "",
+               table(["figure", "value"], figs)]
+        md += ["", f"Verdict: {verdict.group(1) if verdict else 'no verdict (see logs.txt)'}", ""]
+
+    if 4 in sec:
+        size = re.search(r"^(\S+)\s+/tmp/\S+bench-model$", get(4), re.M)
+        secs = next((s[2] for s in steps if s[0].startswith("4 ")), "?")
+        md += ["## make-model", "", f"- {secs} s" + (f", {size.group(1)} on disk" if size else ""), ""]
+
+    if 5 in sec:
+        t = get(5)
+        md.append("## engine_bench")
+        md.append("")
+        for pat in (r"^model .*$", r"^prefill .*$", r"^workload: .*$", r"^.*bandwidth: .*$",
+                    r"^batch-1 decode reads .*$", r"^transformers \d.*$", r"^dry run: .*$"):
+            for m in re.finditer(pat, t, re.M):
+                md.append(f"- {m.group(0)}")
+        ours = bench_rows(t)
+        theirs = {int(b): float(x) for b, x in re.findall(
+            r"^transformers batch (\d+): ([\d.]+) generated tokens/s", t, re.M)}
+        oom = {int(b) for b in re.findall(r"^transformers batch (\d+): out of device memory", t, re.M)}
+        rows = []
+        for b, (dec, gen, blocks) in sorted(ours.items()):
+            th = theirs.get(b)
+            rows.append((b, f"{dec:.1f}", f"{gen:.1f}", blocks,
+                         f"{th:.1f}" if th else ("OOM" if b in oom else "-"),
+                         f"{gen / th:.2f}x" if th else "-"))
+        md += ["", table(["batch", "precis decode tok/s", "precis generated tok/s", "KV blocks",
+                          "transformers generated tok/s", "precis / transformers"], rows), ""]
+
+    if 6 in sec:
+        g, ng = bench_rows(get(5)), bench_rows(get(6))
+        rows = [(b, f"{g[b][0]:.1f}" if b in g else "-", f"{ng[b][0]:.1f}",
+                 f"{g[b][0] / ng[b][0]:.2f}x" if b in g and ng[b][0] else "-") for b in sorted(ng)]
+        md += ["## CUDA graphs", "", table(["batch", "decode tok/s with graphs", "without",
+                                            "graphs / without"], rows), ""]
+
+    md += ["Raw output of every step: logs.txt.", ""]
+    with open(os.path.join(a.outdir, "report.md"), "w") as f:
+        f.write("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
