@@ -12,6 +12,7 @@
 #include "cuda/device_weights.hpp"
 #include "cuda/gemm.hpp"
 #include "cuda/kernels/kernels.hpp"
+#include "cuda/linear.hpp"
 
 namespace precis::cuda {
 
@@ -75,6 +76,7 @@ class CudaBackend final : public engine::Backend {
   int64_t block_elems_ = 0, layer_stride_ = 0;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
+  std::unique_ptr<Linear> linear_;  // uses gemm_
   DeviceWeights dw_;
   DeviceBuffer<__half> kv_cache_;
   DeviceBuffer<double> inv_freq_;
@@ -120,11 +122,11 @@ CudaBackend::CudaBackend(const engine::ModelWeights& w, int block_size, const Cu
   check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
   gemm_ = std::make_unique<Gemm>(stream_);
   dw_ = upload_weights(w);
+  // Before the KV cache is sized, so the prefill dequantization scratch counts as in use.
+  linear_ = std::make_unique<Linear>(*gemm_, dw_, stream_);
 
-  std::vector<double> inv_freq;
-  for (int i = 0; i < head_dim_ / 2; ++i)
-    inv_freq.push_back(1.0 / std::pow(static_cast<double>(cfg_.rope_theta), 2.0 * i / head_dim_));
-  inv_freq_.upload(inv_freq, stream_);
+  // The CPU backend's frequencies (Llama 3.1 scaling and GGUF rope_freqs included), in double.
+  inv_freq_.upload(engine::rope_inv_freq(cfg_), stream_);
 
   const double block_bytes =
       2.0 * cfg_.num_hidden_layers * kv_dim_ * static_cast<double>(block_size) * sizeof(__half);
@@ -181,6 +183,7 @@ CudaBackend::~CudaBackend() {
     if (g.graph) cudaGraphDestroy(g.graph);
   }
   if (pinned_inputs_) cudaFreeHost(pinned_inputs_);
+  linear_.reset();
   gemm_.reset();  // its handle is bound to the stream
   cudaStreamDestroy(stream_);
 }
@@ -215,7 +218,7 @@ void CudaBackend::reserve(Workspace& ws, int T, int R, size_t ints) {
 }
 
 void CudaBackend::enqueue_model(Workspace& ws, const BatchInputs& in) {
-  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
+  const int H = cfg_.hidden_size, I = cfg_.intermediate_size;
   const int T = in.T, R = in.R;
   const DType dt = dw_.dtype;
   const int* d = ws.ints.get();
@@ -238,33 +241,39 @@ void CudaBackend::enqueue_model(Workspace& ws, const BatchInputs& in) {
   a.out_dtype = dt;
 
   const float eps = cfg_.rms_norm_eps;
-  embedding_gather(dw_.embed.get(), dt, d + in.tokens, T, H, ws.x.get(), stream_);
+  const DeviceMatrix& embed = dw_.embed.parts.front();
+  if (embed.quant)
+    quant_embedding_gather(embed.data.get(), *embed.quant, d + in.tokens, T, H, ws.x.get(),
+                           stream_);
+  else
+    embedding_gather(embed.data.get(), dt, d + in.tokens, T, H, ws.x.get(), stream_);
   for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
     const DeviceLayer& L = dw_.layers[l];
     // The previous layer's MLP output joins the residual stream here, fused with the norm.
     add_rms_norm(ws.x.get(), l == 0 ? nullptr : ws.delta.get(), L.input_norm.get(), T, H, eps,
                  ws.xn.get(), dt, stream_);
-    gemm_->linear(ws.xn.get(), dt, T, H, L.qkv.get(), qkv_dim, ws.qkv.get());
+    (*linear_)(ws.xn.get(), dt, T, L.qkv, ws.qkv.get());
     rope_and_store_kv(ws.qkv.get(), d + in.pos, d + in.slots, T, n_heads_, n_kv_heads_, head_dim_,
-                      inv_freq_.get(), k_layer(l), v_layer(l), block_size_, stream_);
+                      inv_freq_.get(), k_layer(l), v_layer(l), block_size_, stream_,
+                      cfg_.rope_interleaved);
     a.k_cache = k_layer(l);
     a.v_cache = v_layer(l);
     if (in.all_single)
       paged_attention_decode(a, stream_);
     else
       prefill_attention(a, d + in.tiles, in.num_tiles, stream_);
-    gemm_->linear(ws.attn.get(), dt, T, q_dim_, L.o.get(), H, ws.delta.get());
+    (*linear_)(ws.attn.get(), dt, T, L.o, ws.delta.get());
     add_rms_norm(ws.x.get(), ws.delta.get(), L.post_norm.get(), T, H, eps, ws.xn.get(), dt,
                  stream_);
-    gemm_->linear(ws.xn.get(), dt, T, H, L.gate_up.get(), 2 * I, ws.gate_up.get());
+    (*linear_)(ws.xn.get(), dt, T, L.gate_up, ws.gate_up.get());
     silu_mul(ws.gate_up.get(), T, I, ws.act.get(), dt, stream_);
-    gemm_->linear(ws.act.get(), dt, T, I, L.down.get(), H, ws.delta.get());
+    (*linear_)(ws.act.get(), dt, T, L.down, ws.delta.get());
   }
   add_inplace(ws.x.get(), ws.delta.get(), static_cast<int64_t>(T) * H, stream_);
   // Final norm and LM head only for the rows whose logits were asked for.
   gather_rows(ws.x.get(), d + in.out_rows, R, H, ws.picked.get(), stream_);
   add_rms_norm(ws.picked.get(), nullptr, dw_.final_norm.get(), R, H, eps, ws.xn.get(), dt, stream_);
-  gemm_->linear(ws.xn.get(), dt, R, H, dw_.lm_head(), V, ws.logits.get());
+  (*linear_)(ws.xn.get(), dt, R, dw_.lm_head(), ws.logits.get());
 }
 
 const float* CudaBackend::run_graph(const BatchInputs& in) {

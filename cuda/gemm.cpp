@@ -32,7 +32,9 @@ Gemm::~Gemm() {
   if (handle_) cublasDestroy(handle_);
 }
 
-void Gemm::linear(const void* x, DType dtype, int T, int K, const void* w, int N, float* y) {
+void Gemm::linear(const void* x, DType dtype, int T, int K, const void* w, int N, float* y,
+                  int ldy) {
+  if (ldy == 0) ldy = N;
   // cuBLAS is column-major: row-major y[T, N] is column-major Y[N, T] = W[N, K] * X[K, T], where
   // the row-major W[N, K] reads as column-major [K, N] (so op T) and row-major x[T, K] as
   // column-major [K, T] (op N).
@@ -43,7 +45,7 @@ void Gemm::linear(const void* x, DType dtype, int T, int K, const void* w, int N
   const cublasComputeType_t compute =
       dtype == DType::f32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
   check_cublas(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &alpha, w, t, K, x, t, K,
-                            &beta, y, CUDA_R_32F, N, compute, CUBLAS_GEMM_DEFAULT),
+                            &beta, y, CUDA_R_32F, ldy, compute, CUBLAS_GEMM_DEFAULT),
                "cublasGemmEx");
 }
 

@@ -17,7 +17,9 @@ class Gemm {
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
 
-  void linear(const void* x, DType dtype, int T, int K, const void* w, int N, float* y);
+  // ldy: y's row stride (0 = N), so several weights can fill column ranges of one output.
+  void linear(const void* x, DType dtype, int T, int K, const void* w, int N, float* y,
+              int ldy = 0);
 
  private:
   cublasHandle_t handle_ = nullptr;

@@ -36,12 +36,14 @@ void add_inplace(float* x, const float* delta, int64_t n, cudaStream_t stream);
 void gather_rows(const float* src, const int* rows, int R, int H, float* dst, cudaStream_t stream);
 
 // qkv is [T, (n_heads + 2 * n_kv_heads) * head_dim] f32: q heads, then k heads, then v heads.
-// Rotates q and k in place at positions pos[t] (Hugging Face's half-split convention, angle
-// pos * inv_freq[i] computed in double like the CPU backend; inv_freq is [head_dim / 2] double),
-// then stores k and v of row t at physical slot slot_mapping[t] of this layer's cache.
+// Rotates q and k in place at positions pos[t] (angle pos * inv_freq[i] computed in double like
+// the CPU backend; inv_freq is [head_dim / 2] double), pairing elements (i, i + head_dim / 2) as
+// Hugging Face does or, `interleaved`, (2i, 2i + 1) as GGUF's llama layout does; then stores k
+// and v of row t at physical slot slot_mapping[t] of this layer's cache.
 void rope_and_store_kv(float* qkv, const int* pos, const int* slot_mapping, int T, int n_heads,
                        int n_kv_heads, int head_dim, const double* inv_freq, __half* k_cache,
-                       __half* v_cache, int block_size, cudaStream_t stream);
+                       __half* v_cache, int block_size, cudaStream_t stream,
+                       bool interleaved = false);
 
 // out[t, i] = silu(gate_up[t, i]) * gate_up[t, I + i]; gate_up is [T, 2I] f32, out [T, I].
 void silu_mul(const float* gate_up, int T, int I, void* out, DType out_dtype, cudaStream_t stream);

@@ -16,14 +16,14 @@ constexpr int kMaxHeadDim = 8192;
 
 // One block per token row. The row's cos/sin are computed once into shared memory (in double,
 // then rounded to float, exactly as engine/cpu_backend.cpp's apply_rope) and shared by all of
-// its q and k heads. Each rotation work item is one (head, i) pair of the half-split convention;
+// its q and k heads. Each rotation work item is one (head, i) pair (half-split or interleaved);
 // k heads also go to the cache, then v is converted and stored.
 __global__ void rope_and_store_kv_kernel(float* __restrict__ qkv, const int* __restrict__ pos,
                                          const int* __restrict__ slot_mapping, int n_heads,
                                          int n_kv_heads, int head_dim,
                                          const double* __restrict__ inv_freq,
                                          __half* __restrict__ k_cache, __half* __restrict__ v_cache,
-                                         int block_size) {
+                                         int block_size, bool interleaved) {
   extern __shared__ float cos_sin[];  // [half] cos, then [half] sin
   const int t = blockIdx.x;
   const int half = head_dim / 2;
@@ -51,18 +51,19 @@ __global__ void rope_and_store_kv_kernel(float* __restrict__ qkv, const int* __r
   const int rot_items = (n_heads + n_kv_heads) * half;
   for (int j = threadIdx.x; j < rot_items; j += blockDim.x) {
     const int h = j / half, i = j - h * half;
+    const int ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
     float* v = row + h * head_dim;
-    const float a = v[i], b = v[i + half];
+    const float a = v[ia], b = v[ib];
     const float c = cos_sin[i], s = cos_sin[half + i];
     // Rounded like the CPU's a * c - b * s and b * c + a * s, with no fused multiply-add.
     const float r0 = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
     const float r1 = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
-    v[i] = r0;
-    v[i + half] = r1;
+    v[ia] = r0;
+    v[ib] = r1;
     if (h >= n_heads && store) {
       __half* k = k_cache + cache_index(h - n_heads);
-      k[i] = __float2half_rn(r0);
-      k[i + half] = __float2half_rn(r1);
+      k[ia] = __float2half_rn(r0);
+      k[ib] = __float2half_rn(r1);
     }
   }
 
@@ -79,7 +80,7 @@ __global__ void rope_and_store_kv_kernel(float* __restrict__ qkv, const int* __r
 
 void rope_and_store_kv(float* qkv, const int* pos, const int* slot_mapping, int T, int n_heads,
                        int n_kv_heads, int head_dim, const double* inv_freq, __half* k_cache,
-                       __half* v_cache, int block_size, cudaStream_t stream) {
+                       __half* v_cache, int block_size, cudaStream_t stream, bool interleaved) {
   if (T < 0) throw std::invalid_argument("rope_and_store_kv: T must be >= 0");
   if (n_heads <= 0 || n_kv_heads <= 0)
     throw std::invalid_argument("rope_and_store_kv: n_heads and n_kv_heads must be > 0");
@@ -92,7 +93,7 @@ void rope_and_store_kv(float* qkv, const int* pos, const int* slot_mapping, int 
   const size_t smem = sizeof(float) * static_cast<size_t>(head_dim);
   rope_and_store_kv_kernel<<<T, kThreads, smem, stream>>>(qkv, pos, slot_mapping, n_heads,
                                                           n_kv_heads, head_dim, inv_freq, k_cache,
-                                                          v_cache, block_size);
+                                                          v_cache, block_size, interleaved);
   check_launch("rope_and_store_kv_kernel");
 }
 

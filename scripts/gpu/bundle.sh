@@ -18,7 +18,7 @@ case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 OUT=$ROOT/gpu-bundle
 BUNDLE=$BUILD/gpu-bundle-stage  # unpacked; check.sh unpacks the same layout
 LIMIT_MIB=40
-TESTS=(test_cuda_attention test_cuda_backend test_cuda_elementwise test_cuda_sampling)
+TESTS=(test_cuda_attention test_cuda_backend test_cuda_elementwise test_cuda_quant test_cuda_sampling)
 
 [ -x /usr/local/cuda/bin/nvcc ] || { echo "bundle.sh: needs nvcc at /usr/local/cuda/bin" >&2; exit 1; }
 

@@ -5,13 +5,16 @@
 # Steps, each under its own timeout and all inside one deadline (default 530 s), so a hang costs
 # only its step:
 #   1 nvidia-smi
-#   2 the gpu-labelled tests (the four test_cuda_* binaries, side by side)
+#   2 the gpu-labelled tests (the test_cuda_* binaries, side by side)
 #   3 the default model (models/default) on --device cuda against --device cpu: greedy tokens,
 #     their log-probs, and teacher-forced log-probs of a fixed text
 #   4 make-model --preset llama2-7b-shape --dtype f16
 #   5 engine_bench --device cuda, batches 1,8,32,128,256, 512 prompt + 256 generated tokens,
 #     --compare-transformers (bench/hf_generate_bench.py)
 #   6 batches 1 and 8 again with --no-cuda-graphs
+#   7 the same model quantized to q4_0 (precis quantize): engine_bench at batches 1, 8, 32 with
+#     512 prompt + 128 generated tokens (the GEMV kernel for decode, dequantize + cuBLAS for
+#     prefill)
 # OUTDIR gets report.md (every figure in tables; rewritten after each step, so a cut run still
 # leaves one) and logs.txt (every step's raw output). Exit status: bit k-1 set when step k failed
 # (0 = all passed).
@@ -20,19 +23,23 @@
 # workload), from a normal build folder instead of the bundle; CI runs it. The gpu tests report
 # "skipped: no CUDA device" there, which a dry run accepts.
 #
-# usage: check.sh [--dry-run] [--build DIR] [--deadline SECONDS] OUTDIR
+# --steps 1,2,4,7 runs only those steps (4 makes the model that 5-7 use).
+#
+# usage: check.sh [--dry-run] [--build DIR] [--deadline SECONDS] [--steps LIST] OUTDIR
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DRY=0
 BUILD=build
 DEADLINE_S=530
+STEPS_WANTED=1,2,3,4,5,6,7
 OUTDIR=
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
     --build) BUILD=$2; shift ;;
     --deadline) DEADLINE_S=$2; shift ;;
+    --steps) STEPS_WANTED=$2; shift ;;
     -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "check.sh: unknown option $1" >&2; exit 2 ;;
     *) OUTDIR=$1 ;;
@@ -48,7 +55,7 @@ STEPS=$OUTDIR/steps.tsv  # name, status, seconds, timeout: read by report.py
 : >"$STEPS"
 SCRATCH=$(mktemp -d /tmp/precis-gpu-check.XXXXXX)
 START=$(date +%s)
-TESTS="test_cuda_attention test_cuda_backend test_cuda_elementwise test_cuda_sampling"
+TESTS="test_cuda_attention test_cuda_backend test_cuda_elementwise test_cuda_quant test_cuda_sampling"
 
 # Binaries: the bundle on the GPU host, a build folder in a dry run.
 BIN=$SCRATCH/bin
@@ -94,6 +101,7 @@ FAILED=0
 run_step() {
   local num=$1 name=$2 limit=$3
   shift 3
+  case ",$STEPS_WANTED," in *",$num,"*) ;; *) return 0 ;; esac
   local left=$((START + DEADLINE_S - $(date +%s) - 5))
   [ "$limit" -gt "$left" ] && limit=$left
   echo "=== step $num $name (timeout ${limit}s) ===" >>"$LOG"
@@ -191,6 +199,14 @@ step_bench() {
   "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches $batches "${compare[@]}"
 }
 
+step_quantized_bench() {
+  local tokens="--prompt-tokens 512 --decode-tokens 128 --batches 1,8,32" device=cuda
+  [ "$DRY" = 1 ] && tokens="--prompt-tokens 32 --decode-tokens 8 --batches 1,8" && device=cpu
+  "$BIN/precis" quantize --model "$SCRATCH/bench-model" --type q4_0 --out "$SCRATCH/bench-q4_0.gguf" &&
+    # shellcheck disable=SC2086
+    "$BIN/engine_bench" --model "$SCRATCH/bench-q4_0.gguf" --device $device $tokens
+}
+
 step_bench_no_graphs() {
   # shellcheck disable=SC2046
   "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches 1,8 --no-cuda-graphs
@@ -198,7 +214,7 @@ step_bench_no_graphs() {
 
 export DRY BIN SCRATCH ROOT DEVICE TESTS PYTHON
 export -f step_nvidia_smi step_gpu_tests step_default_model step_make_model bench_args step_bench \
-  step_bench_no_graphs
+  step_bench_no_graphs step_quantized_bench
 
 {
   echo "precis GPU check, $(date -u +%FT%TZ), $([ "$DRY" = 1 ] && echo "DRY RUN on the CPU" || echo "device cuda")"
@@ -216,6 +232,7 @@ run_step 3 default-model-cuda-vs-cpu 90 step_default_model
 run_step 4 make-model 180 step_make_model
 run_step 5 engine-bench 300 step_bench
 run_step 6 engine-bench-no-cuda-graphs 120 step_bench_no_graphs
+run_step 7 quantized-q4_0-bench 180 step_quantized_bench
 
 rm -rf "$SCRATCH"
 report

@@ -113,6 +113,18 @@ def main():
         md += ["## CUDA graphs", "", table(["batch", "decode tok/s with graphs", "without",
                                             "graphs / without"], rows), ""]
 
+    if 7 in sec:
+        t = get(7)
+        md += ["## q4_0 (precis quantize of the same model)", ""]
+        for pat in (r"^model .*$", r"^prefill .*$", r"^workload: .*$", r"^batch-1 decode reads .*$"):
+            md += [f"- {m.group(0)}" for m in re.finditer(pat, t, re.M)]
+        q, f16 = bench_rows(t), bench_rows(get(5))
+        rows = [(b, f"{dec:.1f}", f"{gen:.1f}", f"{f16[b][0]:.1f}" if b in f16 else "-",
+                 f"{dec / f16[b][0]:.2f}x" if b in f16 and f16[b][0] else "-")
+                for b, (dec, gen, _) in sorted(q.items())]
+        md += ["", table(["batch", "q4_0 decode tok/s", "q4_0 generated tok/s",
+                          "f16 decode tok/s (step 5)", "q4_0 / f16"], rows), ""]
+
     md += ["Raw output of every step: logs.txt.", ""]
     with open(os.path.join(a.outdir, "report.md"), "w") as f:
         f.write("\n".join(md))
