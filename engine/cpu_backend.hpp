@@ -1,6 +1,7 @@
-// The reference backend: the Llama forward pass on the CPU, multi-threaded with OpenMP and
-// vectorised with AVX2/F16C where the compiler targets them. K and V are held in f32 in one
-// allocation sized up front; every other backend is checked against this one.
+// The reference backend: the Llama forward pass on the CPU, multi-threaded on the engine's thread
+// pool (thread_pool.hpp) and vectorised with AVX2/F16C where the compiler targets them. K and V
+// are held in f32 in one allocation sized up front; every other backend is checked against this
+// one.
 #pragma once
 
 #include <vector>
