@@ -15,6 +15,8 @@
 #   7 the same model quantized to q4_0 (precis quantize): engine_bench at batches 1, 8, 32 with
 #     512 prompt + 128 generated tokens (the GEMV kernel for decode, dequantize + cuBLAS for
 #     prefill)
+#   8 long-context decode: batches 1 and 4 over a 3584-token context (what split-K decode
+#     attention is for)
 # OUTDIR gets report.md (every figure in tables; rewritten after each step, so a cut run still
 # leaves one) and logs.txt (every step's raw output). Exit status: bit k-1 set when step k failed
 # (0 = all passed).
@@ -32,7 +34,7 @@ ROOT=$PWD
 DRY=0
 BUILD=build
 DEADLINE_S=530
-STEPS_WANTED=1,2,3,4,5,6,7
+STEPS_WANTED=1,2,3,4,5,6,7,8
 OUTDIR=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -207,6 +209,13 @@ step_quantized_bench() {
     "$BIN/engine_bench" --model "$SCRATCH/bench-q4_0.gguf" --device $device $tokens
 }
 
+step_long_context() {
+  local tokens="--prompt-tokens 512 --decode-prompt-tokens 3584 --decode-tokens 128"
+  [ "$DRY" = 1 ] && tokens="--prompt-tokens 32 --decode-prompt-tokens 200 --decode-tokens 8"
+  # shellcheck disable=SC2086
+  "$BIN/engine_bench" --model "$SCRATCH/bench-model" --device "$DEVICE" $tokens --batches 1,4
+}
+
 step_bench_no_graphs() {
   # shellcheck disable=SC2046
   "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches 1,8 --no-cuda-graphs
@@ -214,7 +223,7 @@ step_bench_no_graphs() {
 
 export DRY BIN SCRATCH ROOT DEVICE TESTS PYTHON
 export -f step_nvidia_smi step_gpu_tests step_default_model step_make_model bench_args step_bench \
-  step_bench_no_graphs step_quantized_bench
+  step_bench_no_graphs step_quantized_bench step_long_context
 
 {
   echo "precis GPU check, $(date -u +%FT%TZ), $([ "$DRY" = 1 ] && echo "DRY RUN on the CPU" || echo "device cuda")"
@@ -233,6 +242,7 @@ run_step 4 make-model 180 step_make_model
 run_step 5 engine-bench 300 step_bench
 run_step 6 engine-bench-no-cuda-graphs 120 step_bench_no_graphs
 run_step 7 quantized-q4_0-bench 180 step_quantized_bench
+run_step 8 long-context-decode 120 step_long_context
 
 rm -rf "$SCRATCH"
 report

@@ -125,6 +125,13 @@ def main():
         md += ["", table(["batch", "q4_0 decode tok/s", "q4_0 generated tok/s",
                           "f16 decode tok/s (step 5)", "q4_0 / f16"], rows), ""]
 
+    if 8 in sec:
+        t = get(8)
+        md += ["## Long-context decode (f16)", ""]
+        md += [f"- {m.group(0)}" for m in re.finditer(r"^(workload: .*|batch-1 decode reads .*)$", t, re.M)]
+        md += ["", table(["batch", "decode tok/s", "generated tok/s", "KV blocks"],
+                         [(b, f"{d:.1f}", f"{g:.1f}", k) for b, (d, g, k) in sorted(bench_rows(t).items())]), ""]
+
     md += ["Raw output of every step: logs.txt.", ""]
     with open(os.path.join(a.outdir, "report.md"), "w") as f:
         f.write("\n".join(md))
