@@ -81,6 +81,9 @@ class CudaBackend final : public engine::Backend {
   DeviceBuffer<__half> kv_cache_;
   DeviceBuffer<double> inv_freq_;
   Workspace eager_;
+  // Split-K decode attention's partials, shared by both workspaces (one stream); sized once so
+  // captured graphs keep a valid pointer.
+  DeviceBuffer<float> split_scratch_;
   DeviceBuffer<int> copy_idx_, sample_idx_;
   DeviceBuffer<float> sample_logits_;
   DeviceBuffer<DeviceSamplingParams> sample_params_;
@@ -215,6 +218,15 @@ void CudaBackend::reserve(Workspace& ws, int T, int R, size_t ints) {
   ws.act.resize(t * I * eb);
   ws.picked.resize(static_cast<size_t>(R) * H);
   ws.logits.resize(static_cast<size_t>(R) * V);
+  // Enough for every graph-sized decode batch at the longest context, at most 64 MiB (larger
+  // batches hardly split; if one needs more, paged_attention_decode runs it unsplit). A constant
+  // size, so only the first call allocates.
+  constexpr int64_t kMaxSplitScratchFloats = (int64_t{64} << 20) / int64_t{sizeof(float)};
+  if (!split_scratch_.get()) {
+    const int64_t floats = decode_split_scratch_floats(kMaxGraphRows, n_heads_, head_dim_,
+                                                       cfg_.max_position_embeddings);
+    split_scratch_.resize(static_cast<size_t>(std::min(floats, kMaxSplitScratchFloats)));
+  }
 }
 
 void CudaBackend::enqueue_model(Workspace& ws, const BatchInputs& in) {
@@ -239,6 +251,20 @@ void CudaBackend::enqueue_model(Workspace& ws, const BatchInputs& in) {
   a.scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
   a.out = ws.attn.get();
   a.out_dtype = dt;
+  // Split-K decode: the hint picks the split count. A captured graph replays its launch
+  // parameters for every later step of its batch size, whatever the contexts, so graphs are
+  // captured with the longest possible context (run_graph only takes batches whose tables fit
+  // max_position_embeddings): the split count then depends on the padded batch size alone, and
+  // the kernel sizes each row's partitions from the row's own position, so short rows just
+  // leave partitions empty. Eager batches use the longest context they actually have.
+  if (&ws == &graph_ws_) {
+    a.max_context = cfg_.max_position_embeddings;
+  } else {
+    for (int t = 0; t < T; ++t)
+      a.max_context = std::max(a.max_context, in.packed[in.pos + static_cast<size_t>(t)] + 1);
+  }
+  a.split_scratch = split_scratch_.get();
+  a.split_scratch_floats = static_cast<int64_t>(split_scratch_.size());
 
   const float eps = cfg_.rms_norm_eps;
   const DeviceMatrix& embed = dw_.embed.parts.front();

@@ -68,11 +68,28 @@ struct AttentionArgs {
   float scale = 0.f;    // 1 / sqrt(head_dim)
   void* out = nullptr;  // [T, n_heads * head_dim] in out_dtype
   DType out_dtype = DType::f32;
+  // Decode split-K only (prefill ignores these). max_context: a host-side hint of the longest
+  // context (pos + 1) in the batch, 0 = unknown (no split); it only picks the split count, so a
+  // wrong hint costs speed, never correctness. split_scratch: device scratch of
+  // split_scratch_floats floats; too small or null, the decode runs unsplit.
+  int max_context = 0;
+  float* split_scratch = nullptr;
+  int64_t split_scratch_floats = 0;
 };
 
 // One query row per (row, head) work item with an online softmax over the row's context: the
-// decode path (one new token per sequence), any context length.
+// decode path (one new token per sequence), any context length. When T * n_heads items are few
+// next to the SM count and max_context is long (decode_split_count > 1) and the scratch holds
+// T * n_heads * splits * (head_dim + 2) floats, each item's keys are split into partitions run
+// by separate thread blocks and merged by a second kernel ("flash-decoding"). The split count
+// depends only on host values, so the launch may be captured in a CUDA graph and replayed with
+// other contexts.
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream);
+// The split count paged_attention_decode uses for `rows` rows on the current device (1: none).
+int decode_split_count(int rows, int n_heads, int max_context);
+// Scratch floats that let every decode batch of up to max_rows rows with contexts up to
+// max_context split on the current device (0 when none would split).
+int64_t decode_split_scratch_floats(int max_rows, int n_heads, int head_dim, int max_context);
 
 // Rows the prefill kernel takes together: up to kPrefillTileRows consecutive rows of one
 // sequence at consecutive positions, starting at row tile_first_row[i].

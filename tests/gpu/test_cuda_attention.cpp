@@ -12,6 +12,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda/device_buffer.hpp"
@@ -223,12 +224,23 @@ Tolerance tolerance(DType d) {
 
 enum class Kernel { decode, prefill };
 
+// Split-K inputs of the decode kernel: the context hint and a scratch of `floats` floats.
+struct SplitArgs {
+  int max_context = 0;
+  float* scratch = nullptr;
+  int64_t floats = 0;
+};
+
 // Runs one kernel with one output dtype and returns its output as floats.
-std::vector<float> run(const Problem& p, Kernel kernel, DType dtype) {
+std::vector<float> run(const Problem& p, Kernel kernel, DType dtype,
+                       const SplitArgs& split = SplitArgs{}) {
   DeviceBuffer<unsigned char> out(p.out_elems() * dtype_size(dtype));
   // Poison the output so a row or head the kernel never writes is caught.
   precis::cuda::check_cuda(cudaMemset(out.get(), 0xff, out.size()), "cudaMemset");
-  const AttentionArgs a = p.args(out.get(), dtype);
+  AttentionArgs a = p.args(out.get(), dtype);
+  a.max_context = split.max_context;
+  a.split_scratch = split.scratch;
+  a.split_scratch_floats = split.floats;
   if (kernel == Kernel::decode)
     precis::cuda::paged_attention_decode(a, nullptr);
   else
@@ -367,6 +379,143 @@ TEST_CASE("paged_attention_decode handles long contexts", "[gpu]") {
   const Shape s{8, 2, 128, 16, 2.f};
   const Problem p(s, {{32767, 1}, {20000, 1}, {4095, 1}}, 400);
   check_kernel(p, Kernel::decode, "long context");
+}
+
+namespace {
+
+// A split-K scratch poisoned with all-ones bytes (a NaN), so the test sees which of it the
+// kernel wrote.
+struct Scratch {
+  DeviceBuffer<float> buf;
+  explicit Scratch(int64_t floats) : buf(static_cast<size_t>(floats)) {
+    precis::cuda::check_cuda(cudaMemset(buf.get(), 0xff, buf.size() * sizeof(float)), "cudaMemset");
+  }
+  std::vector<uint32_t> bits() const {
+    const std::vector<float> host = buf.download();
+    std::vector<uint32_t> b(host.size());
+    std::memcpy(b.data(), host.data(), host.size() * sizeof(float));
+    return b;
+  }
+};
+
+int max_context_of(const Problem& p) {
+  int mx = 0;
+  for (int q_pos : p.pos) mx = std::max(mx, q_pos + 1);
+  return mx;
+}
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Runs the split decode with hint `hint` (asserting that it splits) in f32 and f16 against the
+// reference and in f32 against the unsplit kernel; checks that every partition wrote its max.
+void check_split(const Problem& p, int hint, const std::string& label) {
+  const int T = p.T, nh = p.shape.n_heads, hd = p.shape.head_dim;
+  const int splits = precis::cuda::decode_split_count(T, nh, hint);
+  INFO(label << ": " << splits << " partitions, hint " << hint);
+  REQUIRE(splits > 1);
+  const int64_t needed = static_cast<int64_t>(T) * nh * splits * (hd + 2);
+  const int64_t floats = precis::cuda::decode_split_scratch_floats(T, nh, hd, hint);
+  REQUIRE(floats >= needed);
+  for (DType dtype : {DType::f32, DType::f16}) {
+    Scratch scratch(floats);
+    const std::vector<float> got = run(p, Kernel::decode, dtype, {hint, scratch.buf.get(), floats});
+    check_against(p, got, p.ref, tolerance(dtype), label + " split decode " + dtype_name(dtype));
+    // Partial (item, partition) starts at (item * splits + partition) * (hd + 2) with its max
+    // first: written by every partition block, -inf for an empty one, never left as poison.
+    const std::vector<uint32_t> bits = scratch.bits();
+    int64_t unwritten = 0;
+    for (int64_t i = 0; i < needed; i += hd + 2) unwritten += bits[i] == 0xffffffffu;
+    CHECK(unwritten == 0);
+  }
+  // Split and unsplit differ only in summation order: twice the f32 tolerance.
+  Scratch scratch(floats);
+  const std::vector<float> split =
+      run(p, Kernel::decode, DType::f32, {hint, scratch.buf.get(), floats});
+  const std::vector<float> unsplit = run(p, Kernel::decode, DType::f32);
+  const std::vector<double> unsplit_d(unsplit.begin(), unsplit.end());
+  const Tolerance t = tolerance(DType::f32);
+  check_against(p, split, unsplit_d, {2 * t.atol, 2 * t.rtol}, label + " split vs unsplit");
+}
+
+// Split-K shapes: GQA 4 at head_dim 128, GQA 4 and 8 at head_dim 64.
+std::vector<Shape> split_shapes() {
+  return {{8, 2, 128, 16, 2.f}, {16, 4, 64, 16, 2.f}, {8, 1, 64, 16, 4.f}};
+}
+
+}  // namespace
+
+TEST_CASE("paged_attention_decode split-K matches the reference and the unsplit kernel", "[gpu]") {
+  // Batch 1 at 3000 keys; batch 3 of long contexts that end mid-block; and a mixed batch with a
+  // 1-key row and a pos -1 row (zeros) beside long ones, so most of their partitions are empty.
+  const std::vector<std::pair<std::string, std::vector<SeqSpec>>> batches = {
+      {"batch 1", {{2999, 1}}},
+      {"batch 3", {{1499, 1}, {2999, 1}, {1020, 1}}},
+      {"mixed", {{2047, 1}, {0, 1}, {-1, 1}, {1200, 1}}}};
+  uint32_t seed = 600;
+  for (const Shape& s : split_shapes()) {
+    for (const auto& [name, seqs] : batches) {
+      const Problem p(s, seqs, seed++);
+      check_split(p, max_context_of(p), shape_label(s) + " " + name);
+    }
+  }
+}
+
+TEST_CASE("paged_attention_decode split-K is right whatever the context hint", "[gpu]") {
+  // The hint only picks the partition count; each row's partitions follow its own position.
+  // Too long (as in a graph captured for the longest context): short rows fill one partition
+  // and leave the rest empty. Too short: rows longer than the hint get longer partitions.
+  const Shape s{8, 2, 128, 16, 2.f};
+  const Problem short_rows(s, {{5, 1}, {300, 1}, {-1, 1}, {0, 1}}, 700);
+  check_split(short_rows, 32768, "hint 32768, contexts <= 301");
+  const Problem long_rows(s, {{2999, 1}, {1800, 1}}, 701);
+  check_split(long_rows, 600, "hint 600, contexts up to 3000");
+  // block_size 5: partitions of whole blocks that do not divide kMinSplitKeys.
+  const Shape odd{4, 1, 64, 5, 2.f};
+  const Problem odd_blocks(odd, {{1733, 1}, {9, 1}}, 702);
+  check_split(odd_blocks, max_context_of(odd_blocks), "block_size 5");
+}
+
+TEST_CASE("paged_attention_decode runs unsplit without a big enough scratch or a hint", "[gpu]") {
+  const Shape s{8, 2, 64, 16, 2.f};
+  const Problem p(s, {{2999, 1}, {-1, 1}, {0, 1}}, 800);
+  const int hint = max_context_of(p);
+  const int splits = precis::cuda::decode_split_count(p.T, s.n_heads, hint);
+  REQUIRE(splits > 1);
+  const int64_t needed = static_cast<int64_t>(p.T) * s.n_heads * splits * (s.head_dim + 2);
+  const std::vector<float> unsplit = run(p, Kernel::decode, DType::f32);
+  check_against(p, unsplit, p.ref, tolerance(DType::f32), "unsplit");
+  CHECK(precis::cuda::decode_split_count(p.T, s.n_heads, 0) == 1);
+  CHECK(precis::cuda::decode_split_count(p.T, s.n_heads, 256) == 1);  // one partition's worth
+
+  struct Case {
+    const char* what;
+    int hint;
+    int64_t scratch_floats;  // allocated
+    int64_t passed_floats;   // as split_scratch_floats
+    bool pass_pointer;
+  };
+  const Case cases[] = {{"scratch one float short", hint, needed, needed - 1, true},
+                        {"no hint", 0, needed, needed, true},
+                        {"null scratch", hint, needed, needed, false}};
+  for (const Case& c : cases) {
+    INFO(c.what);
+    Scratch scratch(c.scratch_floats);
+    const std::vector<float> got =
+        run(p, Kernel::decode, DType::f32,
+            {c.hint, c.pass_pointer ? scratch.buf.get() : nullptr, c.passed_floats});
+    CHECK(bitwise_equal(got, unsplit));  // the unsplit kernel ran, not a split one
+    const std::vector<uint32_t> bits = scratch.bits();
+    CHECK(std::all_of(bits.begin(), bits.end(), [](uint32_t b) { return b == 0xffffffffu; }));
+  }
+  // And with exactly enough it splits: the scratch is written.
+  Scratch scratch(needed);
+  const std::vector<float> got =
+      run(p, Kernel::decode, DType::f32, {hint, scratch.buf.get(), needed});
+  check_against(p, got, p.ref, tolerance(DType::f32), "exact scratch");
+  const std::vector<uint32_t> bits = scratch.bits();
+  CHECK(std::count(bits.begin(), bits.end(), 0xffffffffu) < static_cast<long>(bits.size()));
 }
 
 TEST_CASE("attention launchers reject bad arguments", "[gpu]") {
