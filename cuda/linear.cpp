@@ -15,11 +15,14 @@ void Linear::operator()(const void* x, DType dtype, int T, const DeviceLinear& w
   for (const DeviceMatrix& part : w.parts) {
     float* out = y + row0;
     if (!part.quant) {
-      gemm_.linear(x, dtype, T, w.cols, part.data.get(), part.rows, out, w.rows);
+      if (T <= kDenseGemvPreferredRows && dense_gemv_supported(dtype, w.cols, part.data.get(), x))
+        dense_gemv(part.data.get(), dtype, part.rows, w.cols, x, T, out, w.rows, stream_);
+      else
+        gemm_.linear(x, dtype, T, w.cols, part.data.get(), part.rows, out, w.rows);
     } else {
       if (dtype != DType::f16) throw std::logic_error("quantized weights take f16 activations");
       const auto* xh = static_cast<const __half*>(x);
-      if (T <= kQuantGemvMaxRows) {
+      if (T <= kQuantGemvPreferredRows) {
         quant_gemv(part.data.get(), *part.quant, part.rows, w.cols, xh, T, out, w.rows, stream_);
       } else {
         quant_dequantize(part.data.get(), *part.quant, part.rows, w.cols, scratch_.get(), stream_);

@@ -1,8 +1,9 @@
 // The linear layers over DeviceLinear weights: y[T, N] = x[T, K] * W[N, K]^T, f32 out. Dense
-// parts go to cuBLAS; quantized parts take the GEMV kernel for decode-sized batches (each weight
-// byte read once per step) and, for more rows, are dequantized to f16 into a scratch matrix
-// that cuBLAS multiplies. Everything is enqueued on one stream without allocating, so a decode
-// step can be captured as a CUDA graph.
+// f16/bf16 parts take the dense GEMV kernel for up to kDenseGemvPreferredRows rows and cuBLAS
+// otherwise; quantized parts take the quantized GEMV for up to kQuantGemvPreferredRows rows (each
+// weight byte read once per step) and, for more, are dequantized to f16 into a scratch matrix
+// that cuBLAS multiplies (bench/cuda_linear_bench measured both choices). Everything is enqueued
+// on one stream without allocating, so a decode step can be captured as a CUDA graph.
 #pragma once
 
 #include "cuda/device_buffer.hpp"

@@ -91,6 +91,19 @@ int decode_split_count(int rows, int n_heads, int max_context);
 // max_context split on the current device (0 when none would split).
 int64_t decode_split_scratch_floats(int max_rows, int n_heads, int head_dim, int max_context);
 
+// y[t * ldy + n] = sum_k x[t * K + k] * W[n, k] for t < T <= kDenseGemvMaxRows: the decode
+// GEMV over row-major [N, K] f16 or bf16 weights, x [T, K] in the same dtype, y f32. Needs what
+// dense_gemv_supported says (otherwise callers use cuBLAS).
+constexpr int kDenseGemvMaxRows = 8;
+// Rows up to which the GEMV beats cuBLAS over a 7B decoder layer (bench/cuda_linear_bench on an
+// H200, bench/results/2026-11-27-gpu-h200-check-2): 2.6x on 4096x4096 and 1.0-1.1x on the
+// larger shapes at one row, 1.3x summed over a layer at two, slower from four rows on (cuBLAS
+// holds about 3.2-4.0 TB/s whatever the rows; the GEMV re-reads x per output row).
+constexpr int kDenseGemvPreferredRows = 2;
+bool dense_gemv_supported(DType dtype, int K, const void* w, const void* x);
+void dense_gemv(const void* w, DType dtype, int N, int K, const void* x, int T, float* y, int ldy,
+                cudaStream_t stream);
+
 // Rows the prefill kernel takes together: up to kPrefillTileRows consecutive rows of one
 // sequence at consecutive positions, starting at row tile_first_row[i].
 constexpr int kPrefillTileRows = 16;

@@ -1,6 +1,6 @@
-// Device-side decoding of ggml's quantized blocks (layouts: engine/quant.hpp), one group of 32
-// consecutive elements at a time: every type's scale (and offset) is constant over such a group,
-// so a thread decodes it once and then reads 32 values. Values are computed in the order ggml's
+// Device-side decoding of ggml's quantized blocks (layouts: engine/quant.hpp), eight consecutive
+// elements at a time: every type's scale (and offset) is constant over such a run, so a thread
+// decodes it once and then reads eight values. Values are computed in the order ggml's
 // dequantize_row_* uses (d * scale first, then times q, minus d_min * min), so they match
 // engine::dequantize_row up to the fused multiply-adds nvcc may form.
 #pragma once
@@ -64,81 +64,90 @@ __device__ __forceinline__ void k4_scale_min(int j, const uint8_t* s, int& sc, i
   }
 }
 
-// out[0, 32) = elements [32 g, 32 g + 32) of a row whose blocks start at `row`.
+// Eight consecutive bytes from an even address (every field the decoder reads is 2-byte
+// aligned: block sizes are even and so are the offsets of their fields), as four 16-bit loads
+// rather than eight byte loads.
+struct Bytes8 {
+  unsigned short w[4];
+  __device__ __forceinline__ int operator[](int i) const {
+    return (w[i >> 1] >> ((i & 1) * 8)) & 0xFF;
+  }
+};
+__device__ __forceinline__ Bytes8 load_bytes8(const uint8_t* p) {
+  const auto* s = reinterpret_cast<const unsigned short*>(p);
+  return Bytes8{{s[0], s[1], s[2], s[3]}};
+}
+
+// out[0, 8) = elements [e0, e0 + 8) of a row whose blocks start at `row`; e0 a multiple of 8, so
+// the eight share one block, one scale (and offset) and, for the 4-bit types, one nibble half.
+// Eight per thread keeps a warp's loads contiguous (a warp decodes 256 consecutive elements).
 template <QuantType Q>
-__device__ __forceinline__ void dequant_group(const uint8_t* row, int g, float out[32]) {
+__device__ __forceinline__ void dequant8(const uint8_t* row, int e0, float out[8]) {
   constexpr int QK = QuantTraits<Q>::elems, BB = QuantTraits<Q>::bytes;
-  constexpr int groups_per_block = QK / 32;
-  const uint8_t* b = row + static_cast<int64_t>(g / groups_per_block) * BB;
-  const int j = g % groups_per_block;  // sub-block of a K-type super-block
+  const uint8_t* b = row + static_cast<int64_t>(e0 / QK) * BB;
+  const int o = e0 % QK;  // offset in the block
   if constexpr (Q == QuantType::q8_0) {
     const float d = load_f16(b);
-    const int8_t* qs = reinterpret_cast<const int8_t*>(b + 2);
+    const Bytes8 q = load_bytes8(b + 2 + o);
 #pragma unroll
-    for (int l = 0; l < 32; ++l) out[l] = d * qs[l];
+    for (int i = 0; i < 8; ++i) out[i] = d * static_cast<int8_t>(q[i]);
   } else if constexpr (Q == QuantType::q4_0 || Q == QuantType::q4_1) {
-    const float d = load_f16(b);
+    // Byte l of qs holds element l in its low nibble and element l + 16 in its high one.
     const bool has_min = Q == QuantType::q4_1;
-    const uint8_t* qs = b + (has_min ? 4 : 2);
+    const float d = load_f16(b);
     const float m = has_min ? load_f16(b + 2) : 0.f;
+    const Bytes8 qs = load_bytes8(b + (has_min ? 4 : 2) + (o & 15));
+    const int shift = (o >> 4) << 2;
 #pragma unroll
-    for (int l = 0; l < 16; ++l) {
-      const int lo = qs[l] & 0xF, hi = qs[l] >> 4;
-      if (has_min) {
-        out[l] = lo * d + m;
-        out[l + 16] = hi * d + m;
-      } else {
-        out[l] = (lo - 8) * d;
-        out[l + 16] = (hi - 8) * d;
-      }
+    for (int i = 0; i < 8; ++i) {
+      const int q = (qs[i] >> shift) & 0xF;
+      out[i] = has_min ? q * d + m : (q - 8) * d;
     }
   } else if constexpr (Q == QuantType::q5_0 || Q == QuantType::q5_1) {
+    // As q4_x, plus bit e of the 32-bit qh as each element's fifth bit.
     const bool has_min = Q == QuantType::q5_1;
     const float d = load_f16(b);
     const float m = has_min ? load_f16(b + 2) : 0.f;
     const uint8_t* qhp = b + (has_min ? 4 : 2);
-    const uint32_t qh =
-        qhp[0] | (qhp[1] << 8) | (qhp[2] << 16) | (static_cast<uint32_t>(qhp[3]) << 24);
-    const uint8_t* qs = qhp + 4;
+    const auto* qh16 = reinterpret_cast<const unsigned short*>(qhp);
+    const uint32_t qh = qh16[0] | (static_cast<uint32_t>(qh16[1]) << 16);
+    const Bytes8 qs = load_bytes8(qhp + 4 + (o & 15));
+    const int shift = (o >> 4) << 2;
 #pragma unroll
-    for (int l = 0; l < 16; ++l) {
-      const int lo = (qs[l] & 0xF) | (((qh >> l) << 4) & 0x10);
-      const int hi = (qs[l] >> 4) | ((qh >> (l + 12)) & 0x10);
-      if (has_min) {
-        out[l] = lo * d + m;
-        out[l + 16] = hi * d + m;
-      } else {
-        out[l] = (lo - 16) * d;
-        out[l + 16] = (hi - 16) * d;
-      }
+    for (int i = 0; i < 8; ++i) {
+      const int q = ((qs[i] >> shift) & 0xF) | (((qh >> (o + i)) & 1) << 4);
+      out[i] = has_min ? q * d + m : (q - 16) * d;
     }
   } else if constexpr (Q == QuantType::q4_k || Q == QuantType::q5_k) {
+    // Sub-block j of 32 elements: 6-bit scale and min; its nibbles are in the 32 bytes j / 2,
+    // low nibbles for even j. q5_K adds bit j of qh[l] as the fifth bit.
+    const int j = o / 32, l = o % 32;
     const float d = load_f16(b), dmin = load_f16(b + 2);
     int sc, mn;
     k4_scale_min(j, b + 4, sc, mn);
     const float d1 = d * sc, m1 = dmin * mn;
     const bool five = Q == QuantType::q5_k;
-    const uint8_t* qh = b + 16;  // q5_K only
-    const uint8_t* qs = b + (five ? 48 : 16) + 32 * (j / 2);
-    const int shift = (j % 2) * 4;  // odd sub-blocks take the high nibbles
+    const Bytes8 qs = load_bytes8(b + (five ? 48 : 16) + 32 * (j / 2) + l);
+    const int shift = (j % 2) * 4;
+    Bytes8 qh{};
+    if (five) qh = load_bytes8(b + 16 + l);
 #pragma unroll
-    for (int l = 0; l < 32; ++l) {
-      int q = (qs[l] >> shift) & 0xF;
-      if (five) q |= ((qh[l] >> j) & 1) << 4;
-      out[l] = d1 * q - m1;
+    for (int i = 0; i < 8; ++i) {
+      int q = (qs[i] >> shift) & 0xF;
+      if (five) q |= ((qh[i] >> j) & 1) << 4;
+      out[i] = d1 * q - m1;
     }
-  } else {  // q6_K: elements e = 32 j + l, j = 4 h + k
-    const uint8_t* ql = b;
-    const uint8_t* qh = b + 128;
-    const int8_t* scales = reinterpret_cast<const int8_t*>(b + 192);
-    const float d = load_f16(b + 208);
-    const int h = j / 4, k = j % 4;
-    const uint8_t* lo = ql + 64 * h + 32 * (k % 2);
+  } else {  // q6_K: element 32 j + l with j = 4 h + k; low 4 bits in ql, high 2 in qh
+    const int j = o / 32, l = o % 32, h = j / 4, k = j % 4;
+    const Bytes8 lo = load_bytes8(b + 64 * h + 32 * (k % 2) + l);
+    const Bytes8 hi = load_bytes8(b + 128 + 32 * h + l);
     const int lo_shift = k < 2 ? 0 : 4;
+    // One scale per 16 elements; the eight lie in one such half.
+    const float ds = load_f16(b + 208) * reinterpret_cast<const int8_t*>(b + 192)[2 * j + l / 16];
 #pragma unroll
-    for (int l = 0; l < 32; ++l) {
-      const int q = (((lo[l] >> lo_shift) & 0xF) | (((qh[32 * h + l] >> (2 * k)) & 3) << 4)) - 32;
-      out[l] = d * scales[2 * j + l / 16] * q;
+    for (int i = 0; i < 8; ++i) {
+      const int q = (((lo[i] >> lo_shift) & 0xF) | (((hi[i] >> (2 * k)) & 3) << 4)) - 32;
+      out[i] = ds * q;
     }
   }
 }

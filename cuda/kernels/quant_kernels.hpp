@@ -18,9 +18,14 @@ enum class QuantType { q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k };
 int quant_block_elems(QuantType t);
 int quant_block_bytes(QuantType t);
 
-// Rows of activations the GEMV takes in one pass (decode batches); more go through
-// quant_dequantize + cuBLAS.
+// Rows of activations the GEMV takes in one pass (decode batches).
 constexpr int kQuantGemvMaxRows = 8;
+// Rows up to which Linear uses the GEMV; more go through quant_dequantize + cuBLAS. Measured on
+// an H200 at 7B shapes (bench/cuda_linear_bench, bench/results/2026-11-27-gpu-h200-check-2):
+// at one row the GEMV takes 30-80% of dequantize + cuBLAS's time, at eight rows 110-230%;
+// interpolating linearly between the two, the crossover lies between 3 rows (q8_0, q5_K) and
+// 7 (q4_0 on 4096x4096).
+constexpr int kQuantGemvPreferredRows = 4;
 
 // y[t * ldy + n] = sum_k x[t * K + k] * W[n, k] for t < T, n < N: the decode GEMV, each weight
 // byte read once for all T rows. W is N rows of quantized blocks; x is [T, K] f16; y is f32.

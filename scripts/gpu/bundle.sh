@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds what the GPU verification (scripts/gpu/check.sh) runs, here on the CPU machine, into one
 # git-ignored folder, gpu-bundle/, that travels to a bare GPU host beside the source tree:
-#   precis-gpu.tar.gz  bin/  precis, engine_bench and the gpu-labelled test binaries, stripped
+#   precis-gpu.tar.gz  bin/  precis, engine_bench, cuda_linear_bench and the gpu-labelled test
+#                            binaries, stripped
 #                      lib/  every shared library they need beyond glibc, libgcc and CUDA's own
 #                            runtime/driver/cuBLAS (the GPU host has those; none of Debian's)
 #   BUILD_INFO         commit, nvcc, architecture
@@ -18,7 +19,7 @@ case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 OUT=$ROOT/gpu-bundle
 BUNDLE=$BUILD/gpu-bundle-stage  # unpacked; check.sh unpacks the same layout
 LIMIT_MIB=40
-TESTS=(test_cuda_attention test_cuda_backend test_cuda_elementwise test_cuda_quant test_cuda_sampling)
+TESTS=(test_cuda_attention test_cuda_backend test_cuda_elementwise test_cuda_gemv test_cuda_quant test_cuda_sampling)
 
 [ -x /usr/local/cuda/bin/nvcc ] || { echo "bundle.sh: needs nvcc at /usr/local/cuda/bin" >&2; exit 1; }
 
@@ -28,11 +29,11 @@ TESTS=(test_cuda_attention test_cuda_backend test_cuda_elementwise test_cuda_qua
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPRECIS_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DPRECIS_NATIVE=OFF -DCMAKE_CXX_FLAGS="-march=x86-64-v3" \
   -DCMAKE_EXE_LINKER_FLAGS="-static-libstdc++ -static-libgcc" -DPRECIS_BUILD_TESTS=ON >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target precis engine_bench "${TESTS[@]}"
+cmake --build "$BUILD" -j"$(nproc)" --target precis engine_bench cuda_linear_bench "${TESTS[@]}"
 
 rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE/bin" "$BUNDLE/lib"
-cp "$BUILD/precis" "$BUILD/bench/engine_bench" "$BUNDLE/bin/"
+cp "$BUILD/precis" "$BUILD/bench/engine_bench" "$BUILD/bench/cuda_linear_bench" "$BUNDLE/bin/"
 for t in "${TESTS[@]}"; do cp "$BUILD/tests/$t" "$BUNDLE/bin/"; done
 strip --strip-unneeded "$BUNDLE"/bin/*
 

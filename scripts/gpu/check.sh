@@ -17,6 +17,8 @@
 #     prefill)
 #   8 long-context decode: batches 1 and 4 over a 3584-token context (what split-K decode
 #     attention is for)
+#   9 the linear-layer kernels alone at 7B shapes (bench/cuda_linear_bench): cuBLAS against the
+#     dense GEMV for f16, the quantized GEMV and dequantization for each block type
 # OUTDIR gets report.md (every figure in tables; rewritten after each step, so a cut run still
 # leaves one) and logs.txt (every step's raw output). Exit status: bit k-1 set when step k failed
 # (0 = all passed).
@@ -25,16 +27,19 @@
 # workload), from a normal build folder instead of the bundle; CI runs it. The gpu tests report
 # "skipped: no CUDA device" there, which a dry run accepts.
 #
-# --steps 1,2,4,7 runs only those steps (4 makes the model that 5-7 use).
+# --steps 1,2,4,7 runs only those steps (4 makes the model that 5-8 use). --no-transformers
+# leaves transformers out of step 5 (it takes most of that step's time), for a quick rerun.
 #
-# usage: check.sh [--dry-run] [--build DIR] [--deadline SECONDS] [--steps LIST] OUTDIR
+# usage: check.sh [--dry-run] [--build DIR] [--deadline SECONDS] [--steps LIST] [--no-transformers]
+#                 OUTDIR
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DRY=0
 BUILD=build
 DEADLINE_S=530
-STEPS_WANTED=1,2,3,4,5,6,7,8
+STEPS_WANTED=1,2,3,4,5,6,7,8,9
+NO_HF=0
 OUTDIR=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -42,7 +47,8 @@ while [ $# -gt 0 ]; do
     --build) BUILD=$2; shift ;;
     --deadline) DEADLINE_S=$2; shift ;;
     --steps) STEPS_WANTED=$2; shift ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-transformers) NO_HF=1 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "check.sh: unknown option $1" >&2; exit 2 ;;
     *) OUTDIR=$1 ;;
   esac
@@ -57,13 +63,13 @@ STEPS=$OUTDIR/steps.tsv  # name, status, seconds, timeout: read by report.py
 : >"$STEPS"
 SCRATCH=$(mktemp -d /tmp/precis-gpu-check.XXXXXX)
 START=$(date +%s)
-TESTS="test_cuda_attention test_cuda_backend test_cuda_elementwise test_cuda_quant test_cuda_sampling"
+TESTS="test_cuda_attention test_cuda_backend test_cuda_elementwise test_cuda_gemv test_cuda_quant test_cuda_sampling"
 
 # Binaries: the bundle on the GPU host, a build folder in a dry run.
 BIN=$SCRATCH/bin
 mkdir -p "$BIN"
 if [ "$DRY" = 1 ]; then
-  for f in "$BUILD/precis" "$BUILD/bench/engine_bench" $(printf "$BUILD/tests/%s " $TESTS); do
+  for f in "$BUILD/precis" "$BUILD/bench/engine_bench" "$BUILD/bench/cuda_linear_bench" $(printf "$BUILD/tests/%s " $TESTS); do
     [ -x "$f" ] && ln -s "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" "$BIN/"
   done
 else
@@ -197,6 +203,10 @@ step_bench() {
     echo "dry run: no torch/transformers here, --compare-transformers left out"
     compare=()
   fi
+  if [ "$NO_HF" = 1 ]; then
+    echo "--no-transformers: transformers left out"
+    compare=()
+  fi
   # shellcheck disable=SC2046
   "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches $batches "${compare[@]}"
 }
@@ -216,14 +226,23 @@ step_long_context() {
   "$BIN/engine_bench" --model "$SCRATCH/bench-model" --device "$DEVICE" $tokens --batches 1,4
 }
 
+step_linear_kernels() {
+  if [ ! -x "$BIN/cuda_linear_bench" ]; then
+    [ "$DRY" = 1 ] || { echo "no cuda_linear_bench in the bundle"; return 1; }
+    echo "dry run: no cuda_linear_bench (a build without CUDA)"
+    return 0
+  fi
+  "$BIN/cuda_linear_bench" --iters 30
+}
+
 step_bench_no_graphs() {
   # shellcheck disable=SC2046
   "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches 1,8 --no-cuda-graphs
 }
 
-export DRY BIN SCRATCH ROOT DEVICE TESTS PYTHON
+export DRY BIN SCRATCH ROOT DEVICE TESTS PYTHON NO_HF
 export -f step_nvidia_smi step_gpu_tests step_default_model step_make_model bench_args step_bench \
-  step_bench_no_graphs step_quantized_bench step_long_context
+  step_bench_no_graphs step_quantized_bench step_long_context step_linear_kernels
 
 {
   echo "precis GPU check, $(date -u +%FT%TZ), $([ "$DRY" = 1 ] && echo "DRY RUN on the CPU" || echo "device cuda")"
@@ -243,6 +262,7 @@ run_step 5 engine-bench 300 step_bench
 run_step 6 engine-bench-no-cuda-graphs 120 step_bench_no_graphs
 run_step 7 quantized-q4_0-bench 180 step_quantized_bench
 run_step 8 long-context-decode 120 step_long_context
+run_step 9 linear-kernels 90 step_linear_kernels
 
 rm -rf "$SCRATCH"
 report

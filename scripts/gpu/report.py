@@ -132,6 +132,10 @@ def main():
         md += ["", table(["batch", "decode tok/s", "generated tok/s", "KV blocks"],
                          [(b, f"{d:.1f}", f"{g:.1f}", k) for b, (d, g, k) in sorted(bench_rows(t).items())]), ""]
 
+    if 9 in sec:
+        md += ["## Linear-layer kernels alone (bench/cuda_linear_bench)", "", "```",
+               get(9).strip(), "```", ""]
+
     md += ["Raw output of every step: logs.txt.", ""]
     with open(os.path.join(a.outdir, "report.md"), "w") as f:
         f.write("\n".join(md))

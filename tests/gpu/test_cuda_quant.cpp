@@ -1,7 +1,8 @@
 // The quantized-weight kernels (cuda/kernels/quant.cu) against the CPU engine's reference
 // dequantization (engine::dequantize_row, itself bit-exact with ggml and the gguf package), on
 // random blocks of all eight block types: dequantization to f16, the decode GEMV for 1 to 8
-// rows, the embedding lookup, and the launchers' argument checks.
+// rows (row lengths with and without a partial 256-element warp stride), the embedding lookup,
+// and the launchers' argument checks.
 #include <cuda_runtime_api.h>
 #include <catch2/catch.hpp>
 
@@ -109,41 +110,45 @@ TEST_CASE("quantized blocks dequantize on the device as the CPU reference does",
 TEST_CASE("the quantized GEMV matches dequantize-then-dot for 1 to 8 rows", "[gpu]") {
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> uni(-1.f, 1.f);
-  const int N = 45, K = 768;
+  const int N = 45;
   for (const TypeCase& tc : kTypes) {
     const QuantType q = *precis::cuda::cuda_quant_type(tc.ggml);
-    const auto bytes = random_rows(tc, N, K, rng);
-    const auto ref = reference_rows(tc.ggml, bytes, N, K);
-    DeviceBuffer<uint8_t> w(bytes);
-    for (int T : {1, 2, 3, 5, 8}) {
-      INFO("type " << precis::engine::ggml_type_info(tc.ggml).name << ", T " << T);
-      std::vector<__half> x(static_cast<size_t>(T) * K);
-      std::vector<float> xf(x.size());
-      for (size_t i = 0; i < x.size(); ++i) {
-        const uint16_t h = precis::engine::f32_to_f16(uni(rng));
-        x[i] = __ushort_as_half(h);
-        xf[i] = precis::engine::f16_to_f32(h);
-      }
-      // y's rows are wider than N (ldy): the columns past N must stay as they were.
-      const int ldy = N + 3;
-      std::vector<float> sentinel(static_cast<size_t>(T) * ldy, -12345.f);
-      DeviceBuffer<__half> dx(x);
-      DeviceBuffer<float> y(sentinel);
-      precis::cuda::quant_gemv(w.get(), q, N, K, dx.get(), T, y.get(), ldy, nullptr);
-      const auto got = y.download();
-      for (int t = 0; t < T; ++t) {
-        for (int n = 0; n < N; ++n) {
-          double dot = 0, mag = 0;
-          for (int k = 0; k < K; ++k) {
-            const double p =
-                static_cast<double>(ref[static_cast<size_t>(n) * K + k]) * xf[t * K + k];
-            dot += p;
-            mag += std::fabs(p);
-          }
-          // f32 sums in another order: within a few ulps of the sum of |terms|.
-          CHECK(std::fabs(got[t * ldy + n] - dot) <= 1e-5 * mag + 1e-6);
+    // A warp strides 256 elements: 800 (32-element blocks only) leaves a partial stride.
+    for (int K : {768, 800}) {
+      if (K % precis::cuda::quant_block_elems(q) != 0) continue;
+      const auto bytes = random_rows(tc, N, K, rng);
+      const auto ref = reference_rows(tc.ggml, bytes, N, K);
+      DeviceBuffer<uint8_t> w(bytes);
+      for (int T : {1, 2, 3, 5, 8}) {
+        INFO("type " << precis::engine::ggml_type_info(tc.ggml).name << ", K " << K << ", T " << T);
+        std::vector<__half> x(static_cast<size_t>(T) * K);
+        std::vector<float> xf(x.size());
+        for (size_t i = 0; i < x.size(); ++i) {
+          const uint16_t h = precis::engine::f32_to_f16(uni(rng));
+          x[i] = __ushort_as_half(h);
+          xf[i] = precis::engine::f16_to_f32(h);
         }
-        for (int n = N; n < ldy; ++n) CHECK(got[t * ldy + n] == -12345.f);
+        // y's rows are wider than N (ldy): the columns past N must stay as they were.
+        const int ldy = N + 3;
+        std::vector<float> sentinel(static_cast<size_t>(T) * ldy, -12345.f);
+        DeviceBuffer<__half> dx(x);
+        DeviceBuffer<float> y(sentinel);
+        precis::cuda::quant_gemv(w.get(), q, N, K, dx.get(), T, y.get(), ldy, nullptr);
+        const auto got = y.download();
+        for (int t = 0; t < T; ++t) {
+          for (int n = 0; n < N; ++n) {
+            double dot = 0, mag = 0;
+            for (int k = 0; k < K; ++k) {
+              const double p =
+                  static_cast<double>(ref[static_cast<size_t>(n) * K + k]) * xf[t * K + k];
+              dot += p;
+              mag += std::fabs(p);
+            }
+            // f32 sums in another order: within a few ulps of the sum of |terms|.
+            CHECK(std::fabs(got[t * ldy + n] - dot) <= 1e-5 * mag + 1e-6);
+          }
+          for (int n = N; n < ldy; ++n) CHECK(got[t * ldy + n] == -12345.f);
+        }
       }
     }
   }
@@ -165,6 +170,9 @@ TEST_CASE("quantized kernel launchers reject bad arguments", "[gpu]") {
   CHECK_THROWS_AS(quant_gemv(w.get(), QuantType::q8_0, 4, 64, x.get(), 1, y.get(), 3, nullptr),
                   std::invalid_argument);
   CHECK_THROWS_AS(quant_dequantize(w.get(), QuantType::q6_k, 1, 100, nullptr, nullptr),
+                  std::invalid_argument);
+  // The GEMV reads x 16 bytes at a time.
+  CHECK_THROWS_AS(quant_gemv(w.get(), QuantType::q8_0, 2, 64, x.get() + 1, 1, y.get(), 2, nullptr),
                   std::invalid_argument);
   CHECK(precis::cuda::quant_block_bytes(QuantType::q6_k) == 210);
   CHECK(precis::cuda::quant_block_elems(QuantType::q5_k) == 256);

@@ -1,0 +1,102 @@
+// The dense decode GEMV (cuda/kernels/dense_gemv.cu) over f16 and bf16 weights against a double
+// dot product of the same rounded values, for 1 to 8 rows, row lengths that are and are not a
+// multiple of a warp's 256-element stride, and a y wider than N; and its argument checks.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "cuda/device_buffer.hpp"
+#include "cuda/kernels/kernels.hpp"
+#include "engine/dtype.hpp"
+
+namespace {
+
+using precis::cuda::DeviceBuffer;
+using precis::cuda::DType;
+
+// `n` random values in [-1, 1) as 16-bit patterns of `dtype`, and the values they hold.
+void random_values(DType dtype, size_t n, std::mt19937& rng, std::vector<uint16_t>& bits,
+                   std::vector<float>& values) {
+  std::uniform_real_distribution<float> uni(-1.f, 1.f);
+  bits.resize(n);
+  values.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float v = uni(rng);
+    if (dtype == DType::f16) {
+      bits[i] = precis::engine::f32_to_f16(v);
+      values[i] = precis::engine::f16_to_f32(bits[i]);
+    } else {
+      bits[i] = precis::engine::f32_to_bf16(v);
+      values[i] = precis::engine::bf16_to_f32(bits[i]);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the dense GEMV matches a double dot product for 1 to 8 rows", "[gpu]") {
+  std::mt19937 rng(5);
+  const int N = 45;
+  for (DType dtype : {DType::f16, DType::bf16}) {
+    for (int K : {776, 1024}) {
+      std::vector<uint16_t> wbits;
+      std::vector<float> wv;
+      random_values(dtype, static_cast<size_t>(N) * K, rng, wbits, wv);
+      DeviceBuffer<uint16_t> w(wbits);
+      for (int T : {1, 2, 3, 5, 8}) {
+        INFO((dtype == DType::f16 ? "f16" : "bf16") << ", K " << K << ", T " << T);
+        std::vector<uint16_t> xbits;
+        std::vector<float> xv;
+        random_values(dtype, static_cast<size_t>(T) * K, rng, xbits, xv);
+        DeviceBuffer<uint16_t> x(xbits);
+        // y's rows are wider than N (ldy): the columns past N must stay as they were.
+        const int ldy = N + 3;
+        DeviceBuffer<float> y(std::vector<float>(static_cast<size_t>(T) * ldy, -12345.f));
+        REQUIRE(precis::cuda::dense_gemv_supported(dtype, K, w.get(), x.get()));
+        precis::cuda::dense_gemv(w.get(), dtype, N, K, x.get(), T, y.get(), ldy, nullptr);
+        const auto got = y.download();
+        for (int t = 0; t < T; ++t) {
+          for (int n = 0; n < N; ++n) {
+            double dot = 0, mag = 0;
+            for (int k = 0; k < K; ++k) {
+              const double p = static_cast<double>(wv[static_cast<size_t>(n) * K + k]) *
+                               xv[static_cast<size_t>(t) * K + k];
+              dot += p;
+              mag += std::fabs(p);
+            }
+            // f32 sums in another order: within a few ulps of the sum of |terms|.
+            CHECK(std::fabs(got[static_cast<size_t>(t) * ldy + n] - dot) <= 1e-5 * mag + 1e-6);
+          }
+          for (int n = N; n < ldy; ++n) CHECK(got[static_cast<size_t>(t) * ldy + n] == -12345.f);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("the dense GEMV says what it cannot take and rejects bad arguments", "[gpu]") {
+  DeviceBuffer<uint16_t> w(4096), x(1024);
+  DeviceBuffer<float> y(1024);
+  using precis::cuda::dense_gemv;
+  using precis::cuda::dense_gemv_supported;
+  CHECK(dense_gemv_supported(DType::f16, 64, w.get(), x.get()));
+  CHECK_FALSE(dense_gemv_supported(DType::f32, 64, w.get(), x.get()));  // cuBLAS's job
+  CHECK_FALSE(dense_gemv_supported(DType::f16, 60, w.get(), x.get()));  // K not a multiple of 8
+  CHECK_FALSE(dense_gemv_supported(DType::bf16, 64, w.get(), x.get() + 1));  // misaligned x
+  CHECK_THROWS_AS(dense_gemv(w.get(), DType::f16, 2, 64, x.get(), 0, y.get(), 2, nullptr),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(dense_gemv(w.get(), DType::f16, 2, 64, x.get(), 9, y.get(), 2, nullptr),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(dense_gemv(w.get(), DType::f16, 4, 64, x.get(), 1, y.get(), 3, nullptr),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(dense_gemv(w.get(), DType::f16, 2, 60, x.get(), 1, y.get(), 2, nullptr),
+                  std::invalid_argument);
+}
