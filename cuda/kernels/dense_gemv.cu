@@ -13,6 +13,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/kernels/dtype_convert.cuh"
+#include "cuda/kernels/gemv_common.cuh"
 #include "cuda/kernels/kernels.hpp"
 
 namespace precis::cuda {
@@ -26,7 +27,8 @@ template <typename E>
 __device__ __forceinline__ void load8(const E* p, float v[8]) {
   const uint4 raw = *reinterpret_cast<const uint4*>(p);
   E e[8];
-  memcpy(static_cast<void*>(e), &raw, sizeof raw);  // not a pointer cast: that would break strict aliasing
+  memcpy(static_cast<void*>(e), &raw,
+         sizeof raw);  // not a pointer cast: that would break strict aliasing
 #pragma unroll
   for (int i = 0; i < 8; ++i) v[i] = to_float(e[i]);
 }
@@ -58,20 +60,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       }
     }
   }
-#pragma unroll
-  for (int t = 0; t < TR; ++t) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], o);
-  }
-  if (lane == 0) {
-#pragma unroll
-    for (int t = 0; t < TR; ++t)
-      if (t < T) y[static_cast<int64_t>(t) * ldy + n] = acc[t];
-  }
-}
-
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+  gemv_warp_store(acc, T, lane, y, ldy, n);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/kernels/gemv_common.cuh"
 #include "cuda/kernels/quant_blocks.cuh"
 #include "cuda/kernels/quant_kernels.hpp"
 
@@ -23,7 +24,8 @@ constexpr int kThreads = 256;
 __device__ __forceinline__ void load_x8(const __half* x, float v[8]) {
   const uint4 raw = *reinterpret_cast<const uint4*>(x);
   __half2 h[4];
-  memcpy(static_cast<void*>(h), &raw, sizeof raw);  // not a pointer cast: that would break strict aliasing
+  memcpy(static_cast<void*>(h), &raw,
+         sizeof raw);  // not a pointer cast: that would break strict aliasing
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const float2 f = __half22float2(h[i]);
@@ -65,16 +67,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       }
     }
   }
-#pragma unroll
-  for (int t = 0; t < TR; ++t) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], o);
-  }
-  if (lane == 0) {
-#pragma unroll
-    for (int t = 0; t < TR; ++t)
-      if (t < T) y[static_cast<int64_t>(t) * ldy + n] = acc[t];
-  }
+  gemv_warp_store(acc, T, lane, y, ldy, n);
 }
 
 // One thread per run of eight elements, item = (n * K + e0) / 8, writing them as one 16-byte
@@ -113,10 +106,6 @@ __global__ void quant_embedding_kernel(const uint8_t* __restrict__ table,
   float* o = out + static_cast<int64_t>(t) * H + e0;
 #pragma unroll
   for (int i = 0; i < 8; ++i) o[i] = v[i];
-}
-
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
 void check_row_length(QuantType type, int K, const char* kernel) {
