@@ -30,6 +30,7 @@
 
 #include <unistd.h>
 
+#include "engine/data_root.hpp"
 #include "engine/engine.hpp"
 #include "engine/tokenizer.hpp"
 
@@ -46,7 +47,7 @@ struct Item {
 };
 
 struct Args {
-  std::string data = std::string(PRECIS_SOURCE_DIR) + "/data/eval/qa.jsonl";
+  std::string data = (precis::engine::data_root() / "data" / "eval" / "qa.jsonl").string();
   std::string model, tokenizer;
   std::vector<double> rates{0.5, 0.33, 0.2};
   int limit = 0;
@@ -349,7 +350,7 @@ int run(const Args& args) {
   } else {
     std::string path = args.tokenizer;
     if (path.empty()) {
-      path = std::string(PRECIS_SOURCE_DIR) + "/models/default/tokenizer.model";
+      path = (precis::engine::data_root() / "models" / "default" / "tokenizer.model").string();
       if (!std::filesystem::exists(path))
         throw std::invalid_argument("no tokenizer: give --model DIR or --tokenizer FILE (" + path +
                                     " does not exist)");

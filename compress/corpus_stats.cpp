@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "compress/utf8_text.hpp"
+#include "engine/data_root.hpp"
 
 namespace precis::compression {
 
@@ -32,7 +33,7 @@ const std::unordered_set<std::string_view>& stopwords() {
 }
 
 std::string corpus_path() {
-  return std::string(PRECIS_SOURCE_DIR) + "/data/corpus/kjv_excerpt.txt";
+  return (engine::data_root() / "data" / "corpus" / "kjv_excerpt.txt").string();
 }
 
 }  // namespace
