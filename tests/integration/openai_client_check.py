@@ -105,6 +105,28 @@ def main():
             check("400", False)
         except openai.BadRequestError as e:
             check("400 names the field", "/bogus" in str(e))
+
+        # What vLLM answers for a model it does not serve.
+        try:
+            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}],
+                                           max_tokens=2)
+            check("404 unknown model", False)
+        except openai.NotFoundError as e:
+            check("404 unknown model", e.code == "model_not_found")
+        # Fields current clients send and precis has no use for are accepted and ignored.
+        ignored = client.chat.completions.create(
+            model=model_id, messages=[{"role": "user", "content": "Who was Naomi?"}], max_tokens=3,
+            seed=5, store=False, metadata={"app": "check"}, service_tier="auto", user="u-1",
+            parallel_tool_calls=None)
+        check("ignored fields", ignored.usage.completion_tokens == 3)
+        # Tool calls are not supported: a plain 400 that says so.
+        try:
+            client.chat.completions.create(
+                model=model_id, messages=[{"role": "user", "content": "weather?"}], max_tokens=2,
+                tools=[{"type": "function", "function": {"name": "weather", "parameters": {}}}])
+            check("tools 400", False)
+        except openai.BadRequestError as e:
+            check("tools 400 says tool calls", "tool" in str(e).lower())
     finally:
         server.send_signal(signal.SIGTERM)
         try:
