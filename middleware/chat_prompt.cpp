@@ -120,7 +120,8 @@ engine::ChatTemplateInfo chat_template_for(const std::string& name, const std::s
 
 RenderedChat render_chat_messages(const engine::ChatTemplateInfo& info,
                                   const std::vector<Message>& messages,
-                                  const std::string& keep_open, const std::string& keep_close) {
+                                  const std::string& keep_open, const std::string& keep_close,
+                                  const std::string& explicit_question) {
   std::vector<engine::ChatMessage> msgs;
   for (const Message& m : messages) msgs.push_back({m.role, m.content});
   RenderedChat out;
@@ -148,13 +149,33 @@ RenderedChat render_chat_messages(const engine::ChatTemplateInfo& info,
   if (at == std::string::npos) return out;  // a template that does not show the message
   out.history = render_protected(msgs, rendered.substr(0, at), keep_open, keep_close);
   out.suffix = render_protected(msgs, rendered.substr(at + sentinel.size()), "", "");
-  const SplitMessage m = split_documents_question(msgs[static_cast<size_t>(last_user)].content);
+  const SplitMessage m =
+      split_documents_question(msgs[static_cast<size_t>(last_user)].content, explicit_question);
   out.question = m.question;
   if (!m.documents.empty()) out.documents = split_paragraphs(m.documents);
   return out;
 }
 
-SplitMessage split_documents_question(const std::string& text) {
+namespace {
+
+std::string trimmed(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t\n\r");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\n\r") - b + 1);
+}
+
+}  // namespace
+
+SplitMessage split_documents_question(const std::string& text,
+                                      const std::string& explicit_question) {
+  if (!explicit_question.empty()) {
+    const size_t at = text.rfind(explicit_question);
+    if (at == std::string::npos) return {trimmed(text), explicit_question};
+    const std::string before = trimmed(text.substr(0, at));
+    const std::string after = trimmed(text.substr(at + explicit_question.size()));
+    return {before.empty() || after.empty() ? before + after : before + "\n\n" + after,
+            explicit_question};
+  }
   constexpr size_t kShort = 400;  // bytes: below this a message is all question
   SplitMessage out;
   out.question = text;

@@ -42,14 +42,19 @@ struct RenderedChat {
 RenderedChat render_chat_messages(const engine::ChatTemplateInfo& info,
                                   const std::vector<Message>& messages,
                                   const std::string& keep_open = "",
-                                  const std::string& keep_close = "");
+                                  const std::string& keep_close = "",
+                                  const std::string& explicit_question = "");
 
 // The question of a user message: the last sentence or line that ends with '?' (with what
 // follows it), and the documents before it. {"" , text} when nothing asks or the text is short.
+// With an explicit question (the SDK's Request::question, the API's precis.question), that is
+// the question whatever the text's length: taken out of the text where it occurs in it (its last
+// occurrence), and the rest of the text is the documents.
 struct SplitMessage {
   std::string documents;
   std::string question;
 };
-SplitMessage split_documents_question(const std::string& text);
+SplitMessage split_documents_question(const std::string& text,
+                                      const std::string& explicit_question = "");
 
 }  // namespace precis

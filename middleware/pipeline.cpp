@@ -172,13 +172,22 @@ ChatPrompt render_messages(const PipelineConfig& cfg, const engine::ChatTemplate
   const bool compress_on = request.compress.value_or(cfg.compress_enabled);
   const bool plan_on =
       request.planner.value_or(cfg.plan_enabled ? cfg.plan.planner : "none") != "none";
+  // An explicit question (Request::question) is the final message's question; one the message
+  // does not contain is placed after its documents, so the model sees it in every mode.
+  const std::string explicit_question = request.question;
+  bool question_outside = !explicit_question.empty();
+  for (auto m = request.messages.rbegin(); question_outside && m != request.messages.rend(); ++m)
+    if (m->role == "user") {
+      question_outside = m->content.find(explicit_question) == std::string::npos;
+      break;
+    }
   RenderedChat chat = compress_on
                           ? render_chat_messages(t, request.messages, cfg.compress.keep_open,
-                                                 cfg.compress.keep_close)
-                          : render_chat_messages(t, request.messages);
+                                                 cfg.compress.keep_close, explicit_question)
+                          : render_chat_messages(t, request.messages, "", "", explicit_question);
   ChatPrompt out{chat.has_bos, ""};
   request.contexts.clear();
-  if (!compress_on && !plan_on) {
+  if (!compress_on && !plan_on && !question_outside) {
     request.prompt.clear();
     request.question = std::move(chat.full);
     return out;

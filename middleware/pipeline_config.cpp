@@ -18,7 +18,9 @@ constexpr double kBig = 1e12;
 
 void read_model(JsonReader r, ModelOptions& m) {
   if (auto v = r.string("path")) {
-    if (!std::filesystem::is_directory(*v)) r.fail("path", "model directory not found: " + *v);
+    // A Hugging Face directory or a GGUF file, as --model takes.
+    if (!std::filesystem::is_directory(*v) && !std::filesystem::is_regular_file(*v))
+      r.fail("path", "no model directory or GGUF file at " + *v);
     m.path = *v;
   }
   if (auto v = r.number("kv_cache_mb", 0, kBig)) m.kv_cache_mb = *v;  // 0: device default

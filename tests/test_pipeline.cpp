@@ -102,7 +102,12 @@ TEST_CASE("bad configs fail with the JSON path of the field") {
   CHECK_THAT(config_error(with("plan", {{"budget_tokens", -5}})),
              Catch::StartsWith("/plan/budget_tokens:"));
   CHECK_THAT(config_error(with("model", {{"path", "/no/such/model"}})),
-             Catch::StartsWith("/model/path: model directory not found"));
+             Catch::StartsWith("/model/path: no model directory or GGUF file at /no/such/model"));
+  {  // A GGUF file is a model path, as --model takes (its contents are checked when loading).
+    const std::string gguf = test::scratch_dir("config-gguf-path") + "/model.gguf";
+    std::ofstream(gguf) << "GGUF";
+    CHECK(config_error(with("model", {{"path", gguf}})) == "(accepted)");
+  }
   CHECK_THAT(config_error(with("generate", {{"top_p", 1.5}})),
              Catch::StartsWith("/generate/top_p:"));
   CHECK_THAT(config_error(with("generate", {{"stop", {"a", 3}}})),

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "middleware/chat_prompt.hpp"
 #include "middleware/json_reader.hpp"
 #include "middleware/pipeline_config.hpp"
 #include "middleware/server/api_error.hpp"
@@ -39,7 +40,7 @@ json client_fields(const json& body) {
 }
 
 // The "precis" object: {"compress": false | true | {"rate": r} | {"target_tokens": t},
-// "plan": "template" | "lm" | "none"}.
+// "plan": "template" | "lm" | "none", "question": "..."}.
 void read_precis(JsonReader p, Request& base) {
   if (auto c = p.raw("compress")) {
     if (c->is_boolean()) {
@@ -58,6 +59,12 @@ void read_precis(JsonReader p, Request& base) {
     }
   }
   if (auto v = p.choice("plan", {"template", "lm", "none"})) base.planner = *v;
+  // The question, kept whole and placed last; taken out of the text (the final user message or
+  // the prompt) where it occurs there, so compression works on the rest as documents.
+  if (auto v = p.string("question")) {
+    if (v->empty()) p.fail("question", "must not be empty");
+    base.question = *v;
+  }
   p.finish();
 }
 
@@ -156,7 +163,8 @@ ApiRequest parse_completion_request(const std::string& body, const PipelineConfi
     r.finish();
     for (auto& p : prompts) {
       Request req = base;
-      req.prompt = std::move(p);
+      req.prompt = base.question.empty() ? std::move(p)
+                                         : split_documents_question(p, base.question).documents;
       out.prompts.push_back(std::move(req));
     }
   } catch (const ConfigError& e) {

@@ -103,7 +103,9 @@ Result ProxyGenerator::forward(const StageRunner& runner, const ClientRequest& c
     // The last user message (as the stages left it) is the text compressed and planned; the
     // other messages go as the stages left them.
     // A long message is split as a RAG request reads: documents compressed, question kept.
-    const SplitMessage m = split_documents_question(last_user_message(request.messages, nullptr));
+    // An explicit question (precis.question) is that message's question.
+    const SplitMessage m =
+        split_documents_question(last_user_message(request.messages, nullptr), request.question);
     request.prompt = m.documents;
     request.question = m.question;
     request.contexts.clear();
