@@ -30,6 +30,7 @@
 
 #include <unistd.h>
 
+#include "bench/eval_items.hpp"
 #include "engine/data_root.hpp"
 #include "engine/engine.hpp"
 #include "engine/tokenizer.hpp"
@@ -41,10 +42,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Item {
-  std::string id, source, question, answer;
-  std::vector<std::string> contexts;
-};
+using precis::bench::EvalItem;
+using Item = EvalItem;
 
 struct Args {
   std::string data = (precis::engine::data_root() / "data" / "eval" / "qa.jsonl").string();
@@ -125,40 +124,6 @@ Args parse_args(int argc, char** argv) {
   return a;
 }
 
-std::vector<Item> load_items(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open");
-  std::vector<Item> items;
-  std::string line;
-  int lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(lineno);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error(where + ": not JSON: " + e.what());
-    }
-    try {
-      Item it;
-      it.id = j.at("id").get<std::string>();
-      it.source = j.value("source", std::string("?"));
-      it.question = j.at("question").get<std::string>();
-      it.answer = j.at("answer").get<std::string>();
-      it.contexts = j.at("contexts").get<std::vector<std::string>>();
-      if (it.contexts.empty()) throw std::runtime_error("no contexts");
-      if (it.answer.empty()) throw std::runtime_error("empty answer");
-      items.push_back(std::move(it));
-    } catch (const std::exception& e) {
-      throw std::runtime_error(where + ": bad item: " + e.what());
-    }
-  }
-  if (items.empty()) throw std::runtime_error(path + ": no items");
-  return items;
-}
-
 std::string collapse_ws(const std::string& s) {
   std::string out;
   bool space = false;
@@ -188,83 +153,23 @@ struct Outcome {
   bool question_missing = false;
 };
 
-struct Tokenized {
-  std::vector<std::vector<int>> contexts;
-  int question = 0;
-  int total = 0;
-};
-
-Tokenized tokenize(const Tokenizer& tok, const Item& it) {
-  Tokenized t;
-  for (const auto& c : it.contexts) {
-    t.contexts.push_back(tok.encode(c, false));
-    t.total += static_cast<int>(t.contexts.back().size());
-  }
-  t.question = static_cast<int>(tok.encode(it.question, false).size());
-  t.total += t.question;
-  return t;
-}
-
-// Context tokens the baselines may keep: the budget (rate of contexts + question) less the
-// question, which is always kept.
-int context_budget(const Tokenized& t, double rate) {
-  const int budget = static_cast<int>(std::lround(rate * t.total));
-  return std::max(0, budget - t.question);
-}
-
-std::string join_contexts(const Tokenizer& tok, const std::vector<std::vector<int>>& kept) {
-  std::string out;
-  for (const auto& ids : kept) {
-    if (ids.empty()) continue;
-    if (!out.empty()) out += "\n\n";
-    out += tok.decode(ids);
-  }
-  return out;
+Outcome from_shortened(const precis::bench::Shortened& sh, Clock::time_point t0) {
+  Outcome o;
+  o.contexts_text = sh.contexts_text;
+  o.seconds = seconds_since(t0);
+  o.original_tokens = sh.original_tokens;
+  o.compressed_tokens = sh.kept_tokens;
+  return o;
 }
 
 Outcome run_first(const Tokenizer& tok, const Item& it, double rate) {
   const auto t0 = Clock::now();
-  const Tokenized t = tokenize(tok, it);
-  int left = context_budget(t, rate);
-  std::vector<std::vector<int>> kept;
-  int n = 0;
-  for (const auto& ids : t.contexts) {
-    const int take = std::min<int>(left, static_cast<int>(ids.size()));
-    kept.emplace_back(ids.begin(), ids.begin() + take);
-    left -= take;
-    n += take;
-  }
-  Outcome o;
-  o.contexts_text = join_contexts(tok, kept);
-  o.seconds = seconds_since(t0);
-  o.original_tokens = t.total;
-  o.compressed_tokens = n + t.question;
-  return o;
+  return from_shortened(precis::bench::keep_first_tokens(tok, it, rate), t0);
 }
 
 Outcome run_random(const Tokenizer& tok, const Item& it, double rate, uint64_t seed) {
   const auto t0 = Clock::now();
-  const Tokenized t = tokenize(tok, it);
-  const int budget = context_budget(t, rate);
-  std::vector<std::pair<int, int>> all;  // (context, position)
-  for (int c = 0; c < static_cast<int>(t.contexts.size()); ++c)
-    for (int p = 0; p < static_cast<int>(t.contexts[c].size()); ++p) all.emplace_back(c, p);
-  const int keep = std::min<int>(budget, static_cast<int>(all.size()));
-  std::mt19937_64 rng(seed);
-  for (int i = 0; i < keep; ++i) {  // partial Fisher-Yates: the first `keep` are the sample
-    std::uniform_int_distribution<size_t> pick(i, all.size() - 1);
-    std::swap(all[i], all[pick(rng)]);
-  }
-  all.resize(keep);
-  std::sort(all.begin(), all.end());
-  std::vector<std::vector<int>> kept(t.contexts.size());
-  for (const auto& [c, p] : all) kept[c].push_back(t.contexts[c][p]);
-  Outcome o;
-  o.contexts_text = join_contexts(tok, kept);
-  o.seconds = seconds_since(t0);
-  o.original_tokens = t.total;
-  o.compressed_tokens = keep + t.question;
-  return o;
+  return from_shortened(precis::bench::keep_random_tokens(tok, it, rate, seed), t0);
 }
 
 Outcome run_compress(const Tokenizer& tok, Engine* engine, const Item& it, double rate,
@@ -328,7 +233,7 @@ void print_row(const std::string& method, const std::string& source, double rate
 }
 
 int run(const Args& args) {
-  std::vector<Item> items = load_items(args.data);
+  std::vector<Item> items = precis::bench::load_eval_items(args.data);
   if (args.limit > 0 && args.limit < static_cast<int>(items.size())) {
     // Spread over the whole set, so that every source is represented.
     std::vector<Item> picked;
@@ -372,7 +277,7 @@ int run(const Args& args) {
   std::vector<int> lengths;
   std::map<std::string, int> per_source;
   for (const auto& it : items) {
-    lengths.push_back(tokenize(*tok, it).total);
+    lengths.push_back(precis::bench::tokenize_item(*tok, it).total);
     ++per_source[it.source];
   }
   std::vector<int> sorted = lengths;

@@ -1,0 +1,249 @@
+// e2e_eval: does the model still answer from a shortened prompt, and how much sooner? On the
+// default real model (SmolLM2-135M-Instruct), for each item of data/eval/qa.jsonl (a question
+// whose answer is in one of several passages, about 2,000 tokens in all) the model is asked,
+// as a chat user message (passages, then the question, named explicitly as precis.question),
+//   full            the whole message;
+//   stat@R, lm@R    precis compression at rate R with the model-free and the LM scorer;
+//   first@R         truncation: the first tokens of the passages up to the same budget;
+//   random@R        a random subset of the passages' tokens (seeded), in order;
+// greedy, up to --max-tokens tokens, no plan. An answer is right when the item's answer occurs in
+// it (case-insensitive). Prints accuracy, accuracy relative to the full prompt, mean time to
+// first token and mean end-to-end time (compression included) and their ratio to the full
+// prompt's; --json writes the same figures for bench/e2e_chart.py. Figures only.
+#include <nlohmann/json.hpp>
+#include <precis/precis.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/eval_items.hpp"
+#include "engine/data_root.hpp"
+#include "engine/engine.hpp"
+
+using Clock = std::chrono::steady_clock;
+using precis::bench::EvalItem;
+
+namespace {
+
+struct Args {
+  std::string data = (precis::engine::data_root() / "data" / "eval" / "qa.jsonl").string();
+  std::string model;
+  std::string json_out;
+  std::vector<double> rates{0.5, 0.33, 0.2};
+  std::vector<std::string> methods{"full", "stat", "lm", "first", "random"};
+  int limit = 100;
+  int max_tokens = 12;
+};
+
+[[noreturn]] void usage(int code) {
+  std::fprintf(
+      code ? stderr : stdout,
+      "usage: e2e_eval [--model FILE|DIR] [--data FILE] [--limit N] [--rates 0.5,0.33,0.2]\n"
+      "                [--methods full,stat,lm,first,random] [--max-tokens N] [--json OUT]\n"
+      "  --model       default: the default model (SmolLM2-135M-Instruct when fetched)\n"
+      "  --limit       items, spread over the sources (default 100; 0 = all)\n");
+  std::exit(code);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t end = std::min(s.find(',', start), s.size());
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "-h" || k == "--help") usage(0);
+    if (i + 1 >= argc) usage(2);
+    const std::string v = argv[++i];
+    if (k == "--model")
+      a.model = v;
+    else if (k == "--data")
+      a.data = v;
+    else if (k == "--json")
+      a.json_out = v;
+    else if (k == "--limit")
+      a.limit = std::atoi(v.c_str());
+    else if (k == "--max-tokens")
+      a.max_tokens = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--methods")
+      a.methods = split(v);
+    else if (k == "--rates") {
+      a.rates.clear();
+      for (const auto& r : split(v)) a.rates.push_back(std::atof(r.c_str()));
+    } else
+      usage(2);
+  }
+  return a;
+}
+
+// Every source represented: items taken round-robin over the sources, in file order.
+std::vector<EvalItem> pick(std::vector<EvalItem> all, int limit) {
+  if (limit <= 0 || limit >= static_cast<int>(all.size())) return all;
+  std::map<std::string, std::vector<EvalItem>> by_source;
+  for (auto& it : all) by_source[it.source].push_back(std::move(it));
+  std::vector<EvalItem> out;
+  for (size_t round = 0; static_cast<int>(out.size()) < limit; ++round)
+    for (auto& [source, items] : by_source)
+      if (round < items.size() && static_cast<int>(out.size()) < limit) out.push_back(items[round]);
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : "\n\n") + p;
+  return out;
+}
+
+struct Tally {
+  int items = 0, right = 0, errors = 0;
+  double ttft = 0, total = 0;
+  long prompt_tokens = 0;
+};
+
+// One question through `pipeline`: the user message is `documents` then the question.
+void ask(precis::Pipeline& pipeline, const EvalItem& it, const std::string& documents,
+         std::optional<double> rate, double extra_seconds, Tally& t) {
+  precis::Request r;
+  r.messages = {{"user", documents + "\n\n" + it.question}};
+  r.question = it.question;
+  if (rate)
+    r.rate = *rate;
+  else
+    r.compress = false;
+  const auto t0 = Clock::now();
+  std::optional<Clock::time_point> first;
+  try {
+    const precis::Result res = pipeline.run(r, [&](const std::string&) {
+      if (!first) first = Clock::now();
+    });
+    const auto t1 = Clock::now();
+    ++t.items;
+    if (lower(res.text).find(lower(it.answer)) != std::string::npos) ++t.right;
+    t.ttft += extra_seconds + std::chrono::duration<double>(first.value_or(t1) - t0).count();
+    t.total += extra_seconds + std::chrono::duration<double>(t1 - t0).count();
+    t.prompt_tokens += res.final_prompt_tokens;
+  } catch (const std::exception& e) {
+    ++t.errors;
+    std::fprintf(stderr, "%s: %s\n", it.id.c_str(), e.what());
+  }
+}
+
+precis::PipelineConfig config(const std::string& model, const std::string& scorer, int max_tokens) {
+  precis::PipelineConfig c;
+  c.model.path = model;
+  c.model.kv_cache_mb = 256;
+  c.compress.scorer = scorer;
+  c.plan_enabled = false;
+  c.generate.max_tokens = max_tokens;
+  c.generate.temperature = 0;
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  try {
+    const std::string model = args.model.empty() ? precis::default_model_path() : args.model;
+    if (model.empty()) throw std::runtime_error("no model: pass --model or fetch the default");
+    const auto items = pick(precis::bench::load_eval_items(args.data), args.limit);
+    auto has = [&](const char* m) {
+      return std::find(args.methods.begin(), args.methods.end(), m) != args.methods.end();
+    };
+    // Pipelines per scorer (the scorer is a pipeline setting); the baselines' own tokenizer.
+    precis::Pipeline plain(config(model, "stat", args.max_tokens));
+    std::unique_ptr<precis::Pipeline> lm;
+    if (has("lm")) lm = std::make_unique<precis::Pipeline>(config(model, "lm", args.max_tokens));
+    precis::engine::EngineOptions eo;
+    eo.model_dir = model;
+    eo.kv_cache_mb = 16;
+    precis::engine::Engine tok_engine(eo);
+    const auto& tok = tok_engine.tokenizer();
+
+    std::map<std::string, Tally> tallies;  // "method@rate"
+    std::vector<std::string> order;
+    auto tally = [&](const std::string& key) -> Tally& {
+      if (!tallies.count(key)) order.push_back(key);
+      return tallies[key];
+    };
+    std::printf("model %s, %zu items, up to %d tokens each, greedy\n", model.c_str(), items.size(),
+                args.max_tokens);
+    for (size_t i = 0; i < items.size(); ++i) {
+      const EvalItem& it = items[i];
+      const std::string docs = join(it.contexts);
+      if (has("full")) ask(plain, it, docs, std::nullopt, 0, tally("full"));
+      for (double rate : args.rates) {
+        char r[16];
+        std::snprintf(r, sizeof r, "@%.2f", rate);
+        if (has("stat")) ask(plain, it, docs, rate, 0, tally(std::string("stat") + r));
+        if (lm) ask(*lm, it, docs, rate, 0, tally(std::string("lm") + r));
+        for (const char* base : {"first", "random"}) {
+          if (!has(base)) continue;
+          const auto t0 = Clock::now();
+          const auto sh = std::string(base) == "first"
+                              ? precis::bench::keep_first_tokens(tok, it, rate)
+                              : precis::bench::keep_random_tokens(tok, it, rate, 1000 + i);
+          const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+          ask(plain, it, sh.contexts_text, std::nullopt, secs, tally(std::string(base) + r));
+        }
+      }
+      std::fprintf(stderr, "\r%zu/%zu items", i + 1, items.size());
+    }
+    std::fprintf(stderr, "\n");
+
+    const Tally& full = tallies.count("full") ? tallies["full"] : tallies[order.front()];
+    auto acc = [](const Tally& t) {
+      return t.items ? static_cast<double>(t.right) / t.items : 0.0;
+    };
+    auto mean = [](double v, const Tally& t) { return t.items ? v / t.items : 0.0; };
+    std::printf("%-12s %6s %9s %9s %11s %9s %11s %10s %7s\n", "method", "items", "accuracy",
+                "vs_full", "prompt_tok", "ttft_s", "ttft/full", "total_s", "errors");
+    nlohmann::json out = {
+        {"model", model}, {"items", items.size()}, {"rows", nlohmann::json::array()}};
+    for (const auto& key : order) {
+      const Tally& t = tallies[key];
+      const double rel = acc(full) > 0 ? acc(t) / acc(full) : 0.0;
+      const double ttft = mean(t.ttft, t), ttft_full = mean(full.ttft, full);
+      const double total = mean(t.total, t), total_full = mean(full.total, full);
+      std::printf("%-12s %6d %9.3f %9.2f %11.0f %9.3f %11.2f %10.3f %7d   (total/full %.2f)\n",
+                  key.c_str(), t.items, acc(t), rel, mean(static_cast<double>(t.prompt_tokens), t),
+                  ttft, ttft_full > 0 ? ttft / ttft_full : 0.0, total, t.errors,
+                  total_full > 0 ? total / total_full : 0.0);
+      out["rows"].push_back({{"method", key},
+                             {"items", t.items},
+                             {"accuracy", acc(t)},
+                             {"accuracy_vs_full", rel},
+                             {"prompt_tokens", mean(static_cast<double>(t.prompt_tokens), t)},
+                             {"ttft_s", ttft},
+                             {"total_s", total},
+                             {"errors", t.errors}});
+    }
+    if (!args.json_out.empty()) std::ofstream(args.json_out) << out.dump(2) << "\n";
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "e2e_eval: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
