@@ -62,12 +62,14 @@ void PlanOptions::validate() const {
 }
 
 bool plan_helps(const std::string& task_kind) {
-  return task_kind == "arithmetic" || task_kind == "multi_hop" || task_kind == "code_change";
+  return task_kind == "arithmetic" || task_kind == "multi_hop" || task_kind == "code_change" ||
+         task_kind == "code";
 }
 
 const std::vector<std::string>& task_kinds() {
-  static const std::vector<std::string> kKinds = {
-      "arithmetic", "multi_hop", "code_change", "summary", "extraction", "multi_part", "general"};
+  static const std::vector<std::string> kKinds = {"arithmetic", "multi_hop", "code_change",
+                                                  "code",       "summary",   "extraction",
+                                                  "multi_part", "general"};
   return kKinds;
 }
 

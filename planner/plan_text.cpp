@@ -174,4 +174,15 @@ std::string extract_plan_code(const std::string& raw) {
   return join_lines(kept);
 }
 
+bool contains_word(const std::string& low, std::string_view w) {
+  size_t at = 0;
+  auto an = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  while ((at = low.find(w, at)) != std::string::npos) {
+    const size_t e = at + w.size();
+    if ((at == 0 || !an(low[at - 1])) && (e >= low.size() || !an(low[e]))) return true;
+    ++at;
+  }
+  return false;
+}
+
 }  // namespace precis::planner

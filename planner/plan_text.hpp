@@ -38,6 +38,8 @@ std::string py_name(std::string_view text, const std::string& fallback = "value"
 // Makes `name` unique within `used` (name, name_2, name_3, ...) and records it.
 std::string unique_name(const std::string& name, std::set<std::string>& used);
 bool is_python_keyword(std::string_view w);
+// Whether `w` occurs in `low` as a whole word (no letter or digit on either side).
+bool contains_word(const std::string& low, std::string_view w);
 
 // The plan inside a model's raw continuation: code fences and a trailing next few-shot example
 // removed, '\r' and trailing spaces dropped, common indentation removed, outer blank lines

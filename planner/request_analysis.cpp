@@ -10,28 +10,42 @@
 #include "planner/plan_text.hpp"
 
 namespace precis::planner {
+
+int number_word(std::string_view w) {
+  static const std::map<std::string_view, int> kWords = {
+      {"one", 1},      {"two", 2},        {"three", 3},     {"four", 4},        {"five", 5},
+      {"six", 6},      {"seven", 7},      {"eight", 8},     {"nine", 9},        {"ten", 10},
+      {"eleven", 11},  {"twelve", 12},    {"thirteen", 13}, {"fourteen", 14},   {"fifteen", 15},
+      {"sixteen", 16}, {"seventeen", 17}, {"eighteen", 18}, {"nineteen", 19},   {"twenty", 20},
+      {"thirty", 30},  {"forty", 40},     {"fifty", 50},    {"sixty", 60},      {"seventy", 70},
+      {"eighty", 80},  {"ninety", 90},    {"hundred", 100}, {"thousand", 1000}, {"dozen", 12}};
+  auto it = kWords.find(w);
+  return it == kWords.end() ? 0 : it->second;
+}
+
+// Function words: never a unit, never a name on their own.
+bool is_stopword(std::string_view w) {
+  static constexpr std::string_view kWords[] = {
+      "a",     "an",     "the",   "of",         "and",   "or",    "but",   "to",    "in",
+      "on",    "at",     "for",   "from",       "by",    "with",  "as",    "is",    "are",
+      "was",   "were",   "be",    "been",       "it",    "its",   "this",  "that",  "these",
+      "those", "than",   "then",  "if",         "so",    "he",    "she",   "they",  "we",
+      "you",   "i",      "his",   "her",        "their", "our",   "my",    "your",  "them",
+      "him",   "us",     "me",    "each",       "every", "per",   "more",  "less",  "fewer",
+      "what",  "which",  "who",   "how",        "when",  "where", "why",   "do",    "does",
+      "did",   "has",    "have",  "had",        "will",  "would", "can",   "could", "should",
+      "not",   "no",     "all",   "some",       "any",   "into",  "over",  "under", "about",
+      "after", "before", "total", "altogether", "left",  "now",   "other", "times", "out",
+      "up",    "down",   "there", "here",       "also",  "only"};
+  return std::find(std::begin(kWords), std::end(kWords), w) != std::end(kWords);
+}
+
 namespace {
 
 // ---- word lists ------------------------------------------------------------------------------
 
 bool in_list(std::string_view w, std::initializer_list<std::string_view> list) {
   return std::find(list.begin(), list.end(), w) != list.end();
-}
-
-// Function words: never a unit, never a name on their own.
-bool is_stopword(std::string_view w) {
-  return in_list(
-      w, {"a",     "an",     "the",   "of",         "and",   "or",    "but",   "to",    "in",
-          "on",    "at",     "for",   "from",       "by",    "with",  "as",    "is",    "are",
-          "was",   "were",   "be",    "been",       "it",    "its",   "this",  "that",  "these",
-          "those", "than",   "then",  "if",         "so",    "he",    "she",   "they",  "we",
-          "you",   "i",      "his",   "her",        "their", "our",   "my",    "your",  "them",
-          "him",   "us",     "me",    "each",       "every", "per",   "more",  "less",  "fewer",
-          "what",  "which",  "who",   "how",        "when",  "where", "why",   "do",    "does",
-          "did",   "has",    "have",  "had",        "will",  "would", "can",   "could", "should",
-          "not",   "no",     "all",   "some",       "any",   "into",  "over",  "under", "about",
-          "after", "before", "total", "altogether", "left",  "now",   "other", "times", "out",
-          "up",    "down",   "there", "here",       "also",  "only"});
 }
 
 // Capitalised words that start sentences without being names.
@@ -74,18 +88,6 @@ bool is_quantity_adjective(std::string_view w) {
                   "identical", "equal",  "same",   "different", "separate",   "brand", "used",
                   "fresh",     "ripe",   "rotten", "broken",    "free",       "spare", "remaining",
                   "left",      "of",     "the"});
-}
-
-int number_word(std::string_view w) {
-  static const std::map<std::string_view, int> kWords = {
-      {"one", 1},      {"two", 2},        {"three", 3},     {"four", 4},        {"five", 5},
-      {"six", 6},      {"seven", 7},      {"eight", 8},     {"nine", 9},        {"ten", 10},
-      {"eleven", 11},  {"twelve", 12},    {"thirteen", 13}, {"fourteen", 14},   {"fifteen", 15},
-      {"sixteen", 16}, {"seventeen", 17}, {"eighteen", 18}, {"nineteen", 19},   {"twenty", 20},
-      {"thirty", 30},  {"forty", 40},     {"fifty", 50},    {"sixty", 60},      {"seventy", 70},
-      {"eighty", 80},  {"ninety", 90},    {"hundred", 100}, {"thousand", 1000}, {"dozen", 12}};
-  auto it = kWords.find(w);
-  return it == kWords.end() ? 0 : it->second;
 }
 
 // Units a count of the answer itself is measured in ("at most 50 words").
@@ -678,6 +680,7 @@ bool is_word(const Scan& sc, size_t i) {
 std::set<size_t> find_count_constraints(const Scan& sc, RequestAnalysis& a) {
   std::set<size_t> used;
   const auto& T = sc.toks;
+  const std::string prose_low = to_lower(sc.prose);
   for (size_t i = 0; i < T.size(); ++i) {
     std::string value;
     if (T[i].kind == Kind::Num)
@@ -697,6 +700,9 @@ std::set<size_t> find_count_constraints(const Scan& sc, RequestAnalysis& a) {
     std::string unit = constraint_unit(T[u].low);
     if (T[u].low == "bullet" && u + 1 < T.size() && in_list(T[u + 1].low, {"point", "points"})) ++u;
     if (unit.empty()) continue;
+    // "How many words did she write?": words the request counts are its quantities, not a
+    // length for the answer.
+    if (prose_low.find("how many " + T[u].low) != std::string::npos) continue;
     const bool hyphen = u > i + 1 && T[i + 1].s == "-";
     // The limiting phrase just before the number (longest first), or after the unit.
     struct Limit {
@@ -1039,6 +1045,31 @@ std::string classify(const std::string& low, const RequestAnalysis& a) {
     if (has_word(low, w)) ++code_words;
   const bool code_signal = a.has_code_block || a.identifiers.size() >= 2 ||
                            (!a.identifiers.empty() && code_words >= 1) || code_words >= 2;
+  // New code asked for ("write a function that ...", "implement a class to ..."), with no code
+  // or file given and nothing to fix: there is nothing to change yet.
+  const bool names_a_file = std::any_of(a.identifiers.begin(), a.identifiers.end(),
+                                        [](const std::string& w) { return is_file_name(w); });
+  if (!a.has_code_block && !names_a_file &&
+      !has_any(low, {"fix", "bug", "refactor", "rename", "debug", "existing", "migrate", "port"})) {
+    static constexpr std::string_view kMake[] = {"write",  "implement", "create",  "code", "build",
+                                                 "define", "make",      "give me", "need"};
+    static constexpr std::string_view kThing[] = {"function",  "method",    "class",   "script",
+                                                  "program",   "procedure", "routine", "regex",
+                                                  "algorithm", "query",     "snippet", "module"};
+    for (std::string_view m : kMake)
+      for (size_t at = low.find(m); at != std::string::npos; at = low.find(m, at + 1)) {
+        const size_t end = at + m.size();
+        if ((at > 0 && alnum(low[at - 1])) || (end < low.size() && alnum(low[end]))) continue;
+        // An indefinite article, so a new thing, within a few words: "write a python
+        // function", "write me a class" (not "make the function faster").
+        const std::string next = low.substr(end, 32);
+        if (next.rfind(" a ", 0) != 0 && next.rfind(" an ", 0) != 0 &&
+            next.rfind(" me a ", 0) != 0 && next.rfind(" me an ", 0) != 0)
+          continue;
+        for (std::string_view t : kThing)
+          if (has_word(next, t)) return "code";
+      }
+  }
   if (code_signal && change_verb) return "code_change";
   if (has_any(low, {"summarize", "summarise", "summarizing", "summary", "tl;dr", "tldr", "sum up",
                     "key points", "main points", "in a nutshell", "gist"}))

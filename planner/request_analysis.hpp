@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace precis::planner {
@@ -27,7 +28,8 @@ struct Constraint {
 };
 
 struct RequestAnalysis {
-  // "arithmetic", "multi_hop", "code_change", "summary", "extraction", "multi_part", "general"
+  // "arithmetic", "multi_hop", "code_change", "code", "summary", "extraction", "multi_part",
+  // "general"
   std::string kind;
   std::vector<std::string> questions;    // sub-questions, each ending in '?'
   std::vector<std::string> items;        // numbered or bulleted parts, marker removed
@@ -44,5 +46,10 @@ struct RequestAnalysis {
 };
 
 RequestAnalysis analyse_request(const std::string& request);
+
+// Function words: never a unit, never a name on their own ("the", "each", "after", ...).
+bool is_stopword(std::string_view w);
+// "three" -> 3, "dozen" -> 12, "hundred" -> 100; 0 for any other word.
+int number_word(std::string_view w);
 
 }  // namespace precis::planner

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "planner/plan_text.hpp"
+#include "planner/word_problem.hpp"
 
 namespace precis::planner {
 namespace {
@@ -68,17 +69,6 @@ std::string low_of(const RequestAnalysis& a) {
   for (const auto& st : a.statements) all += " " + st;
   for (const auto& q : a.questions) all += " " + q;
   return to_lower(all);
-}
-
-bool contains_word(const std::string& low, std::string_view w) {
-  size_t at = 0;
-  auto an = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
-  while ((at = low.find(w, at)) != std::string::npos) {
-    const size_t e = at + w.size();
-    if ((at == 0 || !an(low[at - 1])) && (e >= low.size() || !an(low[e]))) return true;
-    ++at;
-  }
-  return false;
 }
 
 bool any_word(const std::string& low, std::initializer_list<std::string_view> ws) {
@@ -209,115 +199,42 @@ void add_leftovers(Builder& b, const RequestAnalysis& a) {
 
 // ---- the kinds -------------------------------------------------------------------------------
 
-std::string join_names(const std::vector<std::string>& names, const std::string& op) {
-  const std::string sep = op == "," ? ", " : " " + op + " ";
-  std::string out;
-  for (size_t i = 0; i < names.size(); ++i) out += (i ? sep : "") + names[i];
-  return out;
-}
-
-// "apples" and "apple" are one unit.
-std::string unit_key(const std::string& unit) {
-  if (unit.size() > 3 && unit.back() == 's') return unit.substr(0, unit.size() - 1);
-  return unit;
-}
-
+// A value is computed only from a derivation that is certain (word_problem.hpp); otherwise the
+// plan names the quantities and leaves the computation to the model as one named sub-goal,
+// because a plan that asserts a wrong value misleads more than no plan.
 std::string build_arithmetic(Builder& b, const RequestAnalysis& a) {
   b.header = "def solve():";
-  b.add(kNote, "# arithmetic: name each given quantity, then compute what is asked");
+  const Derivation d = derive_word_problem(a);
+  if (d.certain) {
+    b.add(kNote, "# arithmetic: every given quantity is used and the units agree");
+    add_step_flag(b, a);
+    for (const auto& s : d.steps) b.used.insert(s.name);
+    for (const auto& s : d.steps)
+      b.add(kCore, s.name + " = " + s.expr +
+                       (s.comment.empty() ? "" : "  # " + comment_text(s.comment, 50)));
+    add_constraints(b, a, d.steps.back().name);
+    return d.steps.back().name;
+  }
+  b.add(kNote, "# arithmetic: " + comment_text("not derived with certainty (" + d.why_open +
+                                                   "), so solve() is left open",
+                                               90));
   add_step_flag(b, a);
   if (!a.entities.empty()) b.add(kStep, name_for(b, "names") + " = " + py_list(a.entities));
   const auto qs = add_quantities(b, a, kInput);
-  for (size_t i = 0; i < a.questions.size() && i < 2; ++i)
-    b.add(kNote, "# asks: " + comment_text("\"" + a.questions[i] + "\"", 80));
-  const std::string low = low_of(a);
-  std::vector<std::string> counts, money, pcts;
-  for (const Quantity* q : qs) {
-    if (counts.size() + money.size() + pcts.size() >= 6) break;  // keep the formulas short
-    if (q->percent)
-      pcts.push_back(q->name);
-    else if (q->money)
-      money.push_back(q->name);
-    else if (q->unit != "year" && q->name != "time")
-      counts.push_back(q->name);
-  }
-  std::string cur;
-  bool subtracted = false;
-  // Adding or comparing only makes sense within one unit; mixed units (km/h and hours) need
-  // the formula the question implies.
-  std::set<std::string> units;
-  for (const Quantity* q : qs)
-    if (!q->percent && !q->money && q->unit != "year" && q->name != "time")
-      units.insert(unit_key(q->unit));
-  if (counts.size() >= 2 && units.size() > 1) {
-    cur = name_for(b, "combined");
-    b.add(kCore, cur + " = combine(" + join_names(counts, ",") +
-                     ")  # units differ: use the formula the question implies");
-  } else if (counts.size() >= 2) {
-    std::vector<std::string> rest(counts.begin() + 1, counts.end());
-    if (any_word(low, {"left", "remain", "remaining", "remains", "lost", "gave", "gives", "ate",
-                       "eats", "sold", "spent", "used", "after"})) {
-      cur = name_for(b, "left");
-      b.add(kCore, cur + " = " + counts[0] + " - " + join_names(rest, "-") +
-                       "  # \"left\": take the rest away");
-      subtracted = true;
-    } else if (any_word(low, {"total", "altogether", "in all", "combined", "sum", "together",
-                              "overall", "now"})) {
-      cur = name_for(b, "total");
-      b.add(kCore, cur + " = " + join_names(counts, "+") + "  # add up the parts");
-    } else if (any_word(low, {"average", "mean"})) {
-      cur = name_for(b, "average");
-      b.add(kCore, cur + " = (" + join_names(counts, "+") + ") / " + std::to_string(counts.size()));
-    } else if (any_word(low, {"more than", "fewer than", "difference", "how many more",
-                              "how much more", "longer", "older", "less than"})) {
-      cur = name_for(b, "difference");
-      b.add(kCore, cur + " = " + counts[0] + " - " + counts[1] + "  # compare the two");
-      subtracted = true;
-    } else if (any_word(low, {"split", "share", "shared", "divide", "divided", "equally", "among",
-                              "between"})) {
-      cur = name_for(b, "share");
-      b.add(kCore, cur + " = " + counts[0] + " / " + counts[1] + "  # split evenly");
-    } else if (any_word(low, {"each", "per", "every", "times", "twice", "double", "rate"})) {
-      cur = name_for(b, "product");
-      b.add(kCore, cur + " = " + counts[0] + " * " + counts[1] + "  # so many per each");
-    } else {
-      cur = name_for(b, "combined");
-      b.add(kCore,
-            cur + " = combine(" + join_names(counts, ",") + ")  # pick + - * / from the wording");
-    }
-  } else if (counts.size() == 1) {
-    cur = counts[0];
-  }
-  if (!money.empty()) {
-    if (cur.empty() && money.size() >= 2) {
-      cur = name_for(b, "total_cost");
-      b.add(kCore, cur + " = " + join_names(money, "+"));
-    } else if (cur.empty()) {
-      cur = money[0];
-    } else {
-      const std::string c = name_for(b, "cost");
-      b.add(kCore, c + " = " + cur + " * " + money[0] + "  # count times price");
-      cur = c;
-    }
-  }
-  if (!pcts.empty()) {
-    const std::string base = cur.empty() ? "base" : cur;
-    const std::string p = name_for(b, "after_pct");
-    if (any_word(low, {"discount", "off", "decrease", "reduced", "reduce", "less", "sale"}))
-      b.add(kCore, p + " = " + base + " - " + base + " * " + pcts[0] + " / 100");
-    else if (any_word(low, {"increase", "tax", "tip", "interest", "raise", "more", "grow", "grows",
-                            "markup"}))
-      b.add(kCore, p + " = " + base + " + " + base + " * " + pcts[0] + " / 100");
-    else
-      b.add(kCore, p + " = " + base + " * " + pcts[0] + " / 100");
-    cur = p;
-  }
+  // solve("question", the quantities by name, relations in words), cut to the line limit.
   const std::string result = name_for(b, "result");
-  b.add(kCore,
-        result + " = " + (cur.empty() ? "compute(" + py_str(main_question(a), 50) + ")" : cur));
-  if (subtracted)
-    b.add(kStep, "if " + result + " < 0:",
-          {result + " = recheck(" + result + ")  # a count cannot be negative"});
+  std::string call = result + " = solve(" + py_str(main_question(a), 50);
+  std::set<std::string> args;
+  auto append = [&](const std::string& arg) {
+    if (call.size() + arg.size() + 3 + 4 <= static_cast<size_t>(kMaxPlanLineChars))
+      call += ", " + arg;
+  };
+  for (const Quantity* q : qs) append(q->name);
+  for (const auto& [noun, phrase] : d.relations) {
+    const std::string key = py_name(noun, "related") + "_is";
+    if (args.insert(key).second) append(key + "=" + py_str(phrase, 30));
+  }
+  b.add(kCore, call + ")");
   add_constraints(b, a, result);
   return result;
 }
@@ -480,6 +397,156 @@ std::string build_code_change(Builder& b, const RequestAnalysis& a) {
   return patch;
 }
 
+// Steps and edge cases a request's own words call for: (cue, step) and (cue, edge case).
+struct Cue {
+  std::initializer_list<std::string_view> words;
+  std::string_view what;
+};
+
+// "reverses" -> "reverse", "matches" -> "match", "sorts" -> "sort".
+std::string verb_stem(const std::string& w) {
+  if (w.size() < 4 || w.back() != 's' || w[w.size() - 2] == 's') return w;
+  for (std::string_view end : {"sses", "shes", "ches", "xes", "zes"})
+    if (w.size() > end.size() && w.compare(w.size() - end.size(), end.size(), end) == 0)
+      return w.substr(0, w.size() - 2);
+  return w.substr(0, w.size() - 1);
+}
+
+// The function's name: the verb and object of "that returns the k most frequent words",
+// "to reverse a linked list" ("returns" itself is dropped), articles and one-letter names out.
+std::string function_name(const std::string& low) {
+  size_t at = std::string::npos;
+  for (std::string_view m : {" that ", " which ", " to "})
+    if (const size_t p = low.find(m); p != std::string::npos && p < at) at = p + m.size();
+  if (at == std::string::npos) return "solution";
+  std::vector<std::string> words;
+  size_t i = at;
+  while (i < low.size() && words.size() < 5) {
+    size_t j = i;
+    while (j < low.size() && (std::isalnum(static_cast<unsigned char>(low[j])) || low[j] == '_'))
+      ++j;
+    if (j == i) break;
+    const std::string w = low.substr(i, j - i);
+    if (any_word(w, {"in", "of", "from", "for", "with", "given", "into", "on", "over", "by", "and",
+                     "or", "ignoring", "using", "without", "while"}))
+      break;
+    if (w == "whether" || w == "if") {
+      // A yes/no question is a predicate: "whether a list has duplicates" -> has_duplicates.
+      for (std::string_view v : {" has ", " have ", " is ", " are ", " contains ", " contain "})
+        if (const size_t p = low.find(v, j); p != std::string::npos) {
+          size_t s = p + v.size();
+          for (std::string_view art : {"a ", "an ", "the ", "any "})
+            if (low.compare(s, art.size(), art) == 0) s += art.size();
+          size_t e = s;
+          while (e < low.size() && std::isalpha(static_cast<unsigned char>(low[e]))) ++e;
+          if (e > s) return py_name(trim_copy(v) + "_" + low.substr(s, e - s), "solution");
+        }
+    }
+    if (w.size() > 1 && !any_word(w, {"the", "an", "returns", "return", "whether", "is", "are",
+                                      "if", "all", "every", "each"}))
+      words.push_back(words.empty() ? verb_stem(w) : w);
+    i = j;
+    if (i < low.size() && (low[i] == ',' || low[i] == '.')) break;
+    while (i < low.size() && low[i] == ' ') ++i;
+  }
+  std::string name;
+  for (const auto& w : words) name += (name.empty() ? "" : "_") + w;
+  return py_name(name, "solution");
+}
+
+// Parameters: the one-letter names the request uses ("k"), then the things it works on ("in a
+// text" -> text, "a list of numbers" -> numbers).
+std::vector<std::string> parameters(const std::string& low) {
+  std::vector<std::string> params;
+  auto add = [&](const std::string& p) {
+    if (!p.empty() && std::find(params.begin(), params.end(), p) == params.end())
+      params.push_back(p);
+  };
+  for (std::string_view lead : {"list of ", "array of ", "sequence of ", "set of ", "string of ",
+                                " in a ", " in an ", " of a ", " of an ", " from a ", " from an ",
+                                " given a ", " given an ", " takes a ", " takes an "}) {
+    const size_t p = low.find(lead);
+    if (p == std::string::npos) continue;
+    size_t s = p + lead.size();
+    size_t e = s;
+    while (e < low.size() && (std::isalpha(static_cast<unsigned char>(low[e])) || low[e] == '_'))
+      ++e;
+    const std::string w = low.substr(s, e - s);
+    if (w.size() > 1 && !any_word(w, {"list", "array", "sequence", "set", "given", "number"}))
+      add(py_name(w, "data"));
+  }
+  for (size_t i = 0; i + 1 < low.size(); ++i)
+    if ((i == 0 || low[i - 1] == ' ') && low[i] >= 'a' && low[i] <= 'z' && low[i] != 'a' &&
+        low[i] != 'i' && (low[i + 1] == ' ' || low[i + 1] == ',' || low[i + 1] == '.'))
+      add(std::string(1, low[i]));
+  if (params.empty()) add("data");
+  return params;
+}
+
+std::string build_code(Builder& b, const RequestAnalysis& a) {
+  b.header = "def write_code():";
+  b.add(kNote, "# code: a signature, the steps, the edge cases, then a test");
+  add_step_flag(b, a);
+  const std::string low = low_of(a);
+  const std::string goal = a.instruction.empty() ? main_question(a) : a.instruction;
+  b.add(kNote, name_for(b, "goal") + " = " + py_str(goal, 90));
+  const std::string fn = function_name(to_lower(goal));
+  const std::vector<std::string> params = parameters(to_lower(goal));
+  std::string sig = fn + "(";
+  for (size_t i = 0; i < params.size(); ++i) sig += (i ? ", " : "") + params[i];
+  sig += ")";
+  const std::string signature = name_for(b, "signature");
+  b.add(kCore, signature + " = " + py_str("def " + sig, 70));
+  const bool has_k = std::find(params.begin(), params.end(), "k") != params.end() ||
+                     std::find(params.begin(), params.end(), "n") != params.end();
+  const std::string kn = std::find(params.begin(), params.end(), "k") != params.end() ? "k" : "n";
+  static const Cue kSteps[] = {
+      {{"ignoring case", "case-insensitive", "case insensitive", "ignore case"}, "lower-case"},
+      {{"word", "words"}, "split into words"},
+      {{"frequent", "frequency", "count", "occurrences", "most common"}, "count each"},
+      {{"frequent", "most common", "top"}, "sort by count, high first"},
+      {{"duplicate", "duplicates", "unique", "distinct"}, "keep a set of items seen"},
+      {{"reverse", "reverses", "reversed"}, "walk from the end"},
+      {{"palindrome"}, "compare it with its reverse"},
+      {{"sort", "sorted", "sorts"}, "sort the items"},
+      {{"largest", "smallest", "maximum", "minimum", "max", "min"}, "scan once, keep the best"},
+      {{"prime", "primes"}, "trial division up to the square root"},
+      {{"sum", "total"}, "add the values up"},
+      {{"parse", "valid", "validate"}, "check each part, reject bad input"}};
+  std::vector<std::string> steps;
+  for (const Cue& c : kSteps)
+    if (any_word(low, c.words)) steps.emplace_back(c.what);
+  if (has_k) steps.push_back("take the first " + kn);
+  if (steps.empty()) steps = {"read the input", "compute what is asked", "return it"};
+  b.add(kCore, name_for(b, "steps") + " = " + py_list(steps, 104, 30));
+  std::vector<std::string> edges;
+  for (const auto& p : params)
+    if (p.size() > 1) edges.push_back("empty " + p);
+  if (has_k) {
+    edges.push_back(kn + " <= 0");
+    edges.push_back(kn + " > number of items");
+  }
+  static const Cue kEdges[] = {
+      {{"frequent", "most common", "top"}, "ties"},
+      {{"word", "words"}, "punctuation"},
+      {{"ignoring case", "case-insensitive", "case insensitive", "ignore case"}, "mixed case"},
+      {{"number", "numbers", "integers", "integer"}, "negative numbers"},
+      {{"duplicate", "duplicates"}, "all items the same"}};
+  for (const Cue& c : kEdges)
+    if (any_word(low, c.words)) edges.emplace_back(c.what);
+  if (edges.empty()) edges.push_back("empty input");
+  const std::string edge = name_for(b, "edge_cases");
+  b.add(kCore, edge + " = " + py_list(edges, 60, 24));
+  const std::string code = name_for(b, "code");
+  b.add(kCore, code + " = implement(signature, steps, handle=" + edge + ")");
+  const std::string test = name_for(b, "test");
+  b.add(kCore, test + " = write_test(signature, " + edge + ")");
+  b.add(kStep, "if not passes(" + code + ", " + test + "):",
+        {code + " = revise(" + code + ", " + test + ")"});
+  add_constraints(b, a, code);
+  return code;
+}
+
 std::string build_summary(Builder& b, const RequestAnalysis& a) {
   b.header = "def summarize(text):";
   b.add(kNote, "# summary: each part's main point, keep the facts that matter, condense");
@@ -616,6 +683,8 @@ TemplatePlan template_plan(const RequestAnalysis& a, int budget_tokens, int max_
     result = build_multi_hop(b, a);
   else if (a.kind == "code_change")
     result = build_code_change(b, a);
+  else if (a.kind == "code")
+    result = build_code(b, a);
   else if (a.kind == "summary")
     result = build_summary(b, a);
   else if (a.kind == "extraction")

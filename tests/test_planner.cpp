@@ -65,6 +65,12 @@ const std::vector<Case>& cases() {
        "This function returns the wrong total:\n```python\ndef order_total(items):\n    return "
        "sum(i.price for i in items)\n```\nFix it so that it multiplies by quantity.",
        {"order_total"}},
+      {"code",
+       "Write a function that returns the k most frequent words in a text, ignoring case.",
+       {"most_frequent_words", "text", "k", "ignoring case"}},
+      {"code",
+       "Implement a Python function to check whether a list of numbers has duplicates.",
+       {"numbers", "duplicates"}},
       {"summary",
        "Summarize the following article in at most 50 words.\n\nApple reported revenue of $90 "
        "billion in the first quarter, up 8% from a year earlier. Tim Cook said sales in China "

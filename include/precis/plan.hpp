@@ -20,8 +20,8 @@ struct PlanOptions {
   // PlanContext::generate, checked, retried once cooler, and replaced by "template" on failure.
   std::string planner = "template";
   // When the pipeline plans: "auto" (for the task kinds a plan helps: arithmetic, multi_hop,
-  // code_change; and only for requests of at least min_request_tokens), "always" or "never". A
-  // request's own precis.plan overrides it. make_plan itself always plans.
+  // code_change, code; and only for requests of at least min_request_tokens), "always" or "never".
+  // A request's own precis.plan overrides it. make_plan itself always plans.
   std::string when = "auto";
   int min_request_tokens = 24;
   // The plan never exceeds this many tokens (counted by PlanContext::count_tokens); the pipeline
@@ -76,10 +76,11 @@ struct Plan {
 Plan make_plan(const std::string& request, const PlanOptions& options,
                const PlanContext& context = {});
 
-// Whether `when` == "auto" plans for a task kind (arithmetic, multi_hop, code_change).
+// Whether `when` == "auto" plans for a task kind (arithmetic, multi_hop, code_change, code).
 bool plan_helps(const std::string& task_kind);
 
 // The task kinds the template planner recognises: "arithmetic", "multi_hop", "code_change",
+// "code" (new code asked for: signature, steps, edge cases, a test),
 // "summary", "extraction", "multi_part", "general".
 const std::vector<std::string>& task_kinds();
 
