@@ -11,6 +11,7 @@
 
 #include "engine/cpu_backend.hpp"
 #include "engine/load_error.hpp"
+#include "engine/token_constraint.hpp"
 #include "engine/utf8.hpp"
 
 namespace precis::engine {
@@ -31,6 +32,9 @@ struct Engine::Request {
   int num_samples = 1;           // best_of (or n)
   bool forked = false;
   Clock::time_point start;
+  std::shared_ptr<TokenConstraint> constraint;  // params.constraint bound to the vocabulary
+  std::vector<JsonState> constraint_states;     // per sample index
+  std::string error;
 };
 
 Engine::Engine(EngineOptions options) : options_(std::move(options)) {
@@ -65,10 +69,14 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
     if (blocks < 1)
       throw std::invalid_argument("--kv-cache-mb " + std::to_string(options_.kv_cache_mb) +
                                   " is too small for one KV block of this model");
-    backend_ = std::make_unique<CpuBackend>(weights_, blocks, options_.block_size);
+    backend_ = std::make_unique<CpuBackend>(
+        weights_, blocks, options_.block_size,
+        options_.int8_activations ? cpu::Activations::int8 : cpu::Activations::f32);
   }
   kv_ = std::make_unique<KvCacheManager>(backend_->num_blocks(), backend_->block_size());
   scheduler_ = std::make_unique<Scheduler>(options_.scheduler, *kv_);
+  constraints_ = std::make_unique<ConstraintCache>(
+      *tokenizer_, std::vector<int>(end_ids_.begin(), end_ids_.end()));
 }
 
 Engine::~Engine() = default;
@@ -101,6 +109,14 @@ RequestId Engine::add_request(std::vector<int> prompt, const SamplingParams& par
   req->prompt = std::move(prompt);
   req->num_samples = std::max(params.n, params.best_of);
   req->start = Clock::now();
+  if (params.constraint) {
+    req->constraint = constraints_->get(params.constraint);
+    req->constraint_states.push_back(req->constraint->start());
+    // A grammar no token can begin fails here, plainly, rather than after a forward pass.
+    if (req->constraint->mask(req->constraint_states[0])->allowed == 0)
+      throw std::invalid_argument(
+          "response format: no token of this model's vocabulary can begin a value of the schema");
+  }
   auto seq = std::make_unique<Sequence>();
   seq->id = next_seq_++;
   seq->request = req->id;
@@ -167,11 +183,14 @@ bool Engine::step() {
     if (seq.num_computed != static_cast<int>(seq.tokens.size())) continue;
     for (Sequence* s : samplers_for(seq)) {
       draws.push_back({s, static_cast<int>(i)});
-      if (has_penalties(requests_.at(s->request)->params)) on_device = false;
+      // Penalties and constraints change the logits on the host first.
+      const SamplingParams& p = requests_.at(s->request)->params;
+      if (has_penalties(p) || p.constraint) on_device = false;
     }
   }
 
   std::vector<SampleResult> results;
+  std::vector<bool> failed(draws.size(), false);
   if (on_device) {
     std::vector<RowSampling> rows;
     for (const Draw& d : draws) {
@@ -185,17 +204,27 @@ bool Engine::step() {
     std::vector<float> logits;
     backend_->forward(batch, logits);
     const size_t V = static_cast<size_t>(config().vocab_size);
-    for (const Draw& d : draws) {
-      const SamplingParams& p = requests_.at(d.seq->request)->params;
+    std::vector<float> masked;
+    for (size_t k = 0; k < draws.size(); ++k) {
+      const Draw& d = draws[k];
+      Request& req = *requests_.at(d.seq->request);
+      std::span<const float> row(logits.data() + d.row * V, V);
+      if (req.constraint) {
+        if (!mask_for_constraint(req, *d.seq, row, masked)) {
+          results.emplace_back();
+          failed[k] = true;  // nothing to append
+          continue;
+        }
+        row = masked;
+      }
       std::span<const int> all(d.seq->tokens);
-      results.push_back(sample_token(std::span<const float>(logits.data() + d.row * V, V), p,
-                                     all.subspan(0, d.seq->prompt_len),
+      results.push_back(sample_token(row, req.params, all.subspan(0, d.seq->prompt_len),
                                      all.subspan(d.seq->prompt_len), d.seq->rng));
     }
   }
   std::vector<RequestId> touched;
   for (size_t k = 0; k < draws.size(); ++k) {
-    append_token(*draws[k].seq, results[k].token, results[k]);
+    if (!failed[k]) append_token(*draws[k].seq, results[k].token, results[k]);
     touched.push_back(draws[k].seq->request);
   }
   for (RequestId id : touched) {
@@ -221,6 +250,7 @@ std::vector<Sequence*> Engine::samplers_for(Sequence& seq) {
       child->prompt_len = seq.prompt_len;
       child->num_computed = seq.num_computed;
       child->rng = make_rng(req.params.seed, k);
+      if (req.constraint) req.constraint_states.push_back(req.constraint_states[0]);
       kv_->fork(seq.id, child->id);
       scheduler_->add_running(child.get());
       samplers.push_back(child.get());
@@ -239,7 +269,8 @@ void Engine::append_token(Sequence& seq, int token, const SampleResult& r) {
   seq.top_logprobs.push_back(r.top);
   seq.cumulative_logprob += r.logprob;
   bool done = false;
-  if (end_ids_.count(token) && !p.ignore_eos) {
+  // A constrained sample's end token was allowed only because its value is complete.
+  if (end_ids_.count(token) && (!p.ignore_eos || req.constraint)) {
     seq.finish_reason = "stop";
     done = true;
   } else {
@@ -253,6 +284,18 @@ void Engine::append_token(Sequence& seq, int token, const SampleResult& r) {
       const size_t at = find_stop(seq.text.substr(from), p.stop);
       if (at != std::string::npos) {
         seq.text.resize(from + at);
+        seq.finish_reason = "stop";
+        done = true;
+      }
+    }
+    if (!done && req.constraint) {
+      JsonState& state = req.constraint_states[seq.sample_index];
+      if (!req.constraint->advance(state, token)) {
+        // Only a sampler that picked a masked token (all logits -inf) gets here.
+        fail_sequence(req, seq, "response format: the model produced a token outside the schema");
+        return;
+      }
+      if (TokenConstraint::closed(state)) {  // the value is whole and nothing may follow
         seq.finish_reason = "stop";
         done = true;
       }
@@ -289,6 +332,29 @@ void Engine::append_token(Sequence& seq, int token, const SampleResult& r) {
   }
 }
 
+bool Engine::mask_for_constraint(Request& req, Sequence& seq, std::span<const float> row,
+                                 std::vector<float>& masked) {
+  const JsonState& state = req.constraint_states[seq.sample_index];
+  const auto mask = req.constraint->mask(state);
+  if (mask->allowed == 0) {
+    fail_sequence(req, seq,
+                  "response format: no token of this model's vocabulary can continue the value "
+                  "after " +
+                      std::to_string(seq.text.size()) + " bytes of output");
+    return false;
+  }
+  masked.assign(row.begin(), row.end());
+  apply_token_mask(masked, *mask);
+  return true;
+}
+
+void Engine::fail_sequence(Request& req, Sequence& seq, const std::string& why) {
+  if (req.error.empty()) req.error = why;
+  seq.finish_reason = "error";
+  seq.status = SeqStatus::Finished;
+  scheduler_->remove(&seq);
+}
+
 void Engine::finish_request_if_done(Request& req) {
   for (const auto& s : req.seqs)
     if (s->status != SeqStatus::Finished) return;
@@ -296,6 +362,7 @@ void Engine::finish_request_if_done(Request& req) {
   res.id = req.id;
   res.prompt_tokens = req.prompt;
   res.seconds = std::chrono::duration<double>(Clock::now() - req.start).count();
+  res.error = req.error;
   std::vector<Sequence*> order;
   for (const auto& s : req.seqs) {
     order.push_back(s.get());

@@ -176,6 +176,11 @@ void SamplingParams::validate() const {
   if (best_of != 0 && best_of < n)
     reject("best_of", "0 or >= n (" + std::to_string(n) + ")", std::to_string(best_of));
   if (beam_width < 0) reject("beam_width", ">= 0", std::to_string(beam_width));
+  if (constraint && beam_width > 1)
+    throw std::invalid_argument(
+        "a response format (constrained decoding) needs sampling, not "
+        "beam search (beam_width " +
+        std::to_string(beam_width) + ")");
 }
 
 double uniform01(std::mt19937_64& rng) {

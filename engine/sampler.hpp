@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <random>
 #include <span>
@@ -10,6 +11,8 @@
 #include <vector>
 
 namespace precis::engine {
+
+struct JsonGrammar;
 
 struct SamplingParams {
   int max_tokens = 16;
@@ -28,6 +31,11 @@ struct SamplingParams {
   // Samples drawn (>= n); 0 means n; the n with highest cumulative logprob are returned.
   int best_of = 0;
   int beam_width = 0;  // > 1: beam search instead of sampling
+  // Constrained decoding: when set, every sample is a value of this grammar (json_grammar.hpp).
+  // Tokens it does not allow are masked before temperature, top-k/p and min-p, so the reported
+  // log-probabilities are those of the masked distribution; an end token ends such a sample even
+  // with ignore_eos. Not with beam search.
+  std::shared_ptr<const JsonGrammar> constraint;
 
   // Throws std::invalid_argument with the parameter's name when out of range.
   void validate() const;

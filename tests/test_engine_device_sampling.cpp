@@ -7,6 +7,7 @@
 
 #include "engine/cpu_backend.hpp"
 #include "engine/engine.hpp"
+#include "engine/json_grammar.hpp"
 #include "tests/test_support.hpp"
 
 using namespace precis::engine;
@@ -106,6 +107,27 @@ TEST_CASE("sampling on the device gives exactly what host sampling gives") {
   CHECK(device_draws > 0);
   CHECK(device_draws < 24 * (1 + 3 + 4 + 1) + 4);
   CHECK(device.kv_stats().blocks_used == 0);
+}
+
+TEST_CASE("constrained requests are sampled on the host, the same as without device sampling") {
+  // The mask is applied to host logits, so a backend that samples on its device is bypassed for
+  // every step a constrained request is in, and the tokens equal the host-only engine's.
+  std::vector<SamplingParams> params(2);
+  for (auto& p : params) p.max_tokens = 16, p.temperature = 1.0f, p.seed = 3, p.n = 2;
+  params[1].constraint = JsonGrammar::any_object();
+  Engine host(options(nullptr));
+  int device_draws = 0;
+  Engine device(options(&device_draws));
+  const auto a = run(host, params);
+  const auto b = run(device, params);
+  REQUIRE(a.size() == 2);
+  REQUIRE(b.size() == 2);
+  for (size_t i = 0; i < 2; ++i)
+    for (size_t c = 0; c < a[i].completions.size(); ++c)
+      CHECK(a[i].completions[c].tokens == b[i].completions[c].tokens);
+  for (const auto& c : b[1].completions) CHECK(c.text.find_first_not_of(' ') == c.text.find('{'));
+  // Only the unconstrained request's steps after the constrained one finished used the device.
+  CHECK(device_draws <= 2 * 16);
 }
 
 TEST_CASE("a backend factory sizes its own KV cache: kv_cache_mb 0 is accepted") {
