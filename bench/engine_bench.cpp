@@ -130,19 +130,22 @@ std::map<int, double> transformers_figures(const std::string& python, const std:
 }
 
 void usage() {
-  std::fprintf(stderr,
-               "usage: engine_bench --model DIR [--device cpu|cuda|auto] [--prompt-tokens 128]\n"
-               "                    [--decode-tokens 32] [--batches 1,8,32] [--kv-cache-mb MB]\n"
-               "                    [--gpu-memory-fraction 0.9] [--no-cuda-graphs]\n"
-               "                    [--compare-transformers [--python python3]]\n"
-               "                    [--decode-prompt-tokens N] [--repeats 1]\n"
-               "  --kv-cache-mb defaults to 2048 on the CPU and to the rest of\n"
-               "  --gpu-memory-fraction on CUDA. --compare-transformers runs the same batches\n"
-               "  through Hugging Face transformers generate() (python3, torch, transformers).\n"
-               "  --decode-prompt-tokens: prompt length of the decode runs (default\n"
-               "  --prompt-tokens); 1 with --decode-tokens 128 --batches 1 matches llama-bench's\n"
-               "  tg128, --prompt-tokens 512 its pp512. --repeats N: mean of N timed prefill runs\n"
-               "  (after the warm-up) and of N decode runs per batch size.\n");
+  std::fprintf(
+      stderr,
+      "usage: engine_bench --model DIR [--device cpu|cuda|auto] [--prompt-tokens 128]\n"
+      "                    [--decode-tokens 32] [--batches 1,8,32] [--kv-cache-mb MB]\n"
+      "                    [--gpu-memory-fraction 0.9] [--no-cuda-graphs]\n"
+      "                    [--int8-activations]\n"
+      "                    [--compare-transformers [--python python3]]\n"
+      "                    [--decode-prompt-tokens N] [--repeats 1]\n"
+      "  --kv-cache-mb defaults to 2048 on the CPU and to the rest of\n"
+      "  --gpu-memory-fraction on CUDA. --compare-transformers runs the same batches\n"
+      "  through Hugging Face transformers generate() (python3, torch, transformers).\n"
+      "  --decode-prompt-tokens: prompt length of the decode runs (default\n"
+      "  --prompt-tokens); 1 with --decode-tokens 128 --batches 1 matches llama-bench's\n"
+      "  tg128, --prompt-tokens 512 its pp512. --repeats N: mean of N timed prefill runs\n"
+      "  (after the warm-up) and of N decode runs per batch size. --int8-activations: quantized\n"
+      "  weights meet 8-bit activations on the CPU (EngineOptions::int8_activations).\n");
 }
 
 }  // namespace
@@ -158,6 +161,7 @@ int main(int argc, char** argv) {
   std::vector<int> batches{1, 8, 32};
   precis::DeviceOptions device{"auto", 0.9, true};
   bool compare_transformers = false;
+  bool int8_activations = false;
   std::string python = "python3";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -180,6 +184,8 @@ int main(int argc, char** argv) {
         device.gpu_memory_fraction = std::stod(next());
       else if (a == "--no-cuda-graphs")
         device.cuda_graphs = false;
+      else if (a == "--int8-activations")
+        int8_activations = true;
       else if (a == "--compare-transformers")
         compare_transformers = true;
       else if (a == "--python")
@@ -223,6 +229,7 @@ int main(int argc, char** argv) {
     EngineOptions opts;
     opts.model_dir = model;
     opts.kv_cache_mb = kv_mb;
+    opts.int8_activations = int8_activations;
     const std::string dev = precis::apply_device(opts, device);
     if (dev == "cpu" && kv_mb <= 0) opts.kv_cache_mb = 2048;
     // One engine for every run: on a GPU, loading the weights and sizing the KV cache from the

@@ -17,8 +17,9 @@ int kv_blocks_for_budget(const ModelConfig& c, int block_size, double megabytes)
   return static_cast<int>(megabytes * 1024.0 * 1024.0 / bytes_per_block);
 }
 
-CpuBackend::CpuBackend(const ModelWeights& weights, int num_blocks, int block_size)
-    : w_(weights), num_blocks_(num_blocks), block_size_(block_size) {
+CpuBackend::CpuBackend(const ModelWeights& weights, int num_blocks, int block_size,
+                       cpu::Activations activations)
+    : w_(weights), num_blocks_(num_blocks), block_size_(block_size), activations_(activations) {
   const ModelConfig& c = w_.config;
   if (num_blocks <= 0) throw std::invalid_argument("KV cache budget too small for one block");
   head_dim_ = c.head_dim();
@@ -147,9 +148,9 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& L = w_.layers[l];
     cpu::rms_norm(x_.data(), T, H, L.input_norm, c.rms_norm_eps, xn_.data());
-    cpu::matmul_wt(xn_.data(), T, H, L.q_proj, q_dim, q_.data());
-    cpu::matmul_wt(xn_.data(), T, H, L.k_proj, kv_dim, k_.data());
-    cpu::matmul_wt(xn_.data(), T, H, L.v_proj, kv_dim, v_.data());
+    cpu::matmul_wt(xn_.data(), T, H, L.q_proj, q_dim, q_.data(), activations_);
+    cpu::matmul_wt(xn_.data(), T, H, L.k_proj, kv_dim, k_.data(), activations_);
+    cpu::matmul_wt(xn_.data(), T, H, L.v_proj, kv_dim, v_.data(), activations_);
     add_bias(q_.data(), T, q_dim, L.q_bias);
     add_bias(k_.data(), T, kv_dim, L.k_bias);
     add_bias(v_.data(), T, kv_dim, L.v_bias);
@@ -170,19 +171,19 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
       }
     }
     attention(l, batch, row_seq, row_pos);
-    cpu::matmul_wt(attn_.data(), T, q_dim, L.o_proj, H, tmp_.data());
+    cpu::matmul_wt(attn_.data(), T, q_dim, L.o_proj, H, tmp_.data(), activations_);
     for (size_t i = 0; i < x_.size(); ++i) x_[i] += tmp_[i];
 
     cpu::rms_norm(x_.data(), T, H, L.post_norm, c.rms_norm_eps, xn_.data());
-    cpu::matmul_wt(xn_.data(), T, H, L.gate_proj, I, gate_.data());
-    cpu::matmul_wt(xn_.data(), T, H, L.up_proj, I, up_.data());
+    cpu::matmul_wt(xn_.data(), T, H, L.gate_proj, I, gate_.data(), activations_);
+    cpu::matmul_wt(xn_.data(), T, H, L.up_proj, I, up_.data(), activations_);
     parallel_for(static_cast<int>(gate_.size()), 4096, [&](int begin, int end, int) {
       for (int i = begin; i < end; ++i) {
         const float g = gate_[i];
         gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
       }
     });
-    cpu::matmul_wt(gate_.data(), T, I, L.down_proj, H, tmp_.data());
+    cpu::matmul_wt(gate_.data(), T, I, L.down_proj, H, tmp_.data(), activations_);
     for (size_t i = 0; i < x_.size(); ++i) x_[i] += tmp_[i];
   }
 
@@ -194,7 +195,7 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
                 x_.data() + static_cast<size_t>(out_rows[r]) * H, sizeof(float) * H);
   std::vector<float> normed(picked.size());
   cpu::rms_norm(picked.data(), R, H, w_.final_norm, c.rms_norm_eps, normed.data());
-  cpu::matmul_wt(normed.data(), R, H, w_.lm_head, V, logits.data());
+  cpu::matmul_wt(normed.data(), R, H, w_.lm_head, V, logits.data(), activations_);
 }
 
 }  // namespace precis::engine

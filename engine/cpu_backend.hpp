@@ -7,13 +7,16 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/cpu_kernels.hpp"
 #include "engine/model_weights.hpp"
 
 namespace precis::engine {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const ModelWeights& weights, int num_blocks, int block_size);
+  // activations: how quantized weights meet them (cpu_kernels.hpp); f32 is the reference.
+  CpuBackend(const ModelWeights& weights, int num_blocks, int block_size,
+             cpu::Activations activations = cpu::Activations::f32);
 
   std::string name() const override { return "cpu"; }
   const ModelConfig& config() const override { return w_.config; }
@@ -30,6 +33,7 @@ class CpuBackend final : public Backend {
 
   const ModelWeights& w_;
   int num_blocks_, block_size_;
+  cpu::Activations activations_;
   int head_dim_, n_heads_, n_kv_heads_;
   size_t block_stride_;  // floats per (layer, block): kv_heads * block_size * head_dim
   std::vector<float> k_cache_, v_cache_;

@@ -3,6 +3,7 @@
 #include "engine/quant.hpp"
 #include "engine/thread_pool.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -216,14 +217,49 @@ void matmul_typed(const float* x, int T, int K, const TensorView& w, int N, floa
 // Quantized weights: each row's blocks dotted with each token's activations in f32 (the
 // weights are never expanded in memory). The same dot_row for every token, so results do not
 // depend on the batch. Rows go to threads in groups; a group's rows stay in cache across tokens.
-void matmul_quant(const float* x, int T, int K, const TensorView& w, int N, float* y) {
+// Rows of x a weight tile meets while both stay in L1: kXTile quantized activation rows
+// (K / 32 * 40 bytes each) against the 16 weight rows of one parallel_for grain.
+constexpr int kXTile = 8;
+
+// Quantized weights against activations quantized to 8 bits per 32 (as llama.cpp does): integer
+// dot products instead of decoding every weight to float once per activation row. x is
+// quantized once per call; the loops tile rows of W against rows of x so both stay in cache.
+void matmul_quant_int8(const float* x, int T, int K, const TensorView& w, int N, float* y) {
   const GgmlType type = *w.quant;
   const size_t row_bytes = quant_row_bytes(type, K);
+  const size_t xq_row = q8_activation_bytes(K) / sizeof(BlockQ8A);
+  std::vector<BlockQ8A> xq(static_cast<size_t>(T) * xq_row);
+  parallel_for(T, 4, [&](int begin, int end, int) {
+    for (int t = begin; t < end; ++t)
+      quantize_activations(x + static_cast<size_t>(t) * K, xq.data() + t * xq_row, K);
+  });
   parallel_for(N, 16, [&](int begin, int end, int) {
-    for (int n = begin; n < end; ++n) {
-      const std::byte* row = w.data + static_cast<size_t>(n) * row_bytes;
-      for (int t = 0; t < T; ++t)
-        y[static_cast<size_t>(t) * N + n] = dot_row(type, row, x + static_cast<size_t>(t) * K, K);
+    for (int t0 = 0; t0 < T; t0 += kXTile) {
+      const int t1 = std::min(T, t0 + kXTile);
+      for (int n = begin; n < end; ++n) {
+        const std::byte* row = w.data + static_cast<size_t>(n) * row_bytes;
+        for (int t = t0; t < t1; ++t)
+          y[static_cast<size_t>(t) * N + n] = dot_row_q8(type, row, xq.data() + t * xq_row, K);
+      }
+    }
+  });
+}
+
+void matmul_quant(const float* x, int T, int K, const TensorView& w, int N, float* y,
+                  Activations activations) {
+  const GgmlType type = *w.quant;
+  if (activations == Activations::int8 && K % kQK == 0) return matmul_quant_int8(x, T, K, w, N, y);
+  const size_t row_bytes = quant_row_bytes(type, K);
+  // Tiled as matmul_quant_int8 is: a weight row is decoded once per kXTile rows of x while it is
+  // in L1 (8% faster on SmolLM2 Q4_1 scoring than row by row, the same sums).
+  parallel_for(N, 16, [&](int begin, int end, int) {
+    for (int t0 = 0; t0 < T; t0 += kXTile) {
+      const int t1 = std::min(T, t0 + kXTile);
+      for (int n = begin; n < end; ++n) {
+        const std::byte* row = w.data + static_cast<size_t>(n) * row_bytes;
+        for (int t = t0; t < t1; ++t)
+          y[static_cast<size_t>(t) * N + n] = dot_row(type, row, x + static_cast<size_t>(t) * K, K);
+      }
     }
   });
 }
@@ -257,8 +293,9 @@ void axpy(float a, const float* x, float* y, int n) {
   for (; k < n; ++k) y[k] += a * x[k];
 }
 
-void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* y) {
-  if (w.quant) return matmul_quant(x, T, K, w, N, y);
+void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* y,
+               Activations activations) {
+  if (w.quant) return matmul_quant(x, T, K, w, N, y, activations);
   switch (w.dtype) {
     case DType::F32:
       return matmul_typed<DType::F32>(x, T, K, w, N, y);

@@ -99,6 +99,7 @@ Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
   eo.kv_cache_mb = config.model.kv_cache_mb;
   eo.block_size = config.model.block_size;
   eo.scheduler.max_batched_tokens = config.model.max_batched_tokens;
+  eo.int8_activations = config.model.int8_activations;
   DeviceOptions device;
   device.device = config.model.device;
   device.gpu_memory_fraction = config.model.gpu_memory_fraction;

@@ -29,6 +29,7 @@ void read_model(JsonReader r, ModelOptions& m) {
     m.max_batched_tokens = static_cast<int>(*v);
   if (auto v = r.choice("device", {"cpu", "cuda", "auto"})) m.device = *v;
   if (auto v = r.number("gpu_memory_fraction", 0, 1, true)) m.gpu_memory_fraction = *v;
+  if (auto v = r.boolean("int8_activations")) m.int8_activations = *v;
   r.finish();
 }
 

@@ -53,6 +53,9 @@ struct ModelOptions {
   int max_batched_tokens = 512;
   std::string device;                // "cpu", "cuda" or "auto"; empty: $PRECIS_DEVICE, else "auto"
   double gpu_memory_fraction = 0.9;  // CUDA: share of the GPU's memory precis may use
+  // CPU: quantized weights meet activations quantized to 8 bits per 32, as llama.cpp does (about
+  // 1.5x faster prefill and LM scoring; log-probs off by a few hundredths of a nat).
+  bool int8_activations = false;
 };
 
 // The HTTP server's settings: the config's "server" section (`precis serve` flags override them).

@@ -40,7 +40,7 @@ int cmd_compress(const Args& args) {
   DeviceOptions device;
   int target_tokens = 0;
   CompressOptions opt;
-  bool json = false;
+  bool json = false, int8_activations = false;
   po::options_description desc("options");
   desc.add_options()(
       "prompt", po::value(&prompt)->notifier([&](const std::string& p) { prompt_arg = p; }),
@@ -56,8 +56,12 @@ int cmd_compress(const Args& args) {
       "tokenizer", po::value(&tokenizer_file), "tokenizer.model to count tokens with")(
       "kv-cache-mb", po::value(&kv_cache_mb),
       ("--scorer lm: " + kv_cache_help(kDefaultCpuKvCacheMb)).c_str())(
-      "force-token", po::value(&opt.force_tokens)->composing(),
-      "text kept wherever it occurs (repeatable)")(
+      "int8-activations", po::bool_switch(&int8_activations),
+      "--scorer lm: "
+      "CPU: quantized weights meet activations quantized to 8 bits per 32, as llama.cpp does "
+      "(about 1.5x faster prefill and scoring; log-probs differ from the f32 reference by a few "
+      "hundredths of a nat)")("force-token", po::value(&opt.force_tokens)->composing(),
+                              "text kept wherever it occurs (repeatable)")(
       "keep-structure", po::bool_switch(&opt.keep_structure),
       "keep code fences, JSON keys and brackets so structured text still parses")(
       "iterative-size", po::value(&opt.iterative_size)->default_value(opt.iterative_size),
@@ -94,6 +98,7 @@ int cmd_compress(const Args& args) {
     engine::EngineOptions eo;
     eo.model_dir = model;
     eo.kv_cache_mb = kv_cache_mb;
+    eo.int8_activations = int8_activations;
     apply_device(eo, device);
     eng = std::make_unique<engine::Engine>(eo);
   } else if (!model.empty()) {

@@ -49,7 +49,11 @@ void add_engine_flags(po::options_description& desc, EngineFlags& f) {
       "block-size", po::value(&f.block_size)->default_value(f.block_size),
       "tokens per KV cache block")(
       "max-batched-tokens", po::value(&f.max_batched_tokens)->default_value(f.max_batched_tokens),
-      "tokens per scheduler step; longer prompts are prefilled in chunks of this size");
+      "tokens per scheduler step; longer prompts are prefilled in chunks of this size")(
+      "int8-activations", po::bool_switch(&f.int8_activations),
+      "CPU: quantized weights meet activations quantized to 8 bits per 32, as llama.cpp does "
+      "(about 1.5x faster prefill and scoring; log-probs differ from the f32 reference by a few "
+      "hundredths of a nat)");
   add_device_flags(desc, f.device);
 }
 
@@ -59,6 +63,7 @@ engine::EngineOptions to_engine_options(const EngineFlags& f) {
   o.kv_cache_mb = f.kv_cache_mb;
   o.block_size = f.block_size;
   o.scheduler.max_batched_tokens = f.max_batched_tokens;
+  o.int8_activations = f.int8_activations;
   if (f.block_size <= 0) throw std::invalid_argument("--block-size must be positive");
   if (f.max_batched_tokens <= 0)
     throw std::invalid_argument("--max-batched-tokens must be positive");

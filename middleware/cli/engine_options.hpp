@@ -16,6 +16,7 @@ struct EngineFlags {
   DeviceOptions device;
   int block_size = 16;
   int max_batched_tokens = 512;
+  bool int8_activations = false;
 };
 
 void add_engine_flags(boost::program_options::options_description& desc, EngineFlags& f);
