@@ -121,18 +121,24 @@ std::optional<std::string> unsupported(const Tok& t) {
     return std::nullopt;
   }
   if (t.kind != K::Word) return std::nullopt;
-  if (in(t.low, {"percent", "half",     "halves",   "third",   "thirds",  "quarter",  "quarters",
-                 "dozen",   "twice",    "double",   "triple",  "times",   "each",     "every",
-                 "per",     "apiece",   "average",  "mean",    "if",      "would",    "equally",
-                 "equal",   "split",    "splits",   "share",   "shares",  "shared",   "divide",
-                 "divides", "divided",  "among",    "between", "than",    "rest",     "remainder",
-                 "ratio",   "fraction", "discount", "off",     "tax",     "interest", "daily",
-                 "weekly",  "monthly",  "yearly",   "hourly",  "except",  "without",  "minus",
-                 "plus",    "hundred",  "thousand", "million", "billion", "older",    "younger",
-                 "longer",  "shorter",  "faster",   "slower",  "farther", "further",  "far",
-                 "long",    "fast"}))
+  if (in(t.low, {"percent",  "half",     "halves",  "third",   "thirds",   "quarter",   "quarters",
+                 "dozen",    "twice",    "double",  "triple",  "times",    "each",      "every",
+                 "per",      "apiece",   "average", "mean",    "if",       "would",     "equally",
+                 "equal",    "among",    "between", "than",    "rest",     "remainder", "ratio",
+                 "fraction", "discount", "off",     "tax",     "interest", "daily",     "weekly",
+                 "monthly",  "yearly",   "hourly",  "except",  "without",  "minus",     "plus",
+                 "hundred",  "thousand", "million", "billion", "older",    "younger",   "longer",
+                 "shorter",  "faster",   "slower",  "farther", "further",  "far",       "long",
+                 "fast"}))
     return "'" + t.low + "'";
   return std::nullopt;
+}
+
+bool is_distance(std::string_view w) {
+  return in(w, {"km", "kilometers", "kilometres", "miles", "mi"});
+}
+std::string distance_unit(std::string_view w) {
+  return in(w, {"miles", "mi"}) ? "miles" : "km";
 }
 
 bool is_time_name(std::string_view w) {
@@ -164,7 +170,9 @@ std::string singular(const std::string& noun) {
 // ---- facts -----------------------------------------------------------------------------------
 
 struct Fact {
-  enum Kind { Count, Price, Paid } kind = Count;
+  // Given: a quantity used only inside another's computation (packs in "5 packs ... each pack
+  // has 6", a divisor, hours a day); it is named but not itself counted or priced.
+  enum Kind { Count, Price, Paid, Given } kind = Count;
   std::string noun;   // the thing counted or priced ("dollars" for an amount of money)
   std::string owner;  // the person it belongs to ("" when none is named)
   Verb verb = Verb::None;
@@ -175,6 +183,8 @@ struct Fact {
   std::string text;  // the words it was read from
   std::string name;
   bool relation = false;
+  std::string out = "dollars";  // Price: what the rate gives per unit ("dollars", "km")
+  std::string hint;             // Given: its variable name
 };
 
 std::string literal(const Tok& t) {
@@ -204,7 +214,12 @@ class Reader {
   std::string why_open;
   std::vector<std::pair<std::string, std::string>> relations;  // noun, phrase
   std::set<std::string> owners_in_question;
+  std::vector<std::string> question_people;  // in order of mention
   bool question_plural = false;
+  bool question_older = false;         // "how much older is A (than B)"
+  std::string question_each;           // "each friend" in the question: the sharers
+  size_t divisor = std::string::npos;  // the fact "equally among 4 friends" made
+  std::string sharers;                 // "friends"
 
   bool is_person(const std::string& low) const { return people_.count(low) > 0; }
 
@@ -220,7 +235,8 @@ class Reader {
     auto text = [&](size_t from, size_t to) {
       std::string s;
       for (size_t k = from; k < to && k < T.size(); ++k) {
-        const bool glue = T[k].kind == K::Punct && T[k].s != "$";
+        const bool glue =
+            (T[k].kind == K::Punct && T[k].s != "$") || (k > from && T[k - 1].s == "/");
         s += (s.empty() || glue ? "" : " ") + T[k].s;
       }
       return s;
@@ -246,10 +262,60 @@ class Reader {
           verb_word = t.low;
         } else if (is_person(t.low)) {
           const bool object = i > 0 && in(low(i - 1), {"to", "with", "than", "from", "for"});
-          if (question) owners_in_question.insert(t.low);
+          if (question) {
+            owners_in_question.insert(t.low);
+            question_people.push_back(t.low);
+          }
           if (!object) owner_ = t.low;
         } else if (in(t.low, {"they", "together", "altogether", "both", "combined"})) {
           if (question) question_plural = true;
+        } else if (t.low == "each" && !question && container(T, i, used, text)) {
+          continue;
+        } else if (t.low == "each" && question && thing_at(i + 1)) {
+          question_each = T[i + 1].low;  // "how many does each friend get"
+          used[i] = true;
+        } else if (t.low == "older" && question) {
+          question_older = true;
+          used[i] = true;
+        } else if (t.low == "than" && question && question_older) {
+          used[i] = true;  // "how much older is A than B"
+        } else if (t.low == "far" && question && i > 0 && low(i - 1) == "how") {
+          used[i] = true;  // "how far": a distance, read from the question's wording
+        } else if (t.low == "average" && low(i + 1) == "speed" && low(i + 2) == "of") {
+          used[i] = true;  // "at an average speed of 60 km/h" is the speed
+        } else if (t.low == "equally" && in(low(i + 1), {"among", "between"}) && i + 3 < T.size() &&
+                   T[i + 2].kind == K::Num && thing_at(i + 3)) {
+          if (divisor != std::string::npos) return open("two ways of sharing");
+          Fact g;
+          g.kind = Fact::Given;
+          g.value = std::stod(T[i + 2].low);
+          g.expr = literal(T[i + 2]);
+          g.text = text(i, i + 4);
+          g.hint = py_name(T[i + 3].low, "parts");
+          divisor = facts.size();
+          sharers = T[i + 3].low;
+          facts.push_back(g);
+          i += 3;
+          continue;
+        } else if (t.low == "half" && low(i + 1) == "of" &&
+                   (low(i + 2) == "them" || (low(i + 2) == "the" && thing_at(i + 3)))) {
+          // "gave half of them": half of the one count of that thing so far.
+          if (verb != Verb::Gain && verb != Verb::Lose && verb != Verb::Sell)
+            return open("\"" + text(i, i + 3) + "\" without a verb that adds or takes away");
+          const std::string noun = low(i + 2) == "them" ? std::string() : low(i + 3);
+          const Fact* r = reference(noun);
+          int n = 0;
+          for (const auto& f : facts)
+            if (r && f.kind == Fact::Count && !f.money && same_thing(f.noun, r->noun)) ++n;
+          if (!r || n != 1) return open("\"" + text(i, i + 3) + "\" of a running total");
+          Fact f = count_fact(r->noun, verb, verb_word, r->value / 2);
+          f.relation = true;
+          f.expr = "@" + std::to_string(index_of(r)) + " / 2";
+          f.text = text(i, low(i + 2) == "them" ? i + 3 : i + 4);
+          relations.emplace_back(r->noun, f.text);
+          facts.push_back(f);
+          i += low(i + 2) == "them" ? 2 : 3;
+          continue;
         } else if (t.low == "twice" && low(i + 1) == "as" && low(i + 2) == "many") {
           if (!relation(T, i, i + 3, 2.0, "2", used, verb, verb_word, reference, text))
             return false;
@@ -363,6 +429,50 @@ class Reader {
       }
       size_t k = i + 1;
       while (word(k) && is_adjective(T[k].low)) ++k;
+      // A speed: "60 km/h", "60 km per hour", "60 miles an hour".
+      if (thing_at(k) && is_distance(T[k].low) &&
+          ((low(k + 1) == "/" && in(low(k + 2), {"h", "hr", "hour"})) ||
+           (in(low(k + 1), {"per", "an", "a"}) && low(k + 2) == "hour"))) {
+        Fact f;
+        f.kind = Fact::Price;
+        f.noun = "hour";
+        f.out = distance_unit(T[k].low);
+        f.owner = owner_;
+        f.value = v;
+        f.expr = literal(t);
+        f.text = text(i, k + 3);
+        f.hint = "speed";
+        facts.push_back(f);
+        i = k + 2;
+        continue;
+      }
+      // "8 hours a day for 5 days": so many per period, for so many periods.
+      if (thing_at(k) && in(low(k + 1), {"a", "an", "per", "each", "every"}) && thing_at(k + 2) &&
+          low(k + 3) == "for" && k + 5 < T.size() && T[k + 4].kind == K::Num && thing_at(k + 5) &&
+          same_thing(T[k + 2].low, T[k + 5].low)) {
+        Fact per;
+        per.kind = Fact::Given;
+        per.value = v;
+        per.expr = literal(t);
+        per.text = text(i, k + 3);
+        per.hint =
+            singular(py_name(T[k].low, "amount")) + "s_per_" + singular(py_name(T[k + 2].low));
+        Fact periods = per;
+        periods.value = std::stod(T[k + 4].low);
+        periods.expr = literal(T[k + 4]);
+        periods.text = text(k + 4, k + 6);
+        periods.hint = py_name(T[k + 5].low, "periods");
+        facts.push_back(per);
+        facts.push_back(periods);
+        Fact f = count_fact(T[k].low, verb, verb_word, per.value * periods.value);
+        f.relation = true;
+        f.expr = "@" + std::to_string(facts.size() - 2) + " * @" + std::to_string(facts.size() - 1);
+        f.text = text(i, k + 6);
+        facts.push_back(f);
+        last_thing = T[k].low;
+        i = k + 5;
+        continue;
+      }
       if (thing_at(k)) {
         // "8 hours a day", "4 km every day", "12 eggs each": a rate, not a count.
         if (in(low(k + 1), {"a", "an", "per", "each", "every"}) &&
@@ -410,6 +520,65 @@ class Reader {
   size_t index_of(const Fact* f) const { return static_cast<size_t>(f - facts.data()); }
 
  private:
+  // "Each pack has 6 stickers" after "5 packs", or "5 boxes with 12 pencils in each box": the
+  // packs become a given, and the stickers are packs * stickers per pack.
+  template <class Text>
+  bool container(const std::vector<Tok>& T, size_t i, std::vector<bool>& used, Text text) {
+    auto low = [&](size_t k) { return k < T.size() ? T[k].low : std::string(); };
+    auto num = [&](size_t k) { return k < T.size() && T[k].kind == K::Num; };
+    auto is_thing = [&](size_t k) {
+      return k < T.size() && T[k].kind == K::Word && !is_function_word(T[k].low) &&
+             verb_of(T[k].low) == Verb::None && !unsupported(T[k]);
+    };
+    if (!is_thing(i + 1)) return false;
+    const std::string box = T[i + 1].low;
+    size_t per_at = facts.size(), box_at = facts.size();
+    size_t end = i + 2;
+    std::string thing;
+    if (in(low(i + 2), {"has", "holds", "contains", "have"}) && num(i + 3) && is_thing(i + 4)) {
+      // "Each pack has 6 stickers."
+      thing = T[i + 4].low;
+      for (size_t k = facts.size(); k-- > 0;)
+        if (facts[k].kind == Fact::Count && !facts[k].money) {
+          if (same_thing(facts[k].noun, box)) box_at = k;
+          break;
+        }
+      if (box_at == facts.size()) return open("\"each " + box + "\" of nothing counted");
+      Fact per;
+      per.kind = Fact::Given;
+      per.value = std::stod(T[i + 3].low);
+      per.expr = literal(T[i + 3]);
+      per.text = text(i, i + 5);
+      per.hint = py_name(thing, "items") + "_per_" + singular(py_name(box, "box"));
+      per_at = facts.size();
+      facts.push_back(per);
+      end = i + 5;
+    } else if (i > 0 && low(i - 1) == "in" && facts.size() >= 2 &&
+               facts.back().kind == Fact::Count && !facts.back().money &&
+               facts[facts.size() - 2].kind == Fact::Count &&
+               same_thing(facts[facts.size() - 2].noun, box)) {
+      // "5 boxes with 12 pencils in each box."
+      per_at = facts.size() - 1;
+      box_at = facts.size() - 2;
+      thing = facts[per_at].noun;
+      facts[per_at].kind = Fact::Given;
+      facts[per_at].hint = py_name(thing, "items") + "_per_" + singular(py_name(box, "box"));
+    } else {
+      return open("\"each " + box + "\"");
+    }
+    Fact& b = facts[box_at];
+    b.kind = Fact::Given;
+    b.hint = py_name(b.noun, "boxes");
+    Fact f = count_fact(thing, b.verb, b.verb_word, b.value * facts[per_at].value);
+    f.owner = b.owner;
+    f.relation = true;
+    f.expr = "@" + std::to_string(box_at) + " * @" + std::to_string(per_at);
+    f.text = b.text + ", " + facts[per_at].text;
+    facts.push_back(f);
+    for (size_t k = i; k < end && k < T.size(); ++k) used[k] = true;
+    return true;
+  }
+
   Fact count_fact(const std::string& noun, Verb verb, const std::string& verb_word, double v) {
     Fact f;
     f.noun = noun;
@@ -495,6 +664,8 @@ Derivation derive_word_problem(const RequestAnalysis& a) {
       prices.push_back(i);
     else if (F[i].kind == Fact::Paid)
       paid.push_back(i);
+    else if (F[i].kind == Fact::Given)
+      continue;  // used inside the relation that made it
     else if (F[i].money)
       money.push_back(i);
     else
@@ -511,15 +682,24 @@ Derivation derive_word_problem(const RequestAnalysis& a) {
       return d;
     }
   const bool plural = r.question_plural || r.owners_in_question.size() >= 2;
-  if (owners.size() > 1 && !plural) {
+  if (owners.size() > 1 && !plural && !r.question_older) {
     d.why_open = "several people's things, and the question does not ask for all of them";
     return d;
   }
 
   // The final formula: terms (sign, expression) over fact indices.
-  std::vector<std::pair<char, std::string>> terms;
+  struct Term {
+    char sign;
+    std::string expr;
+    double value;
+  };
+  std::vector<Term> terms;
   std::string result;
-  auto ref = [](size_t i) { return "@" + std::to_string(i); };
+  auto ref = [](size_t i) {
+    std::string s = std::to_string(i);
+    s.insert(s.begin(), '@');  // not "@" + ...: GCC 12 warns falsely (-Wrestrict) there
+    return s;
+  };
   const bool asks_money = contains_word(q, "how much") || contains_word(q, "revenue") ||
                           contains_word(q, "cost") || contains_word(q, "change") ||
                           contains_word(q, "earn") || contains_word(q, "spend");
@@ -528,10 +708,41 @@ Derivation derive_word_problem(const RequestAnalysis& a) {
   const bool sum = contains_word(q, "altogether") || contains_word(q, "together") ||
                    contains_word(q, "in total") || contains_word(q, "total") ||
                    contains_word(q, "in all") || contains_word(q, "combined");
-  size_t how_many = q.find("how many ");
-  if (how_many != std::string::npos && !asks_money) {
-    std::string noun = q.substr(how_many + 9);
+  const size_t how_many = q.find("how many ");
+  std::string noun;
+  if (how_many != std::string::npos) {
+    noun = q.substr(how_many + 9);
     noun = noun.substr(0, noun.find_first_of(" ?,."));
+  }
+  const bool distance = contains_word(q, "how far") || is_distance(noun);
+  const bool nothing_else = prices.empty() && paid.empty() && money.empty();
+  if (r.question_older) {
+    // "How much older is A than B?": two ages, A's less B's.
+    const bool ages = counts.size() == 2 && nothing_else && owners.size() == 2 &&
+                      same_thing(F[counts[0]].noun, "years") &&
+                      same_thing(F[counts[1]].noun, "years") && !r.question_people.empty();
+    if (!ages) {
+      d.why_open = "\"older\", but not two people's ages";
+      return d;
+    }
+    const bool first = F[counts[0]].owner == r.question_people.front();
+    terms.push_back({'+', ref(counts[first ? 0 : 1]), F[counts[first ? 0 : 1]].value});
+    terms.push_back({'-', ref(counts[first ? 1 : 0]), F[counts[first ? 1 : 0]].value});
+    result = "difference";
+  } else if (r.divisor != std::string::npos || !r.question_each.empty()) {
+    // "shares them equally among 4 friends. How many does each friend get?"
+    const bool share = r.divisor != std::string::npos && !r.question_each.empty() &&
+                       same_thing(r.question_each, r.sharers) && counts.size() == 1 &&
+                       nothing_else && how_many != std::string::npos &&
+                       same_thing(F[counts[0]].noun, noun);
+    if (!share) {
+      d.why_open = "a share that is not one count split among the ones asked about";
+      return d;
+    }
+    terms.push_back(
+        {'+', ref(counts[0]) + " / " + ref(r.divisor), F[counts[0]].value / F[r.divisor].value});
+    result = "each_" + singular(py_name(r.sharers, "part"));
+  } else if (how_many != std::string::npos && !asks_money && !distance) {
     if (!prices.empty() || !paid.empty() || !money.empty() || counts.empty()) {
       d.why_open = "prices or sums of money in a question that counts " + noun;
       return d;
@@ -556,8 +767,8 @@ Derivation derive_word_problem(const RequestAnalysis& a) {
           d.why_open = "\"" + F[counts[n]].text + "\" neither adds nor takes away";
           return d;
         }
-        terms.emplace_back(n > 0 && (v == Verb::Lose || v == Verb::Sell) ? '-' : '+',
-                           ref(counts[n]));
+        terms.push_back({n > 0 && (v == Verb::Lose || v == Verb::Sell) ? '-' : '+', ref(counts[n]),
+                         F[counts[n]].value});
       }
       result = "left";
     } else {
@@ -567,11 +778,21 @@ Derivation derive_word_problem(const RequestAnalysis& a) {
         d.why_open = "the things counted are not all of one kind (held, got, given, sold)";
         return d;
       }
-      for (size_t i : counts) terms.emplace_back('+', ref(i));
+      for (size_t i : counts) terms.push_back({'+', ref(i), F[i].value});
       result = "total";
     }
-  } else if (asks_money) {
-    if (net && !contains_word(q, "change")) {
+  } else if (asks_money || distance) {
+    // The rate's unit of what is asked: dollars, or the speed's distance unit.
+    std::string out = "dollars";
+    if (distance) {
+      out.clear();
+      for (size_t p : prices) out = F[p].out;
+      if (out.empty() || (!noun.empty() && !same_thing(out, noun) && distance_unit(noun) != out)) {
+        d.why_open = "a distance asked, but no speed in its unit";
+        return d;
+      }
+    }
+    if (net && !contains_word(q, "change") && !distance) {
       if (!prices.empty() || !paid.empty() || !counts.empty() || money.empty() ||
           (F[money[0]].verb != Verb::Have && F[money[0]].verb != Verb::Gain)) {
         d.why_open = "money left, but not as money held then spent";
@@ -583,7 +804,7 @@ Derivation derive_word_problem(const RequestAnalysis& a) {
           d.why_open = "\"" + F[money[n]].text + "\" neither adds nor takes away";
           return d;
         }
-        terms.emplace_back(n > 0 && v == Verb::Lose ? '-' : '+', ref(money[n]));
+        terms.push_back({n > 0 && v == Verb::Lose ? '-' : '+', ref(money[n]), F[money[n]].value});
       }
       result = "money_left";
     } else {
@@ -596,6 +817,7 @@ Derivation derive_word_problem(const RequestAnalysis& a) {
       }
       std::set<size_t> priced;
       std::string cost;
+      double cost_value = 0;
       for (size_t p : prices) {
         size_t match = F.size();
         for (size_t c : counts)
@@ -609,16 +831,22 @@ Derivation derive_word_problem(const RequestAnalysis& a) {
           d.why_open = "the price \"" + F[p].text + "\" does not match one count";
           return d;
         }
+        if (F[p].out != out) {
+          d.why_open = "the rate \"" + F[p].text + "\" does not give " + out;
+          return d;
+        }
         priced.insert(match);
         cost += (cost.empty() ? "" : " + ") + ref(match) + " * " + ref(p);
+        cost_value += F[match].value * F[p].value;
       }
       if (contains_word(q, "change")) {
-        terms.emplace_back('+', ref(paid[0]));
-        terms.emplace_back('-', prices.size() > 1 ? "(" + cost + ")" : cost);
+        terms.push_back({'+', ref(paid[0]), F[paid[0]].value});
+        terms.push_back({'-', prices.size() > 1 ? "(" + cost + ")" : cost, cost_value});
         result = "change";
       } else {
-        terms.emplace_back('+', cost);
-        result = contains_word(q, "revenue")                               ? "revenue"
+        terms.push_back({'+', cost, cost_value});
+        result = distance                                                  ? "distance"
+                 : contains_word(q, "revenue")                             ? "revenue"
                  : contains_word(q, "earn") || contains_word(q, "make")    ? "earnings"
                  : contains_word(q, "take in") || contains_word(q, "sold") ? "revenue"
                                                                            : "cost";
@@ -635,7 +863,9 @@ Derivation derive_word_problem(const RequestAnalysis& a) {
   const bool by_owner = owners.size() > 1;
   for (auto& f : F) {
     std::string base;
-    if (f.kind == Fact::Price) {
+    if (f.kind == Fact::Given || !f.hint.empty()) {
+      base = f.hint;
+    } else if (f.kind == Fact::Price) {
       base = singular(py_name(f.noun, "item")) + "_price";
     } else if (f.kind == Fact::Paid) {
       base = "paid";
@@ -662,21 +892,11 @@ Derivation derive_word_problem(const RequestAnalysis& a) {
   double value = 0;
   for (size_t n = 0; n < terms.size(); ++n) {
     final_expr +=
-        n == 0 ? (terms[n].first == '-' ? "-" : "") : std::string(" ") + terms[n].first + " ";
-    final_expr += resolve(terms[n].second);
+        n == 0 ? (terms[n].sign == '-' ? "-" : "") : std::string(" ") + terms[n].sign + " ";
+    final_expr += resolve(terms[n].expr);
   }
   // The value, for the sanity check only: the plan's own arithmetic is what counts.
-  for (const auto& [sign, e] : terms) {
-    double t = 0;
-    if (e.find('*') == std::string::npos) {
-      t = F[std::stoul(e.substr(1))].value;
-    } else {
-      for (size_t p : prices)
-        for (size_t c : counts)
-          if (same_thing(F[c].noun, F[p].noun)) t += F[c].value * F[p].value;
-    }
-    value += sign == '-' ? -t : t;
-  }
+  for (const Term& t : terms) value += t.sign == '-' ? -t.value : t.value;
   if (value < 0) {
     d.steps.clear();
     d.why_open = "the text gives a negative " + result + " (" + fmt(value) + ")";

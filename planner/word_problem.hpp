@@ -1,8 +1,12 @@
 // Derives the computation of an arithmetic word problem from its text, and only with
 // certainty: every number the text gives is read by a known pattern (a count of a thing, a
-// price of a thing, "twice as many", "5 more ... than", a bill paid with), the question is one
-// of a few known forms, and the units agree (counts of one thing, prices matched one-to-one to
-// the things counted). Anything else leaves the computation open, with the reason.
+// price or rate of a thing, "twice as many", "5 more ... than", "half of them", a bill paid
+// with, "each pack has 6", "8 hours a day for 5 days", "60 km/h", "equally among 4 friends",
+// "N years old"), the question is one of a few known forms (how many ... left / in total, how
+// much ... spend / earn / change / left, how far, how much older, how many does each get), and
+// the units agree (counts of one thing, rates matched one-to-one to the things counted). Any
+// other word with arithmetic in it ("percent", "dozen", "average", "every", "rest", ...) leaves
+// the computation open, with the reason.
 #pragma once
 
 #include <string>

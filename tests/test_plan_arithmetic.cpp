@@ -125,7 +125,30 @@ TEST_CASE("arithmetic plans do not guess: tricky wordings stay open or are right
       {"A shirt costs $25 and is on sale for 20% off. Maria buys 3 shirts. How much does she "
        "pay in total?",
        60},
+      {"A class has 20 students. Half of them are girls. How many students are there in "
+       "total?",
+       20},
+      {"Ava has 3 packs of cards. Ben has 2 packs of cards. Each pack has 10 cards. How many "
+       "cards do they have together?",
+       50},
+      {"Ava is 30 years old. Ben is 5 years older than Ava. How much older is Ben than Ava?", 5},
+      {"Sam has 24 apples. He gives 4 to Tom and shares the rest equally among 5 friends. How "
+       "many apples does each friend get?",
+       4},
+      {"Ava had 20 cookies. She ate 4 and gave half of them to Ben. How many cookies does she "
+       "have left?",
+       8},
+      {"A car travels at 60 km/h for 2 hours and then at 40 km/h for 3 hours. How far does it "
+       "travel?",
+       240},
+      {"A train travels at 60 miles per hour for 2 hours. How many kilometers does it travel?",
+       -1},  // needs a conversion the text does not give
+      {"Ava is 30 years old and Ben is 42 years old. How many years older is Ben than Ava?", 12},
       // Certain ones: the plan must compute them, and right.
+      {"Ava works 6 hours a day for 5 days and earns $10 per hour. How much does she earn?", 300},
+      {"Kim has 5 boxes with 12 pencils in each box. She gives away 9 pencils. How many pencils "
+       "does she have left?",
+       51},
       {"Ava buys 3 notebooks at $2.50 each and 2 pens at $1.25 each. She pays with a $20 bill. "
        "How much change does she get?",
        10},
@@ -137,8 +160,10 @@ TEST_CASE("arithmetic plans do not guess: tricky wordings stay open or are right
     INFO(q << "\n---\n" << p.code);
     if (e.asserts) CHECK(same(e.value, answer));
   }
-  CHECK(evaluate_plan(make_plan(cases[cases.size() - 2].first, PlanOptions{}).code).asserts);
-  CHECK(evaluate_plan(make_plan(cases.back().first, PlanOptions{}).code).asserts);
+  for (size_t i = cases.size() - 4; i < cases.size(); ++i) {
+    INFO(cases[i].first);
+    CHECK(evaluate_plan(make_plan(cases[i].first, PlanOptions{}).code).asserts);
+  }
 }
 
 TEST_CASE("a request for new code gets a code plan: signature, steps, edge cases, a test") {
