@@ -8,6 +8,7 @@
 
 #include "engine/data_root.hpp"
 #include "engine/engine_service.hpp"
+#include "engine/json_grammar.hpp"
 #include "engine/load_error.hpp"
 #include "middleware/chat_prompt.hpp"
 #include "middleware/device.hpp"
@@ -42,6 +43,12 @@ engine::SamplingParams to_sampling(const GenerateOptions& g) {
   p.best_of = g.best_of;
   p.logprobs = g.logprobs;
   p.ignore_eos = g.ignore_eos;
+  if (g.response_format == "json_object")
+    p.constraint = engine::JsonGrammar::any_object();
+  else if (g.response_format == "json_schema")
+    p.constraint = engine::JsonGrammar::from_schema(nlohmann::json::parse(g.json_schema));
+  else if (!g.response_format.empty())
+    throw std::invalid_argument("unknown response format '" + g.response_format + "'");
   return p;
 }
 
@@ -272,6 +279,7 @@ Result Pipeline::run_request(Request request, const ChoiceTextCallback& on_text,
   engine::Submission sub = svc.submit(std::move(ids), sp, cb);
   if (cancel) cancel->on_cancel(sub.cancel);
   engine::GenerationResult g = sub.result.get();
+  if (!g.error.empty()) throw std::runtime_error(g.error);
   for (const auto& c : g.completions) {
     Choice ch;
     ch.text = c.text;

@@ -2,6 +2,7 @@
 // the documented JSON shapes.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.hpp"
@@ -87,6 +88,32 @@ TEST_CASE("generate --json with a seed repeats, and n gives n choices") {
   auto ja = nlohmann::json::parse(a), jb = nlohmann::json::parse(b);
   CHECK(ja["choices"] == jb["choices"]);
   CHECK(ja["choices"].size() == 3);
+}
+
+TEST_CASE("generate --json-schema and --json-object constrain the output; bad schemas fail") {
+  const std::string model = precis::test::cached_model("tiny", 2, precis::engine::DType::F32);
+  const std::string dir = precis::test::scratch_dir("cli_json_schema");
+  const std::string schema = dir + "/schema.json", bad = dir + "/bad.json";
+  std::ofstream(schema) << R"({"type": "object", "properties": {"n": {"type": "integer"}},
+                              "required": ["n"], "additionalProperties": false})";
+  std::ofstream(bad) << R"({"type": "string", "format": "date"})";
+  const std::string gen = std::string(PRECIS_BINARY) + " generate --json --model " + model +
+                          " --prompt 'And God said' --max-tokens 40 --n 4 --seed 3 ";
+  for (const std::string& flag : {"--json-schema " + schema, std::string("--json-object")}) {
+    std::string out;
+    REQUIRE(run_command(gen + flag, &out) == 0);
+    for (const auto& c : nlohmann::json::parse(out)["choices"]) {
+      INFO(flag << ": " << c["text"] << " " << c["finish_reason"]);
+      if (c["finish_reason"] == "length") continue;
+      const auto v = nlohmann::json::parse(c["text"].get<std::string>(), nullptr, false);
+      REQUIRE(v.is_object());
+      if (flag != "--json-object") CHECK(v["n"].is_number_integer());
+    }
+  }
+  std::string out;
+  CHECK(run_command(precis_cmd("generate --model " + model + " --prompt hi --json-schema " + bad),
+                    &out) != 0);
+  CHECK_THAT(out, Catch::Contains("'format'"));
 }
 
 TEST_CASE("--device: cpu works, unknown names and an unusable cuda fail clearly") {

@@ -234,11 +234,55 @@ TEST_CASE("real clients: unknown model 404, unused fields ignored, tools refused
     CHECK(parse(r.body)["error"]["message"].get<std::string>().find(
               "tool calls are not supported") != std::string::npos);
   }
-  json rf = chat;
-  rf["response_format"] = {{"type", "json_object"}};
-  r = s.post("/v1/chat/completions", rf);
+}
+
+TEST_CASE("response_format: json_object and json_schema constrain the output; bad ones are 400") {
+  TestServer s;
+  const json schema = {{"type", "object"},
+                       {"properties", {{"ok", {{"type", "boolean"}}}}},
+                       {"required", {"ok"}},
+                       {"additionalProperties", false}};
+  const json formats[] = {
+      {{"type", "json_object"}},
+      {{"type", "json_schema"}, {"json_schema", {{"name", "answer"}, {"schema", schema}}}}};
+  for (const json& format : formats) {
+    for (const char* endpoint : {"/v1/chat/completions", "/v1/completions"}) {
+      const bool chat = endpoint == std::string("/v1/chat/completions");
+      json body = {{"max_tokens", 48}, {"n", 2}, {"seed", 5}, {"response_format", format}};
+      if (chat)
+        body["messages"] = {{{"role", "user"}, {"content", "Answer in JSON."}}};
+      else
+        body["prompt"] = "Answer in JSON.";
+      const Reply r = s.post(endpoint, body);
+      INFO(endpoint << " " << format.dump() << " " << r.body);
+      REQUIRE(r.status == 200);
+      for (const json& c : parse(r.body)["choices"]) {
+        const std::string text = chat ? c["message"]["content"] : c["text"];
+        if (c["finish_reason"] == "length") continue;  // cut by max_tokens, as usual
+        CHECK(c["finish_reason"] == "stop");
+        const json v = json::parse(text, nullptr, false);
+        REQUIRE(v.is_object());
+        if (format["type"] == "json_schema") {
+          CHECK(v.size() == 1);
+          CHECK(v["ok"].is_boolean());
+        }
+      }
+    }
+  }
+  // A schema feature the engine cannot enforce, and a malformed response_format: 400s naming them.
+  json bad = json::parse(R"({"prompt": "x", "response_format": {"type": "json_schema",
+      "json_schema": {"name": "n", "schema": {"type": "string", "pattern": "^a"}}}})");
+  Reply r = s.post("/v1/completions", bad);
   CHECK(r.status == 400);
-  CHECK(parse(r.body)["error"]["param"] == "/response_format");
+  CHECK(parse(r.body)["error"]["message"].get<std::string>().find("'pattern'") !=
+        std::string::npos);
+  CHECK(parse(r.body)["error"]["param"] == "/response_format/json_schema/schema");
+  bad["response_format"] = {{"type", "xml"}};
+  r = s.post("/v1/completions", bad);
+  CHECK(r.status == 400);
+  CHECK(parse(r.body)["error"]["param"] == "/response_format/type");
+  bad["response_format"] = {{"type", "json_schema"}};
+  CHECK(s.post("/v1/completions", bad).status == 400);
 }
 
 TEST_CASE("the config's server section is validated like the rest") {

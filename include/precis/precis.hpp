@@ -42,6 +42,10 @@ struct GenerateOptions {
   int best_of = 0;
   int logprobs = 0;
   bool ignore_eos = false;
+  // Constrained decoding (the API's response_format): "" none; "json_object": the output is a
+  // JSON object; "json_schema": a value matching `json_schema` (a JSON Schema, as JSON text).
+  std::string response_format;
+  std::string json_schema;
 };
 
 struct ModelOptions {

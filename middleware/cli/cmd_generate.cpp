@@ -1,8 +1,10 @@
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "engine/json_grammar.hpp"
 #include "middleware/cli/commands.hpp"
 #include "middleware/cli/engine_options.hpp"
 #include "middleware/cli/parse.hpp"
@@ -11,12 +13,30 @@ namespace po = boost::program_options;
 
 namespace precis::cli {
 
+namespace {
+
+// --json-schema FILE: the schema compiled, or an error naming the file and what is wrong.
+std::shared_ptr<const engine::JsonGrammar> load_schema(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("--json-schema: cannot read " + path);
+  const nlohmann::json schema = nlohmann::json::parse(in, nullptr, false);
+  if (schema.is_discarded()) throw std::invalid_argument("--json-schema: " + path + " is not JSON");
+  try {
+    return engine::JsonGrammar::from_schema(schema);
+  } catch (const engine::UnsupportedSchema& e) {
+    throw std::invalid_argument("--json-schema " + path + ": " + e.what());
+  }
+}
+
+}  // namespace
+
 int cmd_generate(const Args& args) {
   EngineFlags ef;
   std::string prompt, prompt_file;
   engine::SamplingParams p;
   int64_t seed = -1;
-  bool json = false;
+  bool json = false, json_object = false;
+  std::string json_schema;
   po::options_description desc("options");
   add_engine_flags(desc, ef);
   desc.add_options()("prompt", po::value(&prompt), "prompt text")(
@@ -42,11 +62,18 @@ int cmd_generate(const Args& args) {
       "stop", po::value(&p.stop)->composing(), "stop string (repeatable)")(
       "logprobs", po::value(&p.logprobs)->default_value(0), "top alternatives to report per token")(
       "ignore-eos", po::bool_switch(&p.ignore_eos),
-      "keep generating past the end-of-sequence token")("json", po::bool_switch(&json),
-                                                        "print the result as JSON");
+      "keep generating past the end-of-sequence token")(
+      "json-object", po::bool_switch(&json_object), "constrain the output to a JSON object")(
+      "json-schema", po::value(&json_schema),
+      "constrain the output to a value matching this JSON Schema file")(
+      "json", po::bool_switch(&json), "print the result as JSON");
   if (auto rc = parse_args("generate", "Generates text on the embedded engine.", args, desc))
     return *rc;
   if (seed >= 0) p.seed = static_cast<uint64_t>(seed);
+  if (json_object && !json_schema.empty())
+    throw std::invalid_argument("give --json-object or --json-schema, not both");
+  if (json_object) p.constraint = engine::JsonGrammar::any_object();
+  if (!json_schema.empty()) p.constraint = load_schema(json_schema);
   p.validate();
   const std::string text = read_prompt(prompt, prompt_file);
   engine::Engine eng(to_engine_options(ef));
@@ -61,6 +88,7 @@ int cmd_generate(const Args& args) {
     };
   }
   const engine::GenerationResult r = eng.generate(text, p, on_text);
+  if (!r.error.empty()) throw std::runtime_error(r.error);
   size_t generated = 0;
   for (const auto& c : r.completions) generated += c.tokens.size();
   const double tps = r.seconds > 0 ? static_cast<double>(generated) / r.seconds : 0.0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/json_grammar.hpp"
 #include "middleware/chat_prompt.hpp"
 #include "middleware/json_reader.hpp"
 #include "middleware/pipeline_config.hpp"
@@ -68,6 +69,37 @@ void read_precis(JsonReader p, Request& base) {
   p.finish();
 }
 
+// response_format: {"type": "text"}, {"type": "json_object"} or {"type": "json_schema",
+// "json_schema": {"name": ..., "schema": {...}}} into g.response_format / g.json_schema. The
+// schema is compiled here, so a feature the engine cannot enforce is a 400 naming it rather than
+// output that ignores it.
+void read_response_format(const json& rf, GenerateOptions& g) {
+  const std::string path = "/response_format";
+  if (!rf.is_object())
+    throw ConfigError(path + ": expected an object like {\"type\": \"json_object\"}");
+  JsonReader r(rf, path);
+  const auto type = r.choice("type", {"text", "json_object", "json_schema"});
+  if (!type) r.fail("type", "missing");
+  if (*type == "json_schema") {
+    auto js = r.object("json_schema");
+    if (!js) r.fail("json_schema", "missing: give {\"name\": ..., \"schema\": {...}}");
+    js->string("name");
+    js->string("description");
+    js->boolean("strict");  // every schema is enforced strictly here
+    const auto schema = js->raw("schema");
+    if (!schema) js->fail("schema", "missing");
+    try {
+      engine::JsonGrammar::from_schema(*schema);
+    } catch (const engine::UnsupportedSchema& e) {
+      js->fail("schema", e.what());
+    }
+    js->finish();
+    g.json_schema = schema->dump();
+  }
+  r.finish();
+  g.response_format = *type == "text" ? "" : *type;
+}
+
 // Fields both endpoints share; reads the sampling fields into `base.generate`.
 void read_common(JsonReader& r, const PipelineConfig& defaults, ApiRequest& out, Request& base) {
   if (auto m = r.string("model")) out.model = *m;  // checked against the served model by the API
@@ -81,11 +113,8 @@ void read_common(JsonReader& r, const PipelineConfig& defaults, ApiRequest& out,
   for (const char* tool_field : {"tools", "tool_choice", "functions", "function_call"})
     if (auto t = r.raw(tool_field); t && !t->is_null())
       r.fail(tool_field, "tool calls are not supported by this server");
-  if (auto rf = r.raw("response_format"); rf && !rf->is_null()) {
-    if (!rf->is_object() || rf->value("type", "") != "text")
-      r.fail("response_format",
-             "only {\"type\": \"text\"} is supported (JSON mode and JSON schemas are not yet)");
-  }
+  GenerateOptions format;
+  if (auto rf = r.raw("response_format"); rf && !rf->is_null()) read_response_format(*rf, format);
   if (auto v = r.boolean("stream")) out.stream = *v;
   if (auto so = r.object("stream_options")) {
     if (auto v = so->boolean("include_usage")) out.include_usage = *v;
@@ -96,6 +125,8 @@ void read_common(JsonReader& r, const PipelineConfig& defaults, ApiRequest& out,
   if (auto p = r.object("precis")) read_precis(*p, base);
   GenerateOptions g = defaults.generate;
   read_generate_options(r, g);
+  g.response_format = format.response_format;
+  g.json_schema = format.json_schema;
   out.n = g.n;
   base.generate = g;
 }
