@@ -17,6 +17,7 @@
 
 #include "engine/engine.hpp"
 #include "engine/json_grammar.hpp"
+#include "engine/token_constraint.hpp"
 #include "precis/precis.hpp"
 
 using namespace precis::engine;
@@ -70,6 +71,26 @@ Figures run(Engine& e, const std::vector<int>& prompt, SamplingParams p, int bat
   for (RequestId id : live) e.abort(id);  // the rest are not needed
   e.take_finished();
   return f;
+}
+
+// One uncached mask: the whole-vocabulary trie scan a new state costs, inside a string (where
+// nearly every token fits, the slowest case) and after an object's opening brace.
+void time_cold_masks(const Tokenizer& tok, const std::vector<int>& end_ids) {
+  auto t0 = Clock::now();
+  auto trie = std::make_shared<const TokenTrie>(TokenTrie::from_tokenizer(tok));
+  const double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  std::printf("vocabulary trie: %zu nodes for %d tokens, built in %.1f ms\n", trie->nodes().size(),
+              tok.vocab_size(), build_ms);
+  for (const char* prefix : {"{", "{\"name\": \"ab"}) {
+    TokenConstraint tc(JsonGrammar::any_object(), trie, end_ids);
+    JsonRecognizer rec(tc.grammar());
+    JsonState s = tc.start();
+    rec.feed(s, prefix);
+    t0 = Clock::now();
+    const auto m = tc.mask(s);
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    std::printf("uncached mask after '%s': %.2f ms, %d tokens allowed\n", prefix, ms, m->allowed);
+  }
 }
 
 }  // namespace
@@ -128,6 +149,7 @@ int main(int argc, char** argv) {
         "model %s, batch %d, %d steps each in %d alternating rounds, temperature %.2f, "
         "max_tokens %d\n",
         model.c_str(), batch, steps, rounds, p.temperature, p.max_tokens);
+    time_cold_masks(e.tokenizer(), e.tokenizer().eos_ids());
     run(e, prompt, p, batch, 4);  // warm-up: first-touch of weights and buffers
     // Alternating rounds, so that load from elsewhere on the machine falls on both alike.
     SamplingParams pc = p;

@@ -10,10 +10,11 @@ namespace precis::engine {
 
 namespace {
 
-// Masks are a vocabulary's worth of bits each (6 KiB for 49k tokens); past this many states the
-// cache starts over rather than grow without bound.
-constexpr size_t kMaxCachedMasks = 4096;
-constexpr size_t kMaxBoundGrammars = 16;
+// Masks are a vocabulary's worth of bits each (6 KiB for 49k tokens); past this many bytes of
+// masks a grammar's cache starts over rather than grow without bound (16 MiB: some 2,700 states
+// of a 49k vocabulary, far more than a typical output visits).
+constexpr size_t kMaxCachedMaskBytes = size_t{16} << 20;
+constexpr size_t kMaxBoundGrammars = 8;
 
 }  // namespace
 
@@ -32,7 +33,7 @@ std::shared_ptr<const TokenMask> TokenConstraint::mask(const JsonState& s) {
   }
   std::shared_ptr<const TokenMask> m = compute(s);
   std::lock_guard<std::mutex> lock(mu_);
-  if (cache_.size() >= kMaxCachedMasks) cache_.clear();
+  if ((cache_.size() + 1) * m->bits.size() * sizeof(uint64_t) > kMaxCachedMaskBytes) cache_.clear();
   cache_.emplace(std::move(key), m);
   return m;
 }
