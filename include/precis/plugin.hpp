@@ -50,7 +50,9 @@
 #include "precis/precis.hpp"
 
 // Raise on any layout change of precis_plugin_v1, precis::Stage, Request, Result or what they hold.
-#define PRECIS_PLUGIN_ABI_VERSION 2  // 2: Request::messages, Stage::stream_filter
+#define PRECIS_PLUGIN_ABI_VERSION \
+  3  // 2: Request::messages, Stage::stream_filter; 3: GenerateOptions (in Request) gained
+     // response_format, json_schema
 
 extern "C" {
 
