@@ -50,9 +50,9 @@
 #include "precis/precis.hpp"
 
 // Raise on any layout change of precis_plugin_v1, precis::Stage, Request, Result or what they hold.
-#define PRECIS_PLUGIN_ABI_VERSION \
-  3  // 2: Request::messages, Stage::stream_filter; 3: GenerateOptions (in Request) gained
-     // response_format, json_schema
+// 2: Request::messages, Stage::stream_filter. 3: GenerateOptions (inside Request) gained
+// response_format and json_schema.
+#define PRECIS_PLUGIN_ABI_VERSION 3
 
 extern "C" {
 
