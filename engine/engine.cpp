@@ -463,12 +463,8 @@ std::vector<float> Engine::score_tokens(const std::vector<int>& tokens) {
   const int V = config().vocab_size;
   std::vector<float> out(tokens.size(), std::numeric_limits<float>::quiet_NaN());
   for (size_t i = 1; i < tokens.size(); ++i) {
-    const float* row = logits.data() + (i - 1) * V;
-    double mx = -INFINITY;
-    for (int v = 0; v < V; ++v) mx = std::max(mx, static_cast<double>(row[v]));
-    double sum = 0.0;
-    for (int v = 0; v < V; ++v) sum += std::exp(row[v] - mx);
-    out[i] = static_cast<float>(row[tokens[i]] - mx - std::log(sum));
+    const std::span<const float> row(logits.data() + (i - 1) * V, static_cast<size_t>(V));
+    out[i] = token_logprob(row, tokens[i]);
   }
   return out;
 }

@@ -285,6 +285,11 @@ SampleResult sample_token_with_uniform(std::span<const float> logits, const Samp
   return result;
 }
 
+float token_logprob(std::span<const float> logits, int token) {
+  return static_cast<float>(static_cast<double>(logits[static_cast<size_t>(token)]) -
+                            log_sum_exp(logits));
+}
+
 std::vector<float> log_softmax(std::span<const float> logits) {
   const double lse = log_sum_exp(logits);
   std::vector<float> out(logits.size());

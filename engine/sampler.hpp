@@ -91,8 +91,11 @@ inline bool has_penalties(const SamplingParams& p) {
 void apply_penalties(std::span<float> logits, const SamplingParams& params,
                      std::span<const int> prompt_tokens, std::span<const int> output_tokens);
 
-// log-softmax of a row, in f64 accumulation for accuracy.
+// log-softmax of a row, in f64 accumulation for accuracy (NaN logits count as impossible).
 std::vector<float> log_softmax(std::span<const float> logits);
+// One entry of it: log p(token) under the row. The one log-softmax of the engine: sampling,
+// beam search and scoring all go through these two.
+float token_logprob(std::span<const float> logits, int token);
 
 // The earliest position in `text` where any stop string occurs, or npos.
 size_t find_stop(const std::string& text, const std::vector<std::string>& stop);

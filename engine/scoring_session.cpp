@@ -1,22 +1,12 @@
 #include "engine/scoring_session.hpp"
 
-#include <cmath>
 #include <limits>
+#include <span>
 #include <stdexcept>
 
+#include "engine/sampler.hpp"
+
 namespace precis::engine {
-
-namespace {
-
-float logprob_of(const float* row, int V, int token) {
-  double mx = -INFINITY;
-  for (int v = 0; v < V; ++v) mx = std::max(mx, static_cast<double>(row[v]));
-  double sum = 0.0;
-  for (int v = 0; v < V; ++v) sum += std::exp(row[v] - mx);
-  return static_cast<float>(row[token] - mx - std::log(sum));
-}
-
-}  // namespace
 
 ScoringSession::ScoringSession(Backend& backend, KvCacheManager& kv, SeqId id)
     : backend_(backend), kv_(kv), id_(id) {}
@@ -58,7 +48,9 @@ std::vector<float> ScoringSession::append(const std::vector<int>& tokens) {
   const size_t first_row = rerun_last ? 1 : 0;
   for (size_t i = 0; i < tokens.size(); ++i) {
     const float* row = (i == 0) ? prev : logits.data() + (first_row + i - 1) * V;
-    out.push_back(row ? logprob_of(row, V, tokens[i]) : std::numeric_limits<float>::quiet_NaN());
+    out.push_back(
+        row ? token_logprob(std::span<const float>(row, static_cast<size_t>(V)), tokens[i])
+            : std::numeric_limits<float>::quiet_NaN());
   }
   last_logits_.assign(logits.end() - V, logits.end());
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
