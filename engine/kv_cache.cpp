@@ -1,12 +1,13 @@
 #include "engine/kv_cache.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 namespace precis::engine {
 
-KvCacheManager::KvCacheManager(int num_blocks, int block_size)
-    : block_size_(block_size), alloc_(num_blocks) {
+KvCacheManager::KvCacheManager(int num_blocks, int block_size, bool prefix_caching)
+    : block_size_(block_size), alloc_(num_blocks, prefix_caching) {
   if (block_size <= 0) throw std::invalid_argument("block size must be positive");
 }
 
@@ -65,6 +66,54 @@ void KvCacheManager::truncate(SeqId seq, int n) {
     t.blocks.pop_back();
   }
   t.num_tokens = n;
+  const size_t full = static_cast<size_t>(n / block_size_);
+  if (t.hashes.size() > full) {
+    t.hashes.resize(full);
+    // The next append writes into this block. Shared, it is copied first (copy-on-write); held
+    // by this sequence alone, it is written in place, so its name no longer fits its contents.
+    PrefixCache* cache = alloc_.prefix_cache();
+    if (cache && full < t.blocks.size() && alloc_.ref_count(t.blocks[full]) == 1)
+      cache->forget(t.blocks[full]);
+  }
+}
+
+int KvCacheManager::match_prefix(SeqId seq, std::span<const int> tokens) {
+  PrefixCache* cache = alloc_.prefix_cache();
+  if (!cache || tokens.empty()) return 0;
+  if (tables_.count(seq)) throw std::logic_error("match_prefix on a sequence that has blocks");
+  Table t;
+  const auto hashes = prefix_block_hashes(tokens.first(tokens.size() - 1), block_size_);
+  for (uint64_t h : hashes) {
+    const auto block = cache->lookup(h);
+    if (!block) break;
+    alloc_.incref(*block);
+    t.blocks.push_back(*block);
+    t.hashes.push_back(h);
+  }
+  if (t.blocks.empty()) return 0;
+  t.num_tokens = static_cast<int>(t.blocks.size()) * block_size_;
+  const int matched = t.num_tokens;
+  tables_[seq] = std::move(t);
+  return matched;
+}
+
+void KvCacheManager::cache_full_blocks(SeqId seq, std::span<const int> tokens, int num_computed) {
+  PrefixCache* cache = alloc_.prefix_cache();
+  if (!cache) return;
+  Table& t = tables_.at(seq);
+  const size_t full = static_cast<size_t>(std::min(num_computed, t.num_tokens) / block_size_);
+  while (t.hashes.size() < full) {
+    const size_t i = t.hashes.size();
+    const uint64_t parent = i == 0 ? 0 : t.hashes.back();
+    const uint64_t h = prefix_block_hash(parent, tokens.subspan(i * block_size_, block_size_));
+    // A block with the same contents already named keeps the name; this copy stays anonymous.
+    cache->insert(h, t.blocks[i]);
+    t.hashes.push_back(h);
+  }
+}
+
+void KvCacheManager::count_prefix_lookup(int queried_tokens, int hit_tokens) {
+  if (PrefixCache* cache = alloc_.prefix_cache()) cache->count_lookup(queried_tokens, hit_tokens);
 }
 
 const std::vector<int>& KvCacheManager::block_table(SeqId seq) const {

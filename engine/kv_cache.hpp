@@ -1,9 +1,12 @@
 // The block manager: each sequence's block table (logical position -> physical KV block), fork
 // by sharing blocks, and copy-on-write when a sequence appends into a block someone else holds.
 // It decides *where* KV lives; the backend owns the memory and performs the copies it is told.
+// With prefix caching, full blocks are named by the hash of their prefix once computed, and a
+// new sequence starts on the cached blocks of its longest cached prefix instead of computing it.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -20,7 +23,7 @@ struct BlockCopy {
 
 class KvCacheManager {
  public:
-  KvCacheManager(int num_blocks, int block_size);
+  KvCacheManager(int num_blocks, int block_size, bool prefix_caching = false);
 
   int block_size() const { return block_size_; }
   const BlockAllocator& allocator() const { return alloc_; }
@@ -43,6 +46,18 @@ class KvCacheManager {
   // Keeps only the first `n` tokens of `seq`, releasing the blocks past them.
   void truncate(SeqId seq, int n);
 
+  // Prefix caching (no-ops returning 0 when off). A sequence with no blocks yet starts on the
+  // cached blocks of the longest cached prefix of `tokens`; returns how many tokens they hold
+  // (whole blocks, never all of `tokens`: the last token must run to give logits). Creates no
+  // table when nothing matches.
+  int match_prefix(SeqId seq, std::span<const int> tokens);
+  // Names the blocks of `seq` that its first `num_computed` tokens fill, so later sequences can
+  // find them. Call once their K/V has been written.
+  void cache_full_blocks(SeqId seq, std::span<const int> tokens, int num_computed);
+  bool prefix_caching() const { return alloc_.prefix_cache() != nullptr; }
+  // Counts an admitted sequence's lookup for the hit rate.
+  void count_prefix_lookup(int queried_tokens, int hit_tokens);
+
   bool has(SeqId seq) const { return tables_.count(seq) != 0; }
   const std::vector<int>& block_table(SeqId seq) const;
   int num_tokens(SeqId seq) const;
@@ -52,6 +67,7 @@ class KvCacheManager {
   struct Table {
     std::vector<int> blocks;
     int num_tokens = 0;
+    std::vector<uint64_t> hashes;  // prefix hashes of the leading full blocks named so far
   };
   int block_size_;
   BlockAllocator alloc_;

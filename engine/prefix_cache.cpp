@@ -17,14 +17,13 @@ std::uint64_t mix(std::uint64_t x) {
 
 }  // namespace
 
-std::uint64_t prefix_block_hash(std::uint64_t parent, std::span<const std::int32_t> tokens) {
+std::uint64_t prefix_block_hash(std::uint64_t parent, std::span<const int> tokens) {
   std::uint64_t h = mix(parent ^ 0x70726566697863ULL);  // "prefixc": 0 parent is not 0 hash
-  for (std::int32_t t : tokens) h = mix(h ^ static_cast<std::uint32_t>(t));
+  for (int t : tokens) h = mix(h ^ static_cast<std::uint32_t>(t));
   return mix(h ^ tokens.size());
 }
 
-std::vector<std::uint64_t> prefix_block_hashes(std::span<const std::int32_t> tokens,
-                                               int block_size) {
+std::vector<std::uint64_t> prefix_block_hashes(std::span<const int> tokens, int block_size) {
   if (block_size <= 0) throw std::invalid_argument("prefix_block_hashes: block_size <= 0");
   std::vector<std::uint64_t> hashes;
   std::uint64_t parent = 0;
@@ -38,11 +37,9 @@ std::vector<std::uint64_t> prefix_block_hashes(std::span<const std::int32_t> tok
 PrefixCache::PrefixCache(int num_blocks)
     : hash_of_(num_blocks), lru_pos_(num_blocks), in_lru_(num_blocks, false) {}
 
-std::optional<int> PrefixCache::lookup(std::uint64_t hash) {
-  ++queried_;
+std::optional<int> PrefixCache::lookup(std::uint64_t hash) const {
   auto it = block_of_.find(hash);
   if (it == block_of_.end()) return std::nullopt;
-  ++hits_;
   return it->second;
 }
 
@@ -65,6 +62,13 @@ void PrefixCache::revive(int block) {
   if (!in_lru_.at(block)) return;
   lru_.erase(lru_pos_[block]);
   in_lru_[block] = false;
+}
+
+void PrefixCache::forget(int block) {
+  if (!hash_of_.at(block).has_value()) return;
+  if (in_lru_[block]) throw std::logic_error("PrefixCache::forget: block is free");
+  block_of_.erase(*hash_of_[block]);
+  hash_of_[block].reset();
 }
 
 std::optional<int> PrefixCache::evict() {

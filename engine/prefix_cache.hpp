@@ -17,19 +17,17 @@ namespace precis::engine {
 
 // Hash of a full block: depends on every token before it through `parent` (0 for the first
 // block), so a block's hash names the whole prefix up to its end, not just its own tokens.
-std::uint64_t prefix_block_hash(std::uint64_t parent, std::span<const std::int32_t> tokens);
+std::uint64_t prefix_block_hash(std::uint64_t parent, std::span<const int> tokens);
 
 // The chain of hashes of a prompt's full blocks (a trailing partial block has none).
-std::vector<std::uint64_t> prefix_block_hashes(std::span<const std::int32_t> tokens,
-                                               int block_size);
+std::vector<std::uint64_t> prefix_block_hashes(std::span<const int> tokens, int block_size);
 
 class PrefixCache {
  public:
   explicit PrefixCache(int num_blocks);
 
-  // The block cached under `hash`, whether in use or in the free LRU. Counts a query and, when
-  // found, a hit (the /metrics hit rate).
-  std::optional<int> lookup(std::uint64_t hash);
+  // The block cached under `hash`, whether in use or in the free LRU.
+  std::optional<int> lookup(std::uint64_t hash) const;
   // Names an in-use full block by its hash. A hash already cached keeps its first block (the
   // second copy stays an ordinary, unnamed block); returns whether `block` was registered.
   bool insert(std::uint64_t hash, int block);
@@ -39,14 +37,22 @@ class PrefixCache {
   bool release(int block);
   // A block found by lookup() while on the LRU is referenced again: it leaves the LRU.
   void revive(int block);
+  // The block's contents are about to change (its sequence was cut back into it): unname it.
+  void forget(int block);
   // The least recently released named block, forgotten and handed over for new contents;
   // nullopt when no cached block is free.
   std::optional<int> evict();
 
   bool is_cached(int block) const { return hash_of_[block].has_value(); }
   int num_evictable() const { return static_cast<int>(lru_.size()); }
-  std::uint64_t queried_blocks() const { return queried_; }
-  std::uint64_t hit_blocks() const { return hits_; }
+
+  // The hit rate /metrics shows: tokens looked up at admission, and those found cached.
+  void count_lookup(int queried_tokens, int hit_tokens) {
+    queried_ += static_cast<std::uint64_t>(queried_tokens);
+    hits_ += static_cast<std::uint64_t>(hit_tokens);
+  }
+  std::uint64_t queried_tokens() const { return queried_; }
+  std::uint64_t hit_tokens() const { return hits_; }
 
  private:
   std::unordered_map<std::uint64_t, int> block_of_;
