@@ -73,7 +73,8 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
         weights_, blocks, options_.block_size,
         options_.int8_activations ? cpu::Activations::int8 : cpu::Activations::f32);
   }
-  kv_ = std::make_unique<KvCacheManager>(backend_->num_blocks(), backend_->block_size());
+  kv_ = std::make_unique<KvCacheManager>(backend_->num_blocks(), backend_->block_size(),
+                                         options_.prefix_caching);
   scheduler_ = std::make_unique<Scheduler>(options_.scheduler, *kv_);
   constraints_ = std::make_unique<ConstraintCache>(
       *tokenizer_, std::vector<int>(end_ids_.begin(), end_ids_.end()));
@@ -180,6 +181,8 @@ bool Engine::step() {
   for (size_t i = 0; i < plan.chunks.size(); ++i) {
     Sequence& seq = *plan.chunks[i].seq;
     seq.num_computed += plan.chunks[i].num_tokens;
+    // Named now, written by the forward below before any later schedule() can match them.
+    kv_->cache_full_blocks(seq.id, seq.tokens, seq.num_computed);
     if (seq.num_computed != static_cast<int>(seq.tokens.size())) continue;
     for (Sequence* s : samplers_for(seq)) {
       draws.push_back({s, static_cast<int>(i)});
@@ -483,6 +486,13 @@ KvStats Engine::kv_stats() const {
   s.blocks_used = kv_->allocator().num_used();
   s.block_size = kv_->block_size();
   s.peak_blocks_used = peak_blocks_;
+  if (const PrefixCache* cache = kv_->allocator().prefix_cache()) {
+    s.prefix_caching = true;
+    s.blocks_cached_free = cache->num_evictable();
+    s.prefix_queried_tokens = cache->queried_tokens();
+    s.prefix_hit_tokens = cache->hit_tokens();
+    s.prefix_evicted_blocks = cache->evictions();
+  }
   return s;
 }
 

@@ -34,6 +34,10 @@ struct EngineOptions {
   // does; about 1.5x faster prefill and scoring, log-probs off by a few hundredths of a nat)
   // instead of f32 ones (the reference). Dense weights are unaffected.
   bool int8_activations = false;
+  // Automatic prefix caching: full KV blocks are kept, named by their prefix's hash, after their
+  // requests end, and a request whose prompt starts with cached blocks skips computing them.
+  // Outputs are the same either way; off only frees the cache of blocks nobody holds.
+  bool prefix_caching = true;
 };
 
 struct Completion {
@@ -79,6 +83,11 @@ struct KvStats {
   int blocks_used = 0;
   int block_size = 0;
   int peak_blocks_used = 0;
+  bool prefix_caching = false;
+  int blocks_cached_free = 0;  // cached blocks no request holds, evicted when space is needed
+  uint64_t prefix_queried_tokens = 0;  // prompt tokens of admitted sequences
+  uint64_t prefix_hit_tokens = 0;      // of those, found in the prefix cache
+  uint64_t prefix_evicted_blocks = 0;  // cached blocks given new contents
 };
 
 class Engine {

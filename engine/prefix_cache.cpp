@@ -78,6 +78,7 @@ std::optional<int> PrefixCache::evict() {
   in_lru_[block] = false;
   block_of_.erase(*hash_of_[block]);
   hash_of_[block].reset();
+  ++evictions_;
   return block;
 }
 

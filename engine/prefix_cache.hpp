@@ -53,6 +53,7 @@ class PrefixCache {
   }
   std::uint64_t queried_tokens() const { return queried_; }
   std::uint64_t hit_tokens() const { return hits_; }
+  std::uint64_t evictions() const { return evictions_; }
 
  private:
   std::unordered_map<std::uint64_t, int> block_of_;
@@ -62,6 +63,7 @@ class PrefixCache {
   std::vector<bool> in_lru_;
   std::uint64_t queried_ = 0;
   std::uint64_t hits_ = 0;
+  std::uint64_t evictions_ = 0;
 };
 
 }  // namespace precis::engine

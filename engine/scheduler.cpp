@@ -75,14 +75,21 @@ SchedulerOutput Scheduler::schedule() {
   while (!waiting_.empty() && budget > 0 &&
          static_cast<int>(running_.size()) < config_.max_num_seqs) {
     Sequence* seq = waiting_.front();
+    // Prefix caching: start on the cached blocks of the longest cached prefix (preempted
+    // sequences often find their own blocks still there).
+    const int cached = kv_.match_prefix(seq->id, seq->tokens);
+    seq->num_computed = cached;
     const int n = std::min(seq->num_uncomputed(), budget);
     if (!kv_.append_slots(seq->id, n, out.copies)) {
+      kv_.free(seq->id);  // the cached blocks go back to the cache's LRU
+      seq->num_computed = 0;
       if (running_.empty() && kv_.allocator().num_used() == 0)
         throw std::runtime_error(
             "a single request needs more KV blocks than the cache has; "
             "raise --kv-cache-mb");
       break;  // wait for blocks to free up; FCFS, so no one jumps the queue
     }
+    kv_.count_prefix_lookup(static_cast<int>(seq->tokens.size()), cached);
     waiting_.pop_front();
     seq->status = SeqStatus::Running;
     running_.push_back(seq);

@@ -107,6 +107,7 @@ Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
   eo.block_size = config.model.block_size;
   eo.scheduler.max_batched_tokens = config.model.max_batched_tokens;
   eo.int8_activations = config.model.int8_activations;
+  eo.prefix_caching = config.model.prefix_caching;
   DeviceOptions device;
   device.device = config.model.device;
   device.gpu_memory_fraction = config.model.gpu_memory_fraction;
@@ -131,7 +132,8 @@ const PipelineConfig& Pipeline::config() const {
 
 PipelineStats Pipeline::stats() const {
   const engine::EngineService::Stats s = impl_->service->stats();
-  return {s.kv.blocks_used, s.kv.blocks_total, s.running_requests};
+  return {s.kv.blocks_used, s.kv.blocks_total, s.running_requests, s.kv.prefix_queried_tokens,
+          s.kv.prefix_hit_tokens};
 }
 
 void Pipeline::add_stage(std::shared_ptr<Stage> stage) {

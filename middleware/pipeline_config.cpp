@@ -30,6 +30,7 @@ void read_model(JsonReader r, ModelOptions& m) {
   if (auto v = r.choice("device", {"cpu", "cuda", "auto"})) m.device = *v;
   if (auto v = r.number("gpu_memory_fraction", 0, 1, true)) m.gpu_memory_fraction = *v;
   if (auto v = r.boolean("int8_activations")) m.int8_activations = *v;
+  if (auto v = r.boolean("prefix_caching")) m.prefix_caching = *v;
   r.finish();
 }
 

@@ -85,6 +85,7 @@ TEST_CASE("PrefixCache: released named blocks stay findable; LRU evicts oldest f
   CHECK(cache.release(1));
   CHECK(cache.evict() == 0);
   CHECK(cache.evict() == 1);
+  CHECK(cache.evictions() == 4);
 }
 
 TEST_CASE("BlockAllocator: cached blocks count as free and are evicted only when needed") {

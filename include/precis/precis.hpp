@@ -60,6 +60,9 @@ struct ModelOptions {
   // CPU: quantized weights meet activations quantized to 8 bits per 32, as llama.cpp does (about
   // 1.5x faster prefill and LM scoring; log-probs off by a few hundredths of a nat).
   bool int8_activations = false;
+  // Automatic prefix caching: requests whose prompts start alike (system prompts, few-shot
+  // examples) reuse the KV blocks computed before instead of recomputing them; same outputs.
+  bool prefix_caching = true;
 };
 
 // The HTTP server's settings: the config's "server" section (`precis serve` flags override them).
@@ -265,6 +268,9 @@ struct PipelineStats {
   int kv_blocks_used = 0;
   int kv_blocks_total = 0;
   int running_requests = 0;
+  // Prefix caching: prompt tokens looked up since start, and those found cached.
+  uint64_t prefix_cache_queried_tokens = 0;
+  uint64_t prefix_cache_hit_tokens = 0;
 };
 
 class Pipeline {

@@ -23,6 +23,7 @@ int cmd_serve(const Args& args) {
   std::vector<std::string> api_keys, upstreams;
   std::string upstream_key, upstream_model, upstream_ca;
   double upstream_timeout = -1;
+  bool no_prefix_caching = false;
   int port = -1, max_concurrent = -1, threads = -1;
   int64_t max_body = -1, max_header = -1;
   double request_timeout = -1, read_timeout = -1, shutdown_timeout = -1, kv_cache_mb = -1;
@@ -32,6 +33,8 @@ int cmd_serve(const Args& args) {
       "model", po::value(&model),
       "GGUF file or model directory (overrides the config's model.path; default: the default "
       "model)")("kv-cache-mb", po::value(&kv_cache_mb), "KV cache memory (MiB)")(
+      "no-prefix-caching", po::bool_switch(&no_prefix_caching),
+      "recompute every prompt in full (overrides the config's model.prefix_caching)")(
       "host", po::value(&host), "address to listen on (default 127.0.0.1)")(
       "port", po::value(&port), "port (default 8000; 0: any free port, printed)")(
       "api-key", po::value(&api_keys)->composing(),
@@ -68,6 +71,7 @@ int cmd_serve(const Args& args) {
   PipelineConfig cfg = config.empty() ? PipelineConfig() : PipelineConfig::from_file(config);
   if (!model.empty()) cfg.model.path = model;
   if (kv_cache_mb > 0) cfg.model.kv_cache_mb = kv_cache_mb;
+  if (no_prefix_caching) cfg.model.prefix_caching = false;
   device.apply(cfg.model);
   ServerOptions& s = cfg.server;
   if (!host.empty()) s.host = host;

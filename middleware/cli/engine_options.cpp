@@ -53,7 +53,10 @@ void add_engine_flags(po::options_description& desc, EngineFlags& f) {
       "int8-activations", po::bool_switch(&f.int8_activations),
       "CPU: quantized weights meet activations quantized to 8 bits per 32, as llama.cpp does "
       "(about 1.5x faster prefill and scoring; log-probs differ from the f32 reference by a few "
-      "hundredths of a nat)");
+      "hundredths of a nat)")(
+      "no-prefix-caching", po::bool_switch(&f.no_prefix_caching),
+      "recompute every prompt in full instead of reusing the KV blocks of prefixes seen before "
+      "(same outputs, slower)");
   add_device_flags(desc, f.device);
 }
 
@@ -64,6 +67,7 @@ engine::EngineOptions to_engine_options(const EngineFlags& f) {
   o.block_size = f.block_size;
   o.scheduler.max_batched_tokens = f.max_batched_tokens;
   o.int8_activations = f.int8_activations;
+  o.prefix_caching = !f.no_prefix_caching;
   if (f.block_size <= 0) throw std::invalid_argument("--block-size must be positive");
   if (f.max_batched_tokens <= 0)
     throw std::invalid_argument("--max-batched-tokens must be positive");

@@ -17,6 +17,7 @@ struct EngineFlags {
   int block_size = 16;
   int max_batched_tokens = 512;
   bool int8_activations = false;
+  bool no_prefix_caching = false;
 };
 
 void add_engine_flags(boost::program_options::options_description& desc, EngineFlags& f);

@@ -29,6 +29,8 @@ struct GeneratorStats {
   int kv_blocks_used = -1;  // -1: not known (e.g. a remote generator)
   int kv_blocks_total = -1;
   int running_requests = 0;
+  int64_t prefix_cache_queried_tokens = -1;  // -1: not known (remote, or prefix caching off)
+  int64_t prefix_cache_hit_tokens = -1;
   // Metrics of the pipeline's plugin stages (e.g. precis_cache_hits_total), name -> value.
   std::vector<std::pair<std::string, double>> plugin_metrics;
 };

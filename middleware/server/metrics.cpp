@@ -110,6 +110,21 @@ std::string Metrics::render(const GaugeValues& g) const {
     header(out, "precis_kv_blocks_total", "gauge", "KV cache blocks in all.");
     out += "precis_kv_blocks_total " + std::to_string(g.kv_blocks_total) + "\n";
   }
+  if (g.prefix_cache_queried_tokens >= 0) {
+    header(out, "precis_prefix_cache_queries_total", "counter",
+           "Prompt tokens looked up in the prefix cache.");
+    out +=
+        "precis_prefix_cache_queries_total " + std::to_string(g.prefix_cache_queried_tokens) + "\n";
+    header(out, "precis_prefix_cache_hits_total", "counter",
+           "Prompt tokens found in the prefix cache (not recomputed).");
+    out += "precis_prefix_cache_hits_total " + std::to_string(g.prefix_cache_hit_tokens) + "\n";
+    header(out, "precis_prefix_cache_hit_rate", "gauge", "Hits over queries since start.");
+    std::ostringstream rate;
+    rate << (g.prefix_cache_queried_tokens > 0
+                 ? static_cast<double>(g.prefix_cache_hit_tokens) / g.prefix_cache_queried_tokens
+                 : 0.0);
+    out += "precis_prefix_cache_hit_rate " + rate.str() + "\n";
+  }
   for (const auto& [name, value] : g.plugin_metrics) {
     const bool counter = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
     header(out, name, counter ? "counter" : "gauge", "Reported by a pipeline plugin.");

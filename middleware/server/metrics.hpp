@@ -2,7 +2,8 @@
 //   precis_requests_total{endpoint,status}, precis_request_errors_total,
 //   precis_prompt_tokens_total, precis_completion_tokens_total,
 //   precis_tokens_saved_by_compression_total, precis_queue_depth, precis_kv_blocks_in_use,
-//   precis_kv_blocks_total, and the histograms precis_request_latency_seconds,
+//   precis_kv_blocks_total, precis_prefix_cache_queries_total, precis_prefix_cache_hits_total,
+//   precis_prefix_cache_hit_rate, and the histograms precis_request_latency_seconds,
 //   precis_time_to_first_token_seconds, precis_time_per_output_token_seconds,
 //   precis_queue_time_seconds.
 #pragma once
@@ -34,7 +35,9 @@ struct GaugeValues {
   int queue_depth = 0;        // generation requests in flight
   int kv_blocks_in_use = -1;  // -1: unknown (not rendered)
   int kv_blocks_total = -1;
-  int running_requests = 0;  // in the engine
+  int running_requests = 0;                  // in the engine
+  int64_t prefix_cache_queried_tokens = -1;  // -1: unknown (not rendered)
+  int64_t prefix_cache_hit_tokens = -1;
   // Plugin metrics: names ending in _total are counters, the rest gauges.
   std::vector<std::pair<std::string, double>> plugin_metrics;
 };

@@ -291,6 +291,8 @@ void OpenAiApi::handle(HttpRequest req, std::shared_ptr<Exchange> ex) {
     g.kv_blocks_in_use = s.kv_blocks_used;
     g.kv_blocks_total = s.kv_blocks_total;
     g.running_requests = s.running_requests;
+    g.prefix_cache_queried_tokens = s.prefix_cache_queried_tokens;
+    g.prefix_cache_hit_tokens = s.prefix_cache_hit_tokens;
     g.plugin_metrics = s.plugin_metrics;
     return reply(*ex, endpoint, 200, metrics_.render(g), "text/plain; version=0.0.4");
   }

@@ -42,7 +42,16 @@ void PipelineGenerator::run(GenerationJob& job) {
 
 GeneratorStats PipelineGenerator::stats() const {
   const PipelineStats s = pipeline_->stats();
-  return {s.kv_blocks_used, s.kv_blocks_total, s.running_requests, pipeline_->plugin_metrics()};
+  GeneratorStats g;
+  g.kv_blocks_used = s.kv_blocks_used;
+  g.kv_blocks_total = s.kv_blocks_total;
+  g.running_requests = s.running_requests;
+  if (pipeline_->config().model.prefix_caching) {
+    g.prefix_cache_queried_tokens = static_cast<int64_t>(s.prefix_cache_queried_tokens);
+    g.prefix_cache_hit_tokens = static_cast<int64_t>(s.prefix_cache_hit_tokens);
+  }
+  g.plugin_metrics = pipeline_->plugin_metrics();
+  return g;
 }
 
 void PipelineGenerator::shutdown() {
