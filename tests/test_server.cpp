@@ -462,6 +462,34 @@ TEST_CASE("/v1/models, /health and /metrics") {
     CHECK(t.find(h) != std::string::npos);
 }
 
+namespace {
+
+// The value of metric `name` in a /metrics body, or -1 when it is missing.
+double metric_value(const std::string& body, const std::string& name) {
+  const size_t at = body.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(body.substr(at + name.size() + 2));
+}
+
+}  // namespace
+
+TEST_CASE("/metrics shows the prefix cache's hit rate") {
+  TestServer s;
+  const auto body = [&] { return http(s.port, "GET", "/metrics").body; };
+  // The same prompt twice: its second run finds the first's full KV blocks cached.
+  for (int i = 0; i < 2; ++i)
+    REQUIRE(s.post("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 2}}).status == 200);
+  double hits = -1, queries = -1;
+  CHECK(eventually([&] {
+    const std::string t = body();
+    hits = metric_value(t, "precis_prefix_cache_hits_total");
+    queries = metric_value(t, "precis_prefix_cache_queries_total");
+    return hits > 0;
+  }));
+  CHECK(hits <= queries);
+  const double rate = metric_value(body(), "precis_prefix_cache_hit_rate");
+  CHECK(rate == Approx(hits / queries).epsilon(1e-4));
+}
+
 TEST_CASE("API keys: 401 without a valid key, before anything else") {
   ServerOptions o;
   o.api_keys = {"sk-one", "sk-two"};
