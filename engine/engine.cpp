@@ -9,7 +9,9 @@
 #include <limits>
 #include <stdexcept>
 
+#include "engine/admission.hpp"
 #include "engine/cpu_backend.hpp"
+#include "engine/engine_request.hpp"
 #include "engine/load_error.hpp"
 #include "engine/token_constraint.hpp"
 #include "engine/utf8.hpp"
@@ -21,21 +23,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 }  // namespace
-
-struct Engine::Request {
-  RequestId id = 0;
-  SamplingParams params;
-  StreamCallback on_text;
-  std::vector<int> prompt;
-  std::vector<std::unique_ptr<Sequence>> seqs;
-  std::vector<size_t> streamed;  // bytes of each sequence's text already streamed
-  int num_samples = 1;           // best_of (or n)
-  bool forked = false;
-  Clock::time_point start;
-  std::shared_ptr<TokenConstraint> constraint;  // params.constraint bound to the vocabulary
-  std::vector<JsonState> constraint_states;     // per sample index
-  std::string error;
-};
 
 Engine::Engine(EngineOptions options) : options_(std::move(options)) {
   const std::string& dir = options_.model_dir;
@@ -82,55 +69,86 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
 
 Engine::~Engine() = default;
 
-RequestId Engine::add_request(std::vector<int> prompt, const SamplingParams& params,
-                              StreamCallback on_text) {
-  params.validate();
-  if (params.beam_width > 1) throw std::invalid_argument("beam_width: use Engine::beam_search");
+Engine::Request& Engine::new_request(std::vector<int> prompt, const SamplingParams& params,
+                                     RequestKind kind) {
   const ModelConfig& c = config();
   if (prompt.empty()) throw std::invalid_argument("prompt is empty");
   for (int t : prompt)
     if (t < 0 || t >= c.vocab_size)
       throw std::invalid_argument("prompt token id " + std::to_string(t) +
                                   " is outside the vocabulary");
-  if (static_cast<int>(prompt.size()) >= c.max_position_embeddings)
-    throw std::invalid_argument("prompt has " + std::to_string(prompt.size()) +
-                                " tokens; the model's context window is " +
-                                std::to_string(c.max_position_embeddings));
-  const long need = static_cast<long>(prompt.size()) + params.max_tokens;
-  const long cache_tokens = static_cast<long>(kv_->allocator().num_blocks()) * kv_->block_size();
-  if (need > cache_tokens)
-    throw std::invalid_argument("request needs " + std::to_string(need) +
-                                " tokens of KV cache (prompt + max_tokens) but the cache holds " +
-                                std::to_string(cache_tokens) + "; raise --kv-cache-mb");
+  AdmissionShape shape;
+  shape.prompt_len = static_cast<int>(prompt.size());
+  if (kind == RequestKind::sample || kind == RequestKind::beam) {
+    shape.max_output = params.max_tokens;
+    shape.group_size = kind == RequestKind::beam ? std::max(1, params.beam_width)
+                                                 : std::max(params.n, params.best_of);
+  } else if (shape.prompt_len == c.max_position_embeddings) {
+    --shape.prompt_len;  // scoring a whole context window is fine: nothing follows it
+  }
+  const AdmissionDecision fits = check_fits(shape, c, *kv_);
+  if (fits.verdict == Admission::never) throw std::invalid_argument(fits.reason);
 
   auto req = std::make_unique<Request>();
   req->id = next_request_++;
+  req->kind = kind;
+  req->arrival = next_arrival_++;
   req->params = params;
-  req->on_text = std::move(on_text);
   req->prompt = std::move(prompt);
-  req->num_samples = std::max(params.n, params.best_of);
+  req->num_samples = kind == RequestKind::sample ? std::max(params.n, params.best_of) : 1;
   req->start = Clock::now();
-  if (params.constraint) {
-    req->constraint = constraints_->get(params.constraint);
-    req->constraint_states.push_back(req->constraint->start());
-    // A grammar no token can begin fails here, plainly, rather than after a forward pass.
-    if (req->constraint->mask(req->constraint_states[0])->allowed == 0)
-      throw std::invalid_argument(
-          "response format: no token of this model's vocabulary can begin a value of the schema");
-  }
+  Request& r = *req;
+  requests_[r.id] = std::move(req);
+  return r;
+}
+
+Sequence& Engine::new_sequence(Request& req, std::vector<int> tokens) {
   auto seq = std::make_unique<Sequence>();
   seq->id = next_seq_++;
-  seq->request = req->id;
-  seq->arrival = next_arrival_++;
-  seq->tokens = req->prompt;
-  seq->prompt_len = static_cast<int>(req->prompt.size());
-  seq->rng = make_rng(params.seed, 0);
-  scheduler_->add(seq.get());
-  req->seqs.push_back(std::move(seq));
-  req->streamed.push_back(0);
-  const RequestId id = req->id;
-  requests_[id] = std::move(req);
-  return id;
+  seq->request = req.id;
+  seq->sample_index = static_cast<int>(req.seqs.size());
+  seq->arrival = req.arrival;  // one group: scheduled and preempted together
+  seq->prompt_len = static_cast<int>(req.prompt.size());
+  seq->tokens = std::move(tokens);
+  seq->all_logits = req.kind == RequestKind::score || req.kind == RequestKind::session;
+  req.seqs.push_back(std::move(seq));
+  req.streamed.push_back(0);
+  return *req.seqs.back();
+}
+
+RequestId Engine::add_request(std::vector<int> prompt, const SamplingParams& params,
+                              StreamCallback on_text) {
+  const RequestKind kind = params.beam_width > 1 ? RequestKind::beam : RequestKind::sample;
+  return queue(std::move(prompt), params, std::move(on_text), kind);
+}
+
+RequestId Engine::queue(std::vector<int> prompt, const SamplingParams& params,
+                        StreamCallback on_text, RequestKind kind) {
+  params.validate();
+  if (kind == RequestKind::beam &&
+      static_cast<long>(prompt.size()) + params.max_tokens > config().max_position_embeddings)
+    throw std::invalid_argument("prompt + max_tokens exceeds the model's context window");
+  Request& req = new_request(std::move(prompt), params, kind);
+  req.on_text = std::move(on_text);
+  try {
+    if (params.constraint) {
+      req.constraint = constraints_->get(params.constraint);
+      req.constraint_states.push_back(req.constraint->start());
+      // A grammar no token can begin fails here, plainly, rather than after a forward pass.
+      if (req.constraint->mask(req.constraint_states[0])->allowed == 0)
+        throw std::invalid_argument(
+            "response format: no token of this model's vocabulary can begin a value of the "
+            "schema");
+    }
+  } catch (...) {
+    requests_.erase(req.id);
+    throw;
+  }
+  Sequence& seq = new_sequence(req, req.prompt);
+  seq.rng = make_rng(params.seed, 0);
+  if (kind == RequestKind::beam) req.beam.live.push_back(&seq);
+  scheduler_->add(&seq);
+  return req.id;
 }
 
 void Engine::abort(RequestId id) {
@@ -161,31 +179,45 @@ bool Engine::step() {
   backend_->copy_blocks(plan.copies);
   std::vector<BatchSequence> batch;
   batch.reserve(plan.chunks.size());
+  // Where each chunk's logits rows start: one row per chunk, or one per token when scoring.
+  std::vector<int> first_row;
+  int rows = 0;
   for (const ScheduledChunk& ch : plan.chunks) {
     BatchSequence b;
     b.tokens = std::span<const int>(ch.seq->tokens).subspan(ch.seq->num_computed, ch.num_tokens);
     b.start_pos = ch.seq->num_computed;
     b.block_table = kv_->block_table(ch.seq->id);
+    b.all_logits = ch.seq->all_logits;
     batch.push_back(b);
+    first_row.push_back(rows);
+    rows += ch.seq->all_logits ? ch.num_tokens : 1;
   }
   peak_blocks_ = std::max(peak_blocks_, kv_->allocator().num_used());
 
   // Sequences whose every token is cached after this step have a next-token distribution: the
-  // last logits row of their chunk (forward returns one row per chunk, in order).
+  // last logits row of their chunk. Samples draw from it; beams and scoring read the whole row,
+  // so those need the logits on the host.
   struct Draw {
     Sequence* seq;
     int row;
   };
   std::vector<Draw> draws;
+  std::vector<size_t> host_rows;  // chunks whose rows beams or scoring read
   bool on_device = backend_->samples_on_device();
   for (size_t i = 0; i < plan.chunks.size(); ++i) {
     Sequence& seq = *plan.chunks[i].seq;
+    const RequestKind kind = requests_.at(seq.request)->kind;
+    if (kind != RequestKind::sample) {
+      host_rows.push_back(i);
+      on_device = false;
+    }
     seq.num_computed += plan.chunks[i].num_tokens;
     // Named now, written by the forward below before any later schedule() can match them.
     kv_->cache_full_blocks(seq.id, seq.tokens, seq.num_computed);
+    if (kind != RequestKind::sample) continue;
     if (seq.num_computed != static_cast<int>(seq.tokens.size())) continue;
     for (Sequence* s : samplers_for(seq)) {
-      draws.push_back({s, static_cast<int>(i)});
+      draws.push_back({s, first_row[i]});
       // Penalties and constraints change the logits on the host first.
       const SamplingParams& p = requests_.at(s->request)->params;
       if (has_penalties(p) || p.constraint) on_device = false;
@@ -194,15 +226,16 @@ bool Engine::step() {
 
   std::vector<SampleResult> results;
   std::vector<bool> failed(draws.size(), false);
+  std::vector<RequestId> touched;
   if (on_device) {
-    std::vector<RowSampling> rows;
+    std::vector<RowSampling> sampling;
     for (const Draw& d : draws) {
       const SamplingParams& p = requests_.at(d.seq->request)->params;
       // The same draw, from the same generator, as sample_token would make on the host.
       const double u = p.temperature >= kGreedyBelow ? uniform01(d.seq->rng) : 0.0;
-      rows.push_back({d.row, &p, u});
+      sampling.push_back({d.row, &p, u});
     }
-    backend_->forward_sample(batch, rows, results);
+    backend_->forward_sample(batch, sampling, results);
   } else {
     std::vector<float> logits;
     backend_->forward(batch, logits);
@@ -224,17 +257,58 @@ bool Engine::step() {
       results.push_back(sample_token(row, req.params, all.subspan(0, d.seq->prompt_len),
                                      all.subspan(d.seq->prompt_len), d.seq->rng));
     }
+    for (size_t i : host_rows) {
+      Sequence& seq = *plan.chunks[i].seq;
+      Request& req = *requests_.at(seq.request);
+      const float* chunk_rows = logits.data() + static_cast<size_t>(first_row[i]) * V;
+      if (req.kind == RequestKind::beam) {
+        if (seq.num_computed == static_cast<int>(seq.tokens.size())) {
+          beam_row(req, seq, std::span<const float>(chunk_rows, V));
+          touched.push_back(req.id);
+        }
+      } else {
+        const int n = plan.chunks[i].num_tokens;
+        record_scores(req, seq, seq.num_computed - n, n, chunk_rows);
+        if (req.kind == RequestKind::score &&
+            seq.num_computed == static_cast<int>(seq.tokens.size())) {
+          seq.status = SeqStatus::Finished;
+          seq.finish_reason = "stop";
+          scheduler_->remove(&seq);
+          touched.push_back(req.id);
+        }
+      }
+    }
   }
-  std::vector<RequestId> touched;
   for (size_t k = 0; k < draws.size(); ++k) {
     if (!failed[k]) append_token(*draws[k].seq, results[k].token, results[k]);
     touched.push_back(draws[k].seq->request);
   }
   for (RequestId id : touched) {
     auto it = requests_.find(id);
-    if (it != requests_.end()) finish_request_if_done(*it->second);
+    if (it == requests_.end()) continue;
+    if (it->second->kind == RequestKind::beam)
+      beam_select(*it->second);
+    else
+      finish_request_if_done(*it->second);
   }
   return !requests_.empty();
+}
+
+void Engine::record_scores(Request& req, Sequence& seq, int from, int num_rows, const float* rows) {
+  const size_t V = static_cast<size_t>(config().vocab_size);
+  const int size = static_cast<int>(seq.tokens.size());
+  if (static_cast<int>(req.scores.size()) < size)
+    req.scores.resize(size, std::numeric_limits<float>::quiet_NaN());
+  if (req.keep_logits) {
+    req.logits.resize(static_cast<size_t>(size) * V);
+    std::copy(rows, rows + num_rows * V, req.logits.begin() + static_cast<long>(from * V));
+  }
+  // Row r follows token from + r and predicts the next one.
+  for (int r = 0; r < num_rows && from + r + 1 < size; ++r)
+    req.scores[from + r + 1] =
+        token_logprob(std::span<const float>(rows + r * V, V), seq.tokens[from + r + 1]);
+  if (req.kind == RequestKind::session && from + num_rows == size)
+    req.last_row.assign(rows + (num_rows - 1) * V, rows + num_rows * V);
 }
 
 std::vector<Sequence*> Engine::samplers_for(Sequence& seq) {
@@ -244,21 +318,13 @@ std::vector<Sequence*> Engine::samplers_for(Sequence& seq) {
     // Prompt done: the other samples start here, sharing every prompt block.
     req.forked = true;
     for (int k = 1; k < req.num_samples; ++k) {
-      auto child = std::make_unique<Sequence>();
-      child->id = next_seq_++;
-      child->request = req.id;
-      child->sample_index = k;
-      child->arrival = next_arrival_++;
-      child->tokens = seq.tokens;
-      child->prompt_len = seq.prompt_len;
-      child->num_computed = seq.num_computed;
-      child->rng = make_rng(req.params.seed, k);
+      Sequence& child = new_sequence(req, seq.tokens);
+      child.num_computed = seq.num_computed;
+      child.rng = make_rng(req.params.seed, static_cast<uint64_t>(k));
       if (req.constraint) req.constraint_states.push_back(req.constraint_states[0]);
-      kv_->fork(seq.id, child->id);
-      scheduler_->add_running(child.get());
-      samplers.push_back(child.get());
-      req.seqs.push_back(std::move(child));
-      req.streamed.push_back(0);
+      kv_->fork(seq.id, child.id);
+      scheduler_->add_running(&child);
+      samplers.push_back(&child);
     }
   }
   return samplers;
@@ -366,6 +432,19 @@ void Engine::finish_request_if_done(Request& req) {
   res.prompt_tokens = req.prompt;
   res.seconds = std::chrono::duration<double>(Clock::now() - req.start).count();
   res.error = req.error;
+  if (req.kind == RequestKind::score) {
+    Completion c;
+    c.tokens = req.seqs.at(0)->tokens;
+    c.logprobs = std::move(req.scores);
+    c.logprobs.resize(c.tokens.size(), std::numeric_limits<float>::quiet_NaN());
+    c.all_logits = std::move(req.logits);
+    c.finish_reason = req.seqs.at(0)->finish_reason;
+    res.preemptions = req.seqs.at(0)->preemptions;
+    res.completions.push_back(std::move(c));
+    finished_.push_back(std::move(res));
+    requests_.erase(req.id);
+    return;
+  }
   std::vector<Sequence*> order;
   for (const auto& s : req.seqs) {
     order.push_back(s.get());
@@ -400,10 +479,7 @@ std::vector<GenerationResult> Engine::take_finished() {
   return out;
 }
 
-GenerationResult Engine::generate_tokens(std::vector<int> prompt, const SamplingParams& params,
-                                         StreamCallback on_text) {
-  if (params.beam_width > 1) return beam_search(std::move(prompt), params);
-  const RequestId id = add_request(std::move(prompt), params, std::move(on_text));
+GenerationResult Engine::run_until_finished(RequestId id) {
   // Other requests may be in flight too; they keep running, and their results stay queued.
   while (true) {
     for (auto it = finished_.begin(); it != finished_.end(); ++it) {
@@ -417,59 +493,45 @@ GenerationResult Engine::generate_tokens(std::vector<int> prompt, const Sampling
   }
 }
 
+GenerationResult Engine::generate_tokens(std::vector<int> prompt, const SamplingParams& params,
+                                         StreamCallback on_text) {
+  return run_until_finished(add_request(std::move(prompt), params, std::move(on_text)));
+}
+
 GenerationResult Engine::generate(const std::string& prompt, const SamplingParams& params,
                                   StreamCallback on_text) {
   return generate_tokens(tokenizer_->encode(prompt, /*add_bos=*/true), params, std::move(on_text));
 }
 
-SeqId Engine::run_private_prefill(const std::vector<int>& tokens, bool all_logits,
-                                  std::vector<float>& logits) {
+GenerationResult Engine::beam_search(std::vector<int> prompt, const SamplingParams& params) {
+  // Width 1 is a beam search too (greedy by cumulative log-prob), so the kind is explicit.
+  return run_until_finished(queue(std::move(prompt), params, {}, RequestKind::beam));
+}
+
+RequestId Engine::add_scoring(std::vector<int> tokens, bool keep_logits) {
   if (tokens.empty()) throw std::invalid_argument("no tokens to run");
-  const ModelConfig& c = config();
-  if (static_cast<int>(tokens.size()) > c.max_position_embeddings)
-    throw std::invalid_argument("text has " + std::to_string(tokens.size()) +
-                                " tokens; the model's context window is " +
-                                std::to_string(c.max_position_embeddings));
-  for (int t : tokens)
-    if (t < 0 || t >= c.vocab_size)
-      throw std::invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary");
-  const SeqId id = next_seq_++;
-  std::vector<BlockCopy> copies;
-  if (!kv_->append_slots(id, static_cast<int>(tokens.size()), copies))
-    throw std::runtime_error("text of " + std::to_string(tokens.size()) +
-                             " tokens does not fit in the free KV cache; raise --kv-cache-mb");
-  BatchSequence b;
-  b.tokens = tokens;
-  b.start_pos = 0;
-  b.block_table = kv_->block_table(id);
-  b.all_logits = all_logits;
-  peak_blocks_ = std::max(peak_blocks_, kv_->allocator().num_used());
-  backend_->forward(std::span<const BatchSequence>(&b, 1), logits);
-  return id;
+  Request& req = new_request(std::move(tokens), SamplingParams{}, RequestKind::score);
+  req.keep_logits = keep_logits;
+  scheduler_->add(&new_sequence(req, req.prompt));
+  return req.id;
 }
 
 std::unique_ptr<ScoringSession> Engine::open_scoring_session() {
-  return std::unique_ptr<ScoringSession>(new ScoringSession(*backend_, *kv_, next_seq_++));
+  Request& req = new_request({0}, SamplingParams{}, RequestKind::session);
+  req.prompt.clear();  // the dummy token only passed the checks; a session starts empty
+  ++open_sessions_;
+  return std::unique_ptr<ScoringSession>(new ScoringSession(*this, req.id));
 }
 
 std::vector<float> Engine::logits_all(const std::vector<int>& tokens) {
-  std::vector<float> logits;
-  const SeqId id = run_private_prefill(tokens, true, logits);
-  kv_->free(id);
-  return logits;
+  const RequestId id = add_scoring(tokens, /*keep_logits=*/true);
+  GenerationResult r = run_until_finished(id);
+  return std::move(r.completions.at(0).all_logits);
 }
 
 std::vector<float> Engine::score_tokens(const std::vector<int>& tokens) {
-  std::vector<float> logits;
-  const SeqId id = run_private_prefill(tokens, true, logits);
-  kv_->free(id);
-  const int V = config().vocab_size;
-  std::vector<float> out(tokens.size(), std::numeric_limits<float>::quiet_NaN());
-  for (size_t i = 1; i < tokens.size(); ++i) {
-    const std::span<const float> row(logits.data() + (i - 1) * V, static_cast<size_t>(V));
-    out[i] = token_logprob(row, tokens[i]);
-  }
-  return out;
+  GenerationResult r = run_until_finished(add_scoring(tokens, /*keep_logits=*/false));
+  return std::move(r.completions.at(0).logprobs);
 }
 
 ScoreResult Engine::score(const std::string& text) {

@@ -48,6 +48,7 @@ struct Completion {
   std::vector<std::vector<TokenLogprob>> top_logprobs;
   double cumulative_logprob = 0.0;
   std::string finish_reason;
+  std::vector<float> all_logits;  // logits_all only: a row per token
 };
 
 struct GenerationResult {
@@ -77,6 +78,7 @@ struct StepStats {
 };
 
 class ConstraintCache;
+enum class RequestKind;
 
 struct KvStats {
   int blocks_total = 0;
@@ -101,33 +103,36 @@ class Engine {
   const std::string& chat_template() const { return chat_template_; }
   Backend& backend() { return *backend_; }
 
-  // Queues a request. Throws std::invalid_argument for bad parameters or a request that can
-  // never fit (longer than the context window or the whole KV cache).
+  // Queues a request: sampling (n / best_of), or beam search when params.beam_width > 1. Throws
+  // std::invalid_argument for bad parameters or a request that can never fit (longer than the
+  // context window, or its group of sequences larger than the whole KV cache).
   RequestId add_request(std::vector<int> prompt_tokens, const SamplingParams& params,
                         StreamCallback on_text = {});
   void abort(RequestId id);
   // Runs one scheduled batch. Returns false when nothing is left to do.
   bool step();
-  bool has_unfinished() const { return !requests_.empty(); }
+  bool has_unfinished() const { return requests_.size() > open_sessions_; }
   // Results of finished requests, in completion order; each is handed out once.
   std::vector<GenerationResult> take_finished();
 
-  // Blocking helpers.
+  // Blocking helpers: they queue a request and step the engine (every other request with it)
+  // until that one is done.
   GenerationResult generate(const std::string& prompt, const SamplingParams& params,
                             StreamCallback on_text = {});
   GenerationResult generate_tokens(std::vector<int> prompt_tokens, const SamplingParams& params,
                                    StreamCallback on_text = {});
-  // Beam search (params.beam_width beams, params.max_tokens steps); beams share KV blocks.
+  // Beam search (params.beam_width beams, even 1; params.max_tokens steps); beams share KV
+  // blocks. Runs through the scheduler like any request (add_request with beam_width > 1).
   GenerationResult beam_search(std::vector<int> prompt_tokens, const SamplingParams& params);
 
-  // Per-token log-probabilities of `text` (with BOS) in one forward pass.
+  // Per-token log-probabilities of `text` (with BOS), computed in the scheduler's steps.
   ScoreResult score(const std::string& text);
   // logprobs[i] = log p(tokens[i] | tokens[<i]); logprobs[0] is NaN.
   std::vector<float> score_tokens(const std::vector<int>& tokens);
-  // A private sequence in the KV cache for incremental scoring; frees its blocks when destroyed.
-  // Must not outlive the engine.
+  // A sequence in the KV cache for incremental scoring, run by the scheduler like any other and
+  // preemptible; frees its blocks when destroyed. Must not outlive the engine.
   std::unique_ptr<ScoringSession> open_scoring_session();
-  // Raw logits for every position of `tokens` (one forward pass), for tests against a reference.
+  // Raw logits for every position of `tokens`, for tests against a reference.
   std::vector<float> logits_all(const std::vector<int>& tokens);
 
   KvStats kv_stats() const;
@@ -135,7 +140,14 @@ class Engine {
   const KvCacheManager& kv() const { return *kv_; }
 
  private:
+  friend class ScoringSession;
   struct Request;
+  RequestId queue(std::vector<int> prompt, const SamplingParams& params, StreamCallback on_text,
+                  RequestKind kind);
+  Request& new_request(std::vector<int> prompt, const SamplingParams& params, RequestKind kind);
+  Sequence& new_sequence(Request& req, std::vector<int> tokens);
+  RequestId add_scoring(std::vector<int> tokens, bool keep_logits);
+  GenerationResult run_until_finished(RequestId id);
   // The sequences that sample from `seq`'s next-token distribution: itself, plus the other
   // samples of its request when its prompt has just completed (forked, sharing its blocks).
   std::vector<Sequence*> samplers_for(Sequence& seq);
@@ -145,8 +157,17 @@ class Engine {
   bool mask_for_constraint(Request& req, Sequence& seq, std::span<const float> row,
                            std::vector<float>& masked);
   void fail_sequence(Request& req, Sequence& seq, const std::string& why);
-  SeqId run_private_prefill(const std::vector<int>& tokens, bool all_logits,
-                            std::vector<float>& logits);
+  // Scoring: the log-probs that a chunk's logits rows give (rows[r] follows tokens[from + r]).
+  void record_scores(Request& req, Sequence& seq, int from, int num_rows, const float* rows);
+  // Beam search (beam_search.cpp): keeps a ready beam's row; once every live beam has one,
+  // selects the next beams and forks them, and finishes the request when the search is over.
+  void beam_row(Request& req, Sequence& seq, std::span<const float> logits);
+  void beam_select(Request& req);
+  void finish_beam_request(Request& req);
+  // ScoringSession's work (scoring_session.cpp).
+  std::vector<float> session_append(RequestId id, const std::vector<int>& tokens);
+  void session_truncate(RequestId id, int n);
+  void session_close(RequestId id);
 
   EngineOptions options_;
   ModelWeights weights_;
@@ -164,6 +185,7 @@ class Engine {
   uint64_t next_arrival_ = 1;
   int peak_blocks_ = 0;
   StepStats last_step_;
+  size_t open_sessions_ = 0;
 };
 
 }  // namespace precis::engine

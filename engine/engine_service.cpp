@@ -32,17 +32,6 @@ Submission EngineService::submit(std::vector<int> prompt, const SamplingParams& 
   auto promise = std::make_shared<std::promise<GenerationResult>>();
   Submission s;
   s.result = promise->get_future();
-  if (params.beam_width > 1) {
-    post([promise, prompt = std::move(prompt), params](Engine& e) mutable {
-      try {
-        promise->set_value(e.beam_search(std::move(prompt), params));
-      } catch (...) {
-        promise->set_exception(std::current_exception());
-      }
-    });
-    s.cancel = [] {};  // beam search runs to completion in one call
-    return s;
-  }
   // The id exists only once the engine thread has added the request.
   auto id = std::make_shared<std::atomic<RequestId>>(0);
   auto cancelled = std::make_shared<std::atomic<bool>>(false);

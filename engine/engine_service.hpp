@@ -1,6 +1,8 @@
 // A thread-safe front to one Engine: the engine runs on its own thread, and any number of
-// threads submit requests, which the scheduler batches together (continuous batching). Other
-// engine work (scoring, beam search) is run on the same thread between steps through call().
+// threads submit requests (sampling or beam search), which the scheduler batches together
+// (continuous batching). Other engine work (LM-scored compression) runs on the same thread
+// through call(); its scoring runs in the engine's steps, so streams keep flowing meanwhile
+// (results that finish during a call() are handed out when it returns).
 #pragma once
 
 #include <condition_variable>
@@ -44,8 +46,8 @@ class EngineService {
   const Tokenizer& tokenizer() const { return engine_->tokenizer(); }
   const std::string& chat_template() const { return engine_->chat_template(); }
 
-  // `on_text` runs on the engine thread: keep it short. Beam search (beam_width > 1) runs as
-  // one call() on the engine thread.
+  // `on_text` runs on the engine thread: keep it short. Beam search (beam_width > 1) is a
+  // request like any other (cancellable, preemptible); it does not stream.
   Submission submit(std::vector<int> prompt_tokens, const SamplingParams& params,
                     StreamCallback on_text = {});
 

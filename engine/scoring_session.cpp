@@ -1,58 +1,25 @@
 #include "engine/scoring_session.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <span>
 #include <stdexcept>
 
-#include "engine/sampler.hpp"
+#include "engine/admission.hpp"
+#include "engine/engine.hpp"
+#include "engine/engine_request.hpp"
 
 namespace precis::engine {
 
-ScoringSession::ScoringSession(Backend& backend, KvCacheManager& kv, SeqId id)
-    : backend_(backend), kv_(kv), id_(id) {}
+ScoringSession::ScoringSession(Engine& engine, RequestId request)
+    : engine_(engine), request_(request) {}
 
 ScoringSession::~ScoringSession() {
-  kv_.free(id_);
+  engine_.session_close(request_);
 }
 
 std::vector<float> ScoringSession::append(const std::vector<int>& tokens) {
-  std::vector<float> out;
-  if (tokens.empty()) return out;
-  const int V = backend_.config().vocab_size;
-  for (int t : tokens)
-    if (t < 0 || t >= V)
-      throw std::invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary");
-  if (size() + static_cast<int>(tokens.size()) > backend_.config().max_position_embeddings)
-    throw std::invalid_argument("scoring past the model's context window of " +
-                                std::to_string(backend_.config().max_position_embeddings) +
-                                " tokens");
-  // After a truncate the distribution after the last kept token is gone; re-running that token
-  // rewrites its K/V with identical values and brings the distribution back.
-  const bool rerun_last = last_logits_.empty() && !tokens_.empty();
-  std::vector<int> run;
-  if (rerun_last) run.push_back(tokens_.back());
-  run.insert(run.end(), tokens.begin(), tokens.end());
-  std::vector<BlockCopy> copies;
-  if (!kv_.append_slots(id_, static_cast<int>(tokens.size()), copies))
-    throw std::runtime_error("scoring needs more KV cache than is free; raise --kv-cache-mb");
-  BatchSequence b;
-  b.tokens = run;
-  b.start_pos = size() - (rerun_last ? 1 : 0);
-  b.block_table = kv_.block_table(id_);
-  b.all_logits = true;
-  std::vector<float> logits;
-  backend_.forward(std::span<const BatchSequence>(&b, 1), logits);
-  // Row r of `logits` predicts run[r + 1].
-  const float* prev =
-      rerun_last ? logits.data() : (last_logits_.empty() ? nullptr : last_logits_.data());
-  const size_t first_row = rerun_last ? 1 : 0;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const float* row = (i == 0) ? prev : logits.data() + (first_row + i - 1) * V;
-    out.push_back(
-        row ? token_logprob(std::span<const float>(row, static_cast<size_t>(V)), tokens[i])
-            : std::numeric_limits<float>::quiet_NaN());
-  }
-  last_logits_.assign(logits.end() - V, logits.end());
+  std::vector<float> out = engine_.session_append(request_, tokens);
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
   return out;
 }
@@ -60,9 +27,73 @@ std::vector<float> ScoringSession::append(const std::vector<int>& tokens) {
 void ScoringSession::truncate(int n) {
   if (n < 0 || n > size()) throw std::out_of_range("truncate past the end of a scoring session");
   if (n == size()) return;
-  kv_.truncate(id_, n);
+  engine_.session_truncate(request_, n);
   tokens_.resize(n);
-  last_logits_.clear();
+}
+
+std::vector<float> Engine::session_append(RequestId id, const std::vector<int>& tokens) {
+  std::vector<float> out;
+  if (tokens.empty()) return out;
+  Request& req = *requests_.at(id);
+  const ModelConfig& c = config();
+  for (int t : tokens)
+    if (t < 0 || t >= c.vocab_size)
+      throw std::invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary");
+  const int old_size = req.seqs.empty() ? 0 : static_cast<int>(req.seqs[0]->tokens.size());
+  const int new_size = old_size + static_cast<int>(tokens.size());
+  if (new_size > c.max_position_embeddings)
+    throw std::invalid_argument("scoring past the model's context window of " +
+                                std::to_string(c.max_position_embeddings) + " tokens");
+  if (worst_case_blocks({new_size, 0, 1}, kv_->block_size()) > kv_->allocator().num_blocks())
+    throw std::invalid_argument("scoring " + std::to_string(new_size) +
+                                " tokens needs more KV cache than there is; raise --kv-cache-mb");
+
+  if (req.seqs.empty()) {
+    // The first tokens: the session's sequence joins the scheduler's queue.
+    Sequence& seq = new_sequence(req, tokens);
+    seq.prompt_len = new_size;
+    scheduler_->add(&seq);
+  } else {
+    Sequence& seq = *req.seqs[0];
+    const bool all_computed = seq.num_computed == old_size;
+    seq.tokens.insert(seq.tokens.end(), tokens.begin(), tokens.end());
+    seq.prompt_len = new_size;
+    req.scores.resize(new_size, std::numeric_limits<float>::quiet_NaN());
+    if (all_computed && !req.last_row.empty()) {
+      // The distribution after the last token is known: the first new token's score.
+      req.scores[old_size] = token_logprob(req.last_row, tokens[0]);
+    } else if (all_computed && old_size > 0) {
+      // Gone after a truncate: re-running the last kept token rewrites its K/V with identical
+      // values and brings the distribution back.
+      kv_->truncate(seq.id, old_size - 1);
+      seq.num_computed = old_size - 1;
+    }
+    // Not all computed (preempted, waiting): every row comes when it is recomputed.
+  }
+  req.last_row.clear();
+  Sequence& seq = *req.seqs[0];
+  while (seq.num_computed < new_size) step();
+  out.assign(req.scores.begin() + old_size, req.scores.begin() + new_size);
+  return out;
+}
+
+void Engine::session_truncate(RequestId id, int n) {
+  Request& req = *requests_.at(id);
+  Sequence& seq = *req.seqs.at(0);
+  if (kv_->has(seq.id)) kv_->truncate(seq.id, std::min(seq.num_computed, n));
+  seq.num_computed = std::min(seq.num_computed, n);
+  seq.tokens.resize(n);
+  seq.prompt_len = n;
+  req.scores.resize(n);
+  req.last_row.clear();
+}
+
+void Engine::session_close(RequestId id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  for (auto& s : it->second->seqs) scheduler_->remove(s.get());
+  requests_.erase(it);
+  --open_sessions_;
 }
 
 }  // namespace precis::engine

@@ -1,13 +1,14 @@
 // Incremental scoring with a KV cache that persists between calls: append tokens and get their
 // log-probabilities conditioned on everything before them, truncate back, append something
 // else. Prompt compression uses it to score each segment against the already-compressed text
-// without recomputing that text.
+// without recomputing that text. The session is a sequence of the engine's scheduler like any
+// request's: its tokens are computed in the engine's steps (other requests' streams keep
+// flowing meanwhile), and it may be preempted and recomputed.
 #pragma once
 
 #include <vector>
 
-#include "engine/backend.hpp"
-#include "engine/kv_cache.hpp"
+#include "engine/sequence.hpp"
 
 namespace precis::engine {
 
@@ -20,7 +21,8 @@ class ScoringSession {
   ScoringSession& operator=(const ScoringSession&) = delete;
 
   // log p(tokens[i] | everything before it). The very first token of a session has no context:
-  // NaN. Throws std::runtime_error when the KV cache has no room.
+  // NaN. Throws std::invalid_argument when the session would outgrow the context window or the
+  // whole KV cache. Steps the engine until the tokens are computed.
   std::vector<float> append(const std::vector<int>& tokens);
   // Forgets everything after the first `n` tokens.
   void truncate(int n);
@@ -29,14 +31,11 @@ class ScoringSession {
 
  private:
   friend class Engine;
-  ScoringSession(Backend& backend, KvCacheManager& kv, SeqId id);
+  ScoringSession(Engine& engine, RequestId request);
 
-  Backend& backend_;
-  KvCacheManager& kv_;
-  SeqId id_;
-  std::vector<int> tokens_;
-  // Logits after the last token, when still valid (cleared by truncate).
-  std::vector<float> last_logits_;
+  Engine& engine_;
+  RequestId request_;
+  std::vector<int> tokens_;  // a copy of the session sequence's tokens, for callers
 };
 
 }  // namespace precis::engine

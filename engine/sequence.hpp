@@ -21,7 +21,12 @@ struct Sequence {
   SeqId id = 0;
   RequestId request = 0;
   int sample_index = 0;
-  uint64_t arrival = 0;  // admission order; preemption takes the newest first
+  // The request's admission order, shared by every sequence of the request (its samples or
+  // beams form one group): preemption takes the newest group first, whole.
+  uint64_t arrival = 0;
+  // Scoring: the forward returns logits for every token of each chunk, not only the last, and
+  // the prefix cache is not consulted (a cached prefix would have no logits).
+  bool all_logits = false;
 
   std::vector<int> tokens;  // prompt followed by output
   int prompt_len = 0;
