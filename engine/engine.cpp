@@ -131,15 +131,17 @@ RequestId Engine::queue(std::vector<int> prompt, const SamplingParams& params,
   Request& req = new_request(std::move(prompt), params, kind);
   req.on_text = std::move(on_text);
   try {
-    if (params.constraint) {
-      req.constraint = constraints_->get(params.constraint);
-      req.constraint_states.push_back(req.constraint->start());
-      // A grammar no token can begin fails here, plainly, rather than after a forward pass.
-      if (req.constraint->mask(req.constraint_states[0])->allowed == 0)
-        throw std::invalid_argument(
-            "response format: no token of this model's vocabulary can begin a value of the "
-            "schema");
-    }
+    if (params.constraint)
+      req.constraint = std::make_unique<RequestConstraint>(constraints_->get(params.constraint));
+    else if (params.grammar)
+      req.constraint = std::make_unique<RequestConstraint>(constraints_->get(params.grammar));
+    // A grammar no token can begin fails here, plainly, rather than after a forward pass.
+    if (req.constraint && req.constraint->mask(0)->allowed == 0)
+      throw std::invalid_argument(
+          params.constraint
+              ? "response format: no token of this model's vocabulary can begin a value of the "
+                "schema"
+              : "grammar: no token of this model's vocabulary can begin a sentence of it");
   } catch (...) {
     requests_.erase(req.id);
     throw;
@@ -220,7 +222,7 @@ bool Engine::step() {
       draws.push_back({s, first_row[i]});
       // Penalties and constraints change the logits on the host first.
       const SamplingParams& p = requests_.at(s->request)->params;
-      if (has_penalties(p) || p.constraint) on_device = false;
+      if (has_penalties(p) || p.constraint || p.grammar) on_device = false;
     }
   }
 
@@ -321,7 +323,7 @@ std::vector<Sequence*> Engine::samplers_for(Sequence& seq) {
       Sequence& child = new_sequence(req, seq.tokens);
       child.num_computed = seq.num_computed;
       child.rng = make_rng(req.params.seed, static_cast<uint64_t>(k));
-      if (req.constraint) req.constraint_states.push_back(req.constraint_states[0]);
+      if (req.constraint) req.constraint->add_sample();
       kv_->fork(seq.id, child.id);
       scheduler_->add_running(&child);
       samplers.push_back(&child);
@@ -358,13 +360,14 @@ void Engine::append_token(Sequence& seq, int token, const SampleResult& r) {
       }
     }
     if (!done && req.constraint) {
-      JsonState& state = req.constraint_states[seq.sample_index];
-      if (!req.constraint->advance(state, token)) {
+      if (!req.constraint->advance(seq.sample_index, token)) {
         // Only a sampler that picked a masked token (all logits -inf) gets here.
-        fail_sequence(req, seq, "response format: the model produced a token outside the schema");
+        fail_sequence(req, seq,
+                      std::string(req.constraint->name()) +
+                          ": the model produced a token outside the grammar");
         return;
       }
-      if (TokenConstraint::closed(state)) {  // the value is whole and nothing may follow
+      if (req.constraint->closed(seq.sample_index)) {  // the value is whole and nothing may follow
         seq.finish_reason = "stop";
         done = true;
       }
@@ -403,13 +406,12 @@ void Engine::append_token(Sequence& seq, int token, const SampleResult& r) {
 
 bool Engine::mask_for_constraint(Request& req, Sequence& seq, std::span<const float> row,
                                  std::vector<float>& masked) {
-  const JsonState& state = req.constraint_states[seq.sample_index];
-  const auto mask = req.constraint->mask(state);
+  const auto mask = req.constraint->mask(seq.sample_index);
   if (mask->allowed == 0) {
     fail_sequence(req, seq,
-                  "response format: no token of this model's vocabulary can continue the value "
-                  "after " +
-                      std::to_string(seq.text.size()) + " bytes of output");
+                  std::string(req.constraint->name()) +
+                      ": no token of this model's vocabulary can continue the output after " +
+                      std::to_string(seq.text.size()) + " bytes");
     return false;
   }
   masked.assign(row.begin(), row.end());

@@ -9,8 +9,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
-#include "engine/json_recognizer.hpp"
-#include "engine/token_constraint.hpp"
+#include "engine/request_constraint.hpp"
 
 namespace precis::engine {
 
@@ -47,8 +46,7 @@ struct Engine::Request {
   int num_samples = 1;           // best_of (or n)
   bool forked = false;
   std::chrono::steady_clock::time_point start;
-  std::shared_ptr<TokenConstraint> constraint;  // params.constraint bound to the vocabulary
-  std::vector<JsonState> constraint_states;     // per sample index
+  std::unique_ptr<RequestConstraint> constraint;  // the params' grammar, bound to the vocabulary
   std::string error;
   BeamState beam;
   // score / session: scores[i] = log p(tokens[i] | tokens[<i]) once computed (NaN before and at

@@ -181,6 +181,10 @@ void SamplingParams::validate() const {
         "a response format (constrained decoding) needs sampling, not "
         "beam search (beam_width " +
         std::to_string(beam_width) + ")");
+  if (grammar && beam_width > 1)
+    throw std::invalid_argument("a grammar (constrained decoding) needs sampling, not beam search");
+  if (grammar && constraint)
+    throw std::invalid_argument("a grammar and a response format cannot both constrain a request");
 }
 
 double uniform01(std::mt19937_64& rng) {

@@ -13,6 +13,7 @@
 namespace precis::engine {
 
 struct JsonGrammar;
+struct GbnfGrammar;
 
 struct SamplingParams {
   int max_tokens = 16;
@@ -36,6 +37,9 @@ struct SamplingParams {
   // log-probabilities are those of the masked distribution; an end token ends such a sample even
   // with ignore_eos. Not with beam search.
   std::shared_ptr<const JsonGrammar> constraint;
+  // The same for a GBNF grammar (gbnf_grammar.hpp): every sample is a sentence of it. At most
+  // one of constraint and grammar.
+  std::shared_ptr<const GbnfGrammar> grammar;
 
   // Throws std::invalid_argument with the parameter's name when out of range.
   void validate() const;

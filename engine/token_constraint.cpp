@@ -18,14 +18,17 @@ constexpr size_t kMaxBoundGrammars = 8;
 
 }  // namespace
 
-TokenConstraint::TokenConstraint(std::shared_ptr<const JsonGrammar> grammar,
-                                 std::shared_ptr<const TokenTrie> trie, std::vector<int> end_ids)
+template <class G, class R, class S>
+BasicTokenConstraint<G, R, S>::BasicTokenConstraint(std::shared_ptr<const G> grammar,
+                                                    std::shared_ptr<const TokenTrie> trie,
+                                                    std::vector<int> end_ids)
     : grammar_(std::move(grammar)),
       trie_(std::move(trie)),
       end_ids_(std::move(end_ids)),
       recognizer_(*grammar_) {}
 
-std::shared_ptr<const TokenMask> TokenConstraint::mask(const JsonState& s) {
+template <class G, class R, class S>
+std::shared_ptr<const TokenMask> BasicTokenConstraint<G, R, S>::mask(const S& s) {
   std::string key = s.key();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -38,20 +41,21 @@ std::shared_ptr<const TokenMask> TokenConstraint::mask(const JsonState& s) {
   return m;
 }
 
-std::shared_ptr<TokenMask> TokenConstraint::compute(const JsonState& s) const {
+template <class G, class R, class S>
+std::shared_ptr<TokenMask> BasicTokenConstraint<G, R, S>::compute(const S& s) const {
   auto m = std::make_shared<TokenMask>();
   const int vocab = trie_->vocab_size();
   m->bits.assign((static_cast<size_t>(vocab) + 63) / 64, 0);
   const auto& nodes = trie_->nodes();
   // states[d]: the state after the first d bytes of the branch being scanned. Assigning into
   // these reuses their stacks' storage, so the scan allocates nothing after the first nodes.
-  thread_local std::vector<JsonState> states;
+  thread_local std::vector<S> states;
   if (states.size() < static_cast<size_t>(trie_->max_depth()) + 1)
     states.resize(static_cast<size_t>(trie_->max_depth()) + 1);
   states[0] = s;
   for (size_t i = 1; i < nodes.size();) {
     const TokenTrie::Node& n = nodes[i];
-    JsonState& st = states[n.depth];
+    S& st = states[n.depth];
     st = states[n.depth - 1];
     if (!recognizer_.feed(st, n.byte)) {
       i = n.end;  // no token starting with these bytes fits
@@ -68,7 +72,8 @@ std::shared_ptr<TokenMask> TokenConstraint::compute(const JsonState& s) const {
   return m;
 }
 
-bool TokenConstraint::advance(JsonState& s, int token) const {
+template <class G, class R, class S>
+bool BasicTokenConstraint<G, R, S>::advance(S& s, int token) const {
   if (token < 0 || token >= trie_->vocab_size()) return false;
   const std::string& b = trie_->bytes(token);
   return !b.empty() && recognizer_.feed(s, b);
@@ -77,22 +82,37 @@ bool TokenConstraint::advance(JsonState& s, int token) const {
 ConstraintCache::ConstraintCache(const Tokenizer& tok, std::vector<int> end_ids)
     : tok_(tok), end_ids_(std::move(end_ids)) {}
 
-std::shared_ptr<TokenConstraint> ConstraintCache::get(
-    const std::shared_ptr<const JsonGrammar>& grammar) {
+template class BasicTokenConstraint<JsonGrammar, JsonRecognizer, JsonState>;
+template class BasicTokenConstraint<GbnfGrammar, GbnfRecognizer, GbnfState>;
+
+template <class Bound, class Grammar>
+std::shared_ptr<Bound> ConstraintCache::get_bound(
+    std::map<std::string, std::pair<uint64_t, std::shared_ptr<Bound>>>& bound,
+    const std::shared_ptr<const Grammar>& grammar) {
   if (!trie_) trie_ = std::make_shared<const TokenTrie>(TokenTrie::from_tokenizer(tok_));
-  auto& slot = bound_[grammar->key];
+  auto& slot = bound[grammar->key];
   slot.first = ++uses_;
   if (!slot.second) {
-    slot.second = std::make_shared<TokenConstraint>(grammar, trie_, end_ids_);
-    if (bound_.size() > kMaxBoundGrammars) {
+    slot.second = std::make_shared<Bound>(grammar, trie_, end_ids_);
+    if (bound.size() > kMaxBoundGrammars) {
       // Forget the least recently used grammar (requests still running keep theirs alive).
-      auto oldest = bound_.begin();
-      for (auto it = bound_.begin(); it != bound_.end(); ++it)
+      auto oldest = bound.begin();
+      for (auto it = bound.begin(); it != bound.end(); ++it)
         if (it->second.first < oldest->second.first) oldest = it;
-      bound_.erase(oldest);  // never `slot`: it was used last
+      bound.erase(oldest);  // never `slot`: it was used last
     }
   }
-  return bound_[grammar->key].second;
+  return bound[grammar->key].second;
+}
+
+std::shared_ptr<TokenConstraint> ConstraintCache::get(
+    const std::shared_ptr<const JsonGrammar>& grammar) {
+  return get_bound(bound_, grammar);
+}
+
+std::shared_ptr<GbnfTokenConstraint> ConstraintCache::get(
+    const std::shared_ptr<const GbnfGrammar>& grammar) {
+  return get_bound(bound_gbnf_, grammar);
 }
 
 void apply_token_mask(std::vector<float>& logits, const TokenMask& mask) {
