@@ -385,6 +385,7 @@ std::string GbnfState::key() const {
   const auto put = [&](uint32_t v) { k.append(reinterpret_cast<const char*>(&v), sizeof v); };
   put(partial);
   put(pending);
+  put(length);
   for (const auto& s : stacks) {
     put(static_cast<uint32_t>(s.size()));
     for (int32_t p : s) put(static_cast<uint32_t>(p));
@@ -467,20 +468,25 @@ bool GbnfRecognizer::feed(GbnfState& s, uint8_t c) const {
     }
     s.partial = c & (0x3F >> more);
     s.pending = static_cast<uint8_t>(more);
+    s.length = static_cast<uint8_t>(more + 1);
   } else {
     if ((c & 0xC0) != 0x80) return false;
     s.partial = (s.partial << 6) | (c & 0x3F);
     --s.pending;
-    if (s.pending == 0) {
-      const uint32_t cp = s.partial;
-      s.partial = 0;
-      return advance(s, cp);
-    }
   }
-  // A character still incomplete: some terminal must accept a code point it may become.
+  // Well-formed UTF-8 only: no overlong forms (E0 80 8A is not a newline), no surrogates, nothing
+  // past U+10FFFF. The code points this character may still become, [lo, hi], must allow one.
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
   const uint32_t shift = 6u * s.pending;
-  const uint32_t lo = s.partial << shift;
-  return any_in_range(s, lo, lo | ((1u << shift) - 1));
+  const uint32_t lo = std::max(s.partial << shift, kMin[s.length]);
+  const uint32_t hi = std::min((s.partial << shift) | ((1u << shift) - 1), 0x10FFFFu);
+  if (lo > hi) return false;
+  if (lo >= 0xD800 && hi <= 0xDFFF) return false;
+  if (s.pending > 0) return any_in_range(s, lo, hi);
+  const uint32_t cp = s.partial;
+  s.partial = 0;
+  s.length = 0;
+  return advance(s, cp);
 }
 
 bool GbnfRecognizer::complete(const GbnfState& s) const {

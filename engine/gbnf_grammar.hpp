@@ -52,6 +52,7 @@ struct GbnfState {
   std::vector<std::vector<int32_t>> stacks;  // an empty stack: the text may end here
   uint32_t partial = 0;                      // code point bits so far
   uint8_t pending = 0;                       // continuation bytes still expected
+  uint8_t length = 0;                        // bytes of the character being read
 
   std::string key() const;
 };

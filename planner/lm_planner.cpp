@@ -2,6 +2,7 @@
 
 #include <exception>
 
+#include "planner/lm_plan_grammar.hpp"
 #include "planner/plan_text.hpp"
 
 namespace precis::planner {
@@ -109,6 +110,7 @@ LmPlanResult lm_plan(const std::string& request, const PlanOptions& options,
   req.prompt = lm_plan_prompt(request);
   req.max_tokens = options.budget_tokens;
   req.stop = lm_plan_stops();
+  if (options.lm_grammar) req.grammar = lm_plan_grammar();
   for (int attempt = 1; attempt <= 2; ++attempt) {
     // The retry runs cooler: a model that rambled at a high temperature often writes a
     // well-formed plan closer to greedy.

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "engine/engine.hpp"
+#include "engine/gbnf_grammar.hpp"
 #include "engine/tokenizer.hpp"
 #include "planner/lm_planner.hpp"
 #include "planner/plan_text.hpp"
@@ -197,6 +198,9 @@ PlanContext engine_plan_context(engine::Engine& engine) {
     p.temperature = r.temperature;
     p.seed = r.seed;
     p.stop = r.stop;
+    if (!r.grammar.empty())
+      p.grammar =
+          std::make_shared<const engine::GbnfGrammar>(engine::GbnfGrammar::parse(r.grammar));
     engine::GenerationResult g = engine.generate_tokens(std::move(ids), p);
     return g.completions.empty() ? std::string() : g.completions.front().text;
   };

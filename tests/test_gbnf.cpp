@@ -111,6 +111,17 @@ TEST_CASE("UTF-8: terminals match code points, and an incomplete character is ch
   CHECK(!r.feed(bad, std::string("\xC3")));  // begins U+00C0..U+00FF: none can follow
   GbnfState invalid = r.start();
   CHECK(!r.feed(invalid, std::string("\xFF")));
+  // Overlong forms and surrogates are not characters, even where their bits would match.
+  const GbnfGrammar nl = GbnfGrammar::parse("root ::= [\\n:] [^a]");
+  const GbnfRecognizer rn(nl);
+  for (const std::string bad : {"\xE0\x80\x8A", "\xC0\x8A", "\xF0\x80\x80\xBA", "\n\xED\xA0\x80"}) {
+    GbnfState st = rn.start();
+    INFO("bytes " << bad.size());
+    CHECK(!rn.feed(st, bad));
+  }
+  GbnfState ok = rn.start();
+  CHECK(rn.feed(ok, "\n\xF0\x9F\x98\x80"));  // U+1F600 is outside [^a]'s exclusion
+  CHECK(rn.complete(ok));
 }
 
 TEST_CASE("grammar errors name the line and the problem") {

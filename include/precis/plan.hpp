@@ -35,6 +35,10 @@ struct PlanOptions {
   uint64_t seed = 0;
   // Grammar bound on the plan's length in lines (see check_plan).
   int max_lines = 40;
+  // lm planner: the model writes under a GBNF grammar of plans (PlanGenerateRequest::grammar),
+  // so even a small model's plan has the shape check_plan accepts; false: free text, checked
+  // afterwards (and replaced by the template plan when it fails).
+  bool lm_grammar = true;
 
   // Throws std::invalid_argument naming the bad field.
   void validate() const;
@@ -47,6 +51,8 @@ struct PlanGenerateRequest {
   int max_tokens = 0;
   uint64_t seed = 0;
   std::vector<std::string> stop;
+  // When not empty, a GBNF grammar (llama.cpp's format) the continuation must follow.
+  std::string grammar;
 };
 
 // Returns the model's raw continuation of request.prompt; may throw (the planner then falls
