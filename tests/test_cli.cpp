@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "engine/engine.hpp"
 #include "middleware/device.hpp"
@@ -102,7 +103,8 @@ TEST_CASE("generate --json-schema and --json-object constrain the output; bad sc
   for (const std::string& flag : {"--json-schema " + schema, std::string("--json-object")}) {
     std::string out;
     REQUIRE(run_command(gen + flag, &out) == 0);
-    for (const auto& c : nlohmann::json::parse(out)["choices"]) {
+    const auto result = nlohmann::json::parse(out);  // kept: a temporary's member would dangle
+    for (const auto& c : result["choices"]) {
       INFO(flag << ": " << c["text"] << " " << c["finish_reason"]);
       if (c["finish_reason"] == "length") continue;
       const auto v = nlohmann::json::parse(c["text"].get<std::string>(), nullptr, false);
@@ -114,6 +116,40 @@ TEST_CASE("generate --json-schema and --json-object constrain the output; bad sc
   CHECK(run_command(precis_cmd("generate --model " + model + " --prompt hi --json-schema " + bad),
                     &out) != 0);
   CHECK_THAT(out, Catch::Contains("'format'"));
+}
+
+TEST_CASE("generate --grammar constrains the output to a GBNF grammar; bad grammars fail") {
+  const std::string model = precis::test::cached_model("tiny", 2, precis::engine::DType::F32);
+  const std::string dir = precis::test::scratch_dir("cli_grammar");
+  const std::string grammar = dir + "/answer.gbnf", bad = dir + "/bad.gbnf";
+  std::ofstream(grammar) << "root ::= (\"yes\" | \"no\") \" (\" [0-9]{1,3} \"%)\"\n";
+  std::ofstream(bad) << "root ::= answer\n";
+  std::string out;
+  REQUIRE(run_command(std::string(PRECIS_BINARY) + " generate --json --model " + model +
+                          " --prompt 'And God said' --max-tokens 20 --n 4 --seed 5 --grammar " +
+                          grammar,
+                      &out) == 0);
+  // Checked by a regex written apart from the grammar.
+  const std::regex sentence("(yes|no) \\([0-9]{1,3}%\\)");
+  int stopped = 0;
+  const auto result = nlohmann::json::parse(out);  // kept: a temporary's member would dangle
+  for (const auto& c : result["choices"]) {
+    INFO(c["text"] << " " << c["finish_reason"]);
+    if (c["finish_reason"] != "stop") continue;
+    ++stopped;
+    CHECK(std::regex_match(c["text"].get<std::string>(), sentence));
+  }
+  CHECK(stopped > 0);
+  CHECK(run_command(precis_cmd("generate --model " + model + " --prompt hi --grammar " + bad),
+                    &out) != 0);
+  CHECK_THAT(out, Catch::Contains("--grammar " + bad) &&
+                      Catch::Contains("'answer' is used but never defined"));
+  CHECK(run_command(precis_cmd("generate --model " + model +
+                               " --prompt hi --json-object "
+                               "--grammar " +
+                               grammar),
+                    &out) != 0);
+  CHECK_THAT(out, Catch::Contains("give one of"));
 }
 
 TEST_CASE("--device: cpu works, unknown names and an unusable cuda fail clearly") {

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "engine/gbnf_grammar.hpp"
 #include "engine/json_grammar.hpp"
 #include "middleware/cli/commands.hpp"
 #include "middleware/cli/engine_options.hpp"
@@ -28,6 +29,18 @@ std::shared_ptr<const engine::JsonGrammar> load_schema(const std::string& path) 
   }
 }
 
+// --grammar FILE: a GBNF grammar compiled, or an error naming the file, line and problem.
+std::shared_ptr<const engine::GbnfGrammar> load_grammar(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument("--grammar: cannot read " + path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    return std::make_shared<const engine::GbnfGrammar>(engine::GbnfGrammar::parse(text));
+  } catch (const engine::GrammarError& e) {
+    throw std::invalid_argument("--grammar " + path + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 int cmd_generate(const Args& args) {
@@ -36,7 +49,7 @@ int cmd_generate(const Args& args) {
   engine::SamplingParams p;
   int64_t seed = -1;
   bool json = false, json_object = false;
-  std::string json_schema;
+  std::string json_schema, grammar;
   po::options_description desc("options");
   add_engine_flags(desc, ef);
   desc.add_options()("prompt", po::value(&prompt), "prompt text")(
@@ -66,14 +79,17 @@ int cmd_generate(const Args& args) {
       "json-object", po::bool_switch(&json_object), "constrain the output to a JSON object")(
       "json-schema", po::value(&json_schema),
       "constrain the output to a value matching this JSON Schema file")(
-      "json", po::bool_switch(&json), "print the result as JSON");
+      "grammar", po::value(&grammar),
+      "constrain the output to a sentence of this GBNF grammar file (llama.cpp's format; the "
+      "rule 'root' starts)")("json", po::bool_switch(&json), "print the result as JSON");
   if (auto rc = parse_args("generate", "Generates text on the embedded engine.", args, desc))
     return *rc;
   if (seed >= 0) p.seed = static_cast<uint64_t>(seed);
-  if (json_object && !json_schema.empty())
-    throw std::invalid_argument("give --json-object or --json-schema, not both");
+  if (json_object + !json_schema.empty() + !grammar.empty() > 1)
+    throw std::invalid_argument("give one of --json-object, --json-schema and --grammar");
   if (json_object) p.constraint = engine::JsonGrammar::any_object();
   if (!json_schema.empty()) p.constraint = load_schema(json_schema);
+  if (!grammar.empty()) p.grammar = load_grammar(grammar);
   p.validate();
   const std::string text = read_prompt(prompt, prompt_file);
   engine::Engine eng(to_engine_options(ef));
