@@ -4,7 +4,7 @@
 // are timed. Prints both throughputs and their ratio (issue 13's goal: >= 0.80).
 //
 //   constraint_bench [--model PATH] [--batch 8] [--steps 200] [--temperature 1]
-//                    [--rounds 4] [--schema FILE | --json-object] [--seed 1]
+//                    [--rounds 4] [--schema FILE | --json-object | --grammar FILE] [--seed 1]
 //
 // The default constraint is a small object schema; the mask cache starts empty at the start of
 // the constrained run, so its cold misses are in the figure.
@@ -16,6 +16,7 @@
 #include <string>
 
 #include "engine/engine.hpp"
+#include "engine/gbnf_grammar.hpp"
 #include "engine/json_grammar.hpp"
 #include "engine/token_constraint.hpp"
 #include "precis/precis.hpp"
@@ -96,7 +97,7 @@ void time_cold_masks(const Tokenizer& tok, const std::vector<int>& end_ids) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model, schema_file;
+  std::string model, schema_file, grammar_file;
   bool json_object = false;
   int batch = 8, steps = 200, rounds = 4;
   SamplingParams p;
@@ -124,6 +125,8 @@ int main(int argc, char** argv) {
         p.seed = std::stoull(next());
       else if (a == "--schema")
         schema_file = next();
+      else if (a == "--grammar")
+        grammar_file = next();
       else if (a == "--json-object")
         json_object = true;
       else
@@ -131,7 +134,13 @@ int main(int argc, char** argv) {
     }
     if (model.empty()) model = precis::default_model_path();
     std::shared_ptr<const JsonGrammar> grammar;
-    if (json_object) {
+    std::shared_ptr<const GbnfGrammar> gbnf;
+    if (!grammar_file.empty()) {
+      std::ifstream in(grammar_file);
+      const std::string text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+      gbnf = std::make_shared<const GbnfGrammar>(GbnfGrammar::parse(text));
+    } else if (json_object) {
       grammar = JsonGrammar::any_object();
     } else if (!schema_file.empty()) {
       std::ifstream in(schema_file);
@@ -153,7 +162,10 @@ int main(int argc, char** argv) {
     run(e, prompt, p, batch, 4);  // warm-up: first-touch of weights and buffers
     // Alternating rounds, so that load from elsewhere on the machine falls on both alike.
     SamplingParams pc = p;
-    pc.constraint = grammar;
+    if (gbnf)
+      pc.grammar = gbnf;
+    else
+      pc.constraint = grammar;
     Figures free, constrained;
     for (int r = 0; r < rounds; ++r) {
       free.add(run(e, prompt, p, batch, steps / rounds));
@@ -162,7 +174,10 @@ int main(int argc, char** argv) {
     std::printf("%-14s %12s %10s %10s\n", "", "decode tok/s", "tokens", "finished");
     std::printf("%-14s %12.1f %10ld %10d\n", "unconstrained", free.tokens_per_s(), free.tokens,
                 free.finished);
-    std::printf("%-14s %12.1f %10ld %10d\n", json_object ? "json_object" : "json_schema",
+    std::printf("%-14s %12.1f %10ld %10d\n",
+                gbnf          ? "gbnf"
+                : json_object ? "json_object"
+                              : "json_schema",
                 constrained.tokens_per_s(), constrained.tokens, constrained.finished);
     std::printf("ratio constrained/unconstrained: %.3f (goal >= 0.80)\n",
                 free.tokens_per_s() > 0 ? constrained.tokens_per_s() / free.tokens_per_s() : 0.0);
