@@ -8,6 +8,7 @@
 
 #include "engine/data_root.hpp"
 #include "engine/engine_service.hpp"
+#include "engine/gbnf_grammar.hpp"
 #include "engine/json_grammar.hpp"
 #include "engine/load_error.hpp"
 #include "middleware/chat_prompt.hpp"
@@ -248,6 +249,9 @@ Result Pipeline::run_request(Request request, const ChoiceTextCallback& on_text,
     p.max_tokens = g.max_tokens;
     p.seed = g.seed;
     p.stop = g.stop;
+    if (!g.grammar.empty())  // the lm planner's plan grammar
+      p.grammar =
+          std::make_shared<const engine::GbnfGrammar>(engine::GbnfGrammar::parse(g.grammar));
     return svc.submit(svc.tokenizer().encode(g.prompt, true), p)
         .result.get()
         .completions.at(0)

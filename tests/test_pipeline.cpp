@@ -204,3 +204,25 @@ TEST_CASE("plans where they help: plan.when auto, always, never, and per-request
   CHECK_THROWS_WITH(PipelineConfig::from_json(R"({"plan": {"when": "sometimes"}})"),
                     Catch::Contains("/plan/when"));
 }
+
+TEST_CASE("the embedded pipeline's lm planner writes under the plan grammar: its plans parse") {
+  // A random model ("small": room for the few-shot prompt) writes noise when free; through the
+  // pipeline (the engine service's thread) its plans still come out in the grammar.
+  PipelineConfig cfg;
+  cfg.model.path = test::cached_model("small", 5, precis::engine::DType::F32);
+  cfg.model.kv_cache_mb = 32;
+  cfg.compress_enabled = false;
+  cfg.plan.planner = "lm";
+  cfg.plan.when = "always";
+  cfg.plan.temperature = 1.0f;
+  cfg.generate.max_tokens = 2;
+  Request arith;
+  arith.prompt = "Tom has 3 apples and buys 5 more. How many apples does he have now?";
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    cfg.plan.seed = seed;
+    const Result r = Pipeline(cfg).run(arith);
+    INFO("seed " << seed << ": " << r.plan.fallback_reason << "\n" << r.plan.code);
+    CHECK(r.plan.planner_used == "lm");
+    CHECK(check_plan(r.plan.code).ok);
+  }
+}
