@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <stdexcept>
@@ -12,16 +11,6 @@ namespace precis::engine {
 namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
-
-std::string fmt(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
-[[noreturn]] void reject(const char* name, const std::string& rule, const std::string& got) {
-  throw std::invalid_argument(std::string(name) + " must be " + rule + ", got " + got);
-}
 
 // splitmix64's output function: a bijection that spreads nearby inputs (seed 1, 2, ...; sample
 // index 0, 1, ...) over the whole 64-bit range before they reach mt19937_64.
@@ -157,35 +146,6 @@ int draw(std::span<const float> work, const SamplingParams& p, double uniform, S
 }
 
 }  // namespace
-
-void SamplingParams::validate() const {
-  if (max_tokens < 1) reject("max_tokens", ">= 1", std::to_string(max_tokens));
-  if (!(temperature >= 0.0f)) reject("temperature", ">= 0", fmt(temperature));
-  if (!std::isfinite(temperature)) reject("temperature", "finite", fmt(temperature));
-  if (top_k < -1) reject("top_k", ">= 0, or -1 to disable", std::to_string(top_k));
-  if (!(top_p > 0.0f && top_p <= 1.0f)) reject("top_p", "in (0, 1]", fmt(top_p));
-  if (!(min_p >= 0.0f && min_p <= 1.0f)) reject("min_p", "in [0, 1]", fmt(min_p));
-  if (!(repetition_penalty > 0.0f) || !std::isfinite(repetition_penalty))
-    reject("repetition_penalty", "> 0 and finite", fmt(repetition_penalty));
-  if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f))
-    reject("presence_penalty", "in [-2, 2]", fmt(presence_penalty));
-  if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f))
-    reject("frequency_penalty", "in [-2, 2]", fmt(frequency_penalty));
-  if (logprobs < 0 || logprobs > 20) reject("logprobs", "in [0, 20]", std::to_string(logprobs));
-  if (n < 1) reject("n", ">= 1", std::to_string(n));
-  if (best_of != 0 && best_of < n)
-    reject("best_of", "0 or >= n (" + std::to_string(n) + ")", std::to_string(best_of));
-  if (beam_width < 0) reject("beam_width", ">= 0", std::to_string(beam_width));
-  if (constraint && beam_width > 1)
-    throw std::invalid_argument(
-        "a response format (constrained decoding) needs sampling, not "
-        "beam search (beam_width " +
-        std::to_string(beam_width) + ")");
-  if (grammar && beam_width > 1)
-    throw std::invalid_argument("a grammar (constrained decoding) needs sampling, not beam search");
-  if (grammar && constraint)
-    throw std::invalid_argument("a grammar and a response format cannot both constrain a request");
-}
 
 double uniform01(std::mt19937_64& rng) {
   return static_cast<double>(rng() >> 11) * 0x1.0p-53;

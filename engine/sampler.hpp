@@ -10,40 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/sampling_params.hpp"
+
 namespace precis::engine {
-
-struct JsonGrammar;
-struct GbnfGrammar;
-
-struct SamplingParams {
-  int max_tokens = 16;
-  float temperature = 1.0f;         // 0 means greedy
-  int top_k = 0;                    // 0 or < 0: disabled
-  float top_p = 1.0f;               // 1: disabled
-  float min_p = 0.0f;               // 0: disabled
-  float repetition_penalty = 1.0f;  // 1: disabled (CTRL-style: divides positive logits)
-  float presence_penalty = 0.0f;    // OpenAI-style, over generated tokens
-  float frequency_penalty = 0.0f;   // OpenAI-style, over generated tokens
-  std::optional<uint64_t> seed;     // same seed, same output
-  std::vector<std::string> stop;    // stop strings (not included in the output)
-  bool ignore_eos = false;
-  int logprobs = 0;  // number of top alternatives to report per token (0: only the chosen one)
-  int n = 1;         // samples returned
-  // Samples drawn (>= n); 0 means n; the n with highest cumulative logprob are returned.
-  int best_of = 0;
-  int beam_width = 0;  // > 1: beam search instead of sampling
-  // Constrained decoding: when set, every sample is a value of this grammar (json_grammar.hpp).
-  // Tokens it does not allow are masked before temperature, top-k/p and min-p, so the reported
-  // log-probabilities are those of the masked distribution; an end token ends such a sample even
-  // with ignore_eos. Not with beam search.
-  std::shared_ptr<const JsonGrammar> constraint;
-  // The same for a GBNF grammar (gbnf_grammar.hpp): every sample is a sentence of it. At most
-  // one of constraint and grammar.
-  std::shared_ptr<const GbnfGrammar> grammar;
-
-  // Throws std::invalid_argument with the parameter's name when out of range.
-  void validate() const;
-};
 
 struct TokenLogprob {
   int token = 0;

@@ -9,7 +9,6 @@
 #include "engine/data_root.hpp"
 #include "engine/engine_service.hpp"
 #include "engine/gbnf_grammar.hpp"
-#include "engine/json_grammar.hpp"
 #include "engine/load_error.hpp"
 #include "middleware/chat_prompt.hpp"
 #include "middleware/device.hpp"
@@ -26,31 +25,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-engine::SamplingParams to_sampling(const GenerateOptions& g) {
-  engine::SamplingParams p;
-  p.max_tokens = g.max_tokens;
-  p.temperature = g.temperature;
-  p.top_k = g.top_k;
-  p.top_p = g.top_p;
-  p.min_p = g.min_p;
-  p.repetition_penalty = g.repetition_penalty;
-  p.presence_penalty = g.presence_penalty;
-  p.frequency_penalty = g.frequency_penalty;
-  p.seed = g.seed;
-  p.stop = g.stop;
-  p.n = g.n;
-  p.best_of = g.best_of;
-  p.logprobs = g.logprobs;
-  p.ignore_eos = g.ignore_eos;
-  if (g.response_format == "json_object")
-    p.constraint = engine::JsonGrammar::any_object();
-  else if (g.response_format == "json_schema")
-    p.constraint = engine::JsonGrammar::from_schema(nlohmann::json::parse(g.json_schema));
-  else if (!g.response_format.empty())
-    throw std::invalid_argument("unknown response format '" + g.response_format + "'");
-  return p;
 }
 
 }  // namespace
@@ -92,7 +66,7 @@ Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
         "(bash scripts/fetch-default-model.sh) and models/default is missing");
   if (config.compress_enabled) config.compress.validate();
   if (config.plan_enabled) config.plan.validate();
-  to_sampling(config.generate).validate();
+  engine::compile_sampling(config.generate);  // validates, and compiles any response format
   // Plugins first (in config order, before any stage added later): a bad one fails fast,
   // before the model is loaded.
   for (size_t i = 0; i < config.plugins.size(); ++i) {
@@ -267,7 +241,7 @@ Result Pipeline::run_request(Request request, const ChoiceTextCallback& on_text,
   const ChoiceTextCallback stream_cb = stream.callback();
   const auto t = Clock::now();
   const GenerateOptions gen = request.generate.value_or(cfg.generate);
-  engine::SamplingParams sp = to_sampling(gen);
+  engine::SamplingParams sp = engine::compile_sampling(gen);
   if (chat)  // the template's end-of-turn text ends the answer, whatever the tokenizer
     for (const std::string& s : impl_->chat_template.stop_strings)
       if (std::find(sp.stop.begin(), sp.stop.end(), s) == sp.stop.end()) sp.stop.push_back(s);

@@ -112,23 +112,39 @@ void read_plugins(JsonReader& root, std::vector<PluginConfig>& out) {
 }  // namespace
 
 void read_generate_options(JsonReader& r, GenerateOptions& g) {
-  if (auto v = r.integer("max_tokens", 1, 1 << 20)) g.max_tokens = static_cast<int>(*v);
-  if (auto v = r.number("temperature", 0, 100)) g.temperature = static_cast<float>(*v);
-  if (auto v = r.integer("top_k", -1, 1 << 20)) g.top_k = static_cast<int>(*v);
-  if (auto v = r.number("top_p", 0, 1, true)) g.top_p = static_cast<float>(*v);
-  if (auto v = r.number("min_p", 0, 1)) g.min_p = static_cast<float>(*v);
-  if (auto v = r.number("repetition_penalty", 0, 100, true))
-    g.repetition_penalty = static_cast<float>(*v);
-  if (auto v = r.number("presence_penalty", -2, 2)) g.presence_penalty = static_cast<float>(*v);
-  if (auto v = r.number("frequency_penalty", -2, 2)) g.frequency_penalty = static_cast<float>(*v);
+  // Types only here; the ranges are SamplingParams::validate()'s, the engine's own check.
+  constexpr int kIntMin = std::numeric_limits<int>::min(),
+                kIntMax = std::numeric_limits<int>::max();
+  auto integer = [&](const char* key, int& out) {
+    if (auto v = r.integer(key, kIntMin, kIntMax)) out = static_cast<int>(*v);
+  };
+  auto real = [&](const char* key, float& out) {  // any value a float holds
+    constexpr double big = std::numeric_limits<float>::max();
+    if (auto v = r.number(key, -big, big)) out = static_cast<float>(*v);
+  };
+  integer("max_tokens", g.max_tokens);
+  real("temperature", g.temperature);
+  integer("top_k", g.top_k);
+  real("top_p", g.top_p);
+  real("min_p", g.min_p);
+  real("repetition_penalty", g.repetition_penalty);
+  real("presence_penalty", g.presence_penalty);
+  real("frequency_penalty", g.frequency_penalty);
   if (auto v = r.integer("seed", 0, std::numeric_limits<int64_t>::max()))
     g.seed = static_cast<uint64_t>(*v);
   if (auto v = r.strings("stop")) g.stop = *v;
-  if (auto v = r.integer("n", 1, 128)) g.n = static_cast<int>(*v);
-  if (auto v = r.integer("best_of", 0, 128)) g.best_of = static_cast<int>(*v);
-  if (auto v = r.integer("logprobs", 0, 20)) g.logprobs = static_cast<int>(*v);
+  integer("n", g.n);
+  integer("best_of", g.best_of);
+  integer("logprobs", g.logprobs);
   if (auto v = r.boolean("ignore_eos")) g.ignore_eos = *v;
-  if (g.best_of != 0 && g.best_of < g.n) r.fail("best_of", "must be 0 or >= n");
+}
+
+void validate_generate_options(const JsonReader& r, const GenerateOptions& g) {
+  try {
+    g.validate();
+  } catch (const InvalidSamplingParam& e) {
+    r.fail(e.field(), e.rule());
+  }
 }
 
 void read_server_options(JsonReader r, ServerOptions& s) {
@@ -169,6 +185,9 @@ static void read_upstream_options(JsonReader r, UpstreamOptions& u) {
 
 PipelineConfig::PipelineConfig() {
   compress.rate = 0.5;
+  // The SDK's and server's defaults; SamplingParams' own (16, 1.0) are the engine's.
+  generate.max_tokens = 128;
+  generate.temperature = 0.7f;
 }
 
 PipelineConfig PipelineConfig::from_json(const std::string& json_text) {
@@ -187,6 +206,7 @@ PipelineConfig PipelineConfig::from_json(const std::string& json_text) {
   if (auto m = root.object("upstream")) read_upstream_options(*m, c.upstream);
   if (auto m = root.object("generate")) {
     read_generate_options(*m, c.generate);
+    validate_generate_options(*m, c.generate);
     m->finish();
   }
   read_plugins(root, c.plugins);

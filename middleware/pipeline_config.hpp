@@ -8,8 +8,12 @@
 namespace precis {
 
 // Reads the sampling fields (max_tokens, temperature, top_p, ..., stop as a list of strings) that
-// `r` holds into `g`; leaves the other keys for the caller (call r.finish() afterwards).
+// `r` holds into `g`, checking their JSON types only; leaves the other keys for the caller (call
+// r.finish() afterwards).
 void read_generate_options(JsonReader& r, GenerateOptions& g);
+// g.validate() (the engine's own check), its refusal as a ConfigError at the field's JSON path
+// under `r` ("/generate/top_p: must be in (0, 1], got 1.5").
+void validate_generate_options(const JsonReader& r, const GenerateOptions& g);
 
 // Reads the "server" section; rejects unknown keys.
 void read_server_options(JsonReader r, ServerOptions& s);

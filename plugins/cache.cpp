@@ -150,6 +150,9 @@ std::string cache_key(const std::string& final_prompt, const GenerateOptions& o)
   put(k, static_cast<int64_t>(o.best_of));
   put(k, static_cast<int64_t>(o.logprobs));
   put(k, static_cast<int64_t>(o.ignore_eos));
+  put(k, static_cast<int64_t>(o.beam_width));
+  put(k, o.response_format);
+  put(k, o.json_schema);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(k.data(), k.size(), digest, &len, EVP_sha256(), nullptr) != 1)

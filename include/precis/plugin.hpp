@@ -51,8 +51,8 @@
 
 // Raise on any layout change of precis_plugin_v1, precis::Stage, Request, Result or what they hold.
 // 2: Request::messages, Stage::stream_filter. 3: GenerateOptions (inside Request) gained
-// response_format and json_schema.
-#define PRECIS_PLUGIN_ABI_VERSION 3
+// response_format and json_schema. 4: GenerateOptions became SamplingParams (gained beam_width).
+#define PRECIS_PLUGIN_ABI_VERSION 4
 
 extern "C" {
 

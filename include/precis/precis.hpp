@@ -23,30 +23,14 @@
 #include "precis/compress.hpp"
 #include "precis/errors.hpp"
 #include "precis/plan.hpp"
+#include "precis/sampling.hpp"
 
 namespace precis {
 
-// Sampling settings (OpenAI's names and meanings).
-struct GenerateOptions {
-  int max_tokens = 128;
-  float temperature = 0.7f;
-  int top_k = 0;
-  float top_p = 1.0f;
-  float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-  std::optional<uint64_t> seed;
-  std::vector<std::string> stop;
-  int n = 1;
-  int best_of = 0;
-  int logprobs = 0;
-  bool ignore_eos = false;
-  // Constrained decoding (the API's response_format): "" none; "json_object": the output is a
-  // JSON object; "json_schema": a value matching `json_schema` (a JSON Schema, as JSON text).
-  std::string response_format;
-  std::string json_schema;
-};
+// Sampling settings (OpenAI's names and meanings): the same type the engine samples with
+// (precis/sampling.hpp). Its defaults are the engine's; PipelineConfig's `generate` starts at
+// max_tokens 128 and temperature 0.7.
+using GenerateOptions = SamplingParams;
 
 struct ModelOptions {
   std::string path;  // Hugging Face Llama directory; empty: the shipped default model
@@ -108,7 +92,7 @@ struct PipelineConfig {
   CompressOptions compress;  // rate 0.5 unless the config says otherwise
   bool plan_enabled = true;
   PlanOptions plan;
-  GenerateOptions generate;
+  GenerateOptions generate;  // max_tokens 128, temperature 0.7 unless the config says otherwise
   ServerOptions server;
   UpstreamOptions upstream;
   std::vector<PluginConfig> plugins;  // loaded in order by Pipeline's constructor

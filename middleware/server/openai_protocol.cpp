@@ -113,8 +113,10 @@ void read_common(JsonReader& r, const PipelineConfig& defaults, ApiRequest& out,
   for (const char* tool_field : {"tools", "tool_choice", "functions", "function_call"})
     if (auto t = r.raw(tool_field); t && !t->is_null())
       r.fail(tool_field, "tool calls are not supported by this server");
-  GenerateOptions format;
-  if (auto rf = r.raw("response_format"); rf && !rf->is_null()) read_response_format(*rf, format);
+  GenerateOptions g = defaults.generate;
+  g.response_format.clear();
+  g.json_schema.clear();
+  if (auto rf = r.raw("response_format"); rf && !rf->is_null()) read_response_format(*rf, g);
   if (auto v = r.boolean("stream")) out.stream = *v;
   if (auto so = r.object("stream_options")) {
     if (auto v = so->boolean("include_usage")) out.include_usage = *v;
@@ -123,10 +125,8 @@ void read_common(JsonReader& r, const PipelineConfig& defaults, ApiRequest& out,
   if (auto lb = r.raw("logit_bias"))
     if (!lb->is_object() || !lb->empty()) r.fail("logit_bias", "is not supported");
   if (auto p = r.object("precis")) read_precis(*p, base);
-  GenerateOptions g = defaults.generate;
   read_generate_options(r, g);
-  g.response_format = format.response_format;
-  g.json_schema = format.json_schema;
+  validate_generate_options(r, g);
   out.n = g.n;
   base.generate = g;
 }

@@ -52,6 +52,7 @@ ProxyGenerator::ProxyGenerator(PipelineConfig config, int max_threads)
   }
   if (config_.compress_enabled) config_.compress.validate();
   if (config_.plan_enabled) config_.plan.validate();
+  config_.generate.validate();
   for (size_t i = 0; i < config_.plugins.size(); ++i) {
     try {
       stages_.push_back(plugins::load_plugin(config_.plugins[i]));
