@@ -178,7 +178,7 @@ Outcome run_compress(const Tokenizer& tok, Engine* engine, const Item& it, doubl
   opt.rate = rate;
   opt.question = it.question;
   opt.contexts = it.contexts;
-  opt.scorer = scorer;
+  opt.scorer = precis::parse_scorer_kind(scorer).value();  // "stat" or "lm", from this file
   const auto t0 = Clock::now();
   const precis::CompressResult r = precis::compress("", opt, tok, engine);
   Outcome o;

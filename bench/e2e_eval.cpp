@@ -154,7 +154,7 @@ precis::PipelineConfig config(const std::string& model, const std::string& score
   precis::PipelineConfig c;
   c.model.path = model;
   c.model.kv_cache_mb = 256;
-  c.compress.scorer = scorer;
+  c.compress.scorer = precis::parse_scorer_kind(scorer).value();  // "stat" or "lm"
   c.plan_enabled = false;
   c.generate.max_tokens = max_tokens;
   c.generate.temperature = 0;

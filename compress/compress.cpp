@@ -30,8 +30,9 @@ void CompressOptions::validate() const {
   if (iterative_size < 1)
     throw std::invalid_argument("iterative_size: must be at least 1, got " +
                                 std::to_string(iterative_size));
-  if (scorer != "lm" && scorer != "stat")
-    throw std::invalid_argument("scorer: expected \"lm\" or \"stat\", got \"" + scorer + "\"");
+  if (scorer != ScorerKind::lm && scorer != ScorerKind::stat)
+    throw std::invalid_argument("scorer: expected lm or stat, got ScorerKind " +
+                                std::to_string(static_cast<int>(scorer)));
   if (!(context_level_slack >= 0.0 && std::isfinite(context_level_slack)))
     throw std::invalid_argument("context_level_slack: must be a finite number >= 0");
   if (keep_open.empty() != keep_close.empty())
@@ -152,7 +153,7 @@ CompressResult compress_detailed(const std::string& prompt, const CompressOption
                                  const engine::Tokenizer& tokenizer, engine::Engine* engine,
                                  CompressDetail* detail) {
   options.validate();
-  if (options.scorer == "lm") {
+  if (options.scorer == ScorerKind::lm) {
     if (!engine) throw std::invalid_argument("scorer: \"lm\" needs a model (an engine)");
     check_lm_tokenizer(tokenizer, *engine);
   }
@@ -225,7 +226,7 @@ CompressResult compress_detailed(const std::string& prompt, const CompressOption
                      tt.ids.begin() + units[u].end_token);
       ctx_ids.push_back(std::move(ids));
     }
-    if (options.scorer == "lm") {
+    if (options.scorer == ScorerKind::lm) {
       const std::vector<int> q =
           options.question.empty() ? std::vector<int>{} : tokenizer.encode(options.question, false);
       d.context_scores = rank_contexts_lm(*engine, ctx_ids, q);

@@ -7,13 +7,16 @@
 
 namespace precis::compression {
 
-std::unique_ptr<Scorer> make_scorer(const std::string& name, engine::Engine* engine) {
-  if (name == "stat") return std::make_unique<StatScorer>();
-  if (name == "lm") {
-    if (!engine) throw std::invalid_argument("scorer: \"lm\" needs a model (an engine)");
-    return std::make_unique<LmScorer>(*engine);
+std::unique_ptr<Scorer> make_scorer(ScorerKind kind, engine::Engine* engine) {
+  switch (kind) {
+    case ScorerKind::stat:
+      return std::make_unique<StatScorer>();
+    case ScorerKind::lm:
+      if (!engine) throw std::invalid_argument("scorer: \"lm\" needs a model (an engine)");
+      return std::make_unique<LmScorer>(*engine);
   }
-  throw std::invalid_argument("scorer: expected \"lm\" or \"stat\", got \"" + name + "\"");
+  throw std::invalid_argument("scorer: not a ScorerKind (" +
+                              std::to_string(static_cast<int>(kind)) + ")");
 }
 
 }  // namespace precis::compression

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "compress/text_units.hpp"
+#include "precis/compress.hpp"
 
 namespace precis::engine {
 class Engine;
@@ -36,7 +37,7 @@ class Scorer {
   virtual bool conditional() const = 0;
 };
 
-// "stat" or "lm" (which needs `engine`). Throws std::invalid_argument otherwise.
-std::unique_ptr<Scorer> make_scorer(const std::string& name, engine::Engine* engine);
+// The scorer of `kind`; lm needs `engine` (std::invalid_argument without it).
+std::unique_ptr<Scorer> make_scorer(ScorerKind kind, engine::Engine* engine);
 
 }  // namespace precis::compression

@@ -155,8 +155,7 @@ ChatPrompt render_messages(const PipelineConfig& cfg, const engine::ChatTemplate
                            Request& request) {
   if (request.messages.empty()) return {};
   const bool compress_on = request.compress.value_or(cfg.compress_enabled);
-  const bool plan_on =
-      request.planner.value_or(cfg.plan_enabled ? cfg.plan.planner : "none") != "none";
+  const bool plan_on = requested_planner(cfg, request) != PlannerKind::none;
   // An explicit question (Request::question) is the final message's question; one the message
   // does not contain is placed after its documents, so the model sees it in every mode.
   const std::string explicit_question = request.question;

@@ -41,7 +41,7 @@ void read_compress(JsonReader r, bool& enabled, CompressOptions& c) {
   if (rate && target) r.fail("target_tokens", "give either rate or target_tokens, not both");
   if (rate) c.rate = *rate, c.target_tokens.reset();
   if (target) c.target_tokens = static_cast<int>(*target), c.rate.reset();
-  if (auto v = r.choice("scorer", {"stat", "lm"})) c.scorer = *v;
+  if (auto v = r.choice("scorer", scorer_kind_names())) c.scorer = *parse_scorer_kind(*v);
   if (auto v = r.strings("force_tokens")) c.force_tokens = *v;
   if (auto v = r.string("keep_open")) c.keep_open = *v;
   if (auto v = r.string("keep_close")) c.keep_close = *v;
@@ -54,9 +54,10 @@ void read_compress(JsonReader r, bool& enabled, CompressOptions& c) {
 }
 
 void read_plan(JsonReader r, bool& enabled, PlanOptions& p) {
-  if (auto v = r.choice("planner", {"template", "lm", "none"})) {
-    enabled = *v != "none";
-    if (enabled) p.planner = *v;
+  if (auto v = r.choice("planner", planner_kind_names())) {
+    const PlannerKind planner = *parse_planner_kind(*v);
+    enabled = planner != PlannerKind::none;
+    if (enabled) p.planner = planner;
   }
   if (auto v = r.integer("budget_tokens", 1, 1 << 16)) p.budget_tokens = static_cast<int>(*v);
   if (auto v = r.choice("when", {"auto", "always", "never"})) p.when = *v;

@@ -29,6 +29,10 @@ std::string joined_prompt(const Request& r) {
   return text;
 }
 
+PlannerKind requested_planner(const PipelineConfig& cfg, const Request& request) {
+  return request.planner.value_or(cfg.plan_enabled ? cfg.plan.planner : PlannerKind::none);
+}
+
 void run_prompt_stages(const PipelineConfig& cfg, const Request& request, const PromptTools& tools,
                        Result& res) {
   res.original_prompt = joined_prompt(request);
@@ -40,14 +44,15 @@ void run_prompt_stages(const PipelineConfig& cfg, const Request& request, const 
   if (tools.tokenizer && request.compress.value_or(cfg.compress_enabled) &&
       res.original_tokens >= kMinTokensToCompress) {
     CompressOptions co = cfg.compress;
-    if (co.scorer == "lm" && !tools.lm_compress) co.scorer = "stat";
+    if (co.scorer == ScorerKind::lm && !tools.lm_compress) co.scorer = ScorerKind::stat;
     if (request.rate) co.rate = *request.rate, co.target_tokens.reset();
     if (request.target_tokens) co.target_tokens = *request.target_tokens, co.rate.reset();
     co.question = request.question;
     co.contexts = request.contexts;
     co.validate();
-    res.compression = co.scorer == "lm" ? tools.lm_compress(request.prompt, co)
-                                        : compress(request.prompt, co, *tools.tokenizer, nullptr);
+    res.compression = co.scorer == ScorerKind::lm
+                          ? tools.lm_compress(request.prompt, co)
+                          : compress(request.prompt, co, *tools.tokenizer, nullptr);
     res.compressed_prompt = res.compression.text;
     res.compressed_tokens = res.compression.compressed_tokens;
     res.timings.push_back({"compress", ms_since(t)});
@@ -58,34 +63,34 @@ void run_prompt_stages(const PipelineConfig& cfg, const Request& request, const 
 
   // Plan: from the question when there is one, else from the whole request.
   t = Clock::now();
-  std::string planner = request.planner.value_or(cfg.plan_enabled ? cfg.plan.planner : "none");
-  if (planner == "lm" && !tools.lm_generate) planner = "template";
+  PlannerKind planner = requested_planner(cfg, request);
+  if (planner == PlannerKind::lm && !tools.lm_generate) planner = PlannerKind::templated;
   res.final_prompt = res.compressed_prompt;
   const std::string source = request.question.empty() ? res.original_prompt : request.question;
   PlanContext ctx;
   if (tools.tokenizer) ctx.count_tokens = tokenizer_counter(*tools.tokenizer);
   // The config's plan.when (a request's own precis.plan forces its choice).
-  if (planner != "none" && !request.planner) {
+  if (planner != PlannerKind::none && !request.planner) {
     if (cfg.plan.when == "never") {
-      planner = "none";
+      planner = PlannerKind::none;
     } else if (cfg.plan.when == "auto") {
       PlanOptions probe = cfg.plan;
-      probe.planner = "template";  // the task kind, without a model call
-      const std::string kind = make_plan(source, probe, ctx).task_kind;
+      probe.planner = PlannerKind::templated;  // the task kind, without a model call
+      const TaskKind kind = make_plan(source, probe, ctx).task_kind.value_or(TaskKind::general);
       if (!plan_helps(kind) || res.original_tokens < cfg.plan.min_request_tokens) {
-        planner = "none";
+        planner = PlannerKind::none;
         res.plan.task_kind = kind;
-        res.plan.note = "not planned (plan.when auto: task kind " + kind + ", " +
-                        std::to_string(res.original_tokens) + " tokens)";
+        res.plan.note = "not planned (plan.when auto: task kind " + std::string(to_string(kind)) +
+                        ", " + std::to_string(res.original_tokens) + " tokens)";
       }
     }
   }
-  if (planner != "none") {
+  if (planner != PlannerKind::none) {
     PlanOptions po = cfg.plan;
     po.planner = planner;
     // A plan is bounded by the request it serves: at most half its tokens (at least 32).
     po.budget_tokens = std::min(po.budget_tokens, std::max(32, res.original_tokens / 2));
-    if (planner == "lm") ctx.generate = tools.lm_generate;
+    if (planner == PlannerKind::lm) ctx.generate = tools.lm_generate;
     res.plan = make_plan(source, po, ctx);
     res.final_prompt = render_prompt(res.compressed_prompt, res.plan, po.placement);
     res.timings.push_back({"plan", ms_since(t)});

@@ -27,6 +27,10 @@ struct PromptTools {
 // without precis.
 std::string joined_prompt(const Request& r);
 
+// The planner a request asks for: its own precis.plan, else the config's (none when planning is
+// off). plan.when may still decide against planning.
+PlannerKind requested_planner(const PipelineConfig& cfg, const Request& request);
+
 // original_prompt/tokens, compression, compressed_prompt/tokens, plan, final_prompt and the
 // "compress" / "plan" timings of `res`, from `request` under `cfg` (the request's own settings
 // override the config's). Throws std::invalid_argument for invalid compression settings.

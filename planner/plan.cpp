@@ -42,8 +42,9 @@ std::string fill(const std::string& tmpl, const std::string& plan, const std::st
 }  // namespace
 
 void PlanOptions::validate() const {
-  if (planner != "template" && planner != "lm")
-    throw std::invalid_argument("planner: '" + planner + "' is not one of template, lm");
+  if (planner != PlannerKind::templated && planner != PlannerKind::lm)
+    throw std::invalid_argument("planner: '" + std::string(to_string(planner)) +
+                                "' is not one of template, lm");
   if (budget_tokens <= 0)
     throw std::invalid_argument("budget_tokens: must be positive, got " +
                                 std::to_string(budget_tokens));
@@ -62,34 +63,22 @@ void PlanOptions::validate() const {
                                 std::to_string(min_request_tokens));
 }
 
-bool plan_helps(const std::string& task_kind) {
-  return task_kind == "arithmetic" || task_kind == "multi_hop" || task_kind == "code_change" ||
-         task_kind == "code";
-}
-
-const std::vector<std::string>& task_kinds() {
-  static const std::vector<std::string> kKinds = {"arithmetic", "multi_hop", "code_change",
-                                                  "code",       "summary",   "extraction",
-                                                  "multi_part", "general"};
-  return kKinds;
-}
-
 Plan make_plan(const std::string& request, const PlanOptions& options, const PlanContext& context) {
   options.validate();
-  if (options.planner == "lm" && !context.generate)
+  if (options.planner == PlannerKind::lm && !context.generate)
     throw std::invalid_argument("planner 'lm' needs a generate callback (PlanContext::generate)");
   const TokenCounter count = context.count_tokens ? context.count_tokens : estimate_plan_tokens;
   const planner::RequestAnalysis analysis = planner::analyse_request(request);
 
   Plan plan;
   plan.task_kind = analysis.kind;
-  if (options.planner == "lm") {
+  if (options.planner == PlannerKind::lm) {
     const planner::LmPlanResult lm = planner::lm_plan(request, options, context.generate, count);
     plan.attempts = lm.attempts;
     if (lm.ok) {
       plan.code = lm.code;
       plan.tokens = lm.tokens;
-      plan.planner_used = "lm";
+      plan.planner_used = PlannerKind::lm;
       return plan;
     }
     plan.fell_back = true;
@@ -100,7 +89,7 @@ Plan make_plan(const std::string& request, const PlanOptions& options, const Pla
   plan.code = t.code;
   plan.tokens = t.tokens;
   plan.note = t.note;
-  plan.planner_used = "template";
+  plan.planner_used = PlannerKind::templated;
   return plan;
 }
 

@@ -1028,7 +1028,7 @@ void find_quantities(const Scan& sc, const std::set<size_t>& constraint_nums, Re
   }
 }
 
-std::string classify(const std::string& low, const RequestAnalysis& a) {
+TaskKind classify(const std::string& low, const RequestAnalysis& a) {
   const bool change_verb = has_any(low, {"fix", "bug", "refactor", "rename", "implement",
                                          "optimize", "optimise", "debug", "port", "migrate"}) ||
                            has_any(low, {"add a", "add an", "remove the", "change the",
@@ -1067,18 +1067,18 @@ std::string classify(const std::string& low, const RequestAnalysis& a) {
             next.rfind(" me a ", 0) != 0 && next.rfind(" me an ", 0) != 0)
           continue;
         for (std::string_view t : kThing)
-          if (has_word(next, t)) return "code";
+          if (has_word(next, t)) return TaskKind::code;
       }
   }
-  if (code_signal && change_verb) return "code_change";
+  if (code_signal && change_verb) return TaskKind::code_change;
   if (has_any(low, {"summarize", "summarise", "summarizing", "summary", "tl;dr", "tldr", "sum up",
                     "key points", "main points", "in a nutshell", "gist"}))
-    return "summary";
+    return TaskKind::summary;
   if (has_any(low, {"extract", "list all", "find all", "list every", "identify all", "pull out",
                     "get all", "list the names", "list each", "collect all", "find every",
                     "enumerate all"}))
-    return "extraction";
-  if (code_signal) return "code_change";
+    return TaskKind::extraction;
+  if (code_signal) return TaskKind::code_change;
   int numbers = 0;
   for (const auto& q : a.quantities)
     if (q.unit != "year") ++numbers;
@@ -1095,8 +1095,8 @@ std::string classify(const std::string& low, const RequestAnalysis& a) {
       std::any_of(a.quantities.begin(), a.quantities.end(),
                   [](const Quantity& q) { return q.percent || q.money; });
   // A list of parts is a multi-part instruction even when the parts carry numbers.
-  if (a.items.size() >= 2) return "multi_part";
-  if ((numbers >= 2 && cue) || (numbers >= 1 && how)) return "arithmetic";
+  if (a.items.size() >= 2) return TaskKind::multi_part;
+  if ((numbers >= 2 && cue) || (numbers >= 1 && how)) return TaskKind::arithmetic;
   int wh = 0;
   bool relation = false;
   for (const auto& q : a.questions) {
@@ -1120,8 +1120,8 @@ std::string classify(const std::string& low, const RequestAnalysis& a) {
                      "larger", "longer", "bigger", "smaller", "more", "which of", "or"});
     if (ofs >= 2 || relative || compare) relation = true;
   }
-  if (wh >= 2 || relation) return "multi_hop";
-  return "general";
+  if (wh >= 2 || relation) return TaskKind::multi_hop;
+  return TaskKind::general;
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "precis/plan.hpp"
+
 namespace precis::planner {
 
 struct Quantity {
@@ -28,9 +30,7 @@ struct Constraint {
 };
 
 struct RequestAnalysis {
-  // "arithmetic", "multi_hop", "code_change", "code", "summary", "extraction", "multi_part",
-  // "general"
-  std::string kind;
+  TaskKind kind = TaskKind::general;
   std::vector<std::string> questions;    // sub-questions, each ending in '?'
   std::vector<std::string> items;        // numbered or bulleted parts, marker removed
   std::vector<Quantity> quantities;      // numbers the request gives (not those of constraints)

@@ -102,7 +102,7 @@ std::string main_question(const RequestAnalysis& a) {
 // The request's demands on the answer, applied to `var` before it is returned.
 // Constraints written inside one listed part apply to that part, not to the whole answer.
 bool inside_an_item(const RequestAnalysis& a, const Constraint& c) {
-  if (a.kind != "multi_part") return false;
+  if (a.kind != TaskKind::multi_part) return false;
   const std::string t = to_lower(c.text);
   for (const auto& item : a.items)
     if (to_lower(item).find(t) != std::string::npos) return true;
@@ -677,19 +677,19 @@ TemplatePlan template_plan(const RequestAnalysis& a, int budget_tokens, int max_
                            const TokenCounter& count) {
   Builder b;
   std::string result;
-  if (a.kind == "arithmetic")
+  if (a.kind == TaskKind::arithmetic)
     result = build_arithmetic(b, a);
-  else if (a.kind == "multi_hop")
+  else if (a.kind == TaskKind::multi_hop)
     result = build_multi_hop(b, a);
-  else if (a.kind == "code_change")
+  else if (a.kind == TaskKind::code_change)
     result = build_code_change(b, a);
-  else if (a.kind == "code")
+  else if (a.kind == TaskKind::code)
     result = build_code(b, a);
-  else if (a.kind == "summary")
+  else if (a.kind == TaskKind::summary)
     result = build_summary(b, a);
-  else if (a.kind == "extraction")
+  else if (a.kind == TaskKind::extraction)
     result = build_extraction(b, a);
-  else if (a.kind == "multi_part")
+  else if (a.kind == TaskKind::multi_part)
     result = build_multi_part(b, a);
   else
     result = build_general(b, a);

@@ -11,7 +11,7 @@ namespace precis::planner {
 
 struct TemplatePlan {
   std::string code;  // fits the budget and passes check_plan; "" when nothing fits
-  std::string kind;
+  TaskKind kind = TaskKind::general;
   int tokens = 0;
   std::string note;  // what was dropped to fit, or why the plan is empty
 };

@@ -9,6 +9,7 @@
 
 using precis::compress;
 using precis::CompressOptions;
+using precis::ScorerKind;
 using precis::test::corpus_prompt;
 using precis::test::corpus_tokenizer;
 
@@ -199,8 +200,8 @@ TEST_CASE("validate() names the bad field") {
   CHECK_THAT(err(i), Catch::StartsWith("iterative_size"));
   CompressOptions s;
   s.rate = 0.5;
-  s.scorer = "magic";
-  CHECK_THAT(err(s), Catch::StartsWith("scorer") && Catch::Contains("magic"));
+  s.scorer = static_cast<ScorerKind>(7);  // not a kind
+  CHECK_THAT(err(s), Catch::StartsWith("scorer") && Catch::Contains("7"));
   CompressOptions c;
   c.rate = 0.5;
   c.context_level_slack = -1;
@@ -209,6 +210,6 @@ TEST_CASE("validate() names the bad field") {
   CHECK_THROWS_AS(compress("text", CompressOptions{}, corpus_tokenizer()), std::invalid_argument);
   CompressOptions lm;
   lm.rate = 0.5;
-  lm.scorer = "lm";
+  lm.scorer = ScorerKind::lm;
   CHECK_THROWS_WITH(compress("some text", lm, corpus_tokenizer()), Catch::Contains("lm"));
 }

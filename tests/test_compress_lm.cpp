@@ -10,6 +10,7 @@
 #include "tests/test_compress_support.hpp"
 
 using precis::CompressOptions;
+using precis::ScorerKind;
 using precis::compression::compress_detailed;
 using precis::compression::CompressDetail;
 using precis::test::corpus_prompt;
@@ -34,7 +35,7 @@ TEST_CASE("lm: segment scores with the reused KV cache equal a full re-score of 
   const std::string prompt = corpus_prompt(tok, 700, 40);
   CompressOptions o;
   o.rate = 0.4;
-  o.scorer = "lm";
+  o.scorer = ScorerKind::lm;
   o.iterative_size = 64;
   o.context_level_slack = 0.0;  // keep every context so all segments are fine-level work
   CompressDetail d;
@@ -81,7 +82,7 @@ TEST_CASE("lm: the output lands within 5% of the target") {
     for (double rate : {0.2, 0.5, 0.8}) {
       CompressOptions o;
       o.rate = rate;
-      o.scorer = "lm";
+      o.scorer = ScorerKind::lm;
       CompressDetail d;
       const auto r = compress_detailed(prompt, o, tok, &e, &d);
       INFO("length " << length << " rate " << rate << " target " << d.target_tokens << " got "
@@ -123,7 +124,7 @@ TEST_CASE("lm: a tokenizer that is not the model's is refused") {
   auto& e = small_engine();
   CompressOptions o;
   o.rate = 0.5;
-  o.scorer = "lm";
+  o.scorer = ScorerKind::lm;
   CHECK_THROWS_WITH(precis::compress("some text here", o, precis::test::corpus_tokenizer(), &e),
                     Catch::Contains("tokenizer"));
 }

@@ -96,7 +96,7 @@ TEST_CASE("the pipeline keeps an explicit question whole and last in a chat requ
   PipelineConfig cfg;
   cfg.model.path = test::cached_model("tiny", 21, engine::DType::F32);
   cfg.model.kv_cache_mb = 32;
-  cfg.compress.scorer = "stat";
+  cfg.compress.scorer = ScorerKind::stat;
   cfg.plan_enabled = false;
   cfg.generate.max_tokens = 2;
   cfg.generate.temperature = 0;

@@ -187,11 +187,11 @@ TEST_CASE("plans where they help: plan.when auto, always, never, and per-request
   Request arith;
   arith.prompt = word_problem;
   r = p.run(arith);
-  CHECK(r.plan.task_kind == "arithmetic");
+  CHECK(r.plan.task_kind == TaskKind::arithmetic);
   CHECK(!r.plan.code.empty());
   // Bounded relative to the request: at most half its tokens, at least 32.
   CHECK(r.plan.tokens <= std::max(32, r.original_tokens / 2));
-  hi.planner = "template";  // the request's own precis.plan forces it
+  hi.planner = PlannerKind::templated;  // the request's own precis.plan forces it
   CHECK(!p.run(hi).plan.code.empty());
 
   cfg.plan.when = "never";

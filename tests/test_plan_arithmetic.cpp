@@ -17,6 +17,7 @@
 using precis::check_plan;
 using precis::make_plan;
 using precis::PlanOptions;
+using precis::TaskKind;
 using precis::planner::evaluate_plan;
 
 namespace {
@@ -67,7 +68,7 @@ TEST_CASE("the bakery: the plan computes Monday's revenue, 240, from every quant
       "muffins and twice as many cookies. What was Monday's revenue?";
   const auto p = make_plan(q, PlanOptions{});
   INFO(p.code);
-  CHECK(p.task_kind == "arithmetic");
+  CHECK(p.task_kind == TaskKind::arithmetic);
   CHECK(check_plan(p.code).ok);
   const auto e = evaluate_plan(p.code);
   REQUIRE(e.asserts);
@@ -186,8 +187,8 @@ TEST_CASE("a request for new code gets a code plan: signature, steps, edge cases
       make_plan("Write a function that returns the k most frequent words in a text, ignoring case.",
                 PlanOptions{});
   INFO(p.code);
-  CHECK(p.task_kind == "code");
-  CHECK(precis::plan_helps(p.task_kind));
+  CHECK(p.task_kind == TaskKind::code);
+  CHECK(precis::plan_helps(p.task_kind.value()));
   CHECK(check_plan(p.code).ok);
   CHECK_THAT(p.code, Catch::Contains("signature = \"def most_frequent_words(text, k)\""));
   CHECK_THAT(p.code, Catch::Contains("steps = ["));
@@ -201,12 +202,12 @@ TEST_CASE("a request for new code gets a code plan: signature, steps, edge cases
 
   // Changing code that is given stays a code change; "make the function faster" is not new code.
   CHECK(make_plan("Fix the bug in parse_config in config.py.", PlanOptions{}).task_kind ==
-        "code_change");
+        TaskKind::code_change);
   CHECK(make_plan("Make the sort function in utils.py faster.", PlanOptions{}).task_kind ==
-        "code_change");
+        TaskKind::code_change);
   CHECK(make_plan("Write me a Python class for a bank account with deposit and withdraw.",
                   PlanOptions{})
-            .task_kind == "code");
+            .task_kind == TaskKind::code);
 }
 
 TEST_CASE("questions written apart from the set's templates: no wrong value either") {

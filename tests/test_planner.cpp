@@ -21,10 +21,13 @@
 
 using precis::check_plan;
 using precis::make_plan;
+using precis::parse_task_kind;
 using precis::Plan;
 using precis::PlanContext;
 using precis::PlanGenerateRequest;
+using precis::PlannerKind;
 using precis::PlanOptions;
+using precis::TaskKind;
 
 namespace {
 
@@ -129,8 +132,8 @@ TEST_CASE("template plans parse, name their task kind and mention the request's 
   for (const Case& c : cases()) {
     const Plan p = make_plan(c.request, roomy());
     INFO(c.request << "\n---\n" << p.code);
-    CHECK(p.task_kind == c.kind);
-    CHECK(p.planner_used == "template");
+    CHECK(p.task_kind == parse_task_kind(c.kind));
+    CHECK(p.planner_used == PlannerKind::templated);
     CHECK_FALSE(p.fell_back);
     CHECK(p.attempts == 0);
     const auto check = check_plan(p.code);
@@ -307,7 +310,7 @@ TEST_CASE("template plans stay valid for arbitrary requests") {
   for (int i = 0; i < 3000; ++i)
     doc += "Revenue in Region " + std::to_string(i) + " rose 5% to $" + std::to_string(i) + ". ";
   const Plan p = make_plan(doc, PlanOptions{});
-  CHECK(p.task_kind == "summary");
+  CHECK(p.task_kind == TaskKind::summary);
   CHECK(p.tokens <= 160);
   CHECK(check_plan(p.code).ok);
 }
@@ -336,7 +339,7 @@ TEST_CASE("request analysis: quantities, names, constraints") {
 
   const auto b = analyse_request(
       "Rename `load_cfg` to loadConfig in util.py. Why does it fail? And also, who wrote it?");
-  CHECK(b.kind == "code_change");
+  CHECK(b.kind == TaskKind::code_change);
   CHECK(b.identifiers == std::vector<std::string>{"load_cfg", "loadConfig", "util.py"});
   REQUIRE(b.questions.size() == 2);
   CHECK(b.questions[0] == "Why does it fail?");
@@ -344,7 +347,7 @@ TEST_CASE("request analysis: quantities, names, constraints") {
 
   const auto m = analyse_request("Do this:\n- first thing\n- second thing\n\n* third");
   CHECK(m.items == std::vector<std::string>{"first thing", "second thing", "third"});
-  CHECK(m.kind == "multi_part");
+  CHECK(m.kind == TaskKind::multi_part);
 }
 
 namespace {
@@ -367,7 +370,7 @@ struct FakeModel {
 
 PlanOptions lm_options() {
   PlanOptions o;
-  o.planner = "lm";
+  o.planner = PlannerKind::lm;
   o.temperature = 0.8f;
   o.seed = 42;
   return o;
@@ -397,12 +400,12 @@ TEST_CASE("lm planner: garbage twice falls back to the template, after one coole
   CHECK_THAT(model.calls[0].prompt, Catch::EndsWith("```python\n"));
   CHECK(p.fell_back);
   CHECK(p.attempts == 2);
-  CHECK(p.planner_used == "template");
+  CHECK(p.planner_used == PlannerKind::templated);
   CHECK_THAT(p.fallback_reason, Catch::Contains("attempt 1: line 1"));
   CHECK_THAT(p.fallback_reason, Catch::Contains("attempt 2: line 1"));
   CHECK(p.code == make_plan(request, PlanOptions{}).code);
   CHECK(check_plan(p.code).ok);
-  CHECK(p.task_kind == "arithmetic");
+  CHECK(p.task_kind == TaskKind::arithmetic);
 }
 
 TEST_CASE("lm planner: a valid plan is used as written") {
@@ -412,11 +415,11 @@ TEST_CASE("lm planner: a valid plan is used as written") {
   const Plan p = make_plan(cases()[0].request, lm_options(), model.context());
   CHECK(model.calls.size() == 1);
   CHECK_FALSE(p.fell_back);
-  CHECK(p.planner_used == "lm");
+  CHECK(p.planner_used == PlannerKind::lm);
   CHECK(p.attempts == 1);
   CHECK(p.code + "\n" == kGoodPlan);
   CHECK(p.tokens == precis::estimate_plan_tokens(p.code));
-  CHECK(p.task_kind == "arithmetic");
+  CHECK(p.task_kind == TaskKind::arithmetic);
 }
 
 TEST_CASE("lm planner: the retry can rescue a bad first attempt") {
@@ -425,7 +428,7 @@ TEST_CASE("lm planner: the retry can rescue a bad first attempt") {
   const Plan p = make_plan(cases()[0].request, lm_options(), model.context());
   CHECK(model.calls.size() == 2);
   CHECK_FALSE(p.fell_back);
-  CHECK(p.planner_used == "lm");
+  CHECK(p.planner_used == PlannerKind::lm);
   CHECK(p.attempts == 2);
 }
 
@@ -465,7 +468,7 @@ TEST_CASE("lm planner: a plan over the budget is cut to whole lines") {
 TEST_CASE("lm planner needs a generate callback; bad options name the field") {
   CHECK_THROWS_WITH(make_plan("hi", lm_options()), Catch::Contains("generate"));
   PlanOptions o;
-  o.planner = "oracle";
+  o.planner = PlannerKind::none;  // make_plan needs template or lm
   CHECK_THROWS_WITH(make_plan("hi", o), Catch::Contains("planner"));
   o = PlanOptions{};
   o.budget_tokens = 0;
@@ -493,7 +496,7 @@ TEST_CASE("lm planner on the embedded engine with a random model falls back clea
   INFO(p.fallback_reason << "\n" << p.code);
   CHECK(p.fell_back);
   CHECK(p.attempts == 2);
-  CHECK(p.planner_used == "template");
+  CHECK(p.planner_used == PlannerKind::templated);
   CHECK_THAT(p.fallback_reason, Catch::Contains("attempt 1: line"));
   CHECK_THAT(p.fallback_reason, !Catch::Contains("generation failed"));
   CHECK(p.tokens <= 40);
@@ -518,7 +521,7 @@ TEST_CASE("lm planner on a model whose context cannot hold the prompt falls back
   const Plan p = make_plan(cases()[5].request, lm_options(), ctx);
   CHECK(p.fell_back);
   CHECK_THAT(p.fallback_reason, Catch::Contains("context window"));
-  CHECK(p.task_kind == "code_change");
+  CHECK(p.task_kind == TaskKind::code_change);
   CHECK(check_plan(p.code).ok);
 }
 

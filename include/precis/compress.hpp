@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace precis::engine {
@@ -12,6 +13,16 @@ class Tokenizer;
 }  // namespace precis::engine
 
 namespace precis {
+
+// How tokens are scored, chosen once at configuration. "lm": self-information under the engine's
+// model (needs an Engine); "stat": model-free.
+enum class ScorerKind { stat, lm };
+// "stat" or "lm": the names the config file, the CLI and printed results use.
+std::string_view to_string(ScorerKind kind);
+// The kind named `name`; nullopt for any other text (callers name the field in their error).
+std::optional<ScorerKind> parse_scorer_kind(std::string_view name);
+// Every accepted name, in declaration order.
+const std::vector<std::string>& scorer_kind_names();
 
 struct CompressOptions {
   // Budget: exactly one of these (rate = kept tokens / original tokens, in (0, 1]).
@@ -41,8 +52,7 @@ struct CompressOptions {
   // Fine level: tokens are scored in segments of this many tokens, each conditioned on the
   // already-compressed text before it.
   int iterative_size = 200;
-  // "lm": self-information under the engine's model (needs an Engine); "stat": model-free.
-  std::string scorer = "stat";
+  ScorerKind scorer = ScorerKind::stat;
   // Coarse level: fraction of the budget the context-level step aims for before token-level
   // compression (LongLLMLingua's dynamic ratio); 0 disables dropping whole contexts.
   double context_level_slack = 0.3;
@@ -57,7 +67,7 @@ struct CompressResult {
   // The original prompt's tokens (SentencePiece pieces), laid out as `text` is, keep markers
   // removed.
   std::vector<std::string> pieces;
-  std::vector<bool> kept;           // per original token
+  std::vector<bool> kept;  // per original token
   int original_tokens = 0;
   int compressed_tokens = 0;
   double ratio = 1.0;  // compressed / original

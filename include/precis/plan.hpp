@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace precis::engine {
@@ -15,10 +17,33 @@ class Tokenizer;
 
 namespace precis {
 
+// Which planner writes a plan, chosen once at configuration (and per request by precis.plan).
+// templated ("template"): built from the request's own text, no model. lm ("lm"): asked of a
+// model through PlanContext::generate, checked, retried once cooler, and replaced by the template
+// plan on failure. none ("none"): no plan (the pipeline's choice; make_plan refuses it).
+enum class PlannerKind { none, templated, lm };
+// What a request asks for, as the template planner recognises it (see task_kinds()).
+enum class TaskKind {
+  arithmetic,
+  multi_hop,
+  code_change,
+  code,  // new code asked for: signature, steps, edge cases, a test
+  summary,
+  extraction,
+  multi_part,
+  general
+};
+// The names the config file, the HTTP API, the CLI and printed results use.
+std::string_view to_string(PlannerKind kind);
+std::string_view to_string(TaskKind kind);
+// The kind named `name`; nullopt for any other text (callers name the field in their error).
+std::optional<PlannerKind> parse_planner_kind(std::string_view name);
+std::optional<TaskKind> parse_task_kind(std::string_view name);
+// Every accepted planner name ("none", "template", "lm").
+const std::vector<std::string>& planner_kind_names();
+
 struct PlanOptions {
-  // "template": built from the request's own text, no model. "lm": asked of a model through
-  // PlanContext::generate, checked, retried once cooler, and replaced by "template" on failure.
-  std::string planner = "template";
+  PlannerKind planner = PlannerKind::templated;  // templated or lm
   // When the pipeline plans: "auto" (for the task kinds a plan helps: arithmetic, multi_hop,
   // code_change, code; and only for requests of at least min_request_tokens), "always" or "never".
   // A request's own precis.plan overrides it. make_plan itself always plans.
@@ -67,10 +92,10 @@ struct PlanContext {
 };
 
 struct Plan {
-  std::string code;          // the pseudo-code; empty when the budget cannot hold any plan
-  std::string planner_used;  // "template" or "lm"
-  std::string task_kind;     // see task_kinds()
-  bool fell_back = false;    // "lm" was asked for but "template" produced the plan
+  std::string code;  // the pseudo-code; empty when the budget cannot hold any plan
+  PlannerKind planner_used = PlannerKind::none;  // templated or lm; none: no plan made
+  std::optional<TaskKind> task_kind;             // nullopt: the request was not analysed
+  bool fell_back = false;  // "lm" was asked for but "template" produced the plan
   std::string fallback_reason;
   int tokens = 0;    // of `code`, by the context's counter
   int attempts = 0;  // model calls made (lm planner: 0, 1 or 2)
@@ -83,11 +108,10 @@ Plan make_plan(const std::string& request, const PlanOptions& options,
                const PlanContext& context = {});
 
 // Whether `when` == "auto" plans for a task kind (arithmetic, multi_hop, code_change, code).
-bool plan_helps(const std::string& task_kind);
+bool plan_helps(TaskKind kind);
 
-// The task kinds the template planner recognises: "arithmetic", "multi_hop", "code_change",
-// "code" (new code asked for: signature, steps, edge cases, a test),
-// "summary", "extraction", "multi_part", "general".
+// The names of the task kinds the template planner recognises: "arithmetic", "multi_hop",
+// "code_change", "code", "summary", "extraction", "multi_part", "general".
 const std::vector<std::string>& task_kinds();
 
 // ---- grammar ---------------------------------------------------------------------------------

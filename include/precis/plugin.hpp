@@ -52,7 +52,8 @@
 // Raise on any layout change of precis_plugin_v1, precis::Stage, Request, Result or what they hold.
 // 2: Request::messages, Stage::stream_filter. 3: GenerateOptions (inside Request) gained
 // response_format and json_schema. 4: GenerateOptions became SamplingParams (gained beam_width).
-#define PRECIS_PLUGIN_ABI_VERSION 4
+// 5: Request::planner, Plan::planner_used and Plan::task_kind became enums.
+#define PRECIS_PLUGIN_ABI_VERSION 5
 
 extern "C" {
 

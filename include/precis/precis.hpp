@@ -124,7 +124,7 @@ struct Request {
   std::optional<bool> compress;
   std::optional<double> rate;
   std::optional<int> target_tokens;
-  std::optional<std::string> planner;  // "template", "lm" or "none"
+  std::optional<PlannerKind> planner;
   std::optional<GenerateOptions> generate;
   // Per-request scratch space for stages (e.g. redact's placeholder -> original mapping), kept
   // from before() to after(); never sent to the model. Stages prefix their keys with their name.

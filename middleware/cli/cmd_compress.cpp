@@ -86,15 +86,16 @@ int cmd_compress(const Args& args) {
   } else {
     opt.rate = rate != 0.0 ? rate : 0.5;
   }
-  opt.scorer = scorer;
+  opt.scorer = scorer_flag(scorer);
   opt.validate();
-  if (scorer == "lm" && model.empty()) model = default_model_path();
-  if (scorer == "lm" && model.empty())
+  const bool lm = opt.scorer == ScorerKind::lm;
+  if (lm && model.empty()) model = default_model_path();
+  if (lm && model.empty())
     throw std::invalid_argument("--scorer lm needs a model: pass --model FILE.gguf|DIR");
 
   std::unique_ptr<engine::Engine> eng;
   std::unique_ptr<engine::Tokenizer> tok;
-  if (scorer == "lm") {
+  if (lm) {
     engine::EngineOptions eo;
     eo.model_dir = model;
     eo.kv_cache_mb = kv_cache_mb;

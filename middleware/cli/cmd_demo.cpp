@@ -13,6 +13,7 @@
 #include "middleware/cli/commands.hpp"
 #include "middleware/cli/engine_options.hpp"
 #include "middleware/cli/parse.hpp"
+#include "middleware/cli/result_json.hpp"
 #include "precis/precis.hpp"
 
 namespace po = boost::program_options;
@@ -111,9 +112,10 @@ int cmd_demo(const Args& args) {
         "no model: the default model is not fetched (bash scripts/fetch-default-model.sh) and "
         "the fallback models/default is missing; pass --model FILE.gguf|DIR");
   cfg.compress.rate = rate;
-  cfg.compress.scorer = scorer;
-  cfg.plan_enabled = planner != "none";
-  if (cfg.plan_enabled) cfg.plan.planner = planner;
+  cfg.compress.scorer = scorer_flag(scorer);
+  const PlannerKind planner_kind = planner_flag(planner);
+  cfg.plan_enabled = planner_kind != PlannerKind::none;
+  if (cfg.plan_enabled) cfg.plan.planner = planner_kind;
   cfg.plan.when = "always";  // the demo shows every stage (a served request plans on "auto")
   cfg.plan.budget_tokens = 90;
   cfg.generate.max_tokens = max_tokens;
@@ -150,7 +152,7 @@ int cmd_demo(const Args& args) {
   if (cfg.plan_enabled) {
     heading("3. The plan (pseudo-code placed before the question)");
     std::printf("```python\n%s\n```\nplanner '%s', task kind '%s'%s\n", r.plan.code.c_str(),
-                r.plan.planner_used.c_str(), r.plan.task_kind.c_str(),
+                planner_text(r.plan).c_str(), task_kind_text(r.plan).c_str(),
                 r.plan.fell_back ? (" (fell back: " + r.plan.fallback_reason + ")").c_str() : "");
   }
 

@@ -10,6 +10,7 @@
 #include "middleware/cli/commands.hpp"
 #include "middleware/cli/engine_options.hpp"
 #include "middleware/cli/parse.hpp"
+#include "middleware/cli/result_json.hpp"
 #include "precis/plan.hpp"
 
 namespace po = boost::program_options;
@@ -21,12 +22,13 @@ int cmd_plan(const Args& args) {
   ef.kv_cache_mb = 64;  // a plan is a few hundred tokens
   std::string prompt, prompt_file, placement_out;
   PlanOptions o;
+  std::string planner(to_string(o.planner));
   int64_t seed = 0;
   bool json = false;
   po::options_description desc("options");
   desc.add_options()("prompt", po::value(&prompt), "the request to plan for")(
       "prompt-file", po::value(&prompt_file), "read the request from this file")(
-      "planner", po::value(&o.planner)->default_value(o.planner),
+      "planner", po::value(&planner)->default_value(planner),
       "template (no model) or lm (asks the model, falls back to template)")(
       "model", po::value(&ef.model),
       "model directory; needed by --planner lm, and counts plan tokens with its tokenizer")(
@@ -46,19 +48,21 @@ int cmd_plan(const Args& args) {
     return *rc;
   if (seed < 0) throw std::invalid_argument("--seed must be non-negative");
   o.seed = static_cast<uint64_t>(seed);
+  o.planner = planner_flag(planner);
   if (!placement_out.empty()) o.placement = placement_out;
   o.validate();
   const std::string request = read_prompt(prompt, prompt_file);
 
   // The default model serves when --model is not given.
-  if (ef.model.empty() && o.planner == "lm") ef.model = default_model_path();
-  if (o.planner == "lm" && ef.model.empty())
+  const bool lm = o.planner == PlannerKind::lm;
+  if (ef.model.empty() && lm) ef.model = default_model_path();
+  if (lm && ef.model.empty())
     throw std::invalid_argument("--planner lm needs --model DIR (the model that writes the plan)");
 
   PlanContext ctx;
   std::unique_ptr<engine::Engine> eng;
   std::unique_ptr<engine::Tokenizer> tok;
-  if (o.planner == "lm") {
+  if (lm) {
     eng = std::make_unique<engine::Engine>(to_engine_options(ef));
     ctx = engine_plan_context(*eng);
   } else if (!ef.model.empty()) {
@@ -70,8 +74,8 @@ int cmd_plan(const Args& args) {
 
   if (json) {
     nlohmann::json out = {{"plan", plan.code},
-                          {"planner", plan.planner_used},
-                          {"task_kind", plan.task_kind},
+                          {"planner", planner_text(plan)},
+                          {"task_kind", task_kind_text(plan)},
                           {"fell_back", plan.fell_back},
                           {"fallback_reason", plan.fallback_reason},
                           {"tokens", plan.tokens}};
@@ -84,8 +88,8 @@ int cmd_plan(const Args& args) {
   if (!placement_out.empty())
     std::printf("\n--- prompt (%s)\n%s\n", placement_out.c_str(),
                 render_prompt(request, plan, placement_out).c_str());
-  std::fprintf(stderr, "[planner %s, task %s, %d tokens%s%s%s%s]\n", plan.planner_used.c_str(),
-               plan.task_kind.c_str(), plan.tokens, plan.fell_back ? "; fell back: " : "",
+  std::fprintf(stderr, "[planner %s, task %s, %d tokens%s%s%s%s]\n", planner_text(plan).c_str(),
+               task_kind_text(plan).c_str(), plan.tokens, plan.fell_back ? "; fell back: " : "",
                plan.fallback_reason.c_str(), plan.note.empty() ? "" : "; ", plan.note.c_str());
   return 0;
 }

@@ -1,10 +1,33 @@
 #include "middleware/cli/parse.hpp"
 
 #include <iostream>
+#include <stdexcept>
 
 namespace po = boost::program_options;
 
 namespace precis::cli {
+
+namespace {
+
+template <typename Kind>
+Kind parse_flag(const char* flag, const std::string& value, std::optional<Kind> kind,
+                const std::vector<std::string>& names) {
+  if (kind) return *kind;
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw std::invalid_argument(std::string(flag) + ": expected one of " + list + ", got \"" + value +
+                              "\"");
+}
+
+}  // namespace
+
+ScorerKind scorer_flag(const std::string& value) {
+  return parse_flag("--scorer", value, parse_scorer_kind(value), scorer_kind_names());
+}
+
+PlannerKind planner_flag(const std::string& value) {
+  return parse_flag("--planner", value, parse_planner_kind(value), planner_kind_names());
+}
 
 std::optional<int> parse_args(const char* command, const char* summary, const Args& args,
                               po::options_description& desc) {

@@ -2,6 +2,14 @@
 
 namespace precis::cli {
 
+std::string planner_text(const Plan& plan) {
+  return plan.planner_used == PlannerKind::none ? "" : std::string(to_string(plan.planner_used));
+}
+
+std::string task_kind_text(const Plan& plan) {
+  return plan.task_kind ? std::string(to_string(*plan.task_kind)) : "";
+}
+
 nlohmann::json result_to_json(const Result& r) {
   nlohmann::json choices = nlohmann::json::array();
   for (const auto& c : r.choices)
@@ -17,8 +25,8 @@ nlohmann::json result_to_json(const Result& r) {
           {"final_prompt", r.final_prompt},
           {"plan",
            {{"code", r.plan.code},
-            {"planner", r.plan.planner_used},
-            {"task_kind", r.plan.task_kind},
+            {"planner", planner_text(r.plan)},
+            {"task_kind", task_kind_text(r.plan)},
             {"fell_back", r.plan.fell_back}}},
           {"usage",
            {{"original_prompt_tokens", r.original_tokens},

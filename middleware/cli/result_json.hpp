@@ -9,4 +9,9 @@ namespace precis::cli {
 
 nlohmann::json result_to_json(const Result& r);
 
+// A plan's planner and task kind as printed: their names, "" when no plan was made or the request
+// was not analysed.
+std::string planner_text(const Plan& plan);
+std::string task_kind_text(const Plan& plan);
+
 }  // namespace precis::cli

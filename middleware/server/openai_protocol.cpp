@@ -59,7 +59,7 @@ void read_precis(JsonReader p, Request& base) {
       p.fail("compress", "expected true, false or an object like {\"rate\": 0.4}");
     }
   }
-  if (auto v = p.choice("plan", {"template", "lm", "none"})) base.planner = *v;
+  if (auto v = p.choice("plan", planner_kind_names())) base.planner = parse_planner_kind(*v);
   // The question, kept whole and placed last; taken out of the text (the final user message or
   // the prompt) where it occurs there, so compression works on the rest as documents.
   if (auto v = p.string("question")) {

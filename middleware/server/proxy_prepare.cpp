@@ -26,11 +26,11 @@ ProxyPrepare::ProxyPrepare(const PipelineConfig& config) : config_(config) {
     std::fprintf(stderr,
                  "precis proxy: warning: no tokenizer (give a GGUF file or a model directory); "
                  "compression is disabled\n");
-  if (config.compress_enabled && config.compress.scorer == "lm")
+  if (config.compress_enabled && config.compress.scorer == ScorerKind::lm)
     std::fprintf(stderr,
                  "precis proxy: warning: the \"lm\" compression scorer needs a local model; "
                  "using \"stat\"\n");
-  if (config.plan_enabled && config.plan.planner == "lm")
+  if (config.plan_enabled && config.plan.planner == PlannerKind::lm)
     std::fprintf(stderr,
                  "precis proxy: warning: the \"lm\" planner needs a local model; using "
                  "\"template\"\n");
