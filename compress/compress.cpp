@@ -14,7 +14,6 @@
 #include "compress/text_units.hpp"
 #include "compress/token_compressor.hpp"
 #include "compress/utf8_text.hpp"
-#include "engine/engine.hpp"
 #include "engine/tokenizer.hpp"
 
 namespace precis {
@@ -137,7 +136,7 @@ bool overlaps(const ByteRange& r, const Section& s) {
   return r.begin < s.end && s.begin < r.end;
 }
 
-void check_lm_tokenizer(const engine::Tokenizer& tokenizer, engine::Engine& engine) {
+void check_lm_tokenizer(const engine::Tokenizer& tokenizer, TokenLogprobModel& engine) {
   const engine::Tokenizer& own = engine.tokenizer();
   bool same = own.vocab_size() == tokenizer.vocab_size();
   for (int id = 0; same && id < own.vocab_size(); id += std::max(1, own.vocab_size() / 64))
@@ -150,7 +149,7 @@ void check_lm_tokenizer(const engine::Tokenizer& tokenizer, engine::Engine& engi
 }  // namespace
 
 CompressResult compress_detailed(const std::string& prompt, const CompressOptions& options,
-                                 const engine::Tokenizer& tokenizer, engine::Engine* engine,
+                                 const engine::Tokenizer& tokenizer, TokenLogprobModel* engine,
                                  CompressDetail* detail) {
   options.validate();
   if (options.scorer == ScorerKind::lm) {
@@ -277,7 +276,7 @@ CompressResult compress_detailed(const std::string& prompt, const CompressOption
 }  // namespace compression
 
 CompressResult compress(const std::string& prompt, const CompressOptions& options,
-                        const engine::Tokenizer& tokenizer, engine::Engine* engine) {
+                        const engine::Tokenizer& tokenizer, TokenLogprobModel* engine) {
   return compression::compress_detailed(prompt, options, tokenizer, engine, nullptr);
 }
 

@@ -19,7 +19,7 @@ struct CompressDetail {
 };
 
 CompressResult compress_detailed(const std::string& prompt, const CompressOptions& options,
-                                 const engine::Tokenizer& tokenizer, engine::Engine* engine,
+                                 const engine::Tokenizer& tokenizer, TokenLogprobModel* engine,
                                  CompressDetail* detail);
 
 }  // namespace precis::compression

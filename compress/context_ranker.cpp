@@ -7,7 +7,7 @@
 #include <unordered_set>
 
 #include "compress/corpus_stats.hpp"
-#include "engine/engine.hpp"
+#include "engine/tokenizer.hpp"
 
 namespace precis::compression {
 
@@ -41,11 +41,11 @@ std::vector<double> rank_contexts_stat(const std::vector<std::string>& contexts,
   return score;
 }
 
-std::vector<double> rank_contexts_lm(engine::Engine& engine,
+std::vector<double> rank_contexts_lm(TokenLogprobModel& engine,
                                      const std::vector<std::vector<int>>& contexts,
                                      const std::vector<int>& question) {
   const int bos = engine.tokenizer().bos_id();
-  const int window = engine.config().max_position_embeddings - (bos >= 0 ? 1 : 0);
+  const int window = engine.context_window() - (bos >= 0 ? 1 : 0);
   // A question longer than half the window is cut to its tail (what the answer depends on
   // most is what is asked last).
   std::vector<int> q = question;

@@ -6,9 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace precis::engine {
-class Engine;
-}
+#include "precis/token_logprobs.hpp"
 
 namespace precis::compression {
 
@@ -22,7 +20,7 @@ std::vector<double> rank_contexts_stat(const std::vector<std::string>& contexts,
 // i.e. least predictable, contexts). With one (LongLLMLingua): mean log p(question tokens |
 // context), the contexts that make the question most likely first. `contexts` and `question`
 // are token ids without BOS; contexts longer than the model's window are cut to their head.
-std::vector<double> rank_contexts_lm(engine::Engine& engine,
+std::vector<double> rank_contexts_lm(TokenLogprobModel& engine,
                                      const std::vector<std::vector<int>>& contexts,
                                      const std::vector<int>& question);
 

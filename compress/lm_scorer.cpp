@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/engine.hpp"
+#include "engine/tokenizer.hpp"
 
 namespace precis::compression {
 
@@ -15,7 +15,7 @@ constexpr float kNoContextInformation = 20.0f;
 
 }  // namespace
 
-LmScorer::LmScorer(engine::Engine& engine) : engine_(engine) {}
+LmScorer::LmScorer(TokenLogprobModel& engine) : engine_(engine) {}
 LmScorer::~LmScorer() = default;
 
 void LmScorer::begin(const TokenizedText& text, const std::vector<Unit>& units, std::string_view) {
@@ -23,8 +23,8 @@ void LmScorer::begin(const TokenizedText& text, const std::vector<Unit>& units, 
   units_ = &units;
   kept_ids_.clear();
   traces_.clear();
-  window_ = engine_.config().max_position_embeddings;
-  session_ = engine_.open_scoring_session();
+  window_ = engine_.context_window();
+  session_ = engine_.open_logprob_session();
   if (engine_.tokenizer().bos_id() >= 0) session_->append({engine_.tokenizer().bos_id()});
 }
 

@@ -1,13 +1,13 @@
 // LLMLingua's scorer: a token's importance is its self-information -log p(token | the kept
-// text before it) under the engine's model. The compressed prefix lives in a ScoringSession's
-// KV cache: a segment is appended to it and scored, then the session is cut back to the prefix
-// and only the kept tokens are appended, so the prefix is never recomputed.
+// text before it) under a model's (the engine's, through TokenLogprobModel). The compressed prefix
+// lives in a session's KV cache: a segment is appended to it and scored, then the session is cut
+// back to the prefix and only the kept tokens are appended, so the prefix is never recomputed.
 #pragma once
 
 #include <memory>
 
 #include "compress/scorer.hpp"
-#include "engine/scoring_session.hpp"
+#include "precis/token_logprobs.hpp"
 
 namespace precis::compression {
 
@@ -20,7 +20,7 @@ struct SegmentTrace {
 
 class LmScorer : public Scorer {
  public:
-  explicit LmScorer(engine::Engine& engine);
+  explicit LmScorer(TokenLogprobModel& engine);
   ~LmScorer() override;
 
   void begin(const TokenizedText& text, const std::vector<Unit>& units,
@@ -39,8 +39,8 @@ class LmScorer : public Scorer {
   // under the model's context window. Used only when the compressed prefix outgrows it.
   void restart_with_tail(const std::vector<int>& history, int room);
 
-  engine::Engine& engine_;
-  std::unique_ptr<engine::ScoringSession> session_;
+  TokenLogprobModel& engine_;
+  std::unique_ptr<TokenLogprobSession> session_;
   const TokenizedText* text_ = nullptr;
   const std::vector<Unit>* units_ = nullptr;
   std::vector<int> kept_ids_;  // every kept token so far, in order

@@ -7,7 +7,7 @@
 
 namespace precis::compression {
 
-std::unique_ptr<Scorer> make_scorer(ScorerKind kind, engine::Engine* engine) {
+std::unique_ptr<Scorer> make_scorer(ScorerKind kind, TokenLogprobModel* engine) {
   switch (kind) {
     case ScorerKind::stat:
       return std::make_unique<StatScorer>();

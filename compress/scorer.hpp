@@ -12,10 +12,6 @@
 #include "compress/text_units.hpp"
 #include "precis/compress.hpp"
 
-namespace precis::engine {
-class Engine;
-}
-
 namespace precis::compression {
 
 class Scorer {
@@ -38,6 +34,6 @@ class Scorer {
 };
 
 // The scorer of `kind`; lm needs `engine` (std::invalid_argument without it).
-std::unique_ptr<Scorer> make_scorer(ScorerKind kind, engine::Engine* engine);
+std::unique_ptr<Scorer> make_scorer(ScorerKind kind, TokenLogprobModel* engine);
 
 }  // namespace precis::compression

@@ -525,6 +525,10 @@ std::unique_ptr<ScoringSession> Engine::open_scoring_session() {
   return std::unique_ptr<ScoringSession>(new ScoringSession(*this, req.id));
 }
 
+std::unique_ptr<TokenLogprobSession> Engine::open_logprob_session() {
+  return open_scoring_session();
+}
+
 std::vector<float> Engine::logits_all(const std::vector<int>& tokens) {
   const RequestId id = add_scoring(tokens, /*keep_logits=*/true);
   GenerationResult r = run_until_finished(id);

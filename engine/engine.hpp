@@ -19,6 +19,7 @@
 #include "engine/scoring_session.hpp"
 #include "engine/sequence.hpp"
 #include "engine/tokenizer.hpp"
+#include "precis/token_logprobs.hpp"
 
 namespace precis::engine {
 
@@ -92,13 +93,15 @@ struct KvStats {
   uint64_t prefix_evicted_blocks = 0;  // cached blocks given new contents
 };
 
-class Engine {
+// A TokenLogprobModel, so that prompt compression scores with it without knowing the engine.
+class Engine : public TokenLogprobModel {
  public:
   explicit Engine(EngineOptions options);
-  ~Engine();
+  ~Engine() override;
 
   const ModelConfig& config() const { return weights_.config; }
-  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const Tokenizer& tokenizer() const override { return *tokenizer_; }
+  int context_window() const override { return weights_.config.max_position_embeddings; }
   // The model's Jinja chat template when its file carries one (GGUF), else "".
   const std::string& chat_template() const { return chat_template_; }
   Backend& backend() { return *backend_; }
@@ -128,10 +131,11 @@ class Engine {
   // Per-token log-probabilities of `text` (with BOS), computed in the scheduler's steps.
   ScoreResult score(const std::string& text);
   // logprobs[i] = log p(tokens[i] | tokens[<i]); logprobs[0] is NaN.
-  std::vector<float> score_tokens(const std::vector<int>& tokens);
+  std::vector<float> score_tokens(const std::vector<int>& tokens) override;
   // A sequence in the KV cache for incremental scoring, run by the scheduler like any other and
   // preemptible; frees its blocks when destroyed. Must not outlive the engine.
   std::unique_ptr<ScoringSession> open_scoring_session();
+  std::unique_ptr<TokenLogprobSession> open_logprob_session() override;
   // Raw logits for every position of `tokens`, for tests against a reference.
   std::vector<float> logits_all(const std::vector<int>& tokens);
 

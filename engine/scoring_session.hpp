@@ -9,25 +9,26 @@
 #include <vector>
 
 #include "engine/sequence.hpp"
+#include "precis/token_logprobs.hpp"
 
 namespace precis::engine {
 
 class Engine;
 
-class ScoringSession {
+class ScoringSession : public TokenLogprobSession {
  public:
-  ~ScoringSession();
+  ~ScoringSession() override;
   ScoringSession(const ScoringSession&) = delete;
   ScoringSession& operator=(const ScoringSession&) = delete;
 
   // log p(tokens[i] | everything before it). The very first token of a session has no context:
   // NaN. Throws std::invalid_argument when the session would outgrow the context window or the
   // whole KV cache. Steps the engine until the tokens are computed.
-  std::vector<float> append(const std::vector<int>& tokens);
+  std::vector<float> append(const std::vector<int>& tokens) override;
   // Forgets everything after the first `n` tokens.
-  void truncate(int n);
-  int size() const { return static_cast<int>(tokens_.size()); }
-  const std::vector<int>& tokens() const { return tokens_; }
+  void truncate(int n) override;
+  int size() const override { return static_cast<int>(tokens_.size()); }
+  const std::vector<int>& tokens() const override { return tokens_; }
 
  private:
   friend class Engine;

@@ -212,7 +212,7 @@ TEST_CASE("the embedded pipeline's lm planner writes under the plan grammar: its
   cfg.model.path = test::cached_model("small", 5, precis::engine::DType::F32);
   cfg.model.kv_cache_mb = 32;
   cfg.compress_enabled = false;
-  cfg.plan.planner = "lm";
+  cfg.plan.planner = PlannerKind::lm;
   cfg.plan.when = "always";
   cfg.plan.temperature = 1.0f;
   cfg.generate.max_tokens = 2;
@@ -222,7 +222,7 @@ TEST_CASE("the embedded pipeline's lm planner writes under the plan grammar: its
     cfg.plan.seed = seed;
     const Result r = Pipeline(cfg).run(arith);
     INFO("seed " << seed << ": " << r.plan.fallback_reason << "\n" << r.plan.code);
-    CHECK(r.plan.planner_used == "lm");
+    CHECK(r.plan.planner_used == PlannerKind::lm);
     CHECK(check_plan(r.plan.code).ok);
   }
 }

@@ -642,7 +642,7 @@ TEST_CASE("lm planner under the plan grammar: even a random model's plans parse"
     o.seed = seed * 7;
     const Plan p = make_plan(cases()[seed % cases().size()].request, o, ctx);
     INFO("seed " << o.seed << ": " << p.fallback_reason << "\n" << p.code);
-    CHECK(p.planner_used == "lm");
+    CHECK(p.planner_used == PlannerKind::lm);
     CHECK(p.attempts == 1);
     CHECK(check_plan(p.code, o.max_lines).ok);
     CHECK(p.tokens <= o.budget_tokens);

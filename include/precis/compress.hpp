@@ -7,8 +7,9 @@
 #include <string_view>
 #include <vector>
 
+#include "precis/token_logprobs.hpp"
+
 namespace precis::engine {
-class Engine;
 class Tokenizer;
 }  // namespace precis::engine
 
@@ -77,9 +78,9 @@ struct CompressResult {
   std::string note;
 };
 
-// Compresses `prompt`. `tokenizer` counts and splits tokens; `engine` is needed for the "lm"
-// scorer (and may be null for "stat").
+// Compresses `prompt`. `tokenizer` counts and splits tokens; `model` scores for the "lm" scorer
+// (the embedded engine::Engine is one; null is fine for "stat"), with the same tokenizer.
 CompressResult compress(const std::string& prompt, const CompressOptions& options,
-                        const engine::Tokenizer& tokenizer, engine::Engine* engine = nullptr);
+                        const engine::Tokenizer& tokenizer, TokenLogprobModel* model = nullptr);
 
 }  // namespace precis

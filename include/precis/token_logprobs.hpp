@@ -1,0 +1,45 @@
+// What the "lm" compression scorer needs of a language model: per-token log-probabilities of
+// token ids, in one pass or incrementally in a session that keeps its context between calls.
+// compress() takes this interface rather than the engine: the embedded engine implements it
+// (engine::Engine), and an application may give its own.
+//
+// Like sampling.hpp this header depends on the standard library only, so the engine implements
+// it without depending on the rest of the SDK (a documented deviation from DESIGN.md, whose engine
+// uses nothing of ours).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+namespace precis::engine {
+class Tokenizer;
+}
+
+namespace precis {
+
+// An appendable scoring context.
+class TokenLogprobSession {
+ public:
+  virtual ~TokenLogprobSession() = default;
+  // log p(tokens[i] | everything before it); the very first token of a session has no context:
+  // NaN.
+  virtual std::vector<float> append(const std::vector<int>& tokens) = 0;
+  // Forgets everything after the first `n` tokens.
+  virtual void truncate(int n) = 0;
+  virtual int size() const = 0;
+  virtual const std::vector<int>& tokens() const = 0;  // the session's tokens so far
+};
+
+class TokenLogprobModel {
+ public:
+  virtual ~TokenLogprobModel() = default;
+  // The tokenizer whose ids the model reads (compress checks it is the one it was given).
+  virtual const engine::Tokenizer& tokenizer() const = 0;
+  // Tokens the model attends to at most.
+  virtual int context_window() const = 0;
+  // logprobs[i] = log p(tokens[i] | tokens[<i]); logprobs[0] is NaN.
+  virtual std::vector<float> score_tokens(const std::vector<int>& tokens) = 0;
+  virtual std::unique_ptr<TokenLogprobSession> open_logprob_session() = 0;
+};
+
+}  // namespace precis
