@@ -24,7 +24,7 @@ middleware_sources=(middleware/server/openai_api.cpp middleware/server/openai_pr
                     middleware/chat_prompt.cpp engine/chat_template.cpp middleware/server/api_auth.cpp
                     middleware/server/metrics.cpp middleware/server/sse.cpp
                     middleware/json_reader.cpp middleware/pipeline_config.cpp
-                    middleware/cancel_token.cpp engine/json_grammar.cpp
+                    middleware/cancel_token.cpp middleware/server/serve_config.cpp engine/json_grammar.cpp
                     engine/sampling_params.cpp compress/scorer_kind.cpp planner/plan_kinds.cpp
                     fuzz/fuzz_stubs.cpp)
 gguf_sources=(engine/gguf.cpp engine/ggml_type.cpp)

@@ -88,8 +88,8 @@ Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
   device.gpu_memory_fraction = config.model.gpu_memory_fraction;
   apply_device(eo, device);
   impl_->service = std::make_unique<engine::EngineService>(eo);
-  impl_->chat_template = chat_template_for(config.server.chat_template, config.model.path,
-                                           impl_->service->chat_template());
+  impl_->chat_template =
+      chat_template_for(config.chat_template, config.model.path, impl_->service->chat_template());
   impl_->config = std::move(config);
 }
 

@@ -7,6 +7,7 @@
 
 #include "middleware/json_reader.hpp"
 #include "middleware/pipeline_config.hpp"
+#include "middleware/server/serve_config.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "precis/precis.hpp"
 
@@ -148,42 +149,6 @@ void validate_generate_options(const JsonReader& r, const GenerateOptions& g) {
   }
 }
 
-void read_server_options(JsonReader r, ServerOptions& s) {
-  if (auto v = r.string("host")) s.host = *v;
-  if (auto v = r.integer("port", 0, 65535)) s.port = static_cast<int>(*v);
-  if (auto v = r.strings("api_keys")) s.api_keys = *v;
-  if (auto v = r.integer("max_body_bytes", 1, int64_t{1} << 40)) s.max_body_bytes = *v;
-  if (auto v = r.integer("max_header_bytes", 256, int64_t{1} << 30)) s.max_header_bytes = *v;
-  if (auto v = r.number("read_timeout_s", 0, kBig, true)) s.read_timeout_s = *v;
-  if (auto v = r.number("request_timeout_s", 0, kBig, true)) s.request_timeout_s = *v;
-  if (auto v = r.integer("max_concurrent_requests", 1, 1 << 16))
-    s.max_concurrent_requests = static_cast<int>(*v);
-  if (auto v = r.integer("threads", 1, 256)) s.threads = static_cast<int>(*v);
-  if (auto v = r.choice("chat_template", {"auto", "chatml", "llama2", "llama3", "mistral", "phi3",
-                                          "gemma", "qwen2", "plain"}))
-    s.chat_template = *v;
-  if (auto v = r.string("model_name")) s.model_name = *v;
-  if (auto v = r.number("shutdown_timeout_s", 0, kBig)) s.shutdown_timeout_s = *v;
-  r.finish();
-}
-
-static void read_upstream_options(JsonReader r, UpstreamOptions& u) {
-  if (auto v = r.strings("urls")) {
-    for (size_t i = 0; i < v->size(); ++i)
-      if ((*v)[i].rfind("http://", 0) != 0 && (*v)[i].rfind("https://", 0) != 0)
-        r.fail("urls/" + std::to_string(i), "must start with http:// or https://");
-    u.urls = *v;
-  }
-  if (auto v = r.string("api_key")) u.api_key = *v;
-  if (auto v = r.number("timeout_s", 0, kBig, true)) u.timeout_s = *v;
-  if (auto v = r.string("model")) u.model = *v;
-  if (auto v = r.string("ca_file")) {
-    if (!std::filesystem::is_regular_file(*v)) r.fail("ca_file", "file not found: " + *v);
-    u.ca_file = *v;
-  }
-  r.finish();
-}
-
 PipelineConfig::PipelineConfig() {
   compress.rate = 0.5;
   // The SDK's and server's defaults; SamplingParams' own (16, 1.0) are the engine's.
@@ -203,8 +168,12 @@ PipelineConfig PipelineConfig::from_json(const std::string& json_text) {
   if (auto m = root.object("model")) read_model(*m, c.model);
   if (auto m = root.object("compress")) read_compress(*m, c.compress_enabled, c.compress);
   if (auto m = root.object("plan")) read_plan(*m, c.plan_enabled, c.plan);
-  if (auto m = root.object("server")) read_server_options(*m, c.server);
-  if (auto m = root.object("upstream")) read_upstream_options(*m, c.upstream);
+  // The server's sections are checked here too (a bad field fails wherever the file is read);
+  // the SDK keeps only the chat template (ServeConfig keeps the rest).
+  ServerOptions server;
+  UpstreamOptions upstream;
+  if (auto m = root.object("server")) read_server_options(*m, server, c.chat_template);
+  if (auto m = root.object("upstream")) read_upstream_options(*m, upstream);
   if (auto m = root.object("generate")) {
     read_generate_options(*m, c.generate);
     validate_generate_options(*m, c.generate);
@@ -216,15 +185,7 @@ PipelineConfig PipelineConfig::from_json(const std::string& json_text) {
 }
 
 PipelineConfig PipelineConfig::from_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot read config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    return from_json(ss.str());
-  } catch (const ConfigError& e) {
-    throw ConfigError(path + ": " + e.what());
-  }
+  return parse_config_file(path, &PipelineConfig::from_json);
 }
 
 }  // namespace precis

@@ -2,6 +2,10 @@
 // fields from request bodies).
 #pragma once
 
+#include <fstream>
+#include <sstream>
+#include <string>
+
 #include "middleware/json_reader.hpp"
 #include "precis/precis.hpp"
 
@@ -15,7 +19,18 @@ void read_generate_options(JsonReader& r, GenerateOptions& g);
 // under `r` ("/generate/top_p: must be in (0, 1], got 1.5").
 void validate_generate_options(const JsonReader& r, const GenerateOptions& g);
 
-// Reads the "server" section; rejects unknown keys.
-void read_server_options(JsonReader r, ServerOptions& s);
+// `parse(text)` of the config file at `path`; a ConfigError names the file.
+template <class Parse>
+auto parse_config_file(const std::string& path, Parse parse) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot read config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return parse(ss.str());
+  } catch (const ConfigError& e) {
+    throw ConfigError(path + ": " + e.what());
+  }
+}
 
 }  // namespace precis

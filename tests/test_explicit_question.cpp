@@ -100,7 +100,7 @@ TEST_CASE("the pipeline keeps an explicit question whole and last in a chat requ
   cfg.plan_enabled = false;
   cfg.generate.max_tokens = 2;
   cfg.generate.temperature = 0;
-  cfg.server.chat_template = "chatml";
+  cfg.chat_template = "chatml";
   Pipeline pipeline(cfg);
 
   SECTION("compressed hard: the documents shrink, the question survives verbatim and last") {

@@ -105,7 +105,7 @@ struct EngineServer {
 // A precis server in proxy mode.
 struct ProxyServer {
   explicit ProxyServer(const std::vector<std::string>& urls, double timeout_s = 20) {
-    PipelineConfig cfg;
+    ServeConfig cfg;
     cfg.model.path = tiny_model();  // its tokenizer, for compression
     cfg.compress_enabled = true;
     cfg.compress.rate = 0.5;
@@ -477,7 +477,7 @@ TEST_CASE("proxy: bad upstreams get their errors and the proxy keeps serving", "
   }
   SECTION("the forwarded request") {
     FakeUpstream fake(FakeUpstream::kGood);
-    PipelineConfig cfg;
+    ServeConfig cfg;
     cfg.model.path = tiny_model();
     cfg.upstream.urls = {fake.url() + "/base/v1"};
     cfg.upstream.api_key = "up-key";
@@ -586,7 +586,7 @@ TEST_CASE("proxy: https upstreams, with the certificate verified", "[proxy]") {
                       "TLS handshake");
   }
   {
-    PipelineConfig cfg;
+    ServeConfig cfg;
     cfg.model.path = tiny_model();
     cfg.upstream.urls = {url};
     cfg.upstream.timeout_s = 5;
@@ -657,7 +657,7 @@ TEST_CASE("proxy: upstream URLs and the pool's backoff", "[proxy]") {
   std::this_thread::sleep_for(milliseconds(150));
   CHECK(pool.healthy(*i));
 
-  auto cfg = PipelineConfig::from_json(
+  auto cfg = ServeConfig::from_json(
       R"({"upstream": {"urls": ["http://127.0.0.1:8001"], "timeout_s": 5, "model": "m"}})");
   CHECK(cfg.upstream.urls.size() == 1);
   CHECK(cfg.upstream.timeout_s == 5);

@@ -184,7 +184,7 @@ std::string tiny_model() {
 
 struct Proxy {
   Proxy(const std::string& upstream, bool compress, std::vector<PluginConfig> plugins) {
-    PipelineConfig cfg;
+    ServeConfig cfg;
     cfg.model.path = tiny_model();  // its tokenizer, for compression
     cfg.compress_enabled = compress;
     cfg.compress.rate = 0.7;

@@ -286,14 +286,14 @@ TEST_CASE("response_format: json_object and json_schema constrain the output; ba
 }
 
 TEST_CASE("the config's server section is validated like the rest") {
-  const ServerOptions o = PipelineConfig::from_json(
-                              R"({"server": {"port": 0, "api_keys": ["k"], "max_body_bytes": 2048,
-                         "chat_template": "chatml", "read_timeout_s": 5}})")
-                              .server;
+  const ServeConfig c = ServeConfig::from_json(
+      R"({"server": {"port": 0, "api_keys": ["k"], "max_body_bytes": 2048,
+                         "chat_template": "chatml", "read_timeout_s": 5}})");
+  const ServerOptions& o = c.server;
   CHECK(o.port == 0);
   CHECK(o.api_keys == std::vector<std::string>{"k"});
   CHECK(o.max_body_bytes == 2048);
-  CHECK(o.chat_template == "chatml");
+  CHECK(c.chat_template == "chatml");
   CHECK(o.read_timeout_s == 5);
   CHECK_THROWS_WITH(PipelineConfig::from_json(R"({"server": {"prot": 1}})"),
                     Catch::Contains("/server/prot"));

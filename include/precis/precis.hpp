@@ -49,34 +49,6 @@ struct ModelOptions {
   bool prefix_caching = true;
 };
 
-// The HTTP server's settings: the config's "server" section (`precis serve` flags override them).
-struct ServerOptions {
-  std::string host = "127.0.0.1";
-  int port = 8000;                    // 0: any free port
-  std::vector<std::string> api_keys;  // "Authorization: Bearer KEY"; empty: no authentication
-  size_t max_body_bytes = 1 << 20;    // larger bodies get 413
-  size_t max_header_bytes = 8 << 10;  // larger headers get 431
-  double read_timeout_s = 30;         // to receive one request's header and body, else 408
-  double request_timeout_s = 600;     // whole request, generation included
-  int max_concurrent_requests = 64;   // generation requests in flight; more get 429
-  int threads = 2;                    // Asio I/O threads
-  // "auto" (decided by the model directory's tokenizer_config.json), "llama2", "chatml", "plain"
-  std::string chat_template = "auto";
-  std::string model_name;          // the id /v1/models reports; empty: the model directory's name
-  double shutdown_timeout_s = 30;  // graceful shutdown: how long in-flight requests may finish
-};
-
-// Proxy mode: the config's "upstream" section (`precis serve --upstream URL`). With urls, requests
-// are compressed and planned here, then forwarded to OpenAI-compatible servers instead of the
-// embedded engine (see middleware/server/README.md).
-struct UpstreamOptions {
-  std::vector<std::string> urls;  // "http[s]://host:port" (optionally a base path); empty: no proxy
-  std::string api_key;            // sent as "Authorization: Bearer KEY"; empty: none
-  double timeout_s = 60;          // connect, send, and each wait for upstream bytes; else 504
-  std::string model;              // replaces the request's "model" when forwarding; empty: keep
-  std::string ca_file;  // https: PEM certificates to trust; empty: the system's trusted ones
-};
-
 // One entry of the config's "plugins" list: a shared library (`path`) or a plugin compiled into
 // precis (`builtin`: "redact" or "cache"), with its settings as JSON text. See plugins/README.md.
 struct PluginConfig {
@@ -93,13 +65,17 @@ struct PipelineConfig {
   bool plan_enabled = true;
   PlanOptions plan;
   GenerateOptions generate;  // max_tokens 128, temperature 0.7 unless the config says otherwise
-  ServerOptions server;
-  UpstreamOptions upstream;
   std::vector<PluginConfig> plugins;  // loaded in order by Pipeline's constructor
+  // How chat messages become the model's prompt: "auto" (the model's own template, or the one
+  // its tokenizer_config.json names), "chatml", "llama2", "llama3", "mistral", "phi3", "gemma",
+  // "qwen2" or "plain". In the config file it is "server": {"chat_template": ...}.
+  std::string chat_template = "auto";
 
   PipelineConfig();
-  // Parses and validates a JSON config; throws ConfigError (std::runtime_error) whose message
-  // starts with the JSON path of the bad field, e.g. "/compress/rate: must be in (0, 1], got 0".
+  // Parses and validates a JSON config (the "server" and "upstream" sections too, which the HTTP
+  // server reads: middleware/server/serve_config.hpp); throws ConfigError (std::runtime_error)
+  // whose message starts with the JSON path of the bad field, e.g. "/compress/rate: must be in (0,
+  // 1], got 0".
   static PipelineConfig from_json(const std::string& json_text);
   static PipelineConfig from_file(const std::string& path);
 };

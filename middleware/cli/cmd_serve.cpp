@@ -68,7 +68,7 @@ int cmd_serve(const Args& args) {
                            "/v1/chat/completions, /v1/models, /metrics, /health) on the pipeline.",
                            args, desc))
     return *rc;
-  PipelineConfig cfg = config.empty() ? PipelineConfig() : PipelineConfig::from_file(config);
+  ServeConfig cfg = config.empty() ? ServeConfig() : ServeConfig::from_file(config);
   if (!model.empty()) cfg.model.path = model;
   if (kv_cache_mb > 0) cfg.model.kv_cache_mb = kv_cache_mb;
   if (no_prefix_caching) cfg.model.prefix_caching = false;
@@ -83,7 +83,7 @@ int cmd_serve(const Args& args) {
   if (request_timeout > 0) s.request_timeout_s = request_timeout;
   if (max_concurrent > 0) s.max_concurrent_requests = max_concurrent;
   if (threads > 0) s.threads = threads;
-  if (!chat_template.empty()) s.chat_template = chat_template;
+  if (!chat_template.empty()) cfg.chat_template = chat_template;
   if (!model_name.empty()) s.model_name = model_name;
   if (shutdown_timeout >= 0) s.shutdown_timeout_s = shutdown_timeout;
   if (!upstreams.empty()) cfg.upstream.urls = upstreams;
@@ -104,8 +104,9 @@ int cmd_serve(const Args& args) {
   if (!cfg.upstream.urls.empty())  // proxy mode: no local model needed
     generator = std::make_shared<server::ProxyGenerator>(cfg, s.max_concurrent_requests);
   else
-    generator = std::make_shared<server::PipelineGenerator>(std::make_shared<Pipeline>(cfg),
-                                                            s.max_concurrent_requests);
+    generator = std::make_shared<server::PipelineGenerator>(
+        std::make_shared<Pipeline>(static_cast<const PipelineConfig&>(cfg)),
+        s.max_concurrent_requests, s.model_name);
   server::Server srv(s, generator);
   const uint16_t bound = srv.start();
   std::printf("listening on http://%s:%u\n", s.host.c_str(), static_cast<unsigned>(bound));

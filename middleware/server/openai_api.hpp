@@ -18,6 +18,7 @@
 #include "middleware/server/exchange.hpp"
 #include "middleware/server/generator.hpp"
 #include "middleware/server/metrics.hpp"
+#include "middleware/server/serve_config.hpp"
 
 namespace precis::server {
 

@@ -5,11 +5,12 @@
 
 namespace precis::server {
 
-PipelineGenerator::PipelineGenerator(std::shared_ptr<Pipeline> pipeline, int max_threads)
+PipelineGenerator::PipelineGenerator(std::shared_ptr<Pipeline> pipeline, int max_threads,
+                                     std::string model_name)
     : pipeline_(std::move(pipeline)),
       workers_(max_threads, [this](GenerationJob& job) { run(job); }) {
   const PipelineConfig& c = pipeline_->config();
-  model_id_ = c.server.model_name;
+  model_id_ = std::move(model_name);
   if (model_id_.empty())
     model_id_ = std::filesystem::path(c.model.path).lexically_normal().filename().string();
   if (model_id_.empty())

@@ -13,7 +13,9 @@ namespace precis::server {
 class PipelineGenerator : public Generator {
  public:
   // At most `max_threads` runs at once (the server admits no more than that anyway).
-  PipelineGenerator(std::shared_ptr<Pipeline> pipeline, int max_threads);
+  // `model_name`: the id /v1/models reports; empty: the model directory's name.
+  PipelineGenerator(std::shared_ptr<Pipeline> pipeline, int max_threads,
+                    std::string model_name = "");
   ~PipelineGenerator() override;
 
   std::string model_id() const override { return model_id_; }

@@ -42,7 +42,7 @@ struct AttemptError {
 
 }  // namespace
 
-ProxyGenerator::ProxyGenerator(PipelineConfig config, int max_threads)
+ProxyGenerator::ProxyGenerator(ServeConfig config, int max_threads)
     : config_(std::move(config)), workers_(max_threads, [this](GenerationJob& job) { run(job); }) {
   if (config_.upstream.urls.empty()) throw ConfigError("/upstream/urls: no upstream given");
   try {

@@ -16,6 +16,7 @@
 #include "middleware/server/generation_workers.hpp"
 #include "middleware/server/generator.hpp"
 #include "middleware/server/proxy_prepare.hpp"
+#include "middleware/server/serve_config.hpp"
 #include "middleware/server/upstream_pool.hpp"
 
 namespace precis {
@@ -27,7 +28,7 @@ namespace precis::server {
 class ProxyGenerator : public Generator {
  public:
   // config.upstream.urls must not be empty. Throws ConfigError / std::invalid_argument.
-  ProxyGenerator(PipelineConfig config, int max_threads);
+  ProxyGenerator(ServeConfig config, int max_threads);
   ~ProxyGenerator() override;
 
   std::string model_id() const override { return model_id_; }
@@ -46,7 +47,7 @@ class ProxyGenerator : public Generator {
   Result forward(const StageRunner& runner, const ClientRequest& client, Request& request,
                  Result prepared, const ChoiceTextCallback& on_text, CancelToken* cancel);
 
-  PipelineConfig config_;
+  ServeConfig config_;
   std::unique_ptr<ProxyPrepare> prepare_;
   std::unique_ptr<UpstreamPool> pool_;
   std::vector<std::shared_ptr<Stage>> stages_;

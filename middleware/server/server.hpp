@@ -14,6 +14,7 @@
 
 #include "middleware/server/generator.hpp"
 #include "middleware/server/metrics.hpp"
+#include "middleware/server/serve_config.hpp"
 
 namespace precis::server {
 
