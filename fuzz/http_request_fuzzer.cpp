@@ -29,7 +29,6 @@ std::string lower(std::string s) {
 
 struct Harness {
   Harness() {
-    options.chat_template = "chatml";  // no model directory to decide "auto" from
     options.api_keys = {"fuzz-key"};
     generator = std::make_shared<fuzz::NullGenerator>();
     api = std::make_unique<server::OpenAiApi>(options, generator, metrics);
