@@ -70,6 +70,7 @@ void read_plan(JsonReader r, bool& enabled, PlanOptions& p) {
   if (auto v = r.integer("seed", 0, std::numeric_limits<int64_t>::max()))
     p.seed = static_cast<uint64_t>(*v);
   if (auto v = r.integer("max_lines", 2, 1000)) p.max_lines = static_cast<int>(*v);
+  if (auto v = r.boolean("lm_grammar")) p.lm_grammar = *v;
   r.finish();
 }
 

@@ -216,6 +216,9 @@ TEST_CASE("the embedded pipeline's lm planner writes under the plan grammar: its
   cfg.plan.when = "always";
   cfg.plan.temperature = 1.0f;
   cfg.generate.max_tokens = 2;
+  // The config file's switch reaches the planner.
+  CHECK(!PipelineConfig::from_json(R"({"plan": {"lm_grammar": false}})").plan.lm_grammar);
+  CHECK(PipelineConfig::from_json(R"({"plan": {}})").plan.lm_grammar);
   Request arith;
   arith.prompt = "Tom has 3 apples and buys 5 more. How many apples does he have now?";
   for (uint64_t seed : {1u, 2u, 3u}) {
