@@ -33,7 +33,13 @@ void Scheduler::remove(Sequence* seq) {
   kv_.free(seq->id);
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), seq), waiting_.end());
   running_.erase(std::remove(running_.begin(), running_.end(), seq), running_.end());
-  std::erase_if(followers_, [&](const Follower& f) { return f.seq == seq || f.leader == seq; });
+  // Followers of a removed leader go back to waiting (as their own group), never astray.
+  std::vector<Sequence*> orphans;
+  std::erase_if(followers_, [&](const Follower& f) {
+    if (f.leader == seq) orphans.push_back(f.seq);
+    return f.seq == seq || f.leader == seq;
+  });
+  for (Sequence* s : orphans) to_waiting(s);
 }
 
 void Scheduler::to_waiting(Sequence* seq) {

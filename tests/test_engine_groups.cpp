@@ -120,6 +120,25 @@ TEST_CASE("the scheduler preempts a request's samples as one group and readmits 
   CHECK(has_chunk(out, b1));
 }
 
+TEST_CASE("a follower whose leader goes before the fork waits again, never lost") {
+  KvCacheManager kv(16, 4);
+  SchedulerConfig cfg;
+  cfg.max_batched_tokens = 2;  // the leader's first chunk stops short of the prompt's end
+  Scheduler sched(cfg, kv);
+  Sequence b0 = make_seq(1, 1, 8), b1 = make_seq(2, 1, 8);  // one group, prompt_len 8
+  sched.add(&b0);
+  sched.add(&b1);
+  SchedulerOutput out = sched.schedule();
+  REQUIRE(out.chunks.size() == 1);
+  CHECK(out.chunks[0].seq == &b0);
+  CHECK(!kv.has(b1.id));  // not forked yet
+  sched.remove(&b0);
+  CHECK(sched.num_waiting() == 1);
+  out = sched.schedule();
+  REQUIRE(out.chunks.size() == 1);
+  CHECK(out.chunks[0].seq == &b1);  // readmitted as its group's first
+}
+
 TEST_CASE("a decoding group runs whole in a step or waits for the next") {
   KvCacheManager kv(64, 4);
   SchedulerConfig cfg;
