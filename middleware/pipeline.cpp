@@ -8,12 +8,12 @@
 
 #include "engine/data_root.hpp"
 #include "engine/engine_service.hpp"
-#include "engine/gbnf_grammar.hpp"
 #include "engine/load_error.hpp"
 #include "middleware/chat_prompt.hpp"
 #include "middleware/device.hpp"
 #include "middleware/prompt_stages.hpp"
 #include "middleware/stage_runner.hpp"
+#include "planner/lm_planner.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "precis/precis.hpp"
 
@@ -217,15 +217,7 @@ Result Pipeline::run_request(Request request, const ChoiceTextCallback& on_text,
         .get();
   };
   tools.lm_generate = [&svc](const PlanGenerateRequest& g) {
-    engine::SamplingParams p;
-    p.temperature = g.temperature;
-    p.max_tokens = g.max_tokens;
-    p.seed = g.seed;
-    p.stop = g.stop;
-    if (!g.grammar.empty())  // the lm planner's plan grammar
-      p.grammar =
-          std::make_shared<const engine::GbnfGrammar>(engine::GbnfGrammar::parse(g.grammar));
-    return svc.submit(svc.tokenizer().encode(g.prompt, true), p)
+    return svc.submit(svc.tokenizer().encode(g.prompt, true), planner::plan_sampling_params(g))
         .result.get()
         .completions.at(0)
         .text;

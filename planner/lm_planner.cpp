@@ -1,6 +1,10 @@
 #include "planner/lm_planner.hpp"
 
 #include <exception>
+#include <memory>
+#include <mutex>
+
+#include "engine/gbnf_grammar.hpp"
 
 #include "planner/lm_plan_grammar.hpp"
 #include "planner/plan_text.hpp"
@@ -48,6 +52,27 @@ std::string lm_plan_prompt(const std::string& request) {
       "```\n"
       "\n";
   return std::string(kExamples) + "Request: " + trim_copy(request) + "\nPlan:\n```python\n";
+}
+
+engine::SamplingParams plan_sampling_params(const PlanGenerateRequest& request) {
+  engine::SamplingParams p;
+  p.temperature = request.temperature;
+  p.max_tokens = request.max_tokens;
+  p.seed = request.seed;
+  p.stop = request.stop;
+  if (!request.grammar.empty()) {
+    static std::mutex mu;
+    static std::string text;
+    static std::shared_ptr<const engine::GbnfGrammar> compiled;
+    std::lock_guard<std::mutex> lock(mu);
+    if (!compiled || text != request.grammar) {
+      compiled =
+          std::make_shared<const engine::GbnfGrammar>(engine::GbnfGrammar::parse(request.grammar));
+      text = request.grammar;
+    }
+    p.grammar = compiled;
+  }
+  return p;
 }
 
 const std::vector<std::string>& lm_plan_stops() {

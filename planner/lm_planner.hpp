@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "engine/sampling_params.hpp"
 #include "precis/plan.hpp"
 
 namespace precis::planner {
@@ -14,6 +15,11 @@ std::string lm_plan_prompt(const std::string& request);
 
 // Stop strings for the plan request: the closing fence and the start of another example.
 const std::vector<std::string>& lm_plan_stops();
+
+// The engine's sampling parameters for a plan request: its temperature, seed, stop strings and
+// max_tokens, and its GBNF grammar compiled (the last grammar compiled is kept, so the plan
+// grammar, the same text on every request, is parsed once). Thread-safe.
+engine::SamplingParams plan_sampling_params(const PlanGenerateRequest& request);
 
 struct LmPlanResult {
   bool ok = false;

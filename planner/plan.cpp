@@ -4,7 +4,6 @@
 #include <stdexcept>
 
 #include "engine/engine.hpp"
-#include "engine/gbnf_grammar.hpp"
 #include "engine/tokenizer.hpp"
 #include "planner/lm_planner.hpp"
 #include "planner/plan_text.hpp"
@@ -182,14 +181,8 @@ PlanContext engine_plan_context(engine::Engine& engine) {
       throw std::invalid_argument("the planner prompt has " + std::to_string(ids.size()) +
                                   " tokens; the model's context window is " +
                                   std::to_string(engine.config().max_position_embeddings));
-    engine::SamplingParams p;
+    engine::SamplingParams p = planner::plan_sampling_params(r);
     p.max_tokens = std::max(1, std::min(r.max_tokens, room));
-    p.temperature = r.temperature;
-    p.seed = r.seed;
-    p.stop = r.stop;
-    if (!r.grammar.empty())
-      p.grammar =
-          std::make_shared<const engine::GbnfGrammar>(engine::GbnfGrammar::parse(r.grammar));
     engine::GenerationResult g = engine.generate_tokens(std::move(ids), p);
     return g.completions.empty() ? std::string() : g.completions.front().text;
   };

@@ -481,13 +481,18 @@ TEST_CASE("lm planner needs a generate callback; bad options name the field") {
   CHECK_THROWS_WITH(make_plan("hi", o), Catch::Contains("temperature"));
 }
 
-TEST_CASE("lm planner on the embedded engine with a random model falls back cleanly") {
-  // "small" has room in its context window for the few-shot prompt, so the model really
-  // writes (noise), and the grammar turns it away.
+// "small": a random model with room in its context window for the few-shot prompt.
+precis::engine::EngineOptions small_random_model() {
   precis::engine::EngineOptions eo;
   eo.model_dir = precis::test::cached_model("small", 5, precis::engine::DType::F32);
   eo.kv_cache_mb = 32;
-  precis::engine::Engine engine(eo);
+  return eo;
+}
+
+TEST_CASE("lm planner on the embedded engine with a random model falls back cleanly") {
+  // "small" has room in its context window for the few-shot prompt, so the model really
+  // writes (noise), and the grammar turns it away.
+  precis::engine::Engine engine(small_random_model());
   const PlanContext ctx = precis::engine_plan_context(engine);
   PlanOptions o = lm_options();
   o.budget_tokens = 40;
@@ -631,10 +636,7 @@ TEST_CASE("precis plan: bad arguments name the problem") {
 TEST_CASE("lm planner under the plan grammar: even a random model's plans parse") {
   // The same random "small" model that writes noise above writes, under the grammar, plans that
   // check_plan accepts on the first attempt, over many seeds at temperature 1.
-  precis::engine::EngineOptions eo;
-  eo.model_dir = precis::test::cached_model("small", 5, precis::engine::DType::F32);
-  eo.kv_cache_mb = 32;
-  precis::engine::Engine engine(eo);
+  precis::engine::Engine engine(small_random_model());
   const PlanContext ctx = precis::engine_plan_context(engine);
   PlanOptions o = lm_options();
   o.temperature = 1.0f;
