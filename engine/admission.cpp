@@ -13,7 +13,10 @@ int worst_case_blocks(const AdmissionShape& shape, int block_size) {
 AdmissionDecision check_fits(const AdmissionShape& shape, const ModelConfig& config,
                              const KvCacheManager& kv) {
   const auto never = [](std::string why) { return AdmissionDecision{Admission::never, why}; };
-  if (shape.prompt_len >= config.max_position_embeddings)
+  // A generating request needs a position after its prompt; scoring (no output) may fill the
+  // whole window.
+  const int room_needed = shape.max_output > 0 ? 1 : 0;
+  if (shape.prompt_len + room_needed > config.max_position_embeddings)
     return never("prompt has " + std::to_string(shape.prompt_len) +
                  " tokens; the model's context window is " +
                  std::to_string(config.max_position_embeddings));

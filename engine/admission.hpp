@@ -32,7 +32,8 @@ struct AdmissionShape {
 // each sequence's own blocks from the last shared one to the end of its output.
 int worst_case_blocks(const AdmissionShape& shape, int block_size);
 
-// "never" when the prompt exceeds the model's context window or the group alone exceeds the KV
+// "never" when the prompt exceeds the model's context window (leaving no position to generate
+// into, when it generates) or the group alone exceeds the KV
 // cache; else "ok". Checked once, when the request is added. (A group larger than one step's
 // limits still runs: its sequences are then spread over several steps.)
 AdmissionDecision check_fits(const AdmissionShape& shape, const ModelConfig& config,

@@ -69,24 +69,24 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
 
 Engine::~Engine() = default;
 
+void Engine::check_token_ids(std::span<const int> tokens, const char* what) const {
+  for (int t : tokens)
+    if (t < 0 || t >= config().vocab_size)
+      throw std::invalid_argument(std::string(what) + " " + std::to_string(t) +
+                                  " is outside the vocabulary");
+}
+
 Engine::Request& Engine::new_request(std::vector<int> prompt, const SamplingParams& params,
                                      RequestKind kind) {
-  const ModelConfig& c = config();
   if (prompt.empty()) throw std::invalid_argument("prompt is empty");
-  for (int t : prompt)
-    if (t < 0 || t >= c.vocab_size)
-      throw std::invalid_argument("prompt token id " + std::to_string(t) +
-                                  " is outside the vocabulary");
-  AdmissionShape shape;
-  shape.prompt_len = static_cast<int>(prompt.size());
+  check_token_ids(prompt, "prompt token id");
+  AdmissionShape shape{static_cast<int>(prompt.size()), 0, 1};  // scoring: no output
   if (kind == RequestKind::sample || kind == RequestKind::beam) {
     shape.max_output = params.max_tokens;
     shape.group_size = kind == RequestKind::beam ? std::max(1, params.beam_width)
                                                  : std::max(params.n, params.best_of);
-  } else if (shape.prompt_len == c.max_position_embeddings) {
-    --shape.prompt_len;  // scoring a whole context window is fine: nothing follows it
   }
-  const AdmissionDecision fits = check_fits(shape, c, *kv_);
+  const AdmissionDecision fits = check_fits(shape, config(), *kv_);
   if (fits.verdict == Admission::never) throw std::invalid_argument(fits.reason);
 
   auto req = std::make_unique<Request>();

@@ -148,6 +148,8 @@ class Engine : public TokenLogprobModel {
   struct Request;
   RequestId queue(std::vector<int> prompt, const SamplingParams& params, StreamCallback on_text,
                   RequestKind kind);
+  // Throws std::invalid_argument naming `what` for an id outside the vocabulary.
+  void check_token_ids(std::span<const int> tokens, const char* what) const;
   Request& new_request(std::vector<int> prompt, const SamplingParams& params, RequestKind kind);
   Sequence& new_sequence(Request& req, std::vector<int> tokens);
   RequestId add_scoring(std::vector<int> tokens, bool keep_logits);

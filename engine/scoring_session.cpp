@@ -35,18 +35,12 @@ std::vector<float> Engine::session_append(RequestId id, const std::vector<int>& 
   std::vector<float> out;
   if (tokens.empty()) return out;
   Request& req = *requests_.at(id);
-  const ModelConfig& c = config();
-  for (int t : tokens)
-    if (t < 0 || t >= c.vocab_size)
-      throw std::invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary");
+  check_token_ids(tokens, "token id");
   const int old_size = req.seqs.empty() ? 0 : static_cast<int>(req.seqs[0]->tokens.size());
   const int new_size = old_size + static_cast<int>(tokens.size());
-  if (new_size > c.max_position_embeddings)
-    throw std::invalid_argument("scoring past the model's context window of " +
-                                std::to_string(c.max_position_embeddings) + " tokens");
-  if (worst_case_blocks({new_size, 0, 1}, kv_->block_size()) > kv_->allocator().num_blocks())
-    throw std::invalid_argument("scoring " + std::to_string(new_size) +
-                                " tokens needs more KV cache than there is; raise --kv-cache-mb");
+  // The session as a whole must fit the context window and the KV cache, as a scoring request.
+  const AdmissionDecision fits = check_fits({new_size, 0, 1}, config(), *kv_);
+  if (fits.verdict == Admission::never) throw std::invalid_argument(fits.reason);
 
   if (req.seqs.empty()) {
     // The first tokens: the session's sequence joins the scheduler's queue.
