@@ -16,12 +16,14 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,7 +37,12 @@ using precis::bench::EvalItem;
 namespace {
 
 struct Args {
-  std::string data = (precis::engine::data_root() / "data" / "eval" / "qa.jsonl").string();
+  std::string data = (precis::engine::data_root() / "data" / "eval" / "qa_lookup.jsonl").string();
+  // The arithmetic set, asked with and without a plan ("" = skip).
+  std::string arithmetic;
+  int arithmetic_limit = 0;  // 0 = all
+  int arithmetic_max_tokens = 48;
+  bool show = false;
   std::string model;
   std::string json_out;
   std::vector<double> rates{0.5, 0.33, 0.2};
@@ -49,8 +56,15 @@ struct Args {
       code ? stderr : stdout,
       "usage: e2e_eval [--model FILE|DIR] [--data FILE] [--limit N] [--rates 0.5,0.33,0.2]\n"
       "                [--methods full,stat,lm,first,random] [--max-tokens N] [--json OUT]\n"
+      "                [--arithmetic FILE] [--arithmetic-limit N] [--arithmetic-max-tokens N]\n"
+      "                [--show]\n"
       "  --model       default: the default model (SmolLM2-135M-Instruct when fetched)\n"
-      "  --limit       items, spread over the sources (default 100; 0 = all)\n");
+      "  --data        question set (default data/eval/qa_lookup.jsonl); --limit 0 with\n"
+      "                --methods none skips it\n"
+      "  --limit       items, spread over the sources (default 100; 0 = all)\n"
+      "  --arithmetic  also ask this word-problem set (data/eval/arithmetic.jsonl) without and\n"
+      "                with a plan (template planner, plan.when always, no compression)\n"
+      "  --show        print every answer to stderr (id, method, expected, got)\n");
   std::exit(code);
 }
 
@@ -70,6 +84,10 @@ Args parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     if (k == "-h" || k == "--help") usage(0);
+    if (k == "--show") {
+      a.show = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(2);
     const std::string v = argv[++i];
     if (k == "--model")
@@ -80,6 +98,12 @@ Args parse(int argc, char** argv) {
       a.json_out = v;
     else if (k == "--limit")
       a.limit = std::atoi(v.c_str());
+    else if (k == "--arithmetic")
+      a.arithmetic = v;
+    else if (k == "--arithmetic-limit")
+      a.arithmetic_limit = std::atoi(v.c_str());
+    else if (k == "--arithmetic-max-tokens")
+      a.arithmetic_max_tokens = std::max(1, std::atoi(v.c_str()));
     else if (k == "--max-tokens")
       a.max_tokens = std::max(1, std::atoi(v.c_str()));
     else if (k == "--methods")
@@ -116,6 +140,14 @@ std::string join(const std::vector<std::string>& parts) {
   return out;
 }
 
+void print_answer(const std::string& id, const std::string& method, const std::string& expected,
+                  std::string got, bool right) {
+  for (char& c : got)
+    if (c == '\n') c = ' ';
+  std::fprintf(stderr, "%s %-10s %s expected %s | got %s\n", id.c_str(), method.c_str(),
+               right ? "RIGHT" : "wrong", expected.c_str(), got.c_str());
+}
+
 struct Tally {
   int items = 0, right = 0, errors = 0;
   double ttft = 0, total = 0;
@@ -124,7 +156,7 @@ struct Tally {
 
 // One question through `pipeline`: the user message is `documents` then the question.
 void ask(precis::Pipeline& pipeline, const EvalItem& it, const std::string& documents,
-         std::optional<double> rate, double extra_seconds, Tally& t) {
+         std::optional<double> rate, double extra_seconds, Tally& t, const char* show) {
   precis::Request r;
   r.messages = {{"user", documents + "\n\n" + it.question}};
   r.question = it.question;
@@ -140,7 +172,11 @@ void ask(precis::Pipeline& pipeline, const EvalItem& it, const std::string& docu
     });
     const auto t1 = Clock::now();
     ++t.items;
-    if (lower(res.text).find(lower(it.answer)) != std::string::npos) ++t.right;
+    bool right = lower(res.text).find(lower(it.answer)) != std::string::npos;
+    for (const auto& alias : it.aliases)
+      right = right || lower(res.text).find(lower(alias)) != std::string::npos;
+    t.right += right;
+    if (show) print_answer(it.id, show, it.answer, res.text, right);
     t.ttft += extra_seconds + std::chrono::duration<double>(first.value_or(t1) - t0).count();
     t.total += extra_seconds + std::chrono::duration<double>(t1 - t0).count();
     t.prompt_tokens += res.final_prompt_tokens;
@@ -159,6 +195,116 @@ precis::PipelineConfig config(const std::string& model, const std::string& score
   c.generate.max_tokens = max_tokens;
   c.generate.temperature = 0;
   return c;
+}
+
+// The last number written in `text` ("$240.00" -> 240, "1,250" -> 1250), if any.
+std::optional<double> last_number(const std::string& text) {
+  std::optional<double> out;
+  for (size_t i = 0; i < text.size();) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    std::string digits;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) ||
+                               ((text[i] == ',' || text[i] == '.') && i + 1 < text.size() &&
+                                std::isdigit(static_cast<unsigned char>(text[i + 1]))))) {
+      if (text[i] != ',') digits += text[i];
+      ++i;
+    }
+    out = std::atof(digits.c_str());
+  }
+  return out;
+}
+
+// The word-problem set asked as a chat message, without and with a template plan: right when
+// the reply's last number is the answer (GSM8K's rule).
+nlohmann::json run_arithmetic(const std::string& model, const Args& args) {
+  std::vector<std::pair<std::string, std::pair<std::string, double>>>
+      items;  // id, question, answer
+  {
+    std::ifstream in(args.arithmetic);
+    if (!in) throw std::runtime_error("cannot read " + args.arithmetic);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      if (line.empty()) continue;
+      try {
+        const auto j = nlohmann::json::parse(line);
+        items.push_back({j.at("id").get<std::string>(),
+                         {j.at("question").get<std::string>(), j.at("answer").get<double>()}});
+      } catch (const std::exception& e) {
+        throw std::runtime_error(args.arithmetic + ":" + std::to_string(n) + ": " + e.what());
+      }
+    }
+  }
+  if (args.arithmetic_limit > 0 && static_cast<int>(items.size()) > args.arithmetic_limit) {
+    std::vector<decltype(items)::value_type> spread;  // evenly over the file: every template
+    for (int k = 0; k < args.arithmetic_limit; ++k)
+      spread.push_back(items[k * items.size() / args.arithmetic_limit]);
+    items = std::move(spread);
+  }
+  precis::PipelineConfig c = config(model, "stat", args.arithmetic_max_tokens);
+  c.compress_enabled = false;
+  precis::Pipeline no_plan(c);
+  c.plan_enabled = true;
+  c.plan.when = "always";
+  precis::Pipeline with_plan(c);
+
+  struct Row {
+    const char* name;
+    precis::Pipeline* pipeline;
+    Tally t;
+    long plan_tokens = 0;
+  } rows[] = {{"no_plan", &no_plan, {}, 0}, {"template_plan", &with_plan, {}, 0}};
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& [id, qa] = items[i];
+    for (Row& row : rows) {
+      precis::Request r;
+      r.messages = {{"user", qa.first}};
+      r.question = qa.first;
+      r.compress = false;
+      const auto t0 = Clock::now();
+      try {
+        const precis::Result res = row.pipeline->run(r);
+        const auto n = last_number(res.text);
+        const bool right = n && std::fabs(*n - qa.second) < 0.005;
+        ++row.t.items;
+        row.t.right += right;
+        row.t.total += std::chrono::duration<double>(Clock::now() - t0).count();
+        row.t.prompt_tokens += res.final_prompt_tokens;
+        row.plan_tokens += res.final_prompt_tokens - res.compressed_tokens;
+        if (args.show) {
+          char want[32];
+          std::snprintf(want, sizeof want, "%g", qa.second);
+          print_answer(id, row.name, want, res.text, right);
+        }
+      } catch (const std::exception& e) {
+        ++row.t.errors;
+        std::fprintf(stderr, "%s: %s\n", id.c_str(), e.what());
+      }
+    }
+    std::fprintf(stderr, "\r%zu/%zu word problems", i + 1, items.size());
+  }
+  std::fprintf(stderr, "\n");
+  std::printf("\narithmetic: %zu word problems, up to %d tokens each, greedy\n", items.size(),
+              args.arithmetic_max_tokens);
+  std::printf("%-14s %6s %9s %11s %11s %10s %7s\n", "method", "items", "accuracy", "prompt_tok",
+              "plan_tok", "total_s", "errors");
+  nlohmann::json out = nlohmann::json::array();
+  for (const Row& row : rows) {
+    const double n = std::max(1, row.t.items);
+    std::printf("%-14s %6d %9.3f %11.0f %11.0f %10.3f %7d\n", row.name, row.t.items,
+                row.t.right / n, row.t.prompt_tokens / n, row.plan_tokens / n, row.t.total / n,
+                row.t.errors);
+    out.push_back({{"method", row.name},
+                   {"items", row.t.items},
+                   {"accuracy", row.t.right / n},
+                   {"prompt_tokens", row.t.prompt_tokens / n},
+                   {"plan_tokens", row.plan_tokens / n},
+                   {"total_s", row.t.total / n},
+                   {"errors", row.t.errors}});
+  }
+  return out;
 }
 
 }  // namespace
@@ -193,12 +339,14 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < items.size(); ++i) {
       const EvalItem& it = items[i];
       const std::string docs = join(it.contexts);
-      if (has("full")) ask(plain, it, docs, std::nullopt, 0, tally("full"));
+      auto shown = [&](const std::string& key) { return args.show ? key.c_str() : nullptr; };
+      if (has("full")) ask(plain, it, docs, std::nullopt, 0, tally("full"), shown("full"));
       for (double rate : args.rates) {
         char r[16];
         std::snprintf(r, sizeof r, "@%.2f", rate);
-        if (has("stat")) ask(plain, it, docs, rate, 0, tally(std::string("stat") + r));
-        if (lm) ask(*lm, it, docs, rate, 0, tally(std::string("lm") + r));
+        const std::string stat_key = std::string("stat") + r, lm_key = std::string("lm") + r;
+        if (has("stat")) ask(plain, it, docs, rate, 0, tally(stat_key), shown(stat_key));
+        if (lm) ask(*lm, it, docs, rate, 0, tally(lm_key), shown(lm_key));
         for (const char* base : {"first", "random"}) {
           if (!has(base)) continue;
           const auto t0 = Clock::now();
@@ -206,13 +354,15 @@ int main(int argc, char** argv) {
                               ? precis::bench::keep_first_tokens(tok, it, rate)
                               : precis::bench::keep_random_tokens(tok, it, rate, 1000 + i);
           const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-          ask(plain, it, sh.contexts_text, std::nullopt, secs, tally(std::string(base) + r));
+          const std::string key = std::string(base) + r;
+          ask(plain, it, sh.contexts_text, std::nullopt, secs, tally(key), shown(key));
         }
       }
       std::fprintf(stderr, "\r%zu/%zu items", i + 1, items.size());
     }
     std::fprintf(stderr, "\n");
 
+    if (order.empty()) tally("full");  // --methods none: an empty table
     const Tally& full = tallies.count("full") ? tallies["full"] : tallies[order.front()];
     auto acc = [](const Tally& t) {
       return t.items ? static_cast<double>(t.right) / t.items : 0.0;
@@ -240,6 +390,7 @@ int main(int argc, char** argv) {
                              {"total_s", total},
                              {"errors", t.errors}});
     }
+    if (!args.arithmetic.empty()) out["arithmetic"] = run_arithmetic(model, args);
     if (!args.json_out.empty()) std::ofstream(args.json_out) << out.dump(2) << "\n";
   } catch (const std::exception& e) {
     std::fprintf(stderr, "e2e_eval: %s\n", e.what());

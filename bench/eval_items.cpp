@@ -33,6 +33,7 @@ std::vector<EvalItem> load_eval_items(const std::string& path) {
       it.source = j.value("source", std::string("?"));
       it.question = j.at("question").get<std::string>();
       it.answer = j.at("answer").get<std::string>();
+      if (j.contains("aliases")) it.aliases = j.at("aliases").get<std::vector<std::string>>();
       it.contexts = j.at("contexts").get<std::vector<std::string>>();
       if (it.contexts.empty()) throw std::runtime_error("no contexts");
       if (it.answer.empty()) throw std::runtime_error("empty answer");

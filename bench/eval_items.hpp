@@ -14,6 +14,7 @@ namespace precis::bench {
 
 struct EvalItem {
   std::string id, source, question, answer;
+  std::vector<std::string> aliases;  // other right answers ("22" for "two and twenty")
   std::vector<std::string> contexts;
 };
 
