@@ -1,8 +1,11 @@
 #include "planner/template_planner.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <set>
 
+#include "planner/plan_eval.hpp"
 #include "planner/plan_text.hpp"
 #include "planner/word_problem.hpp"
 
@@ -199,6 +202,22 @@ void add_leftovers(Builder& b, const RequestAnalysis& a) {
 
 // ---- the kinds -------------------------------------------------------------------------------
 
+// The number a certain derivation's steps compute ("240", "12.5"), by running them as the plan
+// evaluator would; "" when they do not evaluate.
+std::string certain_value(const Derivation& d) {
+  std::string code = "def solve():\n";
+  for (const auto& s : d.steps) code += "    " + s.name + " = " + s.expr + "\n";
+  code += "    return " + d.steps.back().name + "\n";
+  const PlanEvaluation e = evaluate_plan(code);
+  if (!e.asserts || !std::isfinite(e.value)) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", e.value);
+  std::string out = buf;  // at most two decimals, trailing zeros dropped: "240", "12.5"
+  while (out.back() == '0') out.pop_back();
+  if (out.back() == '.') out.pop_back();
+  return out;
+}
+
 // A value is computed only from a derivation that is certain (word_problem.hpp); otherwise the
 // plan names the quantities and leaves the computation to the model as one named sub-goal,
 // because a plan that asserts a wrong value misleads more than no plan.
@@ -209,9 +228,16 @@ std::string build_arithmetic(Builder& b, const RequestAnalysis& a) {
     b.add(kNote, "# arithmetic: every given quantity is used and the units agree");
     add_step_flag(b, a);
     for (const auto& s : d.steps) b.used.insert(s.name);
-    for (const auto& s : d.steps)
-      b.add(kCore, s.name + " = " + s.expr +
-                       (s.comment.empty() ? "" : "  # " + comment_text(s.comment, 50)));
+    const std::string value = certain_value(d);
+    for (size_t i = 0; i < d.steps.size(); ++i) {
+      const auto& s = d.steps[i];
+      std::string comment = s.comment.empty() ? "" : comment_text(s.comment, 50);
+      // The answer's value, worked out here: a small model copies a number far more reliably
+      // than it multiplies. Certain by construction: it is what the plan's own code returns.
+      if (i + 1 == d.steps.size() && !value.empty() && s.expr != value)
+        comment = comment.empty() ? "= " + value : comment + ", = " + value;
+      b.add(kCore, s.name + " = " + s.expr + (comment.empty() ? "" : "  # " + comment));
+    }
     add_constraints(b, a, d.steps.back().name);
     return d.steps.back().name;
   }

@@ -5,6 +5,7 @@
 // scripts/check_arithmetic_set.py) and hand-worked examples below.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -74,6 +75,8 @@ TEST_CASE("the bakery: the plan computes Monday's revenue, 240, from every quant
   REQUIRE(e.asserts);
   CHECK(same(e.value, 240));  // 40 * 3 + 80 * 1.50
   CHECK_THAT(p.code, Catch::Contains("2 * muffins"));
+  // The value is also written out, for a model that copies better than it multiplies.
+  CHECK_THAT(p.code, Catch::Contains("# = 240\n"));
 }
 
 TEST_CASE("arithmetic plans on the whole arithmetic set never assert a wrong value") {
@@ -93,6 +96,14 @@ TEST_CASE("arithmetic plans on the whole arithmetic set never assert a wrong val
     if (e.asserts) {
       CHECK(same(e.value, answer));
       right += same(e.value, answer);
+      // The stated value is the set's answer (checked by scripts/check_arithmetic_set.py),
+      // written with at most two decimals.
+      char stated[48];
+      std::snprintf(stated, sizeof stated, "%.2f", answer);
+      std::string v = stated;
+      while (v.back() == '0') v.pop_back();
+      if (v.back() == '.') v.pop_back();
+      CHECK_THAT(p.code, Catch::Contains("= " + v + "\n"));
     } else {
       // Left open as a named sub-goal.
       ++open;
