@@ -43,6 +43,9 @@ struct Args {
   int arithmetic_limit = 0;  // 0 = all
   int arithmetic_max_tokens = 48;
   bool show = false;
+  // Off: every request is timed cold. On, truncation's prompt (the full prompt's first tokens)
+  // would reuse the full prompt's cached KV blocks and look faster than it is.
+  bool prefix_caching = false;
   std::string model;
   std::string json_out;
   std::vector<double> rates{0.5, 0.33, 0.2};
@@ -57,14 +60,16 @@ struct Args {
       "usage: e2e_eval [--model FILE|DIR] [--data FILE] [--limit N] [--rates 0.5,0.33,0.2]\n"
       "                [--methods full,stat,lm,first,random] [--max-tokens N] [--json OUT]\n"
       "                [--arithmetic FILE] [--arithmetic-limit N] [--arithmetic-max-tokens N]\n"
-      "                [--show]\n"
+      "                [--show] [--prefix-caching]\n"
       "  --model       default: the default model (SmolLM2-135M-Instruct when fetched)\n"
       "  --data        question set (default data/eval/qa_lookup.jsonl); --limit 0 with\n"
       "                --methods none skips it\n"
       "  --limit       items, spread over the sources (default 100; 0 = all)\n"
       "  --arithmetic  also ask this word-problem set (data/eval/arithmetic.jsonl) without and\n"
       "                with a plan (template planner, plan.when always, no compression)\n"
-      "  --show        print every answer to stderr (id, method, expected, got)\n");
+      "  --show        print every answer to stderr (id, method, expected, got)\n"
+      "  --prefix-caching  reuse cached KV blocks across requests (default off: every request\n"
+      "                is timed cold; truncation shares the full prompt's first tokens)\n");
   std::exit(code);
 }
 
@@ -86,6 +91,10 @@ Args parse(int argc, char** argv) {
     if (k == "-h" || k == "--help") usage(0);
     if (k == "--show") {
       a.show = true;
+      continue;
+    }
+    if (k == "--prefix-caching") {
+      a.prefix_caching = true;
       continue;
     }
     if (i + 1 >= argc) usage(2);
@@ -186,9 +195,11 @@ void ask(precis::Pipeline& pipeline, const EvalItem& it, const std::string& docu
   }
 }
 
-precis::PipelineConfig config(const std::string& model, const std::string& scorer, int max_tokens) {
+precis::PipelineConfig config(const std::string& model, const std::string& scorer, int max_tokens,
+                              bool prefix_caching) {
   precis::PipelineConfig c;
   c.model.path = model;
+  c.model.prefix_caching = prefix_caching;
   c.model.kv_cache_mb = 256;
   c.compress.scorer = precis::parse_scorer_kind(scorer).value();  // "stat" or "lm"
   c.plan_enabled = false;
@@ -243,7 +254,7 @@ nlohmann::json run_arithmetic(const std::string& model, const Args& args) {
       spread.push_back(items[k * items.size() / args.arithmetic_limit]);
     items = std::move(spread);
   }
-  precis::PipelineConfig c = config(model, "stat", args.arithmetic_max_tokens);
+  precis::PipelineConfig c = config(model, "stat", args.arithmetic_max_tokens, args.prefix_caching);
   c.compress_enabled = false;
   precis::Pipeline no_plan(c);
   c.plan_enabled = true;
@@ -319,9 +330,11 @@ int main(int argc, char** argv) {
       return std::find(args.methods.begin(), args.methods.end(), m) != args.methods.end();
     };
     // Pipelines per scorer (the scorer is a pipeline setting); the baselines' own tokenizer.
-    precis::Pipeline plain(config(model, "stat", args.max_tokens));
+    precis::Pipeline plain(config(model, "stat", args.max_tokens, args.prefix_caching));
     std::unique_ptr<precis::Pipeline> lm;
-    if (has("lm")) lm = std::make_unique<precis::Pipeline>(config(model, "lm", args.max_tokens));
+    if (has("lm"))
+      lm = std::make_unique<precis::Pipeline>(
+          config(model, "lm", args.max_tokens, args.prefix_caching));
     precis::engine::EngineOptions eo;
     eo.model_dir = model;
     eo.kv_cache_mb = 16;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/kv_cache.hpp"
+#include "engine/kv_cache_dtype.hpp"
 #include "engine/model_config.hpp"
 #include "engine/sampler.hpp"
 
@@ -64,7 +65,8 @@ struct ModelWeights;
 using BackendFactory =
     std::function<std::unique_ptr<Backend>(const ModelWeights& weights, int block_size)>;
 
-// Number of KV blocks that fit in `megabytes` for this model with f32 K and V.
-int kv_blocks_for_budget(const ModelConfig& c, int block_size, double megabytes);
+// Number of KV blocks that fit in `megabytes` for this model with K and V stored as `dtype`.
+int kv_blocks_for_budget(const ModelConfig& c, int block_size, double megabytes,
+                         KvCacheDtype dtype = KvCacheDtype::f16);
 
 }  // namespace precis::engine

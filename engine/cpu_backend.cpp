@@ -7,19 +7,25 @@
 
 #include "engine/batch_rows.hpp"
 #include "engine/cpu_kernels.hpp"
+#include "engine/cpu_kv_kernels.hpp"
 #include "engine/thread_pool.hpp"
 
 namespace precis::engine {
 
-int kv_blocks_for_budget(const ModelConfig& c, int block_size, double megabytes) {
-  const double bytes_per_block =
-      2.0 * c.num_hidden_layers * c.kv_dim() * block_size * sizeof(float);
+int kv_blocks_for_budget(const ModelConfig& c, int block_size, double megabytes,
+                         KvCacheDtype dtype) {
+  const double bytes_per_block = 2.0 * c.num_hidden_layers * c.kv_dim() * block_size *
+                                 static_cast<double>(kv_cache_dtype_bytes(dtype));
   return static_cast<int>(megabytes * 1024.0 * 1024.0 / bytes_per_block);
 }
 
 CpuBackend::CpuBackend(const ModelWeights& weights, int num_blocks, int block_size,
-                       cpu::Activations activations)
-    : w_(weights), num_blocks_(num_blocks), block_size_(block_size), activations_(activations) {
+                       cpu::Activations activations, KvCacheDtype kv_dtype)
+    : w_(weights),
+      num_blocks_(num_blocks),
+      block_size_(block_size),
+      activations_(activations),
+      kv_dtype_(kv_dtype) {
   const ModelConfig& c = w_.config;
   if (num_blocks <= 0) throw std::invalid_argument("KV cache budget too small for one block");
   head_dim_ = c.head_dim();
@@ -27,25 +33,47 @@ CpuBackend::CpuBackend(const ModelWeights& weights, int num_blocks, int block_si
   n_kv_heads_ = c.num_key_value_heads;
   block_stride_ = static_cast<size_t>(n_kv_heads_) * block_size_ * head_dim_;
   const size_t total = block_stride_ * num_blocks_ * c.num_hidden_layers;
-  k_cache_.assign(total, 0.f);
-  v_cache_.assign(total, 0.f);
+  if (kv_dtype_ == KvCacheDtype::f16) {
+    k_half_.assign(total, 0);
+    v_half_.assign(total, 0);
+  } else {
+    k_cache_.assign(total, 0.f);
+    v_cache_.assign(total, 0.f);
+  }
   rope_inv_freq_ = rope_inv_freq(c);
 }
 
-float* CpuBackend::k_at(int layer, int block, int kv_head, int slot) {
-  return k_cache_.data() + (static_cast<size_t>(layer) * num_blocks_ + block) * block_stride_ +
-         (static_cast<size_t>(kv_head) * block_size_ + slot) * head_dim_;
-}
-float* CpuBackend::v_at(int layer, int block, int kv_head, int slot) {
-  return v_cache_.data() + (static_cast<size_t>(layer) * num_blocks_ + block) * block_stride_ +
+size_t CpuBackend::kv_offset(int layer, int block, int kv_head, int slot) const {
+  return (static_cast<size_t>(layer) * num_blocks_ + block) * block_stride_ +
          (static_cast<size_t>(kv_head) * block_size_ + slot) * head_dim_;
 }
 
+void CpuBackend::store_kv(int layer, int block, int kv_head, int slot, const float* k,
+                          const float* v) {
+  const size_t at = kv_offset(layer, block, kv_head, slot);
+  if (kv_dtype_ == KvCacheDtype::f16) {
+    cpu::store_f16(k, k_half_.data() + at, head_dim_);
+    cpu::store_f16(v, v_half_.data() + at, head_dim_);
+  } else {
+    std::memcpy(k_cache_.data() + at, k, sizeof(float) * head_dim_);
+    std::memcpy(v_cache_.data() + at, v, sizeof(float) * head_dim_);
+  }
+}
+
 void CpuBackend::copy_blocks(std::span<const BlockCopy> copies) {
+  auto copy = [&](auto& cache, const BlockCopy& c, int l) {
+    std::copy_n(cache.begin() + static_cast<long>(kv_offset(l, c.src, 0, 0)), block_stride_,
+                cache.begin() + static_cast<long>(kv_offset(l, c.dst, 0, 0)));
+  };
   for (const BlockCopy& c : copies) {
     for (int l = 0; l < w_.config.num_hidden_layers; ++l) {
-      std::memcpy(k_at(l, c.dst, 0, 0), k_at(l, c.src, 0, 0), block_stride_ * sizeof(float));
-      std::memcpy(v_at(l, c.dst, 0, 0), v_at(l, c.src, 0, 0), block_stride_ * sizeof(float));
+      if (kv_dtype_ == KvCacheDtype::f16) {
+        copy(k_half_, c, l);
+        copy(v_half_, c, l);
+      } else {
+        copy(k_cache_, c, l);
+        copy(v_cache_, c, l);
+      }
     }
   }
 }
@@ -78,8 +106,33 @@ void add_bias(float* y, int T, int N, const TensorView& bias) {
 
 }  // namespace
 
+namespace {
+inline float dot_kv(const float* q, const float* k, int n) {
+  return cpu::dot(q, k, n);
+}
+inline float dot_kv(const float* q, const uint16_t* k, int n) {
+  return cpu::dot_f16(q, k, n);
+}
+inline void axpy_kv(float a, const float* x, float* y, int n) {
+  cpu::axpy(a, x, y, n);
+}
+inline void axpy_kv(float a, const uint16_t* x, float* y, int n) {
+  cpu::axpy_f16(a, x, y, n);
+}
+}  // namespace
+
 void CpuBackend::attention(int layer, std::span<const BatchSequence> batch,
                            const std::vector<int>& row_seq, const std::vector<int>& row_pos) {
+  if (kv_dtype_ == KvCacheDtype::f16)
+    attention_in(k_half_.data(), v_half_.data(), layer, batch, row_seq, row_pos);
+  else
+    attention_in(k_cache_.data(), v_cache_.data(), layer, batch, row_seq, row_pos);
+}
+
+template <class Elem>
+void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int layer,
+                              std::span<const BatchSequence> batch, const std::vector<int>& row_seq,
+                              const std::vector<int>& row_pos) {
   const int T = static_cast<int>(row_seq.size());
   const int q_dim = n_heads_ * head_dim_;
   const int group = n_heads_ / n_kv_heads_;
@@ -98,8 +151,9 @@ void CpuBackend::attention(int layer, std::span<const BatchSequence> batch,
           scores.resize(ctx);
           float mx = -INFINITY;
           for (int j = 0; j < ctx; ++j) {
-            const float* kj = k_at(layer, s.block_table[j / block_size_], g, j % block_size_);
-            scores[j] = cpu::dot(q, kj, head_dim_) * scale;
+            const Elem* kj =
+                k_cache + kv_offset(layer, s.block_table[j / block_size_], g, j % block_size_);
+            scores[j] = dot_kv(q, kj, head_dim_) * scale;
             mx = std::max(mx, scores[j]);
           }
           double sum = 0.0;
@@ -111,8 +165,9 @@ void CpuBackend::attention(int layer, std::span<const BatchSequence> batch,
           float* out = attn_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
           std::fill(out, out + head_dim_, 0.f);
           for (int j = 0; j < ctx; ++j) {
-            const float* vj = v_at(layer, s.block_table[j / block_size_], g, j % block_size_);
-            cpu::axpy(scores[j] * inv, vj, out, head_dim_);
+            const Elem* vj =
+                v_cache + kv_offset(layer, s.block_table[j / block_size_], g, j % block_size_);
+            axpy_kv(scores[j] * inv, vj, out, head_dim_);
           }
         }
       },
@@ -164,10 +219,8 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
         float* kt = k_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_;
         apply_rope(kt, head_dim_, pos, rope_inv_freq_, c.rope_interleaved);
         const int block = s.block_table[pos / block_size_], slot = pos % block_size_;
-        std::memcpy(k_at(l, block, g, slot), kt, sizeof(float) * head_dim_);
-        std::memcpy(v_at(l, block, g, slot),
-                    v_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_,
-                    sizeof(float) * head_dim_);
+        store_kv(l, block, g, slot, kt,
+                 v_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_);
       }
     }
     attention(l, batch, row_seq, row_pos);

@@ -1,13 +1,14 @@
 // The reference backend: the Llama forward pass on the CPU, multi-threaded on the engine's thread
 // pool (thread_pool.hpp) and vectorised with AVX2/F16C where the compiler targets them. K and V
-// are held in f32 in one allocation sized up front; every other backend is checked against this
-// one.
+// are held in one allocation sized up front, in f16 (the default: half the memory) or f32 (exact);
+// every other backend is checked against this one.
 #pragma once
 
 #include <vector>
 
 #include "engine/backend.hpp"
 #include "engine/cpu_kernels.hpp"
+#include "engine/kv_cache_dtype.hpp"
 #include "engine/model_weights.hpp"
 
 namespace precis::engine {
@@ -15,8 +16,10 @@ namespace precis::engine {
 class CpuBackend final : public Backend {
  public:
   // activations: how quantized weights meet them (cpu_kernels.hpp); f32 is the reference.
+  // kv_dtype: what K and V are stored in; size num_blocks with kv_blocks_for_budget(..., kv_dtype).
   CpuBackend(const ModelWeights& weights, int num_blocks, int block_size,
-             cpu::Activations activations = cpu::Activations::f32);
+             cpu::Activations activations = cpu::Activations::f32,
+             KvCacheDtype kv_dtype = KvCacheDtype::f16);
 
   std::string name() const override { return "cpu"; }
   const ModelConfig& config() const override { return w_.config; }
@@ -26,17 +29,24 @@ class CpuBackend final : public Backend {
   void forward(std::span<const BatchSequence> batch, std::vector<float>& logits) override;
 
  private:
-  float* k_at(int layer, int block, int kv_head, int slot);
-  float* v_at(int layer, int block, int kv_head, int slot);
+  // Element offset of (layer, block, kv_head, slot)'s row in k_/v_ storage of either dtype.
+  size_t kv_offset(int layer, int block, int kv_head, int slot) const;
+  void store_kv(int layer, int block, int kv_head, int slot, const float* k, const float* v);
   void attention(int layer, std::span<const BatchSequence> batch, const std::vector<int>& row_seq,
                  const std::vector<int>& row_pos);
+  template <class Elem>
+  void attention_in(const Elem* k_cache, const Elem* v_cache, int layer,
+                    std::span<const BatchSequence> batch, const std::vector<int>& row_seq,
+                    const std::vector<int>& row_pos);
 
   const ModelWeights& w_;
   int num_blocks_, block_size_;
   cpu::Activations activations_;
   int head_dim_, n_heads_, n_kv_heads_;
-  size_t block_stride_;  // floats per (layer, block): kv_heads * block_size * head_dim
-  std::vector<float> k_cache_, v_cache_;
+  size_t block_stride_;  // elements per (layer, block): kv_heads * block_size * head_dim
+  KvCacheDtype kv_dtype_;
+  std::vector<float> k_cache_, v_cache_;   // f32 cache (empty when f16)
+  std::vector<uint16_t> k_half_, v_half_;  // f16 cache (empty when f32)
   std::vector<double> rope_inv_freq_;
   // Activations, reused across calls.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, tmp_;

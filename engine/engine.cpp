@@ -51,14 +51,15 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
     backend_ = options_.backend_factory(weights_, options_.block_size);
   } else {
     if (!(options_.kv_cache_mb > 0)) throw std::invalid_argument("--kv-cache-mb must be positive");
-    const int blocks =
-        kv_blocks_for_budget(weights_.config, options_.block_size, options_.kv_cache_mb);
+    const int blocks = kv_blocks_for_budget(weights_.config, options_.block_size,
+                                            options_.kv_cache_mb, options_.kv_cache_dtype);
     if (blocks < 1)
       throw std::invalid_argument("--kv-cache-mb " + std::to_string(options_.kv_cache_mb) +
                                   " is too small for one KV block of this model");
     backend_ = std::make_unique<CpuBackend>(
         weights_, blocks, options_.block_size,
-        options_.int8_activations ? cpu::Activations::int8 : cpu::Activations::f32);
+        options_.int8_activations ? cpu::Activations::int8 : cpu::Activations::f32,
+        options_.kv_cache_dtype);
   }
   kv_ = std::make_unique<KvCacheManager>(backend_->num_blocks(), backend_->block_size(),
                                          options_.prefix_caching);

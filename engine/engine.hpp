@@ -39,6 +39,9 @@ struct EngineOptions {
   // requests end, and a request whose prompt starts with cached blocks skips computing them.
   // Outputs are the same either way; off only frees the cache of blocks nobody holds.
   bool prefix_caching = true;
+  // CPU backend: K and V stored in f16 (half the memory per token; attention still sums in f32)
+  // or f32 (the exact reference). A backend_factory decides for its own backend.
+  KvCacheDtype kv_cache_dtype = KvCacheDtype::f16;
 };
 
 struct Completion {

@@ -47,6 +47,10 @@ std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
     return device;
   }
   if (!why_no_cuda.empty()) throw std::invalid_argument("--device cuda: " + why_no_cuda);
+  if (eo.kv_cache_dtype != engine::KvCacheDtype::f16)
+    throw std::invalid_argument(
+        "--kv-cache-dtype f32: the CUDA backend keeps its KV cache in f16; use f16 or --device "
+        "cpu");
 #ifdef PRECIS_WITH_CUDA
   cuda::CudaBackendOptions co;
   co.kv_cache_mb = eo.kv_cache_mb;
@@ -55,7 +59,8 @@ std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
   if (!(co.gpu_memory_fraction > 0 && co.gpu_memory_fraction <= 1))
     throw std::invalid_argument("--gpu-memory-fraction must be in (0, 1]");
   const double cpu_kv_mb = eo.kv_cache_mb > 0 ? eo.kv_cache_mb : kDefaultCpuKvCacheMb;
-  eo.backend_factory = [co, chosen_automatically, cpu_kv_mb](
+  const engine::KvCacheDtype cpu_kv_dtype = eo.kv_cache_dtype;
+  eo.backend_factory = [co, chosen_automatically, cpu_kv_mb, cpu_kv_dtype](
                            const engine::ModelWeights& w,
                            int block_size) -> std::unique_ptr<engine::Backend> {
     // "auto" runs what the CUDA backend cannot (GGUF, Qwen2) on the CPU instead of failing.
@@ -63,12 +68,18 @@ std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
         chosen_automatically && !why.empty()) {
       std::fprintf(stderr, "precis: running on the CPU: %s\n", why.c_str());
       return std::make_unique<engine::CpuBackend>(
-          w, engine::kv_blocks_for_budget(w.config, block_size, cpu_kv_mb), block_size);
+          w, engine::kv_blocks_for_budget(w.config, block_size, cpu_kv_mb, cpu_kv_dtype),
+          block_size, engine::cpu::Activations::f32, cpu_kv_dtype);
     }
     return cuda::make_cuda_backend(w, block_size, co);
   };
 #endif
   return device;
+}
+
+engine::KvCacheDtype kv_cache_dtype_option(const std::string& name, const std::string& what) {
+  if (auto d = engine::parse_kv_cache_dtype(name)) return *d;
+  throw std::invalid_argument(what + " must be f16 or f32, got '" + name + "'");
 }
 
 }  // namespace precis

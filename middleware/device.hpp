@@ -17,7 +17,8 @@ struct DeviceOptions {
 // Points `eo` at the chosen device. eo.kv_cache_mb <= 0 means the device's default: 512 MiB on
 // the CPU, the rest of gpu_memory_fraction after the weights on CUDA. Returns "cpu" or "cuda".
 // Throws std::invalid_argument for an unknown device name, or for `cuda` when this build has no
-// CUDA backend or the machine has no usable device (the message says which).
+// CUDA backend or the machine has no usable device (the message says which), and for an f32 KV
+// cache on CUDA, which keeps f16 only.
 std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d);
 
 // Empty when `--device cuda` can work here; otherwise why not (no CUDA backend in this build, no
@@ -26,6 +27,10 @@ std::string cuda_unavailable_reason();
 
 // True when this build includes the CUDA backend (nvcc was found when it was configured).
 bool cuda_backend_built();
+
+// "f16" or "f32" as a KV cache dtype; otherwise throws std::invalid_argument naming `what` (the
+// flag or config key) and the bad value.
+engine::KvCacheDtype kv_cache_dtype_option(const std::string& name, const std::string& what);
 
 // The CPU's KV cache when none is given.
 constexpr double kDefaultCpuKvCacheMb = 512;

@@ -83,6 +83,7 @@ Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>()) {
   eo.scheduler.max_batched_tokens = config.model.max_batched_tokens;
   eo.int8_activations = config.model.int8_activations;
   eo.prefix_caching = config.model.prefix_caching;
+  eo.kv_cache_dtype = kv_cache_dtype_option(config.model.kv_cache_dtype, "model.kv_cache_dtype");
   DeviceOptions device;
   device.device = config.model.device;
   device.gpu_memory_fraction = config.model.gpu_memory_fraction;

@@ -32,6 +32,7 @@ void read_model(JsonReader r, ModelOptions& m) {
   if (auto v = r.number("gpu_memory_fraction", 0, 1, true)) m.gpu_memory_fraction = *v;
   if (auto v = r.boolean("int8_activations")) m.int8_activations = *v;
   if (auto v = r.boolean("prefix_caching")) m.prefix_caching = *v;
+  if (auto v = r.choice("kv_cache_dtype", {"f16", "f32"})) m.kv_cache_dtype = *v;
   r.finish();
 }
 

@@ -184,9 +184,10 @@ TEST_CASE("when blocks run out, the newest sequences are preempted and recompute
   for (auto& s : prompts)
     want.push_back(roomy.generate_tokens(prompt_of(roomy, s), p).completions[0].tokens);
 
-  // Each block of the tiny model holds 16 tokens x 2 layers x 2 (K,V) x 32 floats = 8 KiB;
-  // 0.1 MiB = 12 blocks, enough for one sequence (<= 3 blocks) but not all four at once.
-  Engine tight(options(0.1));
+  // Each block of the tiny model holds 16 tokens x 2 layers x 2 (K,V) x 32 halves (the default
+  // f16 KV cache) = 4 KiB; 0.05 MiB = 12 blocks, enough for one sequence (<= 3 blocks) but not
+  // all four at once.
+  Engine tight(options(0.05));
   REQUIRE(tight.kv_stats().blocks_total == 12);
   std::vector<RequestId> ids;
   for (auto& s : prompts) ids.push_back(tight.add_request(prompt_of(tight, s), p));

@@ -53,7 +53,7 @@ TEST_CASE("worst-case blocks of a group: the prompt's full blocks once, each seq
 }
 
 TEST_CASE("admission: a group larger than the whole cache is refused up front, plainly") {
-  Engine e(tiny_options(0.125));  // 16 blocks of 16 tokens on the tiny model
+  Engine e(tiny_options(0.0625));  // 16 blocks of 16 tokens (4 KiB each in f16) on the tiny model
   REQUIRE(e.kv_stats().blocks_total == 16);
   const auto prompt = e.tokenizer().encode("In the beginning God created", true);
   SamplingParams p;
@@ -170,7 +170,7 @@ TEST_CASE("a decoding group runs whole in a step or waits for the next") {
 }
 
 TEST_CASE("a preempted beam search gives the same beams as alone") {
-  EngineOptions o = tiny_options(0.09375);  // 12 blocks: not enough for everything at once
+  EngineOptions o = tiny_options(0.046875);  // 12 blocks: not enough for everything at once
   Engine solo(tiny_options(8));
   const auto prompt = solo.tokenizer().encode("The heart of the wise", true);
   SamplingParams beam;

@@ -129,13 +129,13 @@ TEST_CASE("prefix caching on and off give identical tokens and log-probs") {
 }
 
 TEST_CASE("prefix caching changes nothing under preemption and eviction in a small cache") {
-  // Each block of the tiny model holds 8 KiB; 0.15 MiB = 19 blocks. A sequence here is about 11
-  // blocks (a 128-token prefix, its suffix and 24 output tokens), and seven run at once (five
-  // requests, one with n = 3): even sharing the prefix's 8 blocks they do not fit, so sequences
-  // are preempted and cached blocks evicted.
-  // A small step budget also chunks the prefills.
-  const Run off = run_all(options(false, 0.15, 40));
-  const Run on = run_all(options(true, 0.15, 40));
+  // Each block of the tiny model holds 4 KiB (f16 K and V); 0.07421875 MiB = 19 blocks. A sequence
+  // here is about 11 blocks (a 128-token prefix, its suffix and 24 output tokens), and seven run at
+  // once (five requests, one with n = 3): even sharing the prefix's 8 blocks they do not fit, so
+  // sequences are preempted and cached blocks evicted. A small step budget also chunks the
+  // prefills.
+  const Run off = run_all(options(false, 0.07421875, 40));
+  const Run on = run_all(options(true, 0.07421875, 40));
   REQUIRE(on.kv.blocks_total == 19);
   check_identical(on, off);
   CHECK(off.preemptions > 0);

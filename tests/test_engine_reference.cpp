@@ -30,30 +30,37 @@ std::vector<int> some_tokens(int n, int vocab, int salt) {
 
 }  // namespace
 
-TEST_CASE("logits agree with the PyTorch reference within 1e-4 relative", "[reference]") {
+// f32 KV: the exact path, within float rounding (1e-4). f16 KV: each stored K and V element is
+// rounded to 11 significant bits (relative error <= 2^-12 = 2.4e-4); through a few layers of
+// attention that stays within 2e-3 of the logits' row scale.
+TEST_CASE(
+    "logits agree with the PyTorch reference: 1e-4 relative with an f32 KV cache, 2e-3 "
+    "with f16",
+    "[reference]") {
   if (!std::filesystem::exists(kReferencePython) ||
       precis::test::run_command(std::string(kReferencePython) +
                                 " -c 'import torch, numpy' 2>/dev/null") != 0) {
     FAIL("PyTorch is required: apt-get install python3-torch python3-numpy");
   }
-  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
-    for (const char* preset : {"tiny", "small"}) {
-      DYNAMIC_SECTION(preset << " " << dtype_name(dt)) {
-        const std::string dir = cached_model(preset, 7, dt);
-        EngineOptions o;
-        o.model_dir = dir;
-        o.kv_cache_mb = 64;
-        Engine eng(o);
-        const auto tokens = some_tokens(40, eng.tokenizer().vocab_size(), 1);
-        const auto ours = eng.logits_all(tokens);
-        const auto ref = reference_logits(dir, tokens);
-        REQUIRE(ours.size() == ref.size());
-        const double err = max_row_relative_error(ours, ref, eng.config().vocab_size);
-        INFO("max row-relative error " << err);
-        CHECK(err < 1e-4);
+  for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (const char* preset : {"tiny", "small"})
+      for (KvCacheDtype kv : {KvCacheDtype::f32, KvCacheDtype::f16}) {
+        DYNAMIC_SECTION(preset << " " << dtype_name(dt) << ", KV " << kv_cache_dtype_name(kv)) {
+          const std::string dir = cached_model(preset, 7, dt);
+          EngineOptions o;
+          o.model_dir = dir;
+          o.kv_cache_mb = 64;
+          o.kv_cache_dtype = kv;
+          Engine eng(o);
+          const auto tokens = some_tokens(40, eng.tokenizer().vocab_size(), 1);
+          const auto ours = eng.logits_all(tokens);
+          const auto ref = reference_logits(dir, tokens);
+          REQUIRE(ours.size() == ref.size());
+          const double err = max_row_relative_error(ours, ref, eng.config().vocab_size);
+          INFO("max row-relative error " << err);
+          CHECK(err < (kv == KvCacheDtype::f32 ? 1e-4 : 2e-3));
+        }
       }
-    }
-  }
 }
 
 TEST_CASE("paged batched forward equals a single contiguous sequence", "[paged]") {

@@ -23,6 +23,7 @@ std::vector<float> engine_logits(const std::string& model, const std::vector<int
   EngineOptions o;
   o.model_dir = model;
   o.kv_cache_mb = 32;
+  o.kv_cache_dtype = KvCacheDtype::f32;  // the exact path, held to 1e-4 below
   Engine eng(o);
   CHECK(eng.config().architecture == "qwen2");
   CHECK(eng.config().attention_bias);

@@ -47,6 +47,9 @@ struct ModelOptions {
   // Automatic prefix caching: requests whose prompts start alike (system prompts, few-shot
   // examples) reuse the KV blocks computed before instead of recomputing them; same outputs.
   bool prefix_caching = true;
+  // CPU: what the KV cache stores K and V in, "f16" (half the memory per token) or "f32" (exact).
+  // The CUDA backend always keeps f16.
+  std::string kv_cache_dtype = "f16";
 };
 
 // One entry of the config's "plugins" list: a shared library (`path`) or a plugin compiled into

@@ -34,7 +34,7 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 int cmd_compress(const Args& args) {
-  std::string prompt, prompt_file, model, tokenizer_file, scorer = "stat";
+  std::string prompt, prompt_file, model, tokenizer_file, scorer = "stat", kv_cache_dtype = "f16";
   std::optional<std::string> prompt_arg;
   double rate = 0.0, kv_cache_mb = 0;
   DeviceOptions device;
@@ -56,6 +56,8 @@ int cmd_compress(const Args& args) {
       "tokenizer", po::value(&tokenizer_file), "tokenizer.model to count tokens with")(
       "kv-cache-mb", po::value(&kv_cache_mb),
       ("--scorer lm: " + kv_cache_help(kDefaultCpuKvCacheMb)).c_str())(
+      "kv-cache-dtype", po::value(&kv_cache_dtype)->default_value(kv_cache_dtype),
+      (std::string("--scorer lm: ") + kKvCacheDtypeHelp).c_str())(
       "int8-activations", po::bool_switch(&int8_activations),
       "--scorer lm: "
       "CPU: quantized weights meet activations quantized to 8 bits per 32, as llama.cpp does "
@@ -100,6 +102,7 @@ int cmd_compress(const Args& args) {
     eo.model_dir = model;
     eo.kv_cache_mb = kv_cache_mb;
     eo.int8_activations = int8_activations;
+    eo.kv_cache_dtype = kv_cache_dtype_option(kv_cache_dtype, "--kv-cache-dtype");
     apply_device(eo, device);
     eng = std::make_unique<engine::Engine>(eo);
   } else if (!model.empty()) {

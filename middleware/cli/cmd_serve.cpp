@@ -24,6 +24,7 @@ int cmd_serve(const Args& args) {
   std::string upstream_key, upstream_model, upstream_ca;
   double upstream_timeout = -1;
   bool no_prefix_caching = false;
+  std::string kv_cache_dtype;
   int port = -1, max_concurrent = -1, threads = -1;
   int64_t max_body = -1, max_header = -1;
   double request_timeout = -1, read_timeout = -1, shutdown_timeout = -1, kv_cache_mb = -1;
@@ -33,8 +34,11 @@ int cmd_serve(const Args& args) {
       "model", po::value(&model),
       "GGUF file or model directory (overrides the config's model.path; default: the default "
       "model)")("kv-cache-mb", po::value(&kv_cache_mb), "KV cache memory (MiB)")(
-      "no-prefix-caching", po::bool_switch(&no_prefix_caching),
-      "recompute every prompt in full (overrides the config's model.prefix_caching)")(
+      "kv-cache-dtype", po::value(&kv_cache_dtype),
+      (std::string(kKvCacheDtypeHelp) + " (overrides the config's model.kv_cache_dtype; "
+                                        "default f16)")
+          .c_str())("no-prefix-caching", po::bool_switch(&no_prefix_caching),
+                    "recompute every prompt in full (overrides the config's model.prefix_caching)")(
       "host", po::value(&host), "address to listen on (default 127.0.0.1)")(
       "port", po::value(&port), "port (default 8000; 0: any free port, printed)")(
       "api-key", po::value(&api_keys)->composing(),
@@ -72,6 +76,10 @@ int cmd_serve(const Args& args) {
   if (!model.empty()) cfg.model.path = model;
   if (kv_cache_mb > 0) cfg.model.kv_cache_mb = kv_cache_mb;
   if (no_prefix_caching) cfg.model.prefix_caching = false;
+  if (!kv_cache_dtype.empty()) {
+    kv_cache_dtype_option(kv_cache_dtype, "--kv-cache-dtype");  // a clear error before loading
+    cfg.model.kv_cache_dtype = kv_cache_dtype;
+  }
   device.apply(cfg.model);
   ServerOptions& s = cfg.server;
   if (!host.empty()) s.host = host;

@@ -9,6 +9,10 @@ namespace po = boost::program_options;
 
 namespace precis::cli {
 
+const char* const kKvCacheDtypeHelp =
+    "what the KV cache stores K and V in on the CPU: f16 (half the memory per token, so twice "
+    "the tokens in --kv-cache-mb; attention still sums in f32) or f32 (exact). CUDA keeps f16";
+
 std::string kv_cache_help(double cpu_default_mb) {
   char buf[200];
   std::snprintf(buf, sizeof buf,
@@ -46,8 +50,9 @@ void add_engine_flags(po::options_description& desc, EngineFlags& f) {
                      "tokenizer.model or tokenizer.json)")(
       "kv-cache-mb", po::value(&f.kv_cache_mb),
       kv_cache_help(f.kv_cache_mb > 0 ? f.kv_cache_mb : kDefaultCpuKvCacheMb).c_str())(
-      "block-size", po::value(&f.block_size)->default_value(f.block_size),
-      "tokens per KV cache block")(
+      "kv-cache-dtype", po::value(&f.kv_cache_dtype)->default_value(f.kv_cache_dtype),
+      kKvCacheDtypeHelp)("block-size", po::value(&f.block_size)->default_value(f.block_size),
+                         "tokens per KV cache block")(
       "max-batched-tokens", po::value(&f.max_batched_tokens)->default_value(f.max_batched_tokens),
       "tokens per scheduler step; longer prompts are prefilled in chunks of this size")(
       "int8-activations", po::bool_switch(&f.int8_activations),
@@ -68,6 +73,7 @@ engine::EngineOptions to_engine_options(const EngineFlags& f) {
   o.scheduler.max_batched_tokens = f.max_batched_tokens;
   o.int8_activations = f.int8_activations;
   o.prefix_caching = !f.no_prefix_caching;
+  o.kv_cache_dtype = kv_cache_dtype_option(f.kv_cache_dtype, "--kv-cache-dtype");
   if (f.block_size <= 0) throw std::invalid_argument("--block-size must be positive");
   if (f.max_batched_tokens <= 0)
     throw std::invalid_argument("--max-batched-tokens must be positive");

@@ -18,6 +18,7 @@ struct EngineFlags {
   int max_batched_tokens = 512;
   bool int8_activations = false;
   bool no_prefix_caching = false;
+  std::string kv_cache_dtype = "f16";
 };
 
 void add_engine_flags(boost::program_options::options_description& desc, EngineFlags& f);
@@ -32,6 +33,8 @@ struct DeviceOverride {
 };
 void add_device_override_flags(boost::program_options::options_description& desc,
                                DeviceOverride& d);
+// The --kv-cache-dtype help text.
+extern const char* const kKvCacheDtypeHelp;
 // The --kv-cache-mb help text, which depends on the device.
 std::string kv_cache_help(double cpu_default_mb);
 engine::EngineOptions to_engine_options(const EngineFlags& f);
