@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu_isa.hpp"
 #include "engine/data_root.hpp"
 #include "engine/engine.hpp"
 #include "engine/gguf_model.hpp"
@@ -145,7 +146,9 @@ void usage() {
       "  --prompt-tokens); 1 with --decode-tokens 128 --batches 1 matches llama-bench's\n"
       "  tg128, --prompt-tokens 512 its pp512. --repeats N: mean of N timed prefill runs\n"
       "  (after the warm-up) and of N decode runs per batch size. --int8-activations: quantized\n"
-      "  weights meet 8-bit activations on the CPU (EngineOptions::int8_activations).\n");
+      "  weights meet 8-bit activations on the CPU (EngineOptions::int8_activations).\n"
+      "  The CPU kernels' instruction set is the best this CPU runs; PRECIS_CPU_ISA=scalar|avx2|\n"
+      "  avx512 in the environment forces one (the header line names it).\n");
 }
 
 }  // namespace
@@ -248,7 +251,9 @@ int main(int argc, char** argv) {
         model.c_str(), c.num_hidden_layers, c.hidden_size, c.vocab_size,
         w.total_bytes() / 1048576.0, weight_type(w).c_str(), probe.backend().name().c_str(),
         probe.kv_stats().blocks_total, probe.kv_stats().block_size);
-    if (dev == "cpu") std::printf("threads %d\n", omp_get_max_threads());
+    if (dev == "cpu")
+      std::printf("threads %d, cpu kernels %s\n", omp_get_max_threads(),
+                  cpu_isa_name(active_cpu_isa()));
 
     // Prefill: one prompt, logits of the last position only (as generation does).
     {

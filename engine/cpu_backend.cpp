@@ -8,6 +8,7 @@
 #include "engine/batch_rows.hpp"
 #include "engine/cpu_kernels.hpp"
 #include "engine/cpu_kv_kernels.hpp"
+#include "engine/kernel_table.hpp"
 #include "engine/thread_pool.hpp"
 
 namespace precis::engine {
@@ -28,6 +29,9 @@ CpuBackend::CpuBackend(const ModelWeights& weights, int num_blocks, int block_si
       kv_dtype_(kv_dtype) {
   const ModelConfig& c = w_.config;
   if (num_blocks <= 0) throw std::invalid_argument("KV cache budget too small for one block");
+  // Chooses the kernel variant now, so a bad PRECIS_CPU_ISA fails the load on this thread rather
+  // than the first forward pass, possibly inside a worker.
+  active_kernels();
   head_dim_ = c.head_dim();
   n_heads_ = c.num_attention_heads;
   n_kv_heads_ = c.num_key_value_heads;

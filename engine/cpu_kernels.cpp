@@ -1,3 +1,7 @@
+// The CPU kernels behind cpu_kernels.hpp, compiled once per instruction-set variant
+// (isa_variant.hpp) into cpu::PRECIS_ISA_NS; kernel_table() at the end hands them to the dispatch
+// (kernel_table.cpp). Quantized weights go to the same variant's row kernels, never through the
+// public (dispatching) quant.hpp functions, so a variant's table is that variant's code throughout.
 #include "engine/cpu_kernels.hpp"
 
 #include "engine/quant.hpp"
@@ -6,14 +10,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define PRECIS_AVX2 1
-#endif
+// Last (isa_variant.hpp): the variant's instruction set applies to what follows.
+#include "engine/quant_kernels.hpp"
 
-namespace precis::engine::cpu {
+namespace precis::engine::cpu::PRECIS_ISA_NS {
 namespace {
 
 const uint16_t* as_u16(const TensorView& w) {
@@ -23,7 +27,7 @@ const float* as_f32(const TensorView& w) {
   return reinterpret_cast<const float*>(w.data);
 }
 
-#ifdef PRECIS_AVX2
+#ifdef PRECIS_SIMD_AVX2
 inline float hsum(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v);
   __m128 hi = _mm256_extractf128_ps(v, 1);
@@ -71,7 +75,7 @@ void matvec_rows(const float* x, int K, const TensorView& w, int N, float* y, in
       const void* wr = row_ptr<D>(w, n0 + r, K);
       float acc = 0.f;
       int k = 0;
-#ifdef PRECIS_AVX2
+#ifdef PRECIS_SIMD_AVX2
       __m256 a = _mm256_setzero_ps();
       for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(load8<D>(wr, k), _mm256_loadu_ps(x + k), a);
       acc = hsum(a);
@@ -87,7 +91,7 @@ void matvec_rows(const float* x, int K, const TensorView& w, int N, float* y, in
   const void* w3 = row_ptr<D>(w, n0 + 3, K);
   float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
   int k = 0;
-#ifdef PRECIS_AVX2
+#ifdef PRECIS_SIMD_AVX2
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   for (; k + 8 <= K; k += 8) {
     __m256 xv = _mm256_loadu_ps(x + k);
@@ -123,7 +127,7 @@ void matvec(const float* x, int K, const TensorView& w, int N, float* y) {
 inline float dot_like_matvec(const float* x, const float* w, int K) {
   float acc = 0.f;
   int k = 0;
-#ifdef PRECIS_AVX2
+#ifdef PRECIS_SIMD_AVX2
   __m256 a = _mm256_setzero_ps();
   for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), a);
   acc = hsum(a);
@@ -151,14 +155,14 @@ void matmul_batched(const float* x, int T, int K, const TensorView& w, int N, fl
           std::memcpy(dst, wr, sizeof(float) * K);
         } else {
           int k = 0;
-#ifdef PRECIS_AVX2
+#ifdef PRECIS_SIMD_AVX2
           for (; k + 8 <= K; k += 8) _mm256_storeu_ps(dst + k, load8<D>(wr, k));
 #endif
           for (; k < K; ++k) dst[k] = scalar_at<D>(wr, k);
         }
       }
       int t = 0;
-#ifdef PRECIS_AVX2
+#ifdef PRECIS_SIMD_AVX2
       // 4 rows x 2 tokens: eight independent FMA chains keep the FMA units busy, and each
       // (row, token) still sums in matvec's exact order.
       if (rows == kRows) {
@@ -214,8 +218,19 @@ void matmul_typed(const float* x, int T, int K, const TensorView& w, int N, floa
   }
 }
 
+// This variant's kernels for a weight type, checked against the row length K as the public
+// quant.hpp entry points check it.
+const QuantKernels& row_kernels(const char* what, GgmlType type, int K) {
+  const QuantKernels* k = quant_impl::PRECIS_ISA_NS::find_kernels(type);
+  if (!k || K % k->block != 0)
+    throw std::invalid_argument(std::string(what) + ": " +
+                                ggml_type_name(static_cast<uint32_t>(type)) + " row of " +
+                                std::to_string(K) + " elements");
+  return *k;
+}
+
 // Quantized weights: each row's blocks dotted with each token's activations in f32 (the
-// weights are never expanded in memory). The same dot_row for every token, so results do not
+// weights are never expanded in memory). The same row dot for every token, so results do not
 // depend on the batch. Rows go to threads in groups; a group's rows stay in cache across tokens.
 // Rows of x a weight tile meets while both stay in L1: kXTile quantized activation rows
 // (K / 32 * 40 bytes each) against the 16 weight rows of one parallel_for grain.
@@ -224,14 +239,16 @@ constexpr int kXTile = 8;
 // Quantized weights against activations quantized to 8 bits per 32 (as llama.cpp does): integer
 // dot products instead of decoding every weight to float once per activation row. x is
 // quantized once per call; the loops tile rows of W against rows of x so both stay in cache.
-void matmul_quant_int8(const float* x, int T, int K, const TensorView& w, int N, float* y) {
-  const GgmlType type = *w.quant;
-  const size_t row_bytes = quant_row_bytes(type, K);
+void matmul_quant_int8(const float* x, int T, int K, const TensorView& w, int N, float* y,
+                       const QuantKernels& kern) {
+  const size_t row_bytes = quant_row_bytes(*w.quant, K);
+  const int64_t nb = K / kern.block;
   const size_t xq_row = q8_activation_bytes(K) / sizeof(BlockQ8A);
   std::vector<BlockQ8A> xq(static_cast<size_t>(T) * xq_row);
   parallel_for(T, 4, [&](int begin, int end, int) {
     for (int t = begin; t < end; ++t)
-      quantize_activations(x + static_cast<size_t>(t) * K, xq.data() + t * xq_row, K);
+      quant_impl::PRECIS_ISA_NS::quantize_activations_blocks(x + static_cast<size_t>(t) * K,
+                                                             xq.data() + t * xq_row, K / kQK);
   });
   parallel_for(N, 16, [&](int begin, int end, int) {
     for (int t0 = 0; t0 < T; t0 += kXTile) {
@@ -239,7 +256,7 @@ void matmul_quant_int8(const float* x, int T, int K, const TensorView& w, int N,
       for (int n = begin; n < end; ++n) {
         const std::byte* row = w.data + static_cast<size_t>(n) * row_bytes;
         for (int t = t0; t < t1; ++t)
-          y[static_cast<size_t>(t) * N + n] = dot_row_q8(type, row, xq.data() + t * xq_row, K);
+          y[static_cast<size_t>(t) * N + n] = kern.dot_q8(row, xq.data() + t * xq_row, nb);
       }
     }
   });
@@ -247,9 +264,11 @@ void matmul_quant_int8(const float* x, int T, int K, const TensorView& w, int N,
 
 void matmul_quant(const float* x, int T, int K, const TensorView& w, int N, float* y,
                   Activations activations) {
-  const GgmlType type = *w.quant;
-  if (activations == Activations::int8 && K % kQK == 0) return matmul_quant_int8(x, T, K, w, N, y);
-  const size_t row_bytes = quant_row_bytes(type, K);
+  const QuantKernels& kern = row_kernels("matmul_wt", *w.quant, K);
+  if (activations == Activations::int8 && K % kQK == 0 && kern.dot_q8)
+    return matmul_quant_int8(x, T, K, w, N, y, kern);
+  const size_t row_bytes = quant_row_bytes(*w.quant, K);
+  const int64_t nb = K / kern.block;
   // Tiled as matmul_quant_int8 is: a weight row is decoded once per kXTile rows of x while it is
   // in L1 (8% faster on SmolLM2 Q4_1 scoring than row by row, the same sums).
   parallel_for(N, 16, [&](int begin, int end, int) {
@@ -258,7 +277,7 @@ void matmul_quant(const float* x, int T, int K, const TensorView& w, int N, floa
       for (int n = begin; n < end; ++n) {
         const std::byte* row = w.data + static_cast<size_t>(n) * row_bytes;
         for (int t = t0; t < t1; ++t)
-          y[static_cast<size_t>(t) * N + n] = dot_row(type, row, x + static_cast<size_t>(t) * K, K);
+          y[static_cast<size_t>(t) * N + n] = kern.dot(row, x + static_cast<size_t>(t) * K, nb);
       }
     }
   });
@@ -269,7 +288,7 @@ void matmul_quant(const float* x, int T, int K, const TensorView& w, int N, floa
 float dot(const float* a, const float* b, int n) {
   int k = 0;
   float acc = 0.f;
-#ifdef PRECIS_AVX2
+#ifdef PRECIS_SIMD_AVX2
   __m256 s0 = _mm256_setzero_ps(), s1 = s0;
   for (; k + 16 <= n; k += 16) {
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
@@ -285,7 +304,7 @@ float dot(const float* a, const float* b, int n) {
 
 void axpy(float a, const float* x, float* y, int n) {
   int k = 0;
-#ifdef PRECIS_AVX2
+#ifdef PRECIS_SIMD_AVX2
   __m256 av = _mm256_set1_ps(a);
   for (; k + 8 <= n; k += 8)
     _mm256_storeu_ps(y + k, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k)));
@@ -308,8 +327,9 @@ void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* 
 
 void load_row(const TensorView& w, int64_t row, int K, float* out) {
   if (w.quant) {
+    const QuantKernels& kern = row_kernels("load_row", *w.quant, K);
     const size_t row_bytes = quant_row_bytes(*w.quant, K);
-    return dequantize_row(*w.quant, w.data + static_cast<size_t>(row) * row_bytes, out, K);
+    return kern.dequantize(w.data + static_cast<size_t>(row) * row_bytes, out, K / kern.block);
   }
   const size_t base = static_cast<size_t>(row) * K;
   switch (w.dtype) {
@@ -338,4 +358,25 @@ void rms_norm(const float* x, int T, int H, const TensorView& weight, float eps,
   }
 }
 
-}  // namespace precis::engine::cpu
+// Defined in cpu_kv_kernels.cpp, the same variant.
+void store_f16(const float* x, uint16_t* out, int n);
+float dot_f16(const float* q, const uint16_t* k, int n);
+void axpy_f16(float a, const uint16_t* x, float* y, int n);
+
+// This variant's entry points, for kernel_table.cpp.
+const KernelTable& kernel_table() {
+  static constexpr KernelTable table = {PRECIS_ISA,
+                                        quant_impl::PRECIS_ISA_NS::find_kernels,
+                                        quant_impl::PRECIS_ISA_NS::quantize_activations_blocks,
+                                        matmul_wt,
+                                        load_row,
+                                        rms_norm,
+                                        dot,
+                                        axpy,
+                                        store_f16,
+                                        dot_f16,
+                                        axpy_f16};
+  return table;
+}
+
+}  // namespace precis::engine::cpu::PRECIS_ISA_NS

@@ -1,25 +1,15 @@
+// The f16 KV cache kernels behind cpu_kv_kernels.hpp, compiled once per instruction-set variant
+// (isa_variant.hpp) into cpu::PRECIS_ISA_NS, like cpu_kernels.cpp, whose kernel_table() lists them.
 #include "engine/cpu_kv_kernels.hpp"
 
 #include "engine/dtype.hpp"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define PRECIS_KV_AVX2 1
-#endif
+// Last (isa_variant.hpp): the variant's instruction set applies to what follows.
+#include "engine/isa_variant.hpp"
 
-namespace precis::engine::cpu {
+namespace precis::engine::cpu::PRECIS_ISA_NS {
 
-void store_f16(const float* x, uint16_t* out, int n) {
-  int i = 0;
-#ifdef PRECIS_KV_AVX2
-  for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
-                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
-#endif
-  for (; i < n; ++i) out[i] = f32_to_f16(x[i]);
-}
-
-#ifdef PRECIS_KV_AVX2
+#ifdef PRECIS_SIMD_AVX2
 namespace {
 inline __m256 load8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -27,17 +17,27 @@ inline __m256 load8(const uint16_t* p) {
 }  // namespace
 #endif
 
+void store_f16(const float* x, uint16_t* out, int n) {
+  int i = 0;
+#ifdef PRECIS_SIMD_AVX2
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+  for (; i < n; ++i) out[i] = f32_to_f16(x[i]);
+}
+
 float dot_f16(const float* q, const uint16_t* k, int n) {
   int i = 0;
   float sum = 0.f;
-#ifdef PRECIS_KV_AVX2
+#ifdef PRECIS_SIMD_AVX2
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   for (; i + 16 <= n; i += 16) {
     acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(k + i), acc0);
     acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8(k + i + 8), acc1);
   }
   for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(k + i), acc0);
-  __m256 acc = _mm256_add_ps(acc0, acc1);
+  const __m256 acc = _mm256_add_ps(acc0, acc1);
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -49,7 +49,7 @@ float dot_f16(const float* q, const uint16_t* k, int n) {
 
 void axpy_f16(float a, const uint16_t* x, float* y, int n) {
   int i = 0;
-#ifdef PRECIS_KV_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const __m256 va = _mm256_set1_ps(a);
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load8(x + i), _mm256_loadu_ps(y + i)));
@@ -57,4 +57,4 @@ void axpy_f16(float a, const uint16_t* x, float* y, int n) {
   for (; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
 }
 
-}  // namespace precis::engine::cpu
+}  // namespace precis::engine::cpu::PRECIS_ISA_NS

@@ -1,7 +1,9 @@
 // Quantized weight formats for the CPU engine: ggml's block layouts (the ones GGUF files store),
 // bit-exact with llama.cpp's ggml-common.h, and their kernels. One file per family:
 // engine/quant_q8_0.cpp (q8_0), engine/quant_q4_q5.cpp (q4_0, q4_1, q5_0, q5_1),
-// engine/quant_k.cpp (q4_K, q5_K, q6_K); engine/quant.cpp dispatches and holds f32/f16/bf16.
+// engine/quant_k.cpp (q4_K, q5_K, q6_K), engine/quant_table.cpp (f32, f16, bf16 and the table of
+// every type's kernels); each is compiled once per instruction set (isa_variant.hpp), and
+// engine/quant.cpp checks the arguments and calls the active variant (kernel_table.hpp).
 //
 // A row of n elements is n / block_elems consecutive blocks (ggml_type.hpp gives the sizes); n
 // must be a multiple of the block size (32, or 256 for the K types) or the entry points throw
@@ -11,9 +13,9 @@
 // Two dot-product paths:
 //  - dot_row: quantized weights . f32 activations, the default. Every ggml weight is d * q, or
 //    d * q plus an offset, with d * q exact in f32, so dot_row differs from dequantize-then-dot
-//    only in how the f32 sums round (measured: within 3e-8 of sum |w x|). AVX2+FMA+F16C when the
-//    engine is built for them (-march=native), scalar otherwise; dot_row_scalar is always compiled
-//    so tests can compare the two on any machine.
+//    only in how the f32 sums round (measured: within 3e-8 of sum |w x|). The kernels run the
+//    instruction set chosen at start-up (cpu_isa.hpp: AVX-512, AVX2 or scalar); dot_row_scalar
+//    always runs the scalar variant, so tests can compare the two on any machine.
 //  - dot_row_q8: the same against activations quantized to int8 per 32 elements
 //    (quantize_activations), as llama.cpp computes; integer multiply-adds (AVX2 maddubs) make it
 //    about 1.5-2x faster per weight than dot_row on AVX2, at the cost of the activations'
@@ -122,7 +124,7 @@ void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);
 // sum_i w[i] * x[i] for a row of n weights of type t. Within float rounding of
 // dequantize_row-then-dot (the weights are exact; only the summation order differs).
 float dot_row(GgmlType t, const void* row, const float* x, int64_t n);
-// The same by the portable scalar path (what dot_row runs on a build without AVX2).
+// The same by the scalar variant (what dot_row runs on a CPU without AVX2).
 float dot_row_scalar(GgmlType t, const void* row, const float* x, int64_t n);
 
 // Quantizes n floats into a row of type t with ggml's reference rounding
@@ -155,63 +157,5 @@ float dot_row_q8(GgmlType t, const void* row, const void* xq, int64_t n);
 // The same by the portable scalar path; it computes the same integer sums, so it differs from
 // dot_row_q8 only in float summation order.
 float dot_row_q8_scalar(GgmlType t, const void* row, const void* xq, int64_t n);
-
-// ---- Per-type kernels (quant.cpp's dispatch calls these; use the entry points above) ---------
-// nb is the number of blocks. *_scalar are the portable versions; the unsuffixed dot functions
-// are the vectorised ones where the build has AVX2, else the scalar ones.
-namespace quant_impl {
-
-void dequantize_q8_0(const void* src, float* dst, int64_t nb);
-float dot_q8_0(const void* row, const float* x, int64_t nb);
-float dot_q8_0_scalar(const void* row, const float* x, int64_t nb);
-void quantize_q8_0(const float* src, void* dst, int64_t nb);
-float dot_q8_0_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q8_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-void quantize_activations_blocks(const float* x, BlockQ8A* xq, int64_t nb);
-
-void dequantize_q4_0(const void* src, float* dst, int64_t nb);
-void dequantize_q4_1(const void* src, float* dst, int64_t nb);
-void dequantize_q5_0(const void* src, float* dst, int64_t nb);
-void dequantize_q5_1(const void* src, float* dst, int64_t nb);
-float dot_q4_0(const void* row, const float* x, int64_t nb);
-float dot_q4_1(const void* row, const float* x, int64_t nb);
-float dot_q5_0(const void* row, const float* x, int64_t nb);
-float dot_q5_1(const void* row, const float* x, int64_t nb);
-float dot_q4_0_scalar(const void* row, const float* x, int64_t nb);
-float dot_q4_1_scalar(const void* row, const float* x, int64_t nb);
-float dot_q5_0_scalar(const void* row, const float* x, int64_t nb);
-float dot_q5_1_scalar(const void* row, const float* x, int64_t nb);
-void quantize_q4_0(const float* src, void* dst, int64_t nb);
-void quantize_q4_1(const float* src, void* dst, int64_t nb);
-void quantize_q5_0(const float* src, void* dst, int64_t nb);
-void quantize_q5_1(const float* src, void* dst, int64_t nb);
-float dot_q4_0_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q4_1_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_0_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_1_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q4_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q4_1_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_1_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-
-// K types: nb counts super-blocks of 256.
-void dequantize_q4_k(const void* src, float* dst, int64_t nb);
-void dequantize_q5_k(const void* src, float* dst, int64_t nb);
-void dequantize_q6_k(const void* src, float* dst, int64_t nb);
-float dot_q4_k(const void* row, const float* x, int64_t nb);
-float dot_q5_k(const void* row, const float* x, int64_t nb);
-float dot_q6_k(const void* row, const float* x, int64_t nb);
-float dot_q4_k_scalar(const void* row, const float* x, int64_t nb);
-float dot_q5_k_scalar(const void* row, const float* x, int64_t nb);
-float dot_q6_k_scalar(const void* row, const float* x, int64_t nb);
-// xq holds 8 BlockQ8A per super-block.
-float dot_q4_k_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_k_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q6_k_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q4_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q6_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-
-}  // namespace quant_impl
 
 }  // namespace precis::engine

@@ -2,10 +2,12 @@
 // eight sub-blocks of 32 with 6-bit scales and mins under f16 d / dmin; q6_K has sixteen groups
 // of 16 with int8 scales under an f16 d.
 #include "engine/dtype.hpp"
-#include "engine/quant.hpp"
+
+// Last (isa_variant.hpp): the variant's instruction set applies to what follows.
+#include "engine/quant_kernels.hpp"
 #include "engine/quant_simd.hpp"
 
-namespace precis::engine::quant_impl {
+namespace precis::engine::quant_impl::PRECIS_ISA_NS {
 namespace {
 
 // Sub-block j's multiplier d * sc and offset dmin * mn (both exact in f32: 11 x 6 bits).
@@ -105,7 +107,7 @@ float dot_scalar(const void* row, const float* x, int64_t nb) {
   return total;
 }
 
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
 inline __m256i u8x8_to_i32(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
@@ -234,14 +236,14 @@ float dot_q6_k_scalar(const void* row, const float* x, int64_t nb) {
 }
 
 float dot_q4_k(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   return dot_q45_k_avx2<false>(blocks<BlockQ4_K>(row), x, nb);
 #else
   return dot_q4_k_scalar(row, x, nb);
 #endif
 }
 float dot_q5_k(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   return dot_q45_k_avx2<true>(blocks<BlockQ5_K>(row), x, nb);
 #else
   return dot_q5_k_scalar(row, x, nb);
@@ -252,7 +254,7 @@ float dot_q5_k(const void* row, const float* x, int64_t nb) {
 // (k < 4) come from ql[64h + l], ql[64h + 32 + l] and qh[32h + l]; groups 0-1 use scale
 // 8h + 2k, groups 2-3 scale 8h + 2k + 1. Sums of q * x per 16 elements are scaled once.
 float dot_q6_k(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ6_K* blk = blocks<BlockQ6_K>(row);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                    _mm256_setzero_ps()};
@@ -306,14 +308,14 @@ float dot_q5_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
 }
 
 float dot_q4_k_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   return dot_q45_k_q8_avx2<false>(blocks<BlockQ4_K>(row), xq, nb);
 #else
   return dot_q4_k_q8_scalar(row, xq, nb);
 #endif
 }
 float dot_q5_k_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   return dot_q45_k_q8_avx2<true>(blocks<BlockQ5_K>(row), xq, nb);
 #else
   return dot_q5_k_q8_scalar(row, xq, nb);
@@ -342,7 +344,7 @@ float dot_q6_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
 }
 
 float dot_q6_k_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ6_K* blk = blocks<BlockQ6_K>(row);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0xF), top2 = _mm256_set1_epi8(0x30);
@@ -388,4 +390,4 @@ float dot_q6_k_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
 #endif
 }
 
-}  // namespace precis::engine::quant_impl
+}  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

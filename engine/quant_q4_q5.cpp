@@ -1,15 +1,17 @@
 // q4_0, q4_1, q5_0, q5_1: blocks of 32 weights of 4 or 5 bits with an f16 scale (and an f16
 // min for the _1 types).
 #include "engine/dtype.hpp"
-#include "engine/quant.hpp"
-#include "engine/quant_simd.hpp"
 
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 
-namespace precis::engine::quant_impl {
+// Last (isa_variant.hpp): the variant's instruction set applies to what follows.
+#include "engine/quant_kernels.hpp"
+#include "engine/quant_simd.hpp"
+
+namespace precis::engine::quant_impl::PRECIS_ISA_NS {
 namespace {
 
 inline uint32_t load_qh(const uint8_t* qh) {
@@ -145,7 +147,7 @@ void quantize_affine(const float* x, uint16_t& dh, uint16_t& mh, uint8_t* qs, ui
   if (qh) std::memcpy(qh, &h, 4);
 }
 
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
 // The 32 4-bit values of a block as four vectors of 8 int32 in element order:
 // q[0] = elements 0..7, q[1] = 8..15, q[2] = 16..23, q[3] = 24..31.
 inline void nibbles_i32(const uint8_t* qs, __m256i q[4]) {
@@ -264,7 +266,7 @@ float dot_q5_1_scalar(const void* row, const float* x, int64_t nb) {
 }
 
 float dot_q4_0(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ4_0* b = blocks<BlockQ4_0>(row);
   const __m256i eight = _mm256_set1_epi32(8);
   return sum_blocks(nb, [&](int64_t i) {
@@ -279,7 +281,7 @@ float dot_q4_0(const void* row, const float* x, int64_t nb) {
 }
 
 float dot_q4_1(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ4_1* b = blocks<BlockQ4_1>(row);
   return sum_blocks(nb, [&](int64_t i) {
     __m256i q[4];
@@ -292,7 +294,7 @@ float dot_q4_1(const void* row, const float* x, int64_t nb) {
 }
 
 float dot_q5_0(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ5_0* b = blocks<BlockQ5_0>(row);
   const __m256i sixteen = _mm256_set1_epi32(16);
   return sum_blocks(nb, [&](int64_t i) {
@@ -309,7 +311,7 @@ float dot_q5_0(const void* row, const float* x, int64_t nb) {
 }
 
 float dot_q5_1(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ5_1* b = blocks<BlockQ5_1>(row);
   return sum_blocks(nb, [&](int64_t i) {
     __m256i q[4], h[4];
@@ -382,7 +384,7 @@ float dot_q5_1_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
 }
 
 float dot_q4_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ4_0* b = blocks<BlockQ4_0>(row);
   const __m256i eight = _mm256_set1_epi8(8);
   return sum_blocks(nb, [&](int64_t i) {
@@ -396,7 +398,7 @@ float dot_q4_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
 }
 
 float dot_q4_1_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ4_1* b = blocks<BlockQ4_1>(row);
   float mins = 0.f;
   const float sum = sum_blocks(nb, [&](int64_t i) {
@@ -411,7 +413,7 @@ float dot_q4_1_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
 }
 
 float dot_q5_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ5_0* b = blocks<BlockQ5_0>(row);
   const __m256i sixteen = _mm256_set1_epi8(16);
   return sum_blocks(nb, [&](int64_t i) {
@@ -426,7 +428,7 @@ float dot_q5_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
 }
 
 float dot_q5_1_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ5_1* b = blocks<BlockQ5_1>(row);
   float mins = 0.f;
   const float sum = sum_blocks(nb, [&](int64_t i) {
@@ -441,4 +443,4 @@ float dot_q5_1_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
 #endif
 }
 
-}  // namespace precis::engine::quant_impl
+}  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

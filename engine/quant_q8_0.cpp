@@ -1,15 +1,17 @@
 // q8_0: blocks of 32 int8 weights with an f16 scale; also the int8 activation blocks (BlockQ8A)
 // that every dot_row_q8 kernel reads.
 #include "engine/dtype.hpp"
-#include "engine/quant.hpp"
-#include "engine/quant_simd.hpp"
 
 #include <cmath>
 
-namespace precis::engine::quant_impl {
+// Last (isa_variant.hpp): the variant's instruction set applies to what follows.
+#include "engine/quant_kernels.hpp"
+#include "engine/quant_simd.hpp"
+
+namespace precis::engine::quant_impl::PRECIS_ISA_NS {
 namespace {
 
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
 // Eight int8 at p as f32.
 inline __m256 i8x8_to_f32(const int8_t* p) {
   return _mm256_cvtepi32_ps(
@@ -51,7 +53,7 @@ float dot_q8_0_scalar(const void* row, const float* x, int64_t nb) {
 }
 
 float dot_q8_0(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ8_0* b = blocks<BlockQ8_0>(row);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t i = 0;
@@ -112,7 +114,7 @@ float dot_q8_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
 }
 
 float dot_q8_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_QUANT_AVX2
+#ifdef PRECIS_SIMD_AVX2
   const BlockQ8_0* b = blocks<BlockQ8_0>(row);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   auto block = [&](int64_t i, __m256 acc) {
@@ -134,4 +136,4 @@ float dot_q8_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
 #endif
 }
 
-}  // namespace precis::engine::quant_impl
+}  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

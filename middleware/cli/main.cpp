@@ -5,6 +5,7 @@
 #include <exception>
 #include <string>
 
+#include "engine/cpu_isa.hpp"
 #include "middleware/cli/commands.hpp"
 
 namespace {
@@ -24,7 +25,27 @@ const char* kUsage =
     "  demo         the whole pipeline on a long real prompt, step by step\n"
     "  serve        the OpenAI-compatible HTTP server (completions, chat, models, metrics)\n"
     "\n"
-    "Run `precis <command> --help` for the options of a command.\n";
+    "Run `precis <command> --help` for the options of a command; `precis --version` for the\n"
+    "version and the CPU kernels' instruction set.\n";
+
+// The version, and which CPU kernel variant runs here (PRECIS_CPU_ISA applied), so a user can
+// tell what a machine gets without a benchmark. A bad PRECIS_CPU_ISA fails here as it would in
+// any command.
+int print_version() {
+  std::printf("precis %s\n", PRECIS_VERSION);
+  try {
+    const precis::engine::CpuIsa isa = precis::engine::active_cpu_isa();
+    std::string available;
+    for (precis::engine::CpuIsa a : precis::engine::available_cpu_isas())
+      available += (available.empty() ? "" : ", ") + std::string(precis::engine::cpu_isa_name(a));
+    std::printf("cpu kernels: %s (this CPU and build: %s; PRECIS_CPU_ISA chooses)\n",
+                precis::engine::cpu_isa_name(isa), available.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "precis: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -34,6 +55,7 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
+  if (!std::strcmp(argv[1], "--version")) return print_version();
   const std::string cmd = argv[1];
   precis::cli::Args args(argv + 2, argv + argc);
   try {

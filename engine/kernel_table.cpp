@@ -1,0 +1,87 @@
+// Picks the variant table and forwards the public cpu:: entry points (cpu_kernels.hpp) to it.
+#include "engine/kernel_table.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace precis::engine {
+
+// Each variant's table, defined at the end of engine/cpu_kernels.cpp in the variant's namespace.
+namespace cpu::isa_scalar {
+const KernelTable& kernel_table();
+}
+#ifdef PRECIS_HAVE_ISA_AVX2
+namespace cpu::isa_avx2 {
+const KernelTable& kernel_table();
+}
+#endif
+#ifdef PRECIS_HAVE_ISA_AVX512
+namespace cpu::isa_avx512 {
+const KernelTable& kernel_table();
+}
+#endif
+
+const KernelTable& kernels_for(CpuIsa isa) {
+  if (cpu_isa_available(isa)) {
+    switch (isa) {
+      case CpuIsa::scalar:
+        return cpu::isa_scalar::kernel_table();
+#ifdef PRECIS_HAVE_ISA_AVX2
+      case CpuIsa::avx2:
+        return cpu::isa_avx2::kernel_table();
+#endif
+#ifdef PRECIS_HAVE_ISA_AVX512
+      case CpuIsa::avx512:
+        return cpu::isa_avx512::kernel_table();
+#endif
+      default:
+        break;
+    }
+  }
+  throw std::invalid_argument(std::string("CPU kernels: the ") + cpu_isa_name(isa) +
+                              " variant is not available on this CPU or in this build");
+}
+
+const KernelTable& active_kernels() {
+  static const KernelTable& table = kernels_for(active_cpu_isa());
+  return table;
+}
+
+}  // namespace precis::engine
+
+namespace precis::engine::cpu {
+
+void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* y,
+               Activations activations) {
+  active_kernels().matmul_wt(x, T, K, w, N, y, activations);
+}
+
+void load_row(const TensorView& w, int64_t row, int K, float* out) {
+  active_kernels().load_row(w, row, K, out);
+}
+
+void rms_norm(const float* x, int T, int H, const TensorView& weight, float eps, float* out) {
+  active_kernels().rms_norm(x, T, H, weight, eps, out);
+}
+
+float dot(const float* a, const float* b, int n) {
+  return active_kernels().dot(a, b, n);
+}
+
+void axpy(float a, const float* x, float* y, int n) {
+  active_kernels().axpy(a, x, y, n);
+}
+
+void store_f16(const float* x, uint16_t* out, int n) {
+  active_kernels().store_f16(x, out, n);
+}
+
+float dot_f16(const float* q, const uint16_t* k, int n) {
+  return active_kernels().dot_f16(q, k, n);
+}
+
+void axpy_f16(float a, const uint16_t* x, float* y, int n) {
+  active_kernels().axpy_f16(a, x, y, n);
+}
+
+}  // namespace precis::engine::cpu

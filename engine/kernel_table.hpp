@@ -1,0 +1,49 @@
+// The CPU kernels of one instruction-set variant as a table of function pointers. Each variant
+// (engine/isa_variant.hpp) fills one; the public entry points (cpu_kernels.hpp, quant.hpp) call
+// through the active one, chosen once per process (cpu_isa.hpp). The calls are per matrix or per
+// row, so the indirection costs nothing measurable. Private to engine/ and its tests.
+#pragma once
+
+#include "engine/cpu_isa.hpp"
+#include "engine/cpu_kernels.hpp"
+#include "engine/cpu_kv_kernels.hpp"
+#include "engine/quant.hpp"
+
+#include <cstdint>
+
+namespace precis::engine {
+
+// One weight type's row kernels; nb counts blocks of `block` elements (1 for f32/f16/bf16).
+struct QuantKernels {
+  int block;
+  void (*dequantize)(const void* src, float* dst, int64_t nb);
+  float (*dot)(const void* row, const float* x, int64_t nb);
+  void (*quantize)(const float* src, void* dst, int64_t nb);         // null: not writable
+  float (*dot_q8)(const void* row, const BlockQ8A* xq, int64_t nb);  // null: plain type
+};
+
+struct KernelTable {
+  CpuIsa isa;
+  // The type's kernels; null for a type without any (quant_supported is false).
+  const QuantKernels* (*quant)(GgmlType t);
+  void (*quantize_activations)(const float* x, BlockQ8A* xq, int64_t nb);
+  // As the cpu:: functions of the same names.
+  void (*matmul_wt)(const float* x, int T, int K, const TensorView& w, int N, float* y,
+                    cpu::Activations activations);
+  void (*load_row)(const TensorView& w, int64_t row, int K, float* out);
+  void (*rms_norm)(const float* x, int T, int H, const TensorView& weight, float eps, float* out);
+  float (*dot)(const float* a, const float* b, int n);
+  void (*axpy)(float a, const float* x, float* y, int n);
+  // As cpu_kv_kernels.hpp's.
+  void (*store_f16)(const float* x, uint16_t* out, int n);
+  float (*dot_f16)(const float* q, const uint16_t* k, int n);
+  void (*axpy_f16)(float a, const uint16_t* x, float* y, int n);
+};
+
+// The active variant's table (active_cpu_isa(); throws as it does for a bad PRECIS_CPU_ISA).
+const KernelTable& active_kernels();
+// A given variant's table; throws std::invalid_argument where cpu_isa_available(isa) is false.
+// Tests compare the variants through it.
+const KernelTable& kernels_for(CpuIsa isa);
+
+}  // namespace precis::engine

@@ -1,0 +1,384 @@
+// Runtime instruction-set dispatch of the CPU kernels (engine/cpu_isa.hpp, kernel_table.hpp):
+// PRECIS_CPU_ISA's parsing and refusals, and every variant this CPU runs (the one it would not
+// pick by default too, e.g. avx2 on an AVX-512 machine) checked kernel by kernel against the scalar
+// variant, on shapes that leave tails: rows not a multiple of the 4- and 8-row tiles, K not a
+// multiple of the 8- and 16-lane loops, odd block counts.
+//
+// Tolerances: the variants sum in different orders (8 or 16 lanes, FMA), so a dot product may
+// differ by a few f32 roundings of its terms' magnitude: 3e-5 * sum |w x|, the bound
+// test_quant.cpp uses against a double-precision reference. What involves no sum (dequantizing,
+// quantizing, loading a row) must be bit-identical: the formats are exact and quantize_row must
+// match ggml's reference bytes whatever the variant.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/cpu_isa.hpp"
+#include "engine/dtype.hpp"
+#include "engine/ggml_type.hpp"
+#include "engine/kernel_table.hpp"
+#include "engine/quant.hpp"
+#include "test_support.hpp"
+
+using namespace precis::engine;
+
+namespace {
+
+const GgmlType kAllTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
+                              GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+                              GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+const CpuIsa kAllIsas[] = {CpuIsa::scalar, CpuIsa::avx2, CpuIsa::avx512};
+
+std::string type_name(GgmlType t) {
+  return ggml_type_name(static_cast<uint32_t>(t));
+}
+
+std::vector<float> normal_vector(size_t n, std::mt19937& rng, float sigma = 1.f) {
+  std::normal_distribution<float> normal(0.f, sigma);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+// A random row of n weights of type t, valid for every kernel: the quantizable types from normal
+// values through the scalar quantizer; the K types as random bytes with moderate f16 scales (at
+// the offsets of ggml-common.h), since nothing here writes them.
+std::vector<std::byte> random_row(GgmlType t, int64_t n, std::mt19937& rng) {
+  const KernelTable& scalar = kernels_for(CpuIsa::scalar);
+  const QuantKernels& k = *scalar.quant(t);
+  std::vector<std::byte> row(quant_row_bytes(t, n));
+  if (k.quantize) {
+    const auto w = normal_vector(static_cast<size_t>(n), rng, 0.5f);
+    k.quantize(w.data(), row.data(), n / k.block);
+    return row;
+  }
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> scale(0.001f, 0.01f);
+  for (std::byte& b : row) b = static_cast<std::byte>(byte(rng));
+  const size_t block_bytes = ggml_type_info(t).block_bytes;
+  for (size_t b = 0; b < row.size(); b += block_bytes) {
+    const auto put = [&](size_t off) {
+      const uint16_t h = f32_to_f16(scale(rng));
+      std::memcpy(row.data() + b + off, &h, 2);
+    };
+    if (t == GgmlType::Q6_K) {
+      put(208);
+    } else {
+      put(0);
+      put(2);
+    }
+  }
+  return row;
+}
+
+std::vector<float> dequantized(GgmlType t, const std::vector<std::byte>& row, int64_t n) {
+  const QuantKernels& k = *kernels_for(CpuIsa::scalar).quant(t);
+  std::vector<float> w(static_cast<size_t>(n));
+  k.dequantize(row.data(), w.data(), n / k.block);
+  return w;
+}
+
+// sum |a b|: the scale of the rounding a float dot product of a and b can accumulate.
+double magnitude(const float* a, const float* b, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; ++i) m += std::fabs(static_cast<double>(a[i]) * b[i]);
+  return m;
+}
+
+// The activations quantize_activations gives, as floats (d * q).
+std::vector<float> activations_seen(const std::vector<BlockQ8A>& xq) {
+  std::vector<float> x(xq.size() * kQK);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = xq[i / kQK].d * xq[i / kQK].qs[i % kQK];
+  return x;
+}
+
+std::vector<CpuIsa> simd_variants() {
+  std::vector<CpuIsa> out;
+  for (CpuIsa isa : available_cpu_isas())
+    if (isa != CpuIsa::scalar) out.push_back(isa);
+  return out;
+}
+
+// Element counts per type: odd numbers of blocks, and for the plain types lengths around the 8-
+// and 16-lane loops.
+std::vector<int64_t> row_lengths(GgmlType t) {
+  const int64_t block = ggml_type_info(t).block_elems;
+  if (block == 1) return {1, 7, 8, 15, 17, 37, 67};
+  return {block, 3 * block, 5 * block};
+}
+
+// A weight matrix [N, K] of type t as the engine binds it: f32/f16/bf16 as plain dtypes (the
+// dense matmul), the rest as ggml blocks.
+struct Matrix {
+  std::vector<std::byte> bytes;
+  std::vector<float> w;  // dequantized, [N, K]
+  TensorView view;
+};
+
+Matrix random_matrix(GgmlType t, int N, int K, std::mt19937& rng) {
+  Matrix m;
+  for (int n = 0; n < N; ++n) {
+    const auto row = random_row(t, K, rng);
+    m.bytes.insert(m.bytes.end(), row.begin(), row.end());
+    const auto w = dequantized(t, row, K);
+    m.w.insert(m.w.end(), w.begin(), w.end());
+  }
+  if (t == GgmlType::F32)
+    m.view.dtype = DType::F32;
+  else if (t == GgmlType::F16)
+    m.view.dtype = DType::F16;
+  else if (t == GgmlType::BF16)
+    m.view.dtype = DType::BF16;
+  else
+    m.view.quant = t;
+  m.view.shape = {N, K};
+  m.view.data = m.bytes.data();
+  m.view.nbytes = m.bytes.size();
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("cpu isa: names, the default, and PRECIS_CPU_ISA's checks", "[cpu_isa]") {
+  for (CpuIsa isa : kAllIsas) CHECK(parse_cpu_isa(cpu_isa_name(isa)) == isa);
+  CHECK_FALSE(parse_cpu_isa("AVX2"));
+  CHECK_FALSE(parse_cpu_isa(""));
+  CHECK_FALSE(parse_cpu_isa("avx512 "));
+
+  CHECK(choose_cpu_isa(nullptr, kAllIsas) == CpuIsa::avx512);
+  CHECK(choose_cpu_isa("", kAllIsas) == CpuIsa::avx512);
+  CHECK(choose_cpu_isa("avx2", kAllIsas) == CpuIsa::avx2);
+  CHECK(choose_cpu_isa("scalar", kAllIsas) == CpuIsa::scalar);
+  const CpuIsa no_avx512[] = {CpuIsa::scalar, CpuIsa::avx2};
+  CHECK(choose_cpu_isa(nullptr, no_avx512) == CpuIsa::avx2);
+  CHECK_THROWS_WITH(
+      choose_cpu_isa("avx512", no_avx512),
+      Catch::Contains("PRECIS_CPU_ISA=avx512") && Catch::Contains("available here: scalar, avx2"));
+  CHECK_THROWS_WITH(choose_cpu_isa("sse4", kAllIsas),
+                    Catch::Contains("PRECIS_CPU_ISA=sse4") && Catch::Contains("unknown") &&
+                        Catch::Contains("valid values: scalar, avx2, avx512"));
+
+  // This process: the variants the CPU runs, scalar first; the active one is what the
+  // environment asks for (ctest leaves PRECIS_CPU_ISA unset: the best).
+  const auto available = available_cpu_isas();
+  REQUIRE_FALSE(available.empty());
+  CHECK(available.front() == CpuIsa::scalar);
+  std::string names;
+  for (CpuIsa isa : available) names += std::string(" ") + cpu_isa_name(isa);
+  WARN("CPU kernel variants this machine runs:" << names);
+  CHECK(active_cpu_isa() == choose_cpu_isa(std::getenv("PRECIS_CPU_ISA"), available));
+  CHECK(active_kernels().isa == active_cpu_isa());
+  for (CpuIsa isa : kAllIsas) {
+    if (cpu_isa_available(isa))
+      CHECK(kernels_for(isa).isa == isa);
+    else
+      CHECK_THROWS_WITH(kernels_for(isa), Catch::Contains("not available"));
+  }
+}
+
+TEST_CASE("cpu isa: every variant's row kernels match the scalar variant's", "[cpu_isa]") {
+  const KernelTable& ref = kernels_for(CpuIsa::scalar);
+  std::mt19937 rng(2024);
+  for (CpuIsa isa : simd_variants()) {
+    const KernelTable& simd = kernels_for(isa);
+    for (GgmlType t : kAllTypes) {
+      const QuantKernels& k = *simd.quant(t);
+      const QuantKernels& r = *ref.quant(t);
+      for (int64_t n : row_lengths(t)) {
+        INFO(cpu_isa_name(isa) << " " << type_name(t) << " n=" << n);
+        const int64_t nb = n / k.block;
+        const auto row = random_row(t, n, rng);
+        const auto x = normal_vector(static_cast<size_t>(n), rng);
+        std::vector<float> w(static_cast<size_t>(n)), w_ref(w.size());
+        k.dequantize(row.data(), w.data(), nb);
+        r.dequantize(row.data(), w_ref.data(), nb);
+        CHECK(std::memcmp(w.data(), w_ref.data(), w.size() * sizeof(float)) == 0);
+
+        const double mag = magnitude(w_ref.data(), x.data(), n);
+        CHECK(std::fabs(k.dot(row.data(), x.data(), nb) - r.dot(row.data(), x.data(), nb)) <=
+              3e-5 * mag);
+
+        if (r.quantize) {
+          std::vector<std::byte> q(row.size()), q_ref(row.size());
+          k.quantize(x.data(), q.data(), nb);
+          r.quantize(x.data(), q_ref.data(), nb);
+          CHECK(q == q_ref);
+        }
+        if (r.dot_q8) {
+          std::vector<BlockQ8A> xq(static_cast<size_t>(n / kQK));
+          ref.quantize_activations(x.data(), xq.data(), n / kQK);
+          const auto xhat = activations_seen(xq);
+          const double mag_hat = magnitude(w_ref.data(), xhat.data(), n);
+          CHECK(std::fabs(k.dot_q8(row.data(), xq.data(), nb) -
+                          r.dot_q8(row.data(), xq.data(), nb)) <= 3e-5 * mag_hat);
+        }
+      }
+    }
+    INFO(cpu_isa_name(isa) << " quantize_activations");
+    auto x = normal_vector(32 * 7, rng, 3.f);
+    std::fill(x.begin() + 32, x.begin() + 64, 0.f);  // an all-zero block: d = 0
+    x[100] = 80.f;                                   // an outlier sets its block's scale
+    std::vector<BlockQ8A> xq(7), xq_ref(7);
+    simd.quantize_activations(x.data(), xq.data(), 7);
+    ref.quantize_activations(x.data(), xq_ref.data(), 7);
+    CHECK(std::memcmp(xq.data(), xq_ref.data(), xq.size() * sizeof(BlockQ8A)) == 0);
+  }
+}
+
+TEST_CASE(
+    "cpu isa: every variant's matmul, load_row, rms_norm, dot, axpy and f16 KV kernels match "
+    "the scalar variant's",
+    "[cpu_isa]") {
+  const KernelTable& ref = kernels_for(CpuIsa::scalar);
+  std::mt19937 rng(7);
+  const int N = 13;  // one 8-row tile of the batched path plus 5; three 4-row groups plus 1
+  for (CpuIsa isa : simd_variants()) {
+    const KernelTable& simd = kernels_for(isa);
+    for (GgmlType t : kAllTypes) {
+      const int64_t block = ggml_type_info(t).block_elems;
+      // K not a multiple of 8 or 16 for the dense types; 3 or 5 blocks for the block types.
+      const std::vector<int> ks =
+          block == 1 ? std::vector<int>{37, 77}
+                     : std::vector<int>{static_cast<int>(3 * block), static_cast<int>(5 * block)};
+      for (int K : ks) {
+        const Matrix m = random_matrix(t, N, K, rng);
+        for (int r = 0; r < N; r += 6) {
+          INFO(cpu_isa_name(isa) << " load_row " << type_name(t) << " K=" << K << " row " << r);
+          std::vector<float> got(K), want(K);
+          simd.load_row(m.view, r, K, got.data());
+          ref.load_row(m.view, r, K, want.data());
+          CHECK(std::memcmp(got.data(), want.data(), K * sizeof(float)) == 0);
+        }
+        for (int T : {1, 2, 3, 9}) {  // GEMV; the 2-token pairs, with an odd one left; > 8 tile
+          for (auto act : {cpu::Activations::f32, cpu::Activations::int8}) {
+            if (act == cpu::Activations::int8 && block == 1) continue;  // dense: always f32
+            INFO(cpu_isa_name(isa) << " matmul_wt " << type_name(t) << " K=" << K << " T=" << T
+                                   << (act == cpu::Activations::int8 ? " int8" : " f32"));
+            const auto x = normal_vector(static_cast<size_t>(T) * K, rng);
+            std::vector<float> y(static_cast<size_t>(T) * N), y_ref(y.size());
+            simd.matmul_wt(x.data(), T, K, m.view, N, y.data(), act);
+            ref.matmul_wt(x.data(), T, K, m.view, N, y_ref.data(), act);
+            for (int tt = 0; tt < T; ++tt) {
+              std::vector<float> xs(x.begin() + static_cast<size_t>(tt) * K,
+                                    x.begin() + static_cast<size_t>(tt + 1) * K);
+              if (act == cpu::Activations::int8) {  // the magnitude of what the kernel sums
+                std::vector<BlockQ8A> xq(K / kQK);
+                ref.quantize_activations(xs.data(), xq.data(), K / kQK);
+                xs = activations_seen(xq);
+              }
+              for (int n = 0; n < N; ++n) {
+                const size_t i = static_cast<size_t>(tt) * N + n;
+                const double mag = magnitude(m.w.data() + static_cast<size_t>(n) * K, xs.data(), K);
+                CHECK(std::fabs(y[i] - y_ref[i]) <= 3e-5 * mag);
+              }
+            }
+          }
+        }
+      }
+    }
+
+    for (int n : {1, 7, 8, 15, 16, 17, 37, 64, 67}) {
+      INFO(cpu_isa_name(isa) << " dot/axpy n=" << n);
+      const auto a = normal_vector(n, rng), b = normal_vector(n, rng);
+      CHECK(std::fabs(simd.dot(a.data(), b.data(), n) - ref.dot(a.data(), b.data(), n)) <=
+            3e-5 * magnitude(a.data(), b.data(), n));
+      auto y = normal_vector(n, rng);
+      auto y_ref = y;
+      simd.axpy(0.37f, a.data(), y.data(), n);
+      ref.axpy(0.37f, a.data(), y_ref.data(), n);
+      // One rounding each way (FMA or multiply-then-add): within 2 ulp of the larger term.
+      for (int i = 0; i < n; ++i)
+        CHECK(std::fabs(y[i] - y_ref[i]) <=
+              2.4e-7 * (std::fabs(y_ref[i]) + std::fabs(0.37f * a[i])));
+    }
+
+    // The f16 KV cache's kernels: the same halves (F16C rounds to nearest even, as the scalar
+    // f32_to_f16 does), and sums within the dot/axpy bounds above.
+    for (int n : {1, 7, 8, 15, 16, 17, 37, 64, 67}) {
+      INFO(cpu_isa_name(isa) << " store_f16/dot_f16/axpy_f16 n=" << n);
+      const auto a = normal_vector(n, rng), q = normal_vector(n, rng);
+      std::vector<uint16_t> h(n), h_ref(n);
+      simd.store_f16(a.data(), h.data(), n);
+      ref.store_f16(a.data(), h_ref.data(), n);
+      CHECK(h == h_ref);
+      std::vector<float> ah(n);
+      for (int i = 0; i < n; ++i) ah[i] = f16_to_f32(h[i]);
+      CHECK(std::fabs(simd.dot_f16(q.data(), h.data(), n) - ref.dot_f16(q.data(), h.data(), n)) <=
+            3e-5 * magnitude(q.data(), ah.data(), n));
+      auto y = normal_vector(n, rng);
+      auto y_ref = y;
+      simd.axpy_f16(0.37f, h.data(), y.data(), n);
+      ref.axpy_f16(0.37f, h.data(), y_ref.data(), n);
+      for (int i = 0; i < n; ++i)
+        CHECK(std::fabs(y[i] - y_ref[i]) <=
+              2.4e-7 * (std::fabs(y_ref[i]) + std::fabs(0.37f * ah[i])));
+    }
+
+    for (GgmlType t : {GgmlType::F32, GgmlType::F16}) {
+      INFO(cpu_isa_name(isa) << " rms_norm " << type_name(t));
+      const int T = 3, H = 37;
+      const Matrix weight = random_matrix(t, 1, H, rng);
+      const auto x = normal_vector(static_cast<size_t>(T) * H, rng);
+      std::vector<float> out(x.size()), out_ref(x.size());
+      simd.rms_norm(x.data(), T, H, weight.view, 1e-5f, out.data());
+      ref.rms_norm(x.data(), T, H, weight.view, 1e-5f, out_ref.data());
+      // The sum of squares is in double; what differs is at most a rounding of the products.
+      for (size_t i = 0; i < out.size(); ++i)
+        CHECK(std::fabs(out[i] - out_ref[i]) <= 1e-6 * std::fabs(out_ref[i]));
+    }
+  }
+}
+
+TEST_CASE(
+    "cpu isa: precis --version names the active variant; PRECIS_CPU_ISA forces one or is "
+    "refused",
+    "[cpu_isa]") {
+  const std::string precis = PRECIS_BINARY;
+  for (CpuIsa isa : available_cpu_isas()) {
+    std::string out;
+    REQUIRE(precis::test::run_command(
+                std::string("PRECIS_CPU_ISA=") + cpu_isa_name(isa) + " " + precis + " --version",
+                &out) == 0);
+    CHECK_THAT(out, Catch::Contains(std::string("cpu kernels: ") + cpu_isa_name(isa) + " "));
+  }
+  std::string out;
+  CHECK(precis::test::run_command("PRECIS_CPU_ISA=avx9 " + precis + " --version 2>&1", &out) != 0);
+  CHECK_THAT(out, Catch::Contains("PRECIS_CPU_ISA=avx9") &&
+                      Catch::Contains("valid values: scalar, avx2, avx512"));
+  for (CpuIsa isa : kAllIsas) {
+    if (cpu_isa_available(isa)) continue;
+    CHECK(precis::test::run_command(
+              std::string("PRECIS_CPU_ISA=") + cpu_isa_name(isa) + " " + precis + " --version 2>&1",
+              &out) != 0);
+    CHECK_THAT(out, Catch::Contains("cannot run it"));
+  }
+}
+
+TEST_CASE("cpu isa: a model scores the same under every forced variant", "[cpu_isa]") {
+  // End to end through the public entry points: the engine under PRECIS_CPU_ISA=each variant.
+  const std::string model = precis::test::cached_model("tiny", 2, DType::F16);
+  const auto score = [&](CpuIsa isa) {
+    std::string out;
+    REQUIRE(precis::test::run_command(std::string("PRECIS_CPU_ISA=") + cpu_isa_name(isa) + " " +
+                                          PRECIS_BINARY + " score --json --model " + model +
+                                          " --prompt 'In the beginning was the word'",
+                                      &out) == 0);
+    return nlohmann::json::parse(out)["logprobs"];
+  };
+  const auto want = score(CpuIsa::scalar);
+  REQUIRE(want.size() > 3);
+  for (CpuIsa isa : simd_variants()) {
+    INFO(cpu_isa_name(isa));
+    const auto got = score(isa);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 1; i < want.size(); ++i)
+      CHECK(got[i].get<double>() == Approx(want[i].get<double>()).margin(1e-4));
+  }
+}
