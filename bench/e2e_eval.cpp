@@ -42,6 +42,7 @@ struct Args {
   std::string arithmetic;
   int arithmetic_limit = 0;  // 0 = all
   int arithmetic_max_tokens = 48;
+  std::string plan_placement = "before_question";  // PlanOptions::placement
   bool show = false;
   // Off: every request is timed cold. On, truncation's prompt (the full prompt's first tokens)
   // would reuse the full prompt's cached KV blocks and look faster than it is.
@@ -60,6 +61,7 @@ struct Args {
       "usage: e2e_eval [--model FILE|DIR] [--data FILE] [--limit N] [--rates 0.5,0.33,0.2]\n"
       "                [--methods full,stat,lm,first,random] [--max-tokens N] [--json OUT]\n"
       "                [--arithmetic FILE] [--arithmetic-limit N] [--arithmetic-max-tokens N]\n"
+      "                [--plan-placement before_question|system|answer_prefix]\n"
       "                [--show] [--prefix-caching]\n"
       "  --model       default: the default model (SmolLM2-135M-Instruct when fetched)\n"
       "  --data        question set (default data/eval/qa_lookup.jsonl); --limit 0 with\n"
@@ -111,6 +113,8 @@ Args parse(int argc, char** argv) {
       a.arithmetic = v;
     else if (k == "--arithmetic-limit")
       a.arithmetic_limit = std::atoi(v.c_str());
+    else if (k == "--plan-placement")
+      a.plan_placement = v;
     else if (k == "--arithmetic-max-tokens")
       a.arithmetic_max_tokens = std::max(1, std::atoi(v.c_str()));
     else if (k == "--max-tokens")
@@ -259,6 +263,7 @@ nlohmann::json run_arithmetic(const std::string& model, const Args& args) {
   precis::Pipeline no_plan(c);
   c.plan_enabled = true;
   c.plan.when = "always";
+  c.plan.placement = args.plan_placement;
   precis::Pipeline with_plan(c);
 
   struct Row {
@@ -269,6 +274,7 @@ nlohmann::json run_arithmetic(const std::string& model, const Args& args) {
   } rows[] = {{"no_plan", &no_plan, {}, 0}, {"template_plan", &with_plan, {}, 0}};
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& [id, qa] = items[i];
+    int no_plan_tokens = 0;
     for (Row& row : rows) {
       precis::Request r;
       r.messages = {{"user", qa.first}};
@@ -283,7 +289,11 @@ nlohmann::json run_arithmetic(const std::string& model, const Args& args) {
         row.t.right += right;
         row.t.total += std::chrono::duration<double>(Clock::now() - t0).count();
         row.t.prompt_tokens += res.final_prompt_tokens;
-        row.plan_tokens += res.final_prompt_tokens - res.compressed_tokens;
+        // The plan's share: the same question's prompt without a plan (rows[0]) is asked first.
+        if (&row == &rows[0])
+          no_plan_tokens = res.final_prompt_tokens;
+        else
+          row.plan_tokens += res.final_prompt_tokens - no_plan_tokens;
         if (args.show) {
           char want[32];
           std::snprintf(want, sizeof want, "%g", qa.second);
