@@ -136,7 +136,7 @@ void usage() {
       "usage: engine_bench --model DIR [--device cpu|cuda|auto] [--prompt-tokens 128]\n"
       "                    [--decode-tokens 32] [--batches 1,8,32] [--kv-cache-mb MB]\n"
       "                    [--gpu-memory-fraction 0.9] [--no-cuda-graphs]\n"
-      "                    [--int8-activations]\n"
+      "                    [--int8-activations] [--kv-cache-dtype f16|f32]\n"
       "                    [--compare-transformers [--python python3]]\n"
       "                    [--decode-prompt-tokens N] [--repeats 1]\n"
       "  --kv-cache-mb defaults to 2048 on the CPU and to the rest of\n"
@@ -147,6 +147,7 @@ void usage() {
       "  tg128, --prompt-tokens 512 its pp512. --repeats N: mean of N timed prefill runs\n"
       "  (after the warm-up) and of N decode runs per batch size. --int8-activations: quantized\n"
       "  weights meet 8-bit activations on the CPU (EngineOptions::int8_activations).\n"
+      "  --kv-cache-dtype: the CPU's KV cache storage (default f16; CUDA keeps f16).\n"
       "  The CPU kernels' instruction set is the best this CPU runs; PRECIS_CPU_ISA=scalar|avx2|\n"
       "  avx512 in the environment forces one (the header line names it).\n");
 }
@@ -165,6 +166,7 @@ int main(int argc, char** argv) {
   precis::DeviceOptions device{"auto", 0.9, true};
   bool compare_transformers = false;
   bool int8_activations = false;
+  KvCacheDtype kv_dtype = KvCacheDtype::f16;
   std::string python = "python3";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -187,6 +189,8 @@ int main(int argc, char** argv) {
         device.gpu_memory_fraction = std::stod(next());
       else if (a == "--no-cuda-graphs")
         device.cuda_graphs = false;
+      else if (a == "--kv-cache-dtype")
+        kv_dtype = precis::kv_cache_dtype_option(next(), "--kv-cache-dtype");
       else if (a == "--int8-activations")
         int8_activations = true;
       else if (a == "--compare-transformers")
@@ -233,6 +237,7 @@ int main(int argc, char** argv) {
     opts.model_dir = model;
     opts.kv_cache_mb = kv_mb;
     opts.int8_activations = int8_activations;
+    opts.kv_cache_dtype = kv_dtype;
     const std::string dev = precis::apply_device(opts, device);
     if (dev == "cpu" && kv_mb <= 0) opts.kv_cache_mb = 2048;
     // One engine for every run: on a GPU, loading the weights and sizing the KV cache from the
@@ -272,7 +277,7 @@ int main(int argc, char** argv) {
     }
 
     // The CPU backend keeps K/V in f32, the CUDA backend in f16.
-    const size_t kv_elem = dev == "cuda" ? 2 : 4;
+    const size_t kv_elem = dev == "cuda" ? 2 : kv_cache_dtype_bytes(kv_dtype);
     const size_t block_bytes =
         2ull * c.num_hidden_layers * c.kv_dim() * probe.kv_stats().block_size * kv_elem;
     double tps1 = 0;
