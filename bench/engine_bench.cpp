@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
       std::printf("prefill  %d tokens: %.1f tokens/s\n", prompt_tokens, sum_tps / repeats);
     }
 
-    // The CPU backend keeps K/V in f32, the CUDA backend in f16.
+    // The CPU backend keeps K/V as --kv-cache-dtype says, the CUDA backend in f16.
     const size_t kv_elem = dev == "cuda" ? 2 : kv_cache_dtype_bytes(kv_dtype);
     const size_t block_bytes =
         2ull * c.num_hidden_layers * c.kv_dim() * probe.kv_stats().block_size * kv_elem;

@@ -4,8 +4,8 @@
 
 #include "engine/dtype.hpp"
 
-// Last (isa_variant.hpp): the variant's instruction set applies to what follows.
-#include "engine/isa_variant.hpp"
+// Last (through isa_variant.hpp): the variant's instruction set applies to what follows.
+#include "engine/quant_simd.hpp"
 
 namespace precis::engine::cpu::PRECIS_ISA_NS {
 
@@ -37,11 +37,7 @@ float dot_f16(const float* q, const uint16_t* k, int n) {
     acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8(k + i + 8), acc1);
   }
   for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(k + i), acc0);
-  const __m256 acc = _mm256_add_ps(acc0, acc1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  sum = _mm_cvtss_f32(s);
+  sum = quant_impl::PRECIS_ISA_NS::hsum(_mm256_add_ps(acc0, acc1));
 #endif
   for (; i < n; ++i) sum += q[i] * f16_to_f32(k[i]);
   return sum;
