@@ -229,37 +229,51 @@ const QuantKernels& row_kernels(const char* what, GgmlType type, int K) {
   return *k;
 }
 
-// Quantized weights: each row's blocks dotted with each token's activations in f32 (the
-// weights are never expanded in memory). The same row dot for every token, so results do not
-// depend on the batch. Rows go to threads in groups; a group's rows stay in cache across tokens.
-// Rows of x a weight tile meets while both stay in L1: kXTile quantized activation rows
-// (K / 32 * 40 bytes each) against the 16 weight rows of one parallel_for grain.
+// Quantized weights: each row's blocks dotted with each token's activations (the weights are
+// never expanded in memory). The row kernels take kDotTokens tokens at once, unpacking each block
+// once for all of them, and give every token the bits the one-token kernel gives it, so results
+// never depend on the batch. Rows go to threads in groups of 16; a group meets kXTile rows of x
+// at a time while both stay in L1 (K = 1536: 16 rows of Q4_1 are 14 KiB, 8 rows of x 48 KiB in
+// f32 or 15 KiB as 8-bit blocks).
 constexpr int kXTile = 8;
 
-// Quantized weights against activations quantized to 8 bits per 32 (as llama.cpp does): integer
-// dot products instead of decoding every weight to float once per activation row. x is
-// quantized once per call; the loops tile rows of W against rows of x so both stay in cache.
-void matmul_quant_int8(const float* x, int T, int K, const TensorView& w, int N, float* y,
-                       const QuantKernels& kern) {
-  const size_t row_bytes = quant_row_bytes(*w.quant, K);
-  const int64_t nb = K / kern.block;
-  const size_t xq_row = q8_activation_bytes(K) / sizeof(BlockQ8A);
-  std::vector<BlockQ8A> xq(static_cast<size_t>(T) * xq_row);
-  parallel_for(T, 4, [&](int begin, int end, int) {
-    for (int t = begin; t < end; ++t)
-      quant_impl::PRECIS_ISA_NS::quantize_activations_blocks(x + static_cast<size_t>(t) * K,
-                                                             xq.data() + t * xq_row, K / kQK);
-  });
+// y[t * N + n] for every row n and token t: kern_tokens(row n, token t's activations, ...).
+template <class Act, class RowTokens>
+void matmul_rows_by_tokens(const Act* x, size_t x_row, int T, const TensorView& w, int N,
+                           size_t row_bytes, float* y, RowTokens row_tokens) {
   parallel_for(N, 16, [&](int begin, int end, int) {
     for (int t0 = 0; t0 < T; t0 += kXTile) {
       const int t1 = std::min(T, t0 + kXTile);
       for (int n = begin; n < end; ++n) {
         const std::byte* row = w.data + static_cast<size_t>(n) * row_bytes;
-        for (int t = t0; t < t1; ++t)
-          y[static_cast<size_t>(t) * N + n] = kern.dot_q8(row, xq.data() + t * xq_row, nb);
+        for (int t = t0; t < t1; t += kDotTokens)
+          row_tokens(row, x + t * x_row, std::min(kDotTokens, t1 - t),
+                     y + static_cast<size_t>(t) * N + n);
       }
     }
   });
+}
+
+// Quantized weights against activations quantized to 8 bits per 32 (as llama.cpp does): integer
+// dot products instead of decoding every weight to float. x is quantized once per call.
+void matmul_quant_int8(const float* x, int T, int K, const TensorView& w, int N, float* y,
+                       const QuantKernels& kern) {
+  const int64_t nb = K / kern.block;
+  const size_t xq_row = q8_activation_bytes(K) / sizeof(BlockQ8A);
+  // Reused across calls (no page faults per matmul), one per calling thread; the workers get
+  // its address (a thread_local named inside their lambdas would be their own, empty one).
+  thread_local std::vector<BlockQ8A> xq_buffer;
+  xq_buffer.resize(static_cast<size_t>(T) * xq_row);
+  BlockQ8A* const xq = xq_buffer.data();
+  parallel_for(T, 4, [&](int begin, int end, int) {
+    for (int t = begin; t < end; ++t)
+      quant_impl::PRECIS_ISA_NS::quantize_activations_blocks(x + static_cast<size_t>(t) * K,
+                                                             xq + t * xq_row, K / kQK);
+  });
+  matmul_rows_by_tokens(xq, xq_row, T, w, N, quant_row_bytes(*w.quant, K), y,
+                        [&](const std::byte* row, const BlockQ8A* xt, int nt, float* out) {
+                          kern.dot_q8_tokens(row, xt, static_cast<int64_t>(xq_row), nt, nb, out, N);
+                        });
 }
 
 void matmul_quant(const float* x, int T, int K, const TensorView& w, int N, float* y,
@@ -267,20 +281,11 @@ void matmul_quant(const float* x, int T, int K, const TensorView& w, int N, floa
   const QuantKernels& kern = row_kernels("matmul_wt", *w.quant, K);
   if (activations == Activations::int8 && K % kQK == 0 && kern.dot_q8)
     return matmul_quant_int8(x, T, K, w, N, y, kern);
-  const size_t row_bytes = quant_row_bytes(*w.quant, K);
   const int64_t nb = K / kern.block;
-  // Tiled as matmul_quant_int8 is: a weight row is decoded once per kXTile rows of x while it is
-  // in L1 (8% faster on SmolLM2 Q4_1 scoring than row by row, the same sums).
-  parallel_for(N, 16, [&](int begin, int end, int) {
-    for (int t0 = 0; t0 < T; t0 += kXTile) {
-      const int t1 = std::min(T, t0 + kXTile);
-      for (int n = begin; n < end; ++n) {
-        const std::byte* row = w.data + static_cast<size_t>(n) * row_bytes;
-        for (int t = t0; t < t1; ++t)
-          y[static_cast<size_t>(t) * N + n] = kern.dot(row, x + static_cast<size_t>(t) * K, nb);
-      }
-    }
-  });
+  matmul_rows_by_tokens(x, static_cast<size_t>(K), T, w, N, quant_row_bytes(*w.quant, K), y,
+                        [&](const std::byte* row, const float* xt, int nt, float* out) {
+                          kern.dot_tokens(row, xt, K, nt, nb, out, N);
+                        });
 }
 
 }  // namespace

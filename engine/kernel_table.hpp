@@ -13,6 +13,9 @@
 
 namespace precis::engine {
 
+// Tokens a *_tokens row kernel takes at once.
+inline constexpr int kDotTokens = 4;
+
 // One weight type's row kernels; nb counts blocks of `block` elements (1 for f32/f16/bf16).
 struct QuantKernels {
   int block;
@@ -20,6 +23,13 @@ struct QuantKernels {
   float (*dot)(const void* row, const float* x, int64_t nb);
   void (*quantize)(const float* src, void* dst, int64_t nb);         // null: not writable
   float (*dot_q8)(const void* row, const BlockQ8A* xq, int64_t nb);  // null: plain type
+  // The row against nt (1 to kDotTokens) tokens: out[t * out_stride] = dot(row, x + t * x_stride)
+  // (dot_q8 with xq + t * xq_stride), bit-identical to the one-token kernels. Prefill's GEMM: the
+  // row's blocks are unpacked once for all nt tokens instead of once per token.
+  void (*dot_tokens)(const void* row, const float* x, int64_t x_stride, int nt, int64_t nb,
+                     float* out, int64_t out_stride);
+  void (*dot_q8_tokens)(const void* row, const BlockQ8A* xq, int64_t xq_stride, int nt, int64_t nb,
+                        float* out, int64_t out_stride);  // null: plain type
 };
 
 struct KernelTable {

@@ -8,6 +8,7 @@
 #include "engine/quant.hpp"
 
 #include <cstdint>
+#include <type_traits>  // before the pragma: quant_simd.hpp uses it
 
 #include "engine/isa_variant.hpp"  // last: its pragma applies to what follows
 
@@ -16,7 +17,13 @@ namespace precis::engine::quant_impl::PRECIS_ISA_NS {
 // The type's kernels (QuantKernels), null for a type without any.
 const QuantKernels* find_kernels(GgmlType t);
 
+// *_tokens are QuantKernels::dot_tokens and dot_q8_tokens; the types without kernels of their
+// own for several tokens use dot_tokens_each / dot_q8_tokens_each (quant_table.cpp).
 void dequantize_q8_0(const void* src, float* dst, int64_t nb);
+void dot_q8_0_tokens(const void* row, const float* x, int64_t x_stride, int nt, int64_t nb,
+                     float* out, int64_t out_stride);
+void dot_q8_0_q8_tokens(const void* row, const BlockQ8A* xq, int64_t xq_stride, int nt, int64_t nb,
+                        float* out, int64_t out_stride);
 float dot_q8_0(const void* row, const float* x, int64_t nb);
 float dot_q8_0_scalar(const void* row, const float* x, int64_t nb);
 void quantize_q8_0(const float* src, void* dst, int64_t nb);
@@ -24,30 +31,11 @@ float dot_q8_0_q8(const void* row, const BlockQ8A* xq, int64_t nb);
 float dot_q8_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
 void quantize_activations_blocks(const float* x, BlockQ8A* xq, int64_t nb);
 
-void dequantize_q4_0(const void* src, float* dst, int64_t nb);
-void dequantize_q4_1(const void* src, float* dst, int64_t nb);
-void dequantize_q5_0(const void* src, float* dst, int64_t nb);
-void dequantize_q5_1(const void* src, float* dst, int64_t nb);
-float dot_q4_0(const void* row, const float* x, int64_t nb);
-float dot_q4_1(const void* row, const float* x, int64_t nb);
-float dot_q5_0(const void* row, const float* x, int64_t nb);
-float dot_q5_1(const void* row, const float* x, int64_t nb);
-float dot_q4_0_scalar(const void* row, const float* x, int64_t nb);
-float dot_q4_1_scalar(const void* row, const float* x, int64_t nb);
-float dot_q5_0_scalar(const void* row, const float* x, int64_t nb);
-float dot_q5_1_scalar(const void* row, const float* x, int64_t nb);
-void quantize_q4_0(const float* src, void* dst, int64_t nb);
-void quantize_q4_1(const float* src, void* dst, int64_t nb);
-void quantize_q5_0(const float* src, void* dst, int64_t nb);
-void quantize_q5_1(const float* src, void* dst, int64_t nb);
-float dot_q4_0_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q4_1_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_0_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_1_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q4_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q4_1_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_1_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
+// q4_0, q4_1, q5_0, q5_1 (quant_q4_q5.cpp): their whole tables.
+extern const QuantKernels kQ4_0Kernels;
+extern const QuantKernels kQ4_1Kernels;
+extern const QuantKernels kQ5_0Kernels;
+extern const QuantKernels kQ5_1Kernels;
 
 // K types: nb counts super-blocks of 256.
 void dequantize_q4_k(const void* src, float* dst, int64_t nb);

@@ -150,7 +150,7 @@ void quantize_affine(const float* x, uint16_t& dh, uint16_t& mh, uint8_t* qs, ui
 #ifdef PRECIS_SIMD_AVX2
 // The 32 4-bit values of a block as four vectors of 8 int32 in element order:
 // q[0] = elements 0..7, q[1] = 8..15, q[2] = 16..23, q[3] = 24..31.
-inline void nibbles_i32(const uint8_t* qs, __m256i q[4]) {
+PRECIS_KERNEL_INLINE void nibbles_i32(const uint8_t* qs, __m256i q[4]) {
   const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs)));
   const __m256i v1 =
       _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs + 8)));
@@ -162,7 +162,7 @@ inline void nibbles_i32(const uint8_t* qs, __m256i q[4]) {
 }
 
 // Bit 4 of each element from qh, as 0 or 16 per int32 lane, same order as nibbles_i32.
-inline void high_bits_i32(uint32_t qh, __m256i h[4]) {
+PRECIS_KERNEL_INLINE void high_bits_i32(uint32_t qh, __m256i h[4]) {
   const __m256i sh0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i sh1 = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
   // Bit e of qh moved to bit 4 of the lane: elements 0..15 from qh << 4, 16..31 from qh >> 12.
@@ -210,14 +210,14 @@ inline float sum_blocks(int64_t nb, F f) {
 }
 
 // The block's 32 nibbles as bytes in element order (0..15 low nibbles, 16..31 high nibbles).
-inline __m256i nibbles_u8(const uint8_t* qs) {
+PRECIS_KERNEL_INLINE __m256i nibbles_u8(const uint8_t* qs) {
   const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
   const __m128i m = _mm_set1_epi8(0xF);
   return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
 }
 
 // Bit e of qh as byte e = 0x10 or 0.
-inline __m256i high_bits_u8(uint32_t qh) {
+PRECIS_KERNEL_INLINE __m256i high_bits_u8(uint32_t qh) {
   const __m256i spread =
       _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)),
                           _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
@@ -232,7 +232,7 @@ inline __m256i dot_i8_i8(__m256i w, __m256i a) {
   return dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
 }
 
-inline __m256i load_a(const BlockQ8A& a) {
+PRECIS_KERNEL_INLINE __m256i load_a(const BlockQ8A& a) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
 }
 #endif
@@ -265,65 +265,105 @@ float dot_q5_1_scalar(const void* row, const float* x, int64_t nb) {
   return dot_scalar<BlockQ5_1, deq_q5_1>(row, x, nb);
 }
 
-float dot_q4_0(const void* row, const float* x, int64_t nb) {
 #ifdef PRECIS_SIMD_AVX2
-  const BlockQ4_0* b = blocks<BlockQ4_0>(row);
+namespace {
+
+// The symmetric types: (q - off) as floats; the scale multiplies the block's sum, as ggml does.
+PRECIS_KERNEL_INLINE BlockF32 ints_as_f32(const __m256i q[4], float d) {
+  BlockF32 w;
+  for (int k = 0; k < 4; ++k) w.v[k] = _mm256_cvtepi32_ps(q[k]);
+  w.d = d;
+  return w;
+}
+// The affine types: each weight rebuilt exactly as dequantize does (d * q is exact, one
+// rounding for + m), then multiplied with x.
+PRECIS_KERNEL_INLINE BlockF32 affine_as_f32(const __m256i q[4], float d, float m) {
+  const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
+  BlockF32 w;
+  for (int k = 0; k < 4; ++k) w.v[k] = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(q[k]), mv);
+  w.d = 1.f;
+  return w;
+}
+
+// One row of a q4/q5 type against NT tokens of f32 activations. Decode(block) -> BlockF32;
+// Scaled: the symmetric types multiply each block's sum by d.
+template <int NT, bool Scaled, class B, BlockF32 (*Decode)(const B&)>
+PRECIS_KERNEL_FLATTEN void q45_tokens(const void* row, const float* x, int64_t x_stride, int64_t nb,
+                                      float* out, int64_t out_stride) {
+  const B* b = blocks<B>(row);
+  sum_blocks_tokens<NT>(
+      nb, out, out_stride, [&](int64_t i) { return Decode(b[i]); },
+      [&](const BlockF32& w, int64_t i, int t, __m256 acc) {
+        const __m256 wx = block_dot(w, x + t * x_stride + i * kQK);
+        return _mm256_add_ps(acc, Scaled ? _mm256_mul_ps(_mm256_set1_ps(w.d), wx) : wx);
+      });
+}
+
+PRECIS_KERNEL_INLINE BlockF32 decode_q4_0(const BlockQ4_0& b) {
   const __m256i eight = _mm256_set1_epi32(8);
-  return sum_blocks(nb, [&](int64_t i) {
-    __m256i q[4];
-    nibbles_i32(b[i].qs, q);
-    for (__m256i& v : q) v = _mm256_sub_epi32(v, eight);
-    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d)), qx_block(q, x + i * kQK));
-  });
-#else
-  return dot_q4_0_scalar(row, x, nb);
-#endif
+  __m256i q[4];
+  nibbles_i32(b.qs, q);
+  for (__m256i& v : q) v = _mm256_sub_epi32(v, eight);
+  return ints_as_f32(q, _cvtsh_ss(b.d));
 }
-
-float dot_q4_1(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_SIMD_AVX2
-  const BlockQ4_1* b = blocks<BlockQ4_1>(row);
-  return sum_blocks(nb, [&](int64_t i) {
-    __m256i q[4];
-    nibbles_i32(b[i].qs, q);
-    return wx_block(_cvtsh_ss(b[i].d), _cvtsh_ss(b[i].m), q, x + i * kQK);
-  });
-#else
-  return dot_q4_1_scalar(row, x, nb);
-#endif
+PRECIS_KERNEL_INLINE BlockF32 decode_q4_1(const BlockQ4_1& b) {
+  __m256i q[4];
+  nibbles_i32(b.qs, q);
+  return affine_as_f32(q, _cvtsh_ss(b.d), _cvtsh_ss(b.m));
 }
-
-float dot_q5_0(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_SIMD_AVX2
-  const BlockQ5_0* b = blocks<BlockQ5_0>(row);
+PRECIS_KERNEL_INLINE BlockF32 decode_q5_0(const BlockQ5_0& b) {
   const __m256i sixteen = _mm256_set1_epi32(16);
-  return sum_blocks(nb, [&](int64_t i) {
-    __m256i q[4], h[4];
-    nibbles_i32(b[i].qs, q);
-    high_bits_i32(load_qh(b[i].qh), h);
-    // (q | h) - 16 = q - (16 - h)
-    for (int k = 0; k < 4; ++k) q[k] = _mm256_sub_epi32(q[k], _mm256_xor_si256(h[k], sixteen));
-    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d)), qx_block(q, x + i * kQK));
-  });
-#else
-  return dot_q5_0_scalar(row, x, nb);
-#endif
+  __m256i q[4], h[4];
+  nibbles_i32(b.qs, q);
+  high_bits_i32(load_qh(b.qh), h);
+  // (q | h) - 16 = q - (16 - h)
+  for (int k = 0; k < 4; ++k) q[k] = _mm256_sub_epi32(q[k], _mm256_xor_si256(h[k], sixteen));
+  return ints_as_f32(q, _cvtsh_ss(b.d));
+}
+PRECIS_KERNEL_INLINE BlockF32 decode_q5_1(const BlockQ5_1& b) {
+  __m256i q[4], h[4];
+  nibbles_i32(b.qs, q);
+  high_bits_i32(load_qh(b.qh), h);
+  for (int k = 0; k < 4; ++k) q[k] = _mm256_or_si256(q[k], h[k]);
+  return affine_as_f32(q, _cvtsh_ss(b.d), _cvtsh_ss(b.m));
 }
 
-float dot_q5_1(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_SIMD_AVX2
-  const BlockQ5_1* b = blocks<BlockQ5_1>(row);
-  return sum_blocks(nb, [&](int64_t i) {
-    __m256i q[4], h[4];
-    nibbles_i32(b[i].qs, q);
-    high_bits_i32(load_qh(b[i].qh), h);
-    for (int k = 0; k < 4; ++k) q[k] = _mm256_or_si256(q[k], h[k]);
-    return wx_block(_cvtsh_ss(b[i].d), _cvtsh_ss(b[i].m), q, x + i * kQK);
-  });
-#else
-  return dot_q5_1_scalar(row, x, nb);
+}  // namespace
 #endif
-}
+
+namespace {
+// The exported f32-activation kernels of one type: Decode unpacks a block (AVX2 and up), Scalar
+// is the portable dot the scalar variant uses.
+template <class B, bool Scaled, auto Decode, float (*Scalar)(const void*, const float*, int64_t)>
+struct Q45F32 {
+  static void tokens(const void* row, const float* x, int64_t x_stride, int nt, int64_t nb,
+                     float* out, int64_t out_stride) {
+#ifdef PRECIS_SIMD_AVX2
+    with_token_count(nt, [&](auto n) {
+      q45_tokens<n(), Scaled, B, Decode>(row, x, x_stride, nb, out, out_stride);
+    });
+#else
+    for (int t = 0; t < nt; ++t) out[t * out_stride] = Scalar(row, x + t * x_stride, nb);
+#endif
+  }
+  static float one(const void* row, const float* x, int64_t nb) {
+    float r;
+    tokens(row, x, 0, 1, nb, &r, 1);
+    return r;
+  }
+};
+#ifdef PRECIS_SIMD_AVX2
+using Q4_0F32 = Q45F32<BlockQ4_0, true, decode_q4_0, dot_q4_0_scalar>;
+using Q4_1F32 = Q45F32<BlockQ4_1, false, decode_q4_1, dot_q4_1_scalar>;
+using Q5_0F32 = Q45F32<BlockQ5_0, true, decode_q5_0, dot_q5_0_scalar>;
+using Q5_1F32 = Q45F32<BlockQ5_1, false, decode_q5_1, dot_q5_1_scalar>;
+#else
+using Q4_0F32 = Q45F32<BlockQ4_0, true, nullptr, dot_q4_0_scalar>;
+using Q4_1F32 = Q45F32<BlockQ4_1, false, nullptr, dot_q4_1_scalar>;
+using Q5_0F32 = Q45F32<BlockQ5_0, true, nullptr, dot_q5_0_scalar>;
+using Q5_1F32 = Q45F32<BlockQ5_1, false, nullptr, dot_q5_1_scalar>;
+#endif
+}  // namespace
 
 void quantize_q4_0(const float* src, void* dst, int64_t nb) {
   BlockQ4_0* out = static_cast<BlockQ4_0*>(dst);
@@ -383,64 +423,94 @@ float dot_q5_1_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
   return dot_q45_q8_scalar<BlockQ5_1, 0>(row, xq, nb);
 }
 
-float dot_q4_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
+namespace {
 #ifdef PRECIS_SIMD_AVX2
-  const BlockQ4_0* b = blocks<BlockQ4_0>(row);
-  const __m256i eight = _mm256_set1_epi8(8);
-  return sum_blocks(nb, [&](int64_t i) {
-    const __m256i w = _mm256_sub_epi8(nibbles_u8(b[i].qs), eight);
-    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * xq[i].d),
-                         _mm256_cvtepi32_ps(dot_i8_i8(w, load_a(xq[i]))));
-  });
-#else
-  return dot_q4_0_q8_scalar(row, xq, nb);
-#endif
+// A block's 32 integers as bytes for the int8 dot. The affine types: unsigned q, and the block's
+// min m. The symmetric types: w = q - off kept as |w| (the unsigned operand of the byte dot) and
+// w (whose signs move onto the activations), so each token pays one sign, not two.
+struct BlockI8 {
+  __m256i u, w;
+  float d, m;
+};
+
+// One row of a q4/q5 type against NT tokens of 8-bit activations: d_w * d_a * sum(q * a) per
+// block, plus m * s_a for the affine types, summed as the one-token kernel always has.
+template <int NT, bool Affine, class B, BlockI8 (*Decode)(const B&)>
+PRECIS_KERNEL_FLATTEN void q45_q8_tokens(const void* row, const BlockQ8A* xq, int64_t xq_stride,
+                                         int64_t nb, float* out, int64_t out_stride) {
+  const B* b = blocks<B>(row);
+  float mins[NT] = {};
+  sum_blocks_tokens<NT>(
+      nb, out, out_stride, [&](int64_t i) { return Decode(b[i]); },
+      [&](const BlockI8& w, int64_t i, int t, __m256 acc) {
+        const BlockQ8A& a = xq[t * xq_stride + i];
+        if constexpr (Affine) mins[t] += w.m * a.s;
+        const __m256i p =
+            Affine ? dot_u8_i8(w.u, load_a(a)) : dot_u8_i8(w.u, _mm256_sign_epi8(load_a(a), w.w));
+        return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(w.d * a.d), _mm256_cvtepi32_ps(p)));
+      });
+  if constexpr (Affine)
+    for (int t = 0; t < NT; ++t) out[t * out_stride] += mins[t];
 }
 
-float dot_q4_1_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_SIMD_AVX2
-  const BlockQ4_1* b = blocks<BlockQ4_1>(row);
-  float mins = 0.f;
-  const float sum = sum_blocks(nb, [&](int64_t i) {
-    mins += _cvtsh_ss(b[i].m) * xq[i].s;
-    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * xq[i].d),
-                         _mm256_cvtepi32_ps(dot_u8_i8(nibbles_u8(b[i].qs), load_a(xq[i]))));
-  });
-  return sum + mins;
-#else
-  return dot_q4_1_q8_scalar(row, xq, nb);
-#endif
+PRECIS_KERNEL_INLINE BlockI8 symmetric_i8(__m256i w, uint16_t d) {
+  return {_mm256_sign_epi8(w, w), w, _cvtsh_ss(d), 0.f};
 }
+PRECIS_KERNEL_INLINE BlockI8 decode_q4_0_i8(const BlockQ4_0& b) {
+  return symmetric_i8(_mm256_sub_epi8(nibbles_u8(b.qs), _mm256_set1_epi8(8)), b.d);
+}
+PRECIS_KERNEL_INLINE BlockI8 decode_q4_1_i8(const BlockQ4_1& b) {
+  return {nibbles_u8(b.qs), __m256i{}, _cvtsh_ss(b.d), _cvtsh_ss(b.m)};
+}
+PRECIS_KERNEL_INLINE BlockI8 decode_q5_0_i8(const BlockQ5_0& b) {
+  const __m256i q = _mm256_or_si256(nibbles_u8(b.qs), high_bits_u8(load_qh(b.qh)));
+  return symmetric_i8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), b.d);
+}
+PRECIS_KERNEL_INLINE BlockI8 decode_q5_1_i8(const BlockQ5_1& b) {
+  return {_mm256_or_si256(nibbles_u8(b.qs), high_bits_u8(load_qh(b.qh))), __m256i{}, _cvtsh_ss(b.d),
+          _cvtsh_ss(b.m)};
+}
+#endif
 
-float dot_q5_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
+// The exported int8-activation kernels of one type, as Q45F32 for f32 activations.
+template <class B, bool Affine, auto Decode, float (*Scalar)(const void*, const BlockQ8A*, int64_t)>
+struct Q45Q8 {
+  static void tokens(const void* row, const BlockQ8A* xq, int64_t xq_stride, int nt, int64_t nb,
+                     float* out, int64_t out_stride) {
 #ifdef PRECIS_SIMD_AVX2
-  const BlockQ5_0* b = blocks<BlockQ5_0>(row);
-  const __m256i sixteen = _mm256_set1_epi8(16);
-  return sum_blocks(nb, [&](int64_t i) {
-    const __m256i q = _mm256_or_si256(nibbles_u8(b[i].qs), high_bits_u8(load_qh(b[i].qh)));
-    const __m256i w = _mm256_sub_epi8(q, sixteen);
-    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * xq[i].d),
-                         _mm256_cvtepi32_ps(dot_i8_i8(w, load_a(xq[i]))));
-  });
+    with_token_count(nt, [&](auto n) {
+      q45_q8_tokens<n(), Affine, B, Decode>(row, xq, xq_stride, nb, out, out_stride);
+    });
 #else
-  return dot_q5_0_q8_scalar(row, xq, nb);
+    for (int t = 0; t < nt; ++t) out[t * out_stride] = Scalar(row, xq + t * xq_stride, nb);
 #endif
-}
+  }
+  static float one(const void* row, const BlockQ8A* xq, int64_t nb) {
+    float r;
+    tokens(row, xq, 0, 1, nb, &r, 1);
+    return r;
+  }
+};
+#ifdef PRECIS_SIMD_AVX2
+using Q4_0Q8 = Q45Q8<BlockQ4_0, false, decode_q4_0_i8, dot_q4_0_q8_scalar>;
+using Q4_1Q8 = Q45Q8<BlockQ4_1, true, decode_q4_1_i8, dot_q4_1_q8_scalar>;
+using Q5_0Q8 = Q45Q8<BlockQ5_0, false, decode_q5_0_i8, dot_q5_0_q8_scalar>;
+using Q5_1Q8 = Q45Q8<BlockQ5_1, true, decode_q5_1_i8, dot_q5_1_q8_scalar>;
+#else
+using Q4_0Q8 = Q45Q8<BlockQ4_0, false, nullptr, dot_q4_0_q8_scalar>;
+using Q4_1Q8 = Q45Q8<BlockQ4_1, true, nullptr, dot_q4_1_q8_scalar>;
+using Q5_0Q8 = Q45Q8<BlockQ5_0, false, nullptr, dot_q5_0_q8_scalar>;
+using Q5_1Q8 = Q45Q8<BlockQ5_1, true, nullptr, dot_q5_1_q8_scalar>;
+#endif
+}  // namespace
 
-float dot_q5_1_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_SIMD_AVX2
-  const BlockQ5_1* b = blocks<BlockQ5_1>(row);
-  float mins = 0.f;
-  const float sum = sum_blocks(nb, [&](int64_t i) {
-    mins += _cvtsh_ss(b[i].m) * xq[i].s;
-    const __m256i q = _mm256_or_si256(nibbles_u8(b[i].qs), high_bits_u8(load_qh(b[i].qh)));
-    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * xq[i].d),
-                         _mm256_cvtepi32_ps(dot_u8_i8(q, load_a(xq[i]))));
-  });
-  return sum + mins;
-#else
-  return dot_q5_1_q8_scalar(row, xq, nb);
-#endif
-}
+const QuantKernels kQ4_0Kernels = {kQK,         dequantize_q4_0, Q4_0F32::one,  quantize_q4_0,
+                                   Q4_0Q8::one, Q4_0F32::tokens, Q4_0Q8::tokens};
+const QuantKernels kQ4_1Kernels = {kQK,         dequantize_q4_1, Q4_1F32::one,  quantize_q4_1,
+                                   Q4_1Q8::one, Q4_1F32::tokens, Q4_1Q8::tokens};
+const QuantKernels kQ5_0Kernels = {kQK,         dequantize_q5_0, Q5_0F32::one,  quantize_q5_0,
+                                   Q5_0Q8::one, Q5_0F32::tokens, Q5_0Q8::tokens};
+const QuantKernels kQ5_1Kernels = {kQK,         dequantize_q5_1, Q5_1F32::one,  quantize_q5_1,
+                                   Q5_1Q8::one, Q5_1F32::tokens, Q5_1Q8::tokens};
 
 }  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

@@ -13,20 +13,52 @@ namespace {
 
 #ifdef PRECIS_SIMD_AVX2
 // Eight int8 at p as f32.
-inline __m256 i8x8_to_f32(const int8_t* p) {
+PRECIS_KERNEL_INLINE __m256 i8x8_to_f32(const int8_t* p) {
   return _mm256_cvtepi32_ps(
       _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
 }
 
-// sum_i q[i] * x[i] over one block, as 8 lanes.
-inline __m256 block_qx(const BlockQ8_0& b, const float* x) {
-  __m256 s0 = _mm256_mul_ps(i8x8_to_f32(b.qs), _mm256_loadu_ps(x));
-  __m256 s1 = _mm256_mul_ps(i8x8_to_f32(b.qs + 16), _mm256_loadu_ps(x + 16));
-  s0 = _mm256_fmadd_ps(i8x8_to_f32(b.qs + 8), _mm256_loadu_ps(x + 8), s0);
-  s1 = _mm256_fmadd_ps(i8x8_to_f32(b.qs + 24), _mm256_loadu_ps(x + 24), s1);
-  return _mm256_add_ps(s0, s1);
+PRECIS_KERNEL_INLINE BlockF32 decode_f32(const BlockQ8_0& b) {
+  return {
+      {i8x8_to_f32(b.qs), i8x8_to_f32(b.qs + 8), i8x8_to_f32(b.qs + 16), i8x8_to_f32(b.qs + 24)},
+      _cvtsh_ss(b.d)};
 }
 
+template <int NT>
+PRECIS_KERNEL_FLATTEN void q8_0_tokens(const void* row, const float* x, int64_t x_stride,
+                                       int64_t nb, float* out, int64_t out_stride) {
+  const BlockQ8_0* b = blocks<BlockQ8_0>(row);
+  sum_blocks_tokens<NT>(
+      nb, out, out_stride, [&](int64_t i) { return decode_f32(b[i]); },
+      [&](const BlockF32& w, int64_t i, int t, __m256 acc) {
+        return _mm256_fmadd_ps(_mm256_set1_ps(w.d), block_dot(w, x + t * x_stride + i * kQK), acc);
+      });
+}
+
+// The weights as |w| (the byte dot's unsigned operand) and w (whose signs go onto the
+// activations: |w| * (a with w's sign) = w * a), and the scale.
+struct BlockI8 {
+  __m256i u, w;
+  float d;
+};
+
+template <int NT>
+PRECIS_KERNEL_FLATTEN void q8_0_q8_tokens(const void* row, const BlockQ8A* xq, int64_t xq_stride,
+                                          int64_t nb, float* out, int64_t out_stride) {
+  const BlockQ8_0* b = blocks<BlockQ8_0>(row);
+  sum_blocks_tokens<NT>(
+      nb, out, out_stride,
+      [&](int64_t i) {
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+        return BlockI8{_mm256_sign_epi8(w, w), w, _cvtsh_ss(b[i].d)};
+      },
+      [&](const BlockI8& w, int64_t i, int t, __m256 acc) {
+        const BlockQ8A& a = xq[t * xq_stride + i];
+        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+        const __m256i p = dot_u8_i8(w.u, _mm256_sign_epi8(av, w.w));
+        return _mm256_fmadd_ps(_mm256_set1_ps(w.d * a.d), _mm256_cvtepi32_ps(p), acc);
+      });
+}
 #endif
 
 }  // namespace
@@ -52,22 +84,19 @@ float dot_q8_0_scalar(const void* row, const float* x, int64_t nb) {
   return total;
 }
 
-float dot_q8_0(const void* row, const float* x, int64_t nb) {
+void dot_q8_0_tokens(const void* row, const float* x, int64_t x_stride, int nt, int64_t nb,
+                     float* out, int64_t out_stride) {
 #ifdef PRECIS_SIMD_AVX2
-  const BlockQ8_0* b = blocks<BlockQ8_0>(row);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d)), block_qx(b[i], x + i * kQK), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i + 1].d)),
-                           block_qx(b[i + 1], x + (i + 1) * kQK), acc1);
-  }
-  if (i < nb)
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d)), block_qx(b[i], x + i * kQK), acc0);
-  return hsum(_mm256_add_ps(acc0, acc1));
+  with_token_count(nt, [&](auto n) { q8_0_tokens<n()>(row, x, x_stride, nb, out, out_stride); });
 #else
-  return dot_q8_0_scalar(row, x, nb);
+  for (int t = 0; t < nt; ++t) out[t * out_stride] = dot_q8_0_scalar(row, x + t * x_stride, nb);
 #endif
+}
+
+float dot_q8_0(const void* row, const float* x, int64_t nb) {
+  float r;
+  dot_q8_0_tokens(row, x, 0, 1, nb, &r, 1);
+  return r;
 }
 
 // quantize_row_q8_0_ref: d = max|x| / 127, q = roundf(x / d) (ties away from zero).
@@ -113,27 +142,21 @@ float dot_q8_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
   return total;
 }
 
-float dot_q8_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
+void dot_q8_0_q8_tokens(const void* row, const BlockQ8A* xq, int64_t xq_stride, int nt, int64_t nb,
+                        float* out, int64_t out_stride) {
 #ifdef PRECIS_SIMD_AVX2
-  const BlockQ8_0* b = blocks<BlockQ8_0>(row);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  auto block = [&](int64_t i, __m256 acc) {
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i].qs));
-    // |w| * (a with w's sign) = w * a, with the unsigned operand maddubs needs.
-    const __m256i p = dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-    return _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * xq[i].d), _mm256_cvtepi32_ps(p), acc);
-  };
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    acc0 = block(i, acc0);
-    acc1 = block(i + 1, acc1);
-  }
-  if (i < nb) acc0 = block(i, acc0);
-  return hsum(_mm256_add_ps(acc0, acc1));
+  with_token_count(nt,
+                   [&](auto n) { q8_0_q8_tokens<n()>(row, xq, xq_stride, nb, out, out_stride); });
 #else
-  return dot_q8_0_q8_scalar(row, xq, nb);
+  for (int t = 0; t < nt; ++t)
+    out[t * out_stride] = dot_q8_0_q8_scalar(row, xq + t * xq_stride, nb);
 #endif
+}
+
+float dot_q8_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
+  float r;
+  dot_q8_0_q8_tokens(row, xq, 0, 1, nb, &r, 1);
+  return r;
 }
 
 }  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
+
+#include "engine/kernel_table.hpp"  // kDotTokens
 
 #include "engine/isa_variant.hpp"  // last: its pragma applies to what follows
 
@@ -13,6 +16,30 @@ namespace precis::engine::quant_impl::PRECIS_ISA_NS {
 template <class B>
 inline const B* blocks(const void* p) {
   return static_cast<const B*>(p);
+}
+
+// For the small helpers a row kernel calls once per block: GCC's heuristics otherwise leave some
+// (a block decoder returning four vectors) as calls, with the vectors passed through memory.
+#define PRECIS_KERNEL_INLINE [[gnu::always_inline]] inline
+// For a row kernel itself: everything it calls (the lambdas handed to sum_blocks_tokens included)
+// is inlined into it, so its accumulators stay in registers.
+#define PRECIS_KERNEL_FLATTEN [[gnu::flatten]]
+
+// Calls f(std::integral_constant<int, n>) for n = nt (1 to kDotTokens): a row kernel written
+// for a compile-time token count serves any nt.
+template <class F>
+inline void with_token_count(int nt, F f) {
+  static_assert(kDotTokens == 4);
+  switch (nt) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    default:
+      return f(std::integral_constant<int, 4>{});
+  }
 }
 
 // Signed x signed integer sum for the scalar int8-activation paths. The weights are unpacked to
@@ -31,6 +58,45 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// A block of 32 weights unpacked to f32 for the f32-activation dots: v[k] holds elements
+// 8k..8k+7, and d is the scale the block's sum is multiplied by (1 where v holds scaled weights).
+struct BlockF32 {
+  __m256 v[4];
+  float d;
+};
+
+// sum_i w[i] * x[i] over one block, as 8 lanes (the order every f32-activation dot uses).
+PRECIS_KERNEL_INLINE __m256 block_dot(const BlockF32& w, const float* x) {
+  __m256 s0 = _mm256_mul_ps(w.v[0], _mm256_loadu_ps(x));
+  __m256 s1 = _mm256_mul_ps(w.v[2], _mm256_loadu_ps(x + 16));
+  s0 = _mm256_fmadd_ps(w.v[1], _mm256_loadu_ps(x + 8), s0);
+  s1 = _mm256_fmadd_ps(w.v[3], _mm256_loadu_ps(x + 24), s1);
+  return _mm256_add_ps(s0, s1);
+}
+
+// One weight row against NT tokens: decode(i) unpacks block i once, then
+// acc = step(decoded, i, t, acc) adds its share to token t's 8 lanes. Each token sums exactly as a
+// one-token call does (two accumulators over alternate blocks, then one horizontal sum), so
+// batching tokens changes the cost, never a bit of the result. out[t * out_stride] gets token t's.
+template <int NT, class Decode, class Step>
+inline void sum_blocks_tokens(int64_t nb, float* out, int64_t out_stride, Decode decode,
+                              Step step) {
+  __m256 acc0[NT], acc1[NT];
+  for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const auto w0 = decode(i);
+    for (int t = 0; t < NT; ++t) acc0[t] = step(w0, i, t, acc0[t]);
+    const auto w1 = decode(i + 1);
+    for (int t = 0; t < NT; ++t) acc1[t] = step(w1, i + 1, t, acc1[t]);
+  }
+  if (i < nb) {
+    const auto w = decode(i);
+    for (int t = 0; t < NT; ++t) acc0[t] = step(w, i, t, acc0[t]);
+  }
+  for (int t = 0; t < NT; ++t) out[t * out_stride] = hsum(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
 // Per-lane sums of u[i] * s[i] over groups of 4 bytes (u unsigned, s signed), as int32.

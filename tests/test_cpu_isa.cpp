@@ -232,6 +232,75 @@ TEST_CASE("cpu isa: every variant's row kernels match the scalar variant's", "[c
   }
 }
 
+// Prefill's GEMM hands each weight row several tokens at once (QuantKernels::dot_tokens); a token's
+// result must not depend on which others share its call, or a sequence's logits would change with
+// the batch it runs in and with prefix caching. So: bit-identical, not merely close.
+TEST_CASE("cpu isa: the several-token row kernels give each token the one-token kernel's bits",
+          "[cpu_isa]") {
+  std::mt19937 rng(11);
+  for (CpuIsa isa : available_cpu_isas()) {
+    const KernelTable& kt = kernels_for(isa);
+    for (GgmlType t : kAllTypes) {
+      const QuantKernels& k = *kt.quant(t);
+      for (int64_t n : row_lengths(t)) {
+        const int64_t nb = n / k.block;
+        const auto row = random_row(t, n, rng);
+        const int64_t x_stride = n + 3;  // rows of x apart by more than n
+        const auto x = normal_vector(static_cast<size_t>(kDotTokens * x_stride), rng);
+        std::vector<BlockQ8A> xq;
+        if (k.dot_q8) {
+          xq.resize(static_cast<size_t>(kDotTokens) * (nb * k.block / kQK));
+          for (int t2 = 0; t2 < kDotTokens; ++t2)
+            kt.quantize_activations(x.data() + t2 * x_stride, xq.data() + t2 * (n / kQK), n / kQK);
+        }
+        for (int nt = 1; nt <= kDotTokens; ++nt) {
+          INFO(cpu_isa_name(isa) << " " << type_name(t) << " n=" << n << " nt=" << nt);
+          std::vector<float> out(static_cast<size_t>(nt) * 2, -1.f);
+          k.dot_tokens(row.data(), x.data(), x_stride, nt, nb, out.data(), 2);
+          for (int t2 = 0; t2 < nt; ++t2) {
+            const float one = k.dot(row.data(), x.data() + t2 * x_stride, nb);
+            CHECK(std::memcmp(&out[t2 * 2], &one, sizeof(float)) == 0);
+            CHECK(out[t2 * 2 + 1] == -1.f);  // out_stride respected
+          }
+          if (!k.dot_q8) continue;
+          k.dot_q8_tokens(row.data(), xq.data(), n / kQK, nt, nb, out.data(), 2);
+          for (int t2 = 0; t2 < nt; ++t2) {
+            const float one = k.dot_q8(row.data(), xq.data() + t2 * (n / kQK), nb);
+            CHECK(std::memcmp(&out[t2 * 2], &one, sizeof(float)) == 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("cpu isa: a token's matmul output is the same bits whatever the batch", "[cpu_isa]") {
+  std::mt19937 rng(12);
+  const int N = 21, max_t = 19;  // 19 tokens: two full 8-token tiles and a partial one
+  for (CpuIsa isa : available_cpu_isas()) {
+    const KernelTable& kt = kernels_for(isa);
+    for (GgmlType t : kAllTypes) {
+      const int64_t block = ggml_type_info(t).block_elems;
+      const int K = block == 1 ? 77 : static_cast<int>(3 * block);
+      const Matrix m = random_matrix(t, N, K, rng);
+      const auto x = normal_vector(static_cast<size_t>(max_t) * K, rng);
+      for (auto act : {cpu::Activations::f32, cpu::Activations::int8}) {
+        std::vector<float> alone(static_cast<size_t>(max_t) * N);
+        for (int tt = 0; tt < max_t; ++tt)
+          kt.matmul_wt(x.data() + static_cast<size_t>(tt) * K, 1, K, m.view, N,
+                       alone.data() + static_cast<size_t>(tt) * N, act);
+        for (int T : {2, 3, 4, 5, 7, 8, 9, 13, max_t}) {
+          INFO(cpu_isa_name(isa) << " " << type_name(t) << " T=" << T
+                                 << (act == cpu::Activations::int8 ? " int8" : " f32"));
+          std::vector<float> y(static_cast<size_t>(T) * N);
+          kt.matmul_wt(x.data(), T, K, m.view, N, y.data(), act);
+          CHECK(std::memcmp(y.data(), alone.data(), y.size() * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE(
     "cpu isa: every variant's matmul, load_row, rms_norm, dot, axpy and f16 KV kernels match "
     "the scalar variant's",
