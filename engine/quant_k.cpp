@@ -121,78 +121,96 @@ inline __m256i load256(const void* p) {
 // nibbles 64c + 32 + 8g... Each weight is rebuilt exactly as a * q - b (an FMA of an exact
 // product), then multiplied with x.
 template <bool Q5, class B>
-float dot_q45_k_avx2(const B* blk, const float* x, int64_t nb) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                   _mm256_setzero_ps()};
-  const __m256i low4 = _mm256_set1_epi32(0xF);
-  for (int64_t i = 0; i < nb; ++i) {
-    const B& b = blk[i];
-    const ScaleMin s = scale_min(_cvtsh_ss(b.d), _cvtsh_ss(b.dmin), b.scales);
-    const float* xb = x + i * kQKK;
-    [[maybe_unused]] __m256i
-        h4[4];  // qh[8g..8g+7] << 4 (q5_K): bit j of the byte lands at bit 4 + j
-    if constexpr (Q5)
-      for (int g = 0; g < 4; ++g) h4[g] = _mm256_slli_epi32(u8x8_to_i32(b.qh + 8 * g), 4);
-    for (int c = 0; c < 4; ++c) {
-      const __m256 a0 = _mm256_set1_ps(s.a[2 * c]), b0 = _mm256_set1_ps(s.b[2 * c]);
-      const __m256 a1 = _mm256_set1_ps(s.a[2 * c + 1]), b1 = _mm256_set1_ps(s.b[2 * c + 1]);
-      for (int g = 0; g < 4; ++g) {
-        const __m256i v = u8x8_to_i32(b.qs + 32 * c + 8 * g);
-        __m256i q0 = _mm256_and_si256(v, low4);
-        __m256i q1 = _mm256_srli_epi32(v, 4);
-        if constexpr (Q5) {
-          const __m256i bit = _mm256_set1_epi32(16);
-          q0 = _mm256_or_si256(
-              q0, _mm256_and_si256(_mm256_srl_epi32(h4[g], _mm_cvtsi32_si128(2 * c)), bit));
-          q1 = _mm256_or_si256(
-              q1, _mm256_and_si256(_mm256_srl_epi32(h4[g], _mm_cvtsi32_si128(2 * c + 1)), bit));
+struct Q45KTokens {
+  template <int NT>
+  PRECIS_KERNEL_FLATTEN static void run(const void* row, const float* x, int64_t x_stride,
+                                        int64_t nb, float* out, int64_t out_stride) {
+    const B* blk = blocks<B>(row);
+    __m256 acc[NT][4];
+    for (int t = 0; t < NT; ++t)
+      for (int k = 0; k < 4; ++k) acc[t][k] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi32(0xF);
+    for (int64_t i = 0; i < nb; ++i) {
+      const B& b = blk[i];
+      const ScaleMin s = scale_min(_cvtsh_ss(b.d), _cvtsh_ss(b.dmin), b.scales);
+      [[maybe_unused]] __m256i
+          h4[4];  // qh[8g..8g+7] << 4 (q5_K): bit j of the byte lands at bit 4 + j
+      if constexpr (Q5)
+        for (int g = 0; g < 4; ++g) h4[g] = _mm256_slli_epi32(u8x8_to_i32(b.qh + 8 * g), 4);
+      for (int c = 0; c < 4; ++c) {
+        const __m256 a0 = _mm256_set1_ps(s.a[2 * c]), b0 = _mm256_set1_ps(s.b[2 * c]);
+        const __m256 a1 = _mm256_set1_ps(s.a[2 * c + 1]), b1 = _mm256_set1_ps(s.b[2 * c + 1]);
+        for (int g = 0; g < 4; ++g) {
+          const __m256i v = u8x8_to_i32(b.qs + 32 * c + 8 * g);
+          __m256i q0 = _mm256_and_si256(v, low4);
+          __m256i q1 = _mm256_srli_epi32(v, 4);
+          if constexpr (Q5) {
+            const __m256i bit = _mm256_set1_epi32(16);
+            q0 = _mm256_or_si256(
+                q0, _mm256_and_si256(_mm256_srl_epi32(h4[g], _mm_cvtsi32_si128(2 * c)), bit));
+            q1 = _mm256_or_si256(
+                q1, _mm256_and_si256(_mm256_srl_epi32(h4[g], _mm_cvtsi32_si128(2 * c + 1)), bit));
+          }
+          const __m256 w0 = _mm256_fmsub_ps(a0, _mm256_cvtepi32_ps(q0), b0);
+          const __m256 w1 = _mm256_fmsub_ps(a1, _mm256_cvtepi32_ps(q1), b1);
+          const int k = g & 1;
+          for (int t = 0; t < NT; ++t) {
+            const float* xb = x + t * x_stride + i * kQKK + 64 * c + 8 * g;
+            acc[t][k] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xb), acc[t][k]);
+            acc[t][2 + k] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xb + 32), acc[t][2 + k]);
+          }
         }
-        const __m256 w0 = _mm256_fmsub_ps(a0, _mm256_cvtepi32_ps(q0), b0);
-        const __m256 w1 = _mm256_fmsub_ps(a1, _mm256_cvtepi32_ps(q1), b1);
-        const int k = g & 1;
-        acc[k] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xb + 64 * c + 8 * g), acc[k]);
-        acc[2 + k] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xb + 64 * c + 32 + 8 * g), acc[2 + k]);
       }
     }
+    for (int t = 0; t < NT; ++t)
+      out[t * out_stride] = hsum(
+          _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
   }
-  return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-}
+};
 
 // int8 activations, q4_K / q5_K: per sub-block j, a_j * d_x * sum(q * xq) - b_j * s_x.
 template <bool Q5, class B>
-float dot_q45_k_q8_avx2(const B* blk, const BlockQ8A* xq, int64_t nb) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  float mins = 0.f;
-  const __m256i low4 = _mm256_set1_epi8(0xF);
-  for (int64_t i = 0; i < nb; ++i) {
-    const B& b = blk[i];
-    const ScaleMin s = scale_min(_cvtsh_ss(b.d), _cvtsh_ss(b.dmin), b.scales);
-    const BlockQ8A* a = xq + i * 8;
-    __m256i h = _mm256_setzero_si256();
-    if constexpr (Q5) h = load256(b.qh);
-    for (int c = 0; c < 4; ++c) {
-      const __m256i v = load256(b.qs + 32 * c);
-      __m256i q0 = _mm256_and_si256(v, low4);
-      __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-      if constexpr (Q5) {
-        // Bit 2c of each qh byte, then bit 2c + 1, moved to bit 4 (16-bit shifts; the bits
-        // that cross between bytes are masked off).
-        const __m256i bit = _mm256_set1_epi8(0x10);
-        q0 = _mm256_or_si256(q0, _mm256_and_si256(_mm256_slli_epi16(h, 4), bit));
-        q1 = _mm256_or_si256(q1, _mm256_and_si256(_mm256_slli_epi16(h, 3), bit));
-        h = _mm256_srli_epi16(h, 2);
+struct Q45KQ8Tokens {
+  template <int NT>
+  PRECIS_KERNEL_FLATTEN static void run(const void* row, const BlockQ8A* xq, int64_t xq_stride,
+                                        int64_t nb, float* out, int64_t out_stride) {
+    const B* blk = blocks<B>(row);
+    __m256 acc0[NT], acc1[NT];
+    float mins[NT];
+    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps(), mins[t] = 0.f;
+    const __m256i low4 = _mm256_set1_epi8(0xF);
+    for (int64_t i = 0; i < nb; ++i) {
+      const B& b = blk[i];
+      const ScaleMin s = scale_min(_cvtsh_ss(b.d), _cvtsh_ss(b.dmin), b.scales);
+      __m256i h = _mm256_setzero_si256();
+      if constexpr (Q5) h = load256(b.qh);
+      for (int c = 0; c < 4; ++c) {
+        const __m256i v = load256(b.qs + 32 * c);
+        __m256i q0 = _mm256_and_si256(v, low4);
+        __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        if constexpr (Q5) {
+          // Bit 2c of each qh byte, then bit 2c + 1, moved to bit 4 (16-bit shifts; the bits
+          // that cross between bytes are masked off).
+          const __m256i bit = _mm256_set1_epi8(0x10);
+          q0 = _mm256_or_si256(q0, _mm256_and_si256(_mm256_slli_epi16(h, 4), bit));
+          q1 = _mm256_or_si256(q1, _mm256_and_si256(_mm256_slli_epi16(h, 3), bit));
+          h = _mm256_srli_epi16(h, 2);
+        }
+        for (int t = 0; t < NT; ++t) {
+          const BlockQ8A& a0 = xq[t * xq_stride + i * 8 + 2 * c];
+          const BlockQ8A& a1 = xq[t * xq_stride + i * 8 + 2 * c + 1];
+          acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(s.a[2 * c] * a0.d),
+                                    _mm256_cvtepi32_ps(dot_u8_i8(q0, load256(a0.qs))), acc0[t]);
+          acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(s.a[2 * c + 1] * a1.d),
+                                    _mm256_cvtepi32_ps(dot_u8_i8(q1, load256(a1.qs))), acc1[t]);
+          mins[t] += s.b[2 * c] * a0.s + s.b[2 * c + 1] * a1.s;
+        }
       }
-      const BlockQ8A& a0 = a[2 * c];
-      const BlockQ8A& a1 = a[2 * c + 1];
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s.a[2 * c] * a0.d),
-                             _mm256_cvtepi32_ps(dot_u8_i8(q0, load256(a0.qs))), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s.a[2 * c + 1] * a1.d),
-                             _mm256_cvtepi32_ps(dot_u8_i8(q1, load256(a1.qs))), acc1);
-      mins += s.b[2 * c] * a0.s + s.b[2 * c + 1] * a1.s;
     }
+    for (int t = 0; t < NT; ++t)
+      out[t * out_stride] = hsum(_mm256_add_ps(acc0[t], acc1[t])) - mins[t];
   }
-  return hsum(_mm256_add_ps(acc0, acc1)) - mins;
-}
+};
 #endif
 
 // Scalar int8-activation dot for q4_K/q5_K: exact integer sums per sub-block.
@@ -235,91 +253,68 @@ float dot_q6_k_scalar(const void* row, const float* x, int64_t nb) {
   return dot_scalar<BlockQ6_K, deq_q6_k>(row, x, nb);
 }
 
-float dot_q4_k(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_SIMD_AVX2
-  return dot_q45_k_avx2<false>(blocks<BlockQ4_K>(row), x, nb);
-#else
-  return dot_q4_k_scalar(row, x, nb);
-#endif
-}
-float dot_q5_k(const void* row, const float* x, int64_t nb) {
-#ifdef PRECIS_SIMD_AVX2
-  return dot_q45_k_avx2<true>(blocks<BlockQ5_K>(row), x, nb);
-#else
-  return dot_q5_k_scalar(row, x, nb);
-#endif
-}
-
 // q6_K, f32 activations: for half h, lane group g (l = 8g..8g+7) the four elements 128h + 32k + l
 // (k < 4) come from ql[64h + l], ql[64h + 32 + l] and qh[32h + l]; groups 0-1 use scale
 // 8h + 2k, groups 2-3 scale 8h + 2k + 1. Sums of q * x per 16 elements are scaled once.
-float dot_q6_k(const void* row, const float* x, int64_t nb) {
 #ifdef PRECIS_SIMD_AVX2
-  const BlockQ6_K* blk = blocks<BlockQ6_K>(row);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                   _mm256_setzero_ps()};
-  const __m256i low4 = _mm256_set1_epi32(0xF), top2 = _mm256_set1_epi32(0x30);
-  const __m256i off = _mm256_set1_epi32(32);
-  for (int64_t i = 0; i < nb; ++i) {
-    const BlockQ6_K& b = blk[i];
-    const float d = _cvtsh_ss(b.d);
-    const float* xb = x + i * kQKK;
-    for (int h = 0; h < 2; ++h) {
-      for (int gp = 0; gp < 2; ++gp) {
-        __m256 s[4];
-        for (int gg = 0; gg < 2; ++gg) {
-          const int g = 2 * gp + gg;
-          const __m256i va = u8x8_to_i32(b.ql + 64 * h + 8 * g);
-          const __m256i vb = u8x8_to_i32(b.ql + 64 * h + 32 + 8 * g);
-          const __m256i vh = u8x8_to_i32(b.qh + 32 * h + 8 * g);
-          const __m256i q[4] = {
-              _mm256_or_si256(_mm256_and_si256(va, low4),
-                              _mm256_and_si256(_mm256_slli_epi32(vh, 4), top2)),
-              _mm256_or_si256(_mm256_and_si256(vb, low4),
-                              _mm256_and_si256(_mm256_slli_epi32(vh, 2), top2)),
-              _mm256_or_si256(_mm256_srli_epi32(va, 4), _mm256_and_si256(vh, top2)),
-              _mm256_or_si256(_mm256_srli_epi32(vb, 4),
-                              _mm256_and_si256(_mm256_srli_epi32(vh, 2), top2)),
-          };
-          for (int k = 0; k < 4; ++k) {
-            const __m256 qf = _mm256_cvtepi32_ps(_mm256_sub_epi32(q[k], off));
-            const __m256 xv = _mm256_loadu_ps(xb + 128 * h + 32 * k + 8 * g);
-            s[k] = gg == 0 ? _mm256_mul_ps(qf, xv) : _mm256_fmadd_ps(qf, xv, s[k]);
+namespace {
+struct Q6KTokens {
+  template <int NT>
+  PRECIS_KERNEL_FLATTEN static void run(const void* row, const float* x, int64_t x_stride,
+                                        int64_t nb, float* out, int64_t out_stride) {
+    const BlockQ6_K* blk = blocks<BlockQ6_K>(row);
+    __m256 acc[NT][4];
+    for (int t = 0; t < NT; ++t)
+      for (int k = 0; k < 4; ++k) acc[t][k] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi32(0xF), top2 = _mm256_set1_epi32(0x30);
+    const __m256i off = _mm256_set1_epi32(32);
+    for (int64_t i = 0; i < nb; ++i) {
+      const BlockQ6_K& b = blk[i];
+      const float d = _cvtsh_ss(b.d);
+      for (int h = 0; h < 2; ++h) {
+        for (int gp = 0; gp < 2; ++gp) {
+          __m256 qf[2][4];  // the two lane groups' weights (q - 32), as f32
+          for (int gg = 0; gg < 2; ++gg) {
+            const int g = 2 * gp + gg;
+            const __m256i va = u8x8_to_i32(b.ql + 64 * h + 8 * g);
+            const __m256i vb = u8x8_to_i32(b.ql + 64 * h + 32 + 8 * g);
+            const __m256i vh = u8x8_to_i32(b.qh + 32 * h + 8 * g);
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(va, low4),
+                                _mm256_and_si256(_mm256_slli_epi32(vh, 4), top2)),
+                _mm256_or_si256(_mm256_and_si256(vb, low4),
+                                _mm256_and_si256(_mm256_slli_epi32(vh, 2), top2)),
+                _mm256_or_si256(_mm256_srli_epi32(va, 4), _mm256_and_si256(vh, top2)),
+                _mm256_or_si256(_mm256_srli_epi32(vb, 4),
+                                _mm256_and_si256(_mm256_srli_epi32(vh, 2), top2)),
+            };
+            for (int k = 0; k < 4; ++k) qf[gg][k] = _mm256_cvtepi32_ps(_mm256_sub_epi32(q[k], off));
           }
-        }
-        for (int k = 0; k < 4; ++k) {
-          const float sc = d * static_cast<float>(b.scales[8 * h + 2 * k + gp]);
-          acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(sc), s[k], acc[k]);
+          for (int t = 0; t < NT; ++t) {
+            const float* xb = x + t * x_stride + i * kQKK + 128 * h + 8 * (2 * gp);
+            for (int k = 0; k < 4; ++k) {
+              __m256 sk = _mm256_mul_ps(qf[0][k], _mm256_loadu_ps(xb + 32 * k));
+              sk = _mm256_fmadd_ps(qf[1][k], _mm256_loadu_ps(xb + 32 * k + 8), sk);
+              const float sc = d * static_cast<float>(b.scales[8 * h + 2 * k + gp]);
+              acc[t][k] = _mm256_fmadd_ps(_mm256_set1_ps(sc), sk, acc[t][k]);
+            }
+          }
         }
       }
     }
+    for (int t = 0; t < NT; ++t)
+      out[t * out_stride] = hsum(
+          _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
   }
-  return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-#else
-  return dot_q6_k_scalar(row, x, nb);
+};
+}  // namespace
 #endif
-}
 
 float dot_q4_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
   return dot_q45_k_q8_scalar<BlockQ4_K, ints_q4_k>(blocks<BlockQ4_K>(row), xq, nb);
 }
 float dot_q5_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
   return dot_q45_k_q8_scalar<BlockQ5_K, ints_q5_k>(blocks<BlockQ5_K>(row), xq, nb);
-}
-
-float dot_q4_k_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_SIMD_AVX2
-  return dot_q45_k_q8_avx2<false>(blocks<BlockQ4_K>(row), xq, nb);
-#else
-  return dot_q4_k_q8_scalar(row, xq, nb);
-#endif
-}
-float dot_q5_k_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-#ifdef PRECIS_SIMD_AVX2
-  return dot_q45_k_q8_avx2<true>(blocks<BlockQ5_K>(row), xq, nb);
-#else
-  return dot_q5_k_q8_scalar(row, xq, nb);
-#endif
 }
 
 // q6_K, int8 activations: per 32 elements (one BlockQ8A), d * d_x * sum over the two groups of 16
@@ -343,51 +338,84 @@ float dot_q6_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
   return total;
 }
 
-float dot_q6_k_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
 #ifdef PRECIS_SIMD_AVX2
-  const BlockQ6_K* blk = blocks<BlockQ6_K>(row);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  const __m256i low4 = _mm256_set1_epi8(0xF), top2 = _mm256_set1_epi8(0x30);
-  const __m256i off = _mm256_set1_epi8(32);
-  for (int64_t i = 0; i < nb; ++i) {
-    const BlockQ6_K& b = blk[i];
-    const float d = _cvtsh_ss(b.d);
-    for (int h = 0; h < 2; ++h) {
-      const __m256i va = load256(b.ql + 64 * h);
-      const __m256i vb = load256(b.ql + 64 * h + 32);
-      const __m256i vh = load256(b.qh + 32 * h);
-      // 16-bit shifts move bits between bytes; the masks keep each byte's own.
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(va, low4),
-                          _mm256_and_si256(_mm256_slli_epi16(vh, 4), top2)),
-          _mm256_or_si256(_mm256_and_si256(vb, low4),
-                          _mm256_and_si256(_mm256_slli_epi16(vh, 2), top2)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(va, 4), low4),
-                          _mm256_and_si256(vh, top2)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(vb, 4), low4),
-                          _mm256_and_si256(_mm256_srli_epi16(vh, 2), top2)),
-      };
-      for (int k = 0; k < 4; ++k) {
-        const int j = 4 * h + k;  // the 32-element block: elements 32j..32j+31
-        const BlockQ8A& a = xq[i * 8 + j];
-        const __m256i w = _mm256_sub_epi8(q[k], off);
-        const __m256i ax = load256(a.qs);
-        // (q - 32) * xq summed in pairs (int16), then scaled per group of 16 and paired.
-        const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(ax, w));
-        const __m256i sc =
-            _mm256_set_m128i(_mm_set1_epi16(b.scales[2 * j + 1]), _mm_set1_epi16(b.scales[2 * j]));
-        const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, sc));
-        if (k % 2 == 0)
-          acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), p, acc0);
-        else
-          acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), p, acc1);
+namespace {
+struct Q6KQ8Tokens {
+  template <int NT>
+  PRECIS_KERNEL_FLATTEN static void run(const void* row, const BlockQ8A* xq, int64_t xq_stride,
+                                        int64_t nb, float* out, int64_t out_stride) {
+    const BlockQ6_K* blk = blocks<BlockQ6_K>(row);
+    __m256 acc0[NT], acc1[NT];
+    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0xF), top2 = _mm256_set1_epi8(0x30);
+    const __m256i off = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < nb; ++i) {
+      const BlockQ6_K& b = blk[i];
+      const float d = _cvtsh_ss(b.d);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i va = load256(b.ql + 64 * h);
+        const __m256i vb = load256(b.ql + 64 * h + 32);
+        const __m256i vh = load256(b.qh + 32 * h);
+        // 16-bit shifts move bits between bytes; the masks keep each byte's own.
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(va, low4),
+                            _mm256_and_si256(_mm256_slli_epi16(vh, 4), top2)),
+            _mm256_or_si256(_mm256_and_si256(vb, low4),
+                            _mm256_and_si256(_mm256_slli_epi16(vh, 2), top2)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(va, 4), low4),
+                            _mm256_and_si256(vh, top2)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(vb, 4), low4),
+                            _mm256_and_si256(_mm256_srli_epi16(vh, 2), top2)),
+        };
+        for (int k = 0; k < 4; ++k) {
+          const int j = 4 * h + k;  // the 32-element block: elements 32j..32j+31
+          const __m256i w = _mm256_sub_epi8(q[k], off);
+          const __m256i w_abs = _mm256_sign_epi8(w, w);
+          const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(b.scales[2 * j + 1]),
+                                              _mm_set1_epi16(b.scales[2 * j]));
+          for (int t = 0; t < NT; ++t) {
+            const BlockQ8A& a = xq[t * xq_stride + i * 8 + j];
+            // (q - 32) * xq summed in pairs (int16), then scaled per group of 16 and paired.
+            const __m256i p16 = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(load256(a.qs), w));
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, sc));
+            if (k % 2 == 0)
+              acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), p, acc0[t]);
+            else
+              acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), p, acc1[t]);
+          }
+        }
       }
     }
+    for (int t = 0; t < NT; ++t) out[t * out_stride] = hsum(_mm256_add_ps(acc0[t], acc1[t]));
   }
-  return hsum(_mm256_add_ps(acc0, acc1));
-#else
-  return dot_q6_k_q8_scalar(row, xq, nb);
+};
+}  // namespace
 #endif
-}
+
+namespace {
+#ifdef PRECIS_SIMD_AVX2
+using Q4KF32 = RowKernel<float, Q45KTokens<false, BlockQ4_K>, dot_q4_k_scalar>;
+using Q5KF32 = RowKernel<float, Q45KTokens<true, BlockQ5_K>, dot_q5_k_scalar>;
+using Q6KF32 = RowKernel<float, Q6KTokens, dot_q6_k_scalar>;
+using Q4KQ8 = RowKernel<BlockQ8A, Q45KQ8Tokens<false, BlockQ4_K>, dot_q4_k_q8_scalar>;
+using Q5KQ8 = RowKernel<BlockQ8A, Q45KQ8Tokens<true, BlockQ5_K>, dot_q5_k_q8_scalar>;
+using Q6KQ8 = RowKernel<BlockQ8A, Q6KQ8Tokens, dot_q6_k_q8_scalar>;
+#else
+using Q4KF32 = RowKernel<float, void, dot_q4_k_scalar>;
+using Q5KF32 = RowKernel<float, void, dot_q5_k_scalar>;
+using Q6KF32 = RowKernel<float, void, dot_q6_k_scalar>;
+using Q4KQ8 = RowKernel<BlockQ8A, void, dot_q4_k_q8_scalar>;
+using Q5KQ8 = RowKernel<BlockQ8A, void, dot_q5_k_q8_scalar>;
+using Q6KQ8 = RowKernel<BlockQ8A, void, dot_q6_k_q8_scalar>;
+#endif
+}  // namespace
+
+// The K types have no quantizer here (nothing writes them).
+const QuantKernels kQ4_KKernels = {kQKK,       dequantize_q4_k, Q4KF32::one,  nullptr,
+                                   Q4KQ8::one, Q4KF32::tokens,  Q4KQ8::tokens};
+const QuantKernels kQ5_KKernels = {kQKK,       dequantize_q5_k, Q5KF32::one,  nullptr,
+                                   Q5KQ8::one, Q5KF32::tokens,  Q5KQ8::tokens};
+const QuantKernels kQ6_KKernels = {kQKK,       dequantize_q6_k, Q6KF32::one,  nullptr,
+                                   Q6KQ8::one, Q6KF32::tokens,  Q6KQ8::tokens};
 
 }  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

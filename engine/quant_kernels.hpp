@@ -17,42 +17,21 @@ namespace precis::engine::quant_impl::PRECIS_ISA_NS {
 // The type's kernels (QuantKernels), null for a type without any.
 const QuantKernels* find_kernels(GgmlType t);
 
-// *_tokens are QuantKernels::dot_tokens and dot_q8_tokens; the types without kernels of their
-// own for several tokens use dot_tokens_each / dot_q8_tokens_each (quant_table.cpp).
-void dequantize_q8_0(const void* src, float* dst, int64_t nb);
-void dot_q8_0_tokens(const void* row, const float* x, int64_t x_stride, int nt, int64_t nb,
-                     float* out, int64_t out_stride);
-void dot_q8_0_q8_tokens(const void* row, const BlockQ8A* xq, int64_t xq_stride, int nt, int64_t nb,
-                        float* out, int64_t out_stride);
-float dot_q8_0(const void* row, const float* x, int64_t nb);
-float dot_q8_0_scalar(const void* row, const float* x, int64_t nb);
-void quantize_q8_0(const float* src, void* dst, int64_t nb);
-float dot_q8_0_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q8_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
+// Activations as 8-bit blocks, for every dot_q8 (quant_q8_0.cpp).
 void quantize_activations_blocks(const float* x, BlockQ8A* xq, int64_t nb);
 
-// q4_0, q4_1, q5_0, q5_1 (quant_q4_q5.cpp): their whole tables.
+// Each block type's table, defined with its kernels: q8_0 (quant_q8_0.cpp), q4_0, q4_1, q5_0,
+// q5_1 (quant_q4_q5.cpp).
+extern const QuantKernels kQ8_0Kernels;
 extern const QuantKernels kQ4_0Kernels;
 extern const QuantKernels kQ4_1Kernels;
 extern const QuantKernels kQ5_0Kernels;
 extern const QuantKernels kQ5_1Kernels;
 
-// K types: nb counts super-blocks of 256.
-void dequantize_q4_k(const void* src, float* dst, int64_t nb);
-void dequantize_q5_k(const void* src, float* dst, int64_t nb);
-void dequantize_q6_k(const void* src, float* dst, int64_t nb);
-float dot_q4_k(const void* row, const float* x, int64_t nb);
-float dot_q5_k(const void* row, const float* x, int64_t nb);
-float dot_q6_k(const void* row, const float* x, int64_t nb);
-float dot_q4_k_scalar(const void* row, const float* x, int64_t nb);
-float dot_q5_k_scalar(const void* row, const float* x, int64_t nb);
-float dot_q6_k_scalar(const void* row, const float* x, int64_t nb);
-// xq holds 8 BlockQ8A per super-block.
-float dot_q4_k_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_k_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q6_k_q8(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q4_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q5_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
-float dot_q6_k_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb);
+// q4_K, q5_K, q6_K (quant_k.cpp): nb counts super-blocks of 256, and an 8-bit activation row
+// holds 8 BlockQ8A per super-block.
+extern const QuantKernels kQ4_KKernels;
+extern const QuantKernels kQ5_KKernels;
+extern const QuantKernels kQ6_KKernels;
 
 }  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

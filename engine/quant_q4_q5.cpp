@@ -287,17 +287,20 @@ PRECIS_KERNEL_INLINE BlockF32 affine_as_f32(const __m256i q[4], float d, float m
 
 // One row of a q4/q5 type against NT tokens of f32 activations. Decode(block) -> BlockF32;
 // Scaled: the symmetric types multiply each block's sum by d.
-template <int NT, bool Scaled, class B, BlockF32 (*Decode)(const B&)>
-PRECIS_KERNEL_FLATTEN void q45_tokens(const void* row, const float* x, int64_t x_stride, int64_t nb,
-                                      float* out, int64_t out_stride) {
-  const B* b = blocks<B>(row);
-  sum_blocks_tokens<NT>(
-      nb, out, out_stride, [&](int64_t i) { return Decode(b[i]); },
-      [&](const BlockF32& w, int64_t i, int t, __m256 acc) {
-        const __m256 wx = block_dot(w, x + t * x_stride + i * kQK);
-        return _mm256_add_ps(acc, Scaled ? _mm256_mul_ps(_mm256_set1_ps(w.d), wx) : wx);
-      });
-}
+template <class B, bool Scaled, BlockF32 (*Decode)(const B&)>
+struct Q45Tokens {
+  template <int NT>
+  PRECIS_KERNEL_FLATTEN static void run(const void* row, const float* x, int64_t x_stride,
+                                        int64_t nb, float* out, int64_t out_stride) {
+    const B* b = blocks<B>(row);
+    sum_blocks_tokens<NT>(
+        nb, out, out_stride, [&](int64_t i) { return Decode(b[i]); },
+        [&](const BlockF32& w, int64_t i, int t, __m256 acc) {
+          const __m256 wx = block_dot(w, x + t * x_stride + i * kQK);
+          return _mm256_add_ps(acc, Scaled ? _mm256_mul_ps(_mm256_set1_ps(w.d), wx) : wx);
+        });
+  }
+};
 
 PRECIS_KERNEL_INLINE BlockF32 decode_q4_0(const BlockQ4_0& b) {
   const __m256i eight = _mm256_set1_epi32(8);
@@ -332,36 +335,16 @@ PRECIS_KERNEL_INLINE BlockF32 decode_q5_1(const BlockQ5_1& b) {
 #endif
 
 namespace {
-// The exported f32-activation kernels of one type: Decode unpacks a block (AVX2 and up), Scalar
-// is the portable dot the scalar variant uses.
-template <class B, bool Scaled, auto Decode, float (*Scalar)(const void*, const float*, int64_t)>
-struct Q45F32 {
-  static void tokens(const void* row, const float* x, int64_t x_stride, int nt, int64_t nb,
-                     float* out, int64_t out_stride) {
 #ifdef PRECIS_SIMD_AVX2
-    with_token_count(nt, [&](auto n) {
-      q45_tokens<n(), Scaled, B, Decode>(row, x, x_stride, nb, out, out_stride);
-    });
+using Q4_0F32 = RowKernel<float, Q45Tokens<BlockQ4_0, true, decode_q4_0>, dot_q4_0_scalar>;
+using Q4_1F32 = RowKernel<float, Q45Tokens<BlockQ4_1, false, decode_q4_1>, dot_q4_1_scalar>;
+using Q5_0F32 = RowKernel<float, Q45Tokens<BlockQ5_0, true, decode_q5_0>, dot_q5_0_scalar>;
+using Q5_1F32 = RowKernel<float, Q45Tokens<BlockQ5_1, false, decode_q5_1>, dot_q5_1_scalar>;
 #else
-    for (int t = 0; t < nt; ++t) out[t * out_stride] = Scalar(row, x + t * x_stride, nb);
-#endif
-  }
-  static float one(const void* row, const float* x, int64_t nb) {
-    float r;
-    tokens(row, x, 0, 1, nb, &r, 1);
-    return r;
-  }
-};
-#ifdef PRECIS_SIMD_AVX2
-using Q4_0F32 = Q45F32<BlockQ4_0, true, decode_q4_0, dot_q4_0_scalar>;
-using Q4_1F32 = Q45F32<BlockQ4_1, false, decode_q4_1, dot_q4_1_scalar>;
-using Q5_0F32 = Q45F32<BlockQ5_0, true, decode_q5_0, dot_q5_0_scalar>;
-using Q5_1F32 = Q45F32<BlockQ5_1, false, decode_q5_1, dot_q5_1_scalar>;
-#else
-using Q4_0F32 = Q45F32<BlockQ4_0, true, nullptr, dot_q4_0_scalar>;
-using Q4_1F32 = Q45F32<BlockQ4_1, false, nullptr, dot_q4_1_scalar>;
-using Q5_0F32 = Q45F32<BlockQ5_0, true, nullptr, dot_q5_0_scalar>;
-using Q5_1F32 = Q45F32<BlockQ5_1, false, nullptr, dot_q5_1_scalar>;
+using Q4_0F32 = RowKernel<float, void, dot_q4_0_scalar>;
+using Q4_1F32 = RowKernel<float, void, dot_q4_1_scalar>;
+using Q5_0F32 = RowKernel<float, void, dot_q5_0_scalar>;
+using Q5_1F32 = RowKernel<float, void, dot_q5_1_scalar>;
 #endif
 }  // namespace
 
@@ -435,23 +418,27 @@ struct BlockI8 {
 
 // One row of a q4/q5 type against NT tokens of 8-bit activations: d_w * d_a * sum(q * a) per
 // block, plus m * s_a for the affine types, summed as the one-token kernel always has.
-template <int NT, bool Affine, class B, BlockI8 (*Decode)(const B&)>
-PRECIS_KERNEL_FLATTEN void q45_q8_tokens(const void* row, const BlockQ8A* xq, int64_t xq_stride,
-                                         int64_t nb, float* out, int64_t out_stride) {
-  const B* b = blocks<B>(row);
-  float mins[NT] = {};
-  sum_blocks_tokens<NT>(
-      nb, out, out_stride, [&](int64_t i) { return Decode(b[i]); },
-      [&](const BlockI8& w, int64_t i, int t, __m256 acc) {
-        const BlockQ8A& a = xq[t * xq_stride + i];
-        if constexpr (Affine) mins[t] += w.m * a.s;
-        const __m256i p =
-            Affine ? dot_u8_i8(w.u, load_a(a)) : dot_u8_i8(w.u, _mm256_sign_epi8(load_a(a), w.w));
-        return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(w.d * a.d), _mm256_cvtepi32_ps(p)));
-      });
-  if constexpr (Affine)
-    for (int t = 0; t < NT; ++t) out[t * out_stride] += mins[t];
-}
+template <class B, bool Affine, BlockI8 (*Decode)(const B&)>
+struct Q45Q8Tokens {
+  template <int NT>
+  PRECIS_KERNEL_FLATTEN static void run(const void* row, const BlockQ8A* xq, int64_t xq_stride,
+                                        int64_t nb, float* out, int64_t out_stride) {
+    const B* b = blocks<B>(row);
+    float mins[NT] = {};
+    sum_blocks_tokens<NT>(
+        nb, out, out_stride, [&](int64_t i) { return Decode(b[i]); },
+        [&](const BlockI8& w, int64_t i, int t, __m256 acc) {
+          const BlockQ8A& a = xq[t * xq_stride + i];
+          if constexpr (Affine) mins[t] += w.m * a.s;
+          const __m256i p =
+              Affine ? dot_u8_i8(w.u, load_a(a)) : dot_u8_i8(w.u, _mm256_sign_epi8(load_a(a), w.w));
+          return _mm256_add_ps(acc,
+                               _mm256_mul_ps(_mm256_set1_ps(w.d * a.d), _mm256_cvtepi32_ps(p)));
+        });
+    if constexpr (Affine)
+      for (int t = 0; t < NT; ++t) out[t * out_stride] += mins[t];
+  }
+};
 
 PRECIS_KERNEL_INLINE BlockI8 symmetric_i8(__m256i w, uint16_t d) {
   return {_mm256_sign_epi8(w, w), w, _cvtsh_ss(d), 0.f};
@@ -470,37 +457,20 @@ PRECIS_KERNEL_INLINE BlockI8 decode_q5_1_i8(const BlockQ5_1& b) {
   return {_mm256_or_si256(nibbles_u8(b.qs), high_bits_u8(load_qh(b.qh))), __m256i{}, _cvtsh_ss(b.d),
           _cvtsh_ss(b.m)};
 }
-#endif
 
-// The exported int8-activation kernels of one type, as Q45F32 for f32 activations.
-template <class B, bool Affine, auto Decode, float (*Scalar)(const void*, const BlockQ8A*, int64_t)>
-struct Q45Q8 {
-  static void tokens(const void* row, const BlockQ8A* xq, int64_t xq_stride, int nt, int64_t nb,
-                     float* out, int64_t out_stride) {
-#ifdef PRECIS_SIMD_AVX2
-    with_token_count(nt, [&](auto n) {
-      q45_q8_tokens<n(), Affine, B, Decode>(row, xq, xq_stride, nb, out, out_stride);
-    });
+using Q4_0Q8 =
+    RowKernel<BlockQ8A, Q45Q8Tokens<BlockQ4_0, false, decode_q4_0_i8>, dot_q4_0_q8_scalar>;
+using Q4_1Q8 =
+    RowKernel<BlockQ8A, Q45Q8Tokens<BlockQ4_1, true, decode_q4_1_i8>, dot_q4_1_q8_scalar>;
+using Q5_0Q8 =
+    RowKernel<BlockQ8A, Q45Q8Tokens<BlockQ5_0, false, decode_q5_0_i8>, dot_q5_0_q8_scalar>;
+using Q5_1Q8 =
+    RowKernel<BlockQ8A, Q45Q8Tokens<BlockQ5_1, true, decode_q5_1_i8>, dot_q5_1_q8_scalar>;
 #else
-    for (int t = 0; t < nt; ++t) out[t * out_stride] = Scalar(row, xq + t * xq_stride, nb);
-#endif
-  }
-  static float one(const void* row, const BlockQ8A* xq, int64_t nb) {
-    float r;
-    tokens(row, xq, 0, 1, nb, &r, 1);
-    return r;
-  }
-};
-#ifdef PRECIS_SIMD_AVX2
-using Q4_0Q8 = Q45Q8<BlockQ4_0, false, decode_q4_0_i8, dot_q4_0_q8_scalar>;
-using Q4_1Q8 = Q45Q8<BlockQ4_1, true, decode_q4_1_i8, dot_q4_1_q8_scalar>;
-using Q5_0Q8 = Q45Q8<BlockQ5_0, false, decode_q5_0_i8, dot_q5_0_q8_scalar>;
-using Q5_1Q8 = Q45Q8<BlockQ5_1, true, decode_q5_1_i8, dot_q5_1_q8_scalar>;
-#else
-using Q4_0Q8 = Q45Q8<BlockQ4_0, false, nullptr, dot_q4_0_q8_scalar>;
-using Q4_1Q8 = Q45Q8<BlockQ4_1, true, nullptr, dot_q4_1_q8_scalar>;
-using Q5_0Q8 = Q45Q8<BlockQ5_0, false, nullptr, dot_q5_0_q8_scalar>;
-using Q5_1Q8 = Q45Q8<BlockQ5_1, true, nullptr, dot_q5_1_q8_scalar>;
+using Q4_0Q8 = RowKernel<BlockQ8A, void, dot_q4_0_q8_scalar>;
+using Q4_1Q8 = RowKernel<BlockQ8A, void, dot_q4_1_q8_scalar>;
+using Q5_0Q8 = RowKernel<BlockQ8A, void, dot_q5_0_q8_scalar>;
+using Q5_1Q8 = RowKernel<BlockQ8A, void, dot_q5_1_q8_scalar>;
 #endif
 }  // namespace
 

@@ -24,16 +24,19 @@ PRECIS_KERNEL_INLINE BlockF32 decode_f32(const BlockQ8_0& b) {
       _cvtsh_ss(b.d)};
 }
 
-template <int NT>
-PRECIS_KERNEL_FLATTEN void q8_0_tokens(const void* row, const float* x, int64_t x_stride,
-                                       int64_t nb, float* out, int64_t out_stride) {
-  const BlockQ8_0* b = blocks<BlockQ8_0>(row);
-  sum_blocks_tokens<NT>(
-      nb, out, out_stride, [&](int64_t i) { return decode_f32(b[i]); },
-      [&](const BlockF32& w, int64_t i, int t, __m256 acc) {
-        return _mm256_fmadd_ps(_mm256_set1_ps(w.d), block_dot(w, x + t * x_stride + i * kQK), acc);
-      });
-}
+struct Q8_0Tokens {
+  template <int NT>
+  PRECIS_KERNEL_FLATTEN static void run(const void* row, const float* x, int64_t x_stride,
+                                        int64_t nb, float* out, int64_t out_stride) {
+    const BlockQ8_0* b = blocks<BlockQ8_0>(row);
+    sum_blocks_tokens<NT>(
+        nb, out, out_stride, [&](int64_t i) { return decode_f32(b[i]); },
+        [&](const BlockF32& w, int64_t i, int t, __m256 acc) {
+          return _mm256_fmadd_ps(_mm256_set1_ps(w.d), block_dot(w, x + t * x_stride + i * kQK),
+                                 acc);
+        });
+  }
+};
 
 // The weights as |w| (the byte dot's unsigned operand) and w (whose signs go onto the
 // activations: |w| * (a with w's sign) = w * a), and the scale.
@@ -42,23 +45,25 @@ struct BlockI8 {
   float d;
 };
 
-template <int NT>
-PRECIS_KERNEL_FLATTEN void q8_0_q8_tokens(const void* row, const BlockQ8A* xq, int64_t xq_stride,
-                                          int64_t nb, float* out, int64_t out_stride) {
-  const BlockQ8_0* b = blocks<BlockQ8_0>(row);
-  sum_blocks_tokens<NT>(
-      nb, out, out_stride,
-      [&](int64_t i) {
-        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
-        return BlockI8{_mm256_sign_epi8(w, w), w, _cvtsh_ss(b[i].d)};
-      },
-      [&](const BlockI8& w, int64_t i, int t, __m256 acc) {
-        const BlockQ8A& a = xq[t * xq_stride + i];
-        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
-        const __m256i p = dot_u8_i8(w.u, _mm256_sign_epi8(av, w.w));
-        return _mm256_fmadd_ps(_mm256_set1_ps(w.d * a.d), _mm256_cvtepi32_ps(p), acc);
-      });
-}
+struct Q8_0Q8Tokens {
+  template <int NT>
+  PRECIS_KERNEL_FLATTEN static void run(const void* row, const BlockQ8A* xq, int64_t xq_stride,
+                                        int64_t nb, float* out, int64_t out_stride) {
+    const BlockQ8_0* b = blocks<BlockQ8_0>(row);
+    sum_blocks_tokens<NT>(
+        nb, out, out_stride,
+        [&](int64_t i) {
+          const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+          return BlockI8{_mm256_sign_epi8(w, w), w, _cvtsh_ss(b[i].d)};
+        },
+        [&](const BlockI8& w, int64_t i, int t, __m256 acc) {
+          const BlockQ8A& a = xq[t * xq_stride + i];
+          const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+          const __m256i p = dot_u8_i8(w.u, _mm256_sign_epi8(av, w.w));
+          return _mm256_fmadd_ps(_mm256_set1_ps(w.d * a.d), _mm256_cvtepi32_ps(p), acc);
+        });
+  }
+};
 #endif
 
 }  // namespace
@@ -82,21 +87,6 @@ float dot_q8_0_scalar(const void* row, const float* x, int64_t nb) {
     total += f16_to_f32(b[i].d) * ((s[0] + s[1]) + (s[2] + s[3]));
   }
   return total;
-}
-
-void dot_q8_0_tokens(const void* row, const float* x, int64_t x_stride, int nt, int64_t nb,
-                     float* out, int64_t out_stride) {
-#ifdef PRECIS_SIMD_AVX2
-  with_token_count(nt, [&](auto n) { q8_0_tokens<n()>(row, x, x_stride, nb, out, out_stride); });
-#else
-  for (int t = 0; t < nt; ++t) out[t * out_stride] = dot_q8_0_scalar(row, x + t * x_stride, nb);
-#endif
-}
-
-float dot_q8_0(const void* row, const float* x, int64_t nb) {
-  float r;
-  dot_q8_0_tokens(row, x, 0, 1, nb, &r, 1);
-  return r;
 }
 
 // quantize_row_q8_0_ref: d = max|x| / 127, q = roundf(x / d) (ties away from zero).
@@ -142,21 +132,17 @@ float dot_q8_0_q8_scalar(const void* row, const BlockQ8A* xq, int64_t nb) {
   return total;
 }
 
-void dot_q8_0_q8_tokens(const void* row, const BlockQ8A* xq, int64_t xq_stride, int nt, int64_t nb,
-                        float* out, int64_t out_stride) {
+namespace {
 #ifdef PRECIS_SIMD_AVX2
-  with_token_count(nt,
-                   [&](auto n) { q8_0_q8_tokens<n()>(row, xq, xq_stride, nb, out, out_stride); });
+using Q8_0F32 = RowKernel<float, Q8_0Tokens, dot_q8_0_scalar>;
+using Q8_0Q8 = RowKernel<BlockQ8A, Q8_0Q8Tokens, dot_q8_0_q8_scalar>;
 #else
-  for (int t = 0; t < nt; ++t)
-    out[t * out_stride] = dot_q8_0_q8_scalar(row, xq + t * xq_stride, nb);
+using Q8_0F32 = RowKernel<float, void, dot_q8_0_scalar>;
+using Q8_0Q8 = RowKernel<BlockQ8A, void, dot_q8_0_q8_scalar>;
 #endif
-}
+}  // namespace
 
-float dot_q8_0_q8(const void* row, const BlockQ8A* xq, int64_t nb) {
-  float r;
-  dot_q8_0_q8_tokens(row, xq, 0, 1, nb, &r, 1);
-  return r;
-}
+const QuantKernels kQ8_0Kernels = {kQK,         dequantize_q8_0, Q8_0F32::one,  quantize_q8_0,
+                                   Q8_0Q8::one, Q8_0F32::tokens, Q8_0Q8::tokens};
 
 }  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

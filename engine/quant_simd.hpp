@@ -42,6 +42,29 @@ inline void with_token_count(int nt, F f) {
   }
 }
 
+// The exported forms of one type's row kernel over activations Act (float, or BlockQ8A for 8-bit
+// activations): Impl::run<NT>(row, x, x_stride, nb, out, out_stride) where the variant has SIMD
+// (AVX2 and up), else the portable Scalar once per token. one() is the one-token kernel
+// (QuantKernels::dot, dot_q8) and tokens() the several-token one (dot_tokens, dot_q8_tokens); one()
+// calls run<1>, so the two agree bit for bit.
+template <class Act, class Impl, float (*Scalar)(const void*, const Act*, int64_t)>
+struct RowKernel {
+  static void tokens(const void* row, const Act* x, int64_t x_stride, int nt, int64_t nb,
+                     float* out, int64_t out_stride) {
+#ifdef PRECIS_SIMD_AVX2
+    with_token_count(
+        nt, [&](auto n) { Impl::template run<n()>(row, x, x_stride, nb, out, out_stride); });
+#else
+    for (int t = 0; t < nt; ++t) out[t * out_stride] = Scalar(row, x + t * x_stride, nb);
+#endif
+  }
+  static float one(const void* row, const Act* x, int64_t nb) {
+    float r;
+    tokens(row, x, 0, 1, nb, &r, 1);
+    return r;
+  }
+};
+
 // Signed x signed integer sum for the scalar int8-activation paths. The weights are unpacked to
 // int8 first: written as one loop over (u8-derived value - offset) * int8, GCC 12 with
 // AVX512-VNNI (the avx512 variant) vectorises the sum into vpdpbusd, which treats

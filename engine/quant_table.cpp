@@ -83,47 +83,17 @@ void quantize_plain(const float* src, void* dst, int64_t n) {
 
 // ---- the table ---------------------------------------------------------------------------------
 
-// A type without a kernel of its own for several tokens calls its one-token kernel per token
-// (the same results, no saving).
+// The plain types give each token its own dot (one pass over the row per token, as before).
 template <float (*Dot)(const void*, const float*, int64_t)>
 void dot_tokens_each(const void* row, const float* x, int64_t x_stride, int nt, int64_t nb,
                      float* out, int64_t out_stride) {
   for (int t = 0; t < nt; ++t) out[t * out_stride] = Dot(row, x + t * x_stride, nb);
-}
-template <float (*Dot)(const void*, const BlockQ8A*, int64_t)>
-void dot_q8_tokens_each(const void* row, const BlockQ8A* xq, int64_t xq_stride, int nt, int64_t nb,
-                        float* out, int64_t out_stride) {
-  for (int t = 0; t < nt; ++t) out[t * out_stride] = Dot(row, xq + t * xq_stride, nb);
 }
 
 template <GgmlType T>
 constexpr QuantKernels kPlain = {
     1,       dequantize_plain<T>,           dot_plain<T>, quantize_plain<T>,
     nullptr, dot_tokens_each<dot_plain<T>>, nullptr};
-
-constexpr QuantKernels kQ8_0 = {kQK,         dequantize_q8_0, dot_q8_0,          quantize_q8_0,
-                                dot_q8_0_q8, dot_q8_0_tokens, dot_q8_0_q8_tokens};
-constexpr QuantKernels kQ4_K = {kQKK,
-                                dequantize_q4_k,
-                                dot_q4_k,
-                                nullptr,
-                                dot_q4_k_q8,
-                                dot_tokens_each<dot_q4_k>,
-                                dot_q8_tokens_each<dot_q4_k_q8>};
-constexpr QuantKernels kQ5_K = {kQKK,
-                                dequantize_q5_k,
-                                dot_q5_k,
-                                nullptr,
-                                dot_q5_k_q8,
-                                dot_tokens_each<dot_q5_k>,
-                                dot_q8_tokens_each<dot_q5_k_q8>};
-constexpr QuantKernels kQ6_K = {kQKK,
-                                dequantize_q6_k,
-                                dot_q6_k,
-                                nullptr,
-                                dot_q6_k_q8,
-                                dot_tokens_each<dot_q6_k>,
-                                dot_q8_tokens_each<dot_q6_k_q8>};
 
 }  // namespace
 
@@ -136,7 +106,7 @@ const QuantKernels* find_kernels(GgmlType t) {
     case GgmlType::BF16:
       return &kPlain<GgmlType::BF16>;
     case GgmlType::Q8_0:
-      return &kQ8_0;
+      return &kQ8_0Kernels;
     case GgmlType::Q4_0:
       return &kQ4_0Kernels;
     case GgmlType::Q4_1:
@@ -146,11 +116,11 @@ const QuantKernels* find_kernels(GgmlType t) {
     case GgmlType::Q5_1:
       return &kQ5_1Kernels;
     case GgmlType::Q4_K:
-      return &kQ4_K;
+      return &kQ4_KKernels;
     case GgmlType::Q5_K:
-      return &kQ5_K;
+      return &kQ5_KKernels;
     case GgmlType::Q6_K:
-      return &kQ6_K;
+      return &kQ6_KKernels;
     default:
       return nullptr;
   }
