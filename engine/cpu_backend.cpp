@@ -111,17 +111,18 @@ void add_bias(float* y, int T, int N, const TensorView& bias) {
 }  // namespace
 
 namespace {
-inline float dot_kv(const float* q, const float* k, int n) {
-  return cpu::dot(q, k, n);
+// One KV block's run of keys or values (consecutive slots of one KV head), f32 or f16.
+inline void dot_kv_rows(const float* q, const float* k, int rows, int n, float* out) {
+  cpu::dot_rows(q, k, rows, n, out);
 }
-inline float dot_kv(const float* q, const uint16_t* k, int n) {
-  return cpu::dot_f16(q, k, n);
+inline void dot_kv_rows(const float* q, const uint16_t* k, int rows, int n, float* out) {
+  cpu::dot_f16_rows(q, k, rows, n, out);
 }
-inline void axpy_kv(float a, const float* x, float* y, int n) {
-  cpu::axpy(a, x, y, n);
+inline void axpy_kv_rows(const float* a, const float* v, int rows, int n, float* y) {
+  cpu::axpy_rows(a, v, rows, n, y);
 }
-inline void axpy_kv(float a, const uint16_t* x, float* y, int n) {
-  cpu::axpy_f16(a, x, y, n);
+inline void axpy_kv_rows(const float* a, const uint16_t* v, int rows, int n, float* y) {
+  cpu::axpy_f16_rows(a, v, rows, n, y);
 }
 }  // namespace
 
@@ -153,11 +154,16 @@ void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int laye
           const int g = h / group;
           const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
           scores.resize(ctx);
+          // A block's slots for KV head g are consecutive rows of head_dim_: one kernel call per
+          // block, not per position.
+          for (int j0 = 0; j0 < ctx; j0 += block_size_) {
+            const int rows = std::min(block_size_, ctx - j0);
+            dot_kv_rows(q, k_cache + kv_offset(layer, s.block_table[j0 / block_size_], g, 0), rows,
+                        head_dim_, scores.data() + j0);
+          }
           float mx = -INFINITY;
           for (int j = 0; j < ctx; ++j) {
-            const Elem* kj =
-                k_cache + kv_offset(layer, s.block_table[j / block_size_], g, j % block_size_);
-            scores[j] = dot_kv(q, kj, head_dim_) * scale;
+            scores[j] *= scale;
             mx = std::max(mx, scores[j]);
           }
           double sum = 0.0;
@@ -166,12 +172,14 @@ void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int laye
             sum += scores[j];
           }
           const float inv = static_cast<float>(1.0 / sum);
+          for (int j = 0; j < ctx; ++j) scores[j] *= inv;
           float* out = attn_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
           std::fill(out, out + head_dim_, 0.f);
-          for (int j = 0; j < ctx; ++j) {
-            const Elem* vj =
-                v_cache + kv_offset(layer, s.block_table[j / block_size_], g, j % block_size_);
-            axpy_kv(scores[j] * inv, vj, out, head_dim_);
+          for (int j0 = 0; j0 < ctx; j0 += block_size_) {
+            const int rows = std::min(block_size_, ctx - j0);
+            axpy_kv_rows(scores.data() + j0,
+                         v_cache + kv_offset(layer, s.block_table[j0 / block_size_], g, 0), rows,
+                         head_dim_, out);
           }
         }
       },

@@ -16,6 +16,7 @@
 
 // Last (isa_variant.hpp): the variant's instruction set applies to what follows.
 #include "engine/quant_kernels.hpp"
+#include "engine/quant_simd.hpp"  // PRECIS_KERNEL_INLINE
 
 namespace precis::engine::cpu::PRECIS_ISA_NS {
 namespace {
@@ -290,7 +291,8 @@ void matmul_quant(const float* x, int T, int K, const TensorView& w, int N, floa
 
 }  // namespace
 
-float dot(const float* a, const float* b, int n) {
+namespace {
+PRECIS_KERNEL_INLINE float dot_one(const float* a, const float* b, int n) {
   int k = 0;
   float acc = 0.f;
 #ifdef PRECIS_SIMD_AVX2
@@ -307,7 +309,7 @@ float dot(const float* a, const float* b, int n) {
   return acc;
 }
 
-void axpy(float a, const float* x, float* y, int n) {
+PRECIS_KERNEL_INLINE void axpy_one(float a, const float* x, float* y, int n) {
   int k = 0;
 #ifdef PRECIS_SIMD_AVX2
   __m256 av = _mm256_set1_ps(a);
@@ -315,6 +317,23 @@ void axpy(float a, const float* x, float* y, int n) {
     _mm256_storeu_ps(y + k, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k)));
 #endif
   for (; k < n; ++k) y[k] += a * x[k];
+}
+}  // namespace
+
+float dot(const float* a, const float* b, int n) {
+  return dot_one(a, b, n);
+}
+
+void axpy(float a, const float* x, float* y, int n) {
+  axpy_one(a, x, y, n);
+}
+
+void dot_rows(const float* q, const float* k, int rows, int n, float* out) {
+  for (int r = 0; r < rows; ++r) out[r] = dot_one(q, k + static_cast<size_t>(r) * n, n);
+}
+
+void axpy_rows(const float* a, const float* v, int rows, int n, float* y) {
+  for (int r = 0; r < rows; ++r) axpy_one(a[r], v + static_cast<size_t>(r) * n, y, n);
 }
 
 void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* y,
@@ -367,6 +386,8 @@ void rms_norm(const float* x, int T, int H, const TensorView& weight, float eps,
 void store_f16(const float* x, uint16_t* out, int n);
 float dot_f16(const float* q, const uint16_t* k, int n);
 void axpy_f16(float a, const uint16_t* x, float* y, int n);
+void dot_f16_rows(const float* q, const uint16_t* k, int rows, int n, float* out);
+void axpy_f16_rows(const float* a, const uint16_t* v, int rows, int n, float* y);
 
 // This variant's entry points, for kernel_table.cpp.
 const KernelTable& kernel_table() {
@@ -378,9 +399,13 @@ const KernelTable& kernel_table() {
                                         rms_norm,
                                         dot,
                                         axpy,
+                                        dot_rows,
+                                        axpy_rows,
                                         store_f16,
                                         dot_f16,
-                                        axpy_f16};
+                                        axpy_f16,
+                                        dot_f16_rows,
+                                        axpy_f16_rows};
   return table;
 }
 

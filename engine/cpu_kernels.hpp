@@ -27,4 +27,10 @@ float dot(const float* a, const float* b, int n);
 // y += a * x
 void axpy(float a, const float* x, float* y, int n);
 
+// Attention over a run of `rows` consecutive keys or values of n floats (one KV block's slots):
+// out[r] = dot(q, k + r * n, n); then y += a[r] * (v + r * n) for r = 0, 1, ... in turn. The same
+// sums as a call of dot / axpy per row, in one call per block instead of one per position.
+void dot_rows(const float* q, const float* k, int rows, int n, float* out);
+void axpy_rows(const float* a, const float* v, int rows, int n, float* y);
+
 }  // namespace precis::engine::cpu

@@ -27,7 +27,8 @@ void store_f16(const float* x, uint16_t* out, int n) {
   for (; i < n; ++i) out[i] = f32_to_f16(x[i]);
 }
 
-float dot_f16(const float* q, const uint16_t* k, int n) {
+namespace {
+PRECIS_KERNEL_INLINE float dot_f16_one(const float* q, const uint16_t* k, int n) {
   int i = 0;
   float sum = 0.f;
 #ifdef PRECIS_SIMD_AVX2
@@ -43,7 +44,7 @@ float dot_f16(const float* q, const uint16_t* k, int n) {
   return sum;
 }
 
-void axpy_f16(float a, const uint16_t* x, float* y, int n) {
+PRECIS_KERNEL_INLINE void axpy_f16_one(float a, const uint16_t* x, float* y, int n) {
   int i = 0;
 #ifdef PRECIS_SIMD_AVX2
   const __m256 va = _mm256_set1_ps(a);
@@ -51,6 +52,23 @@ void axpy_f16(float a, const uint16_t* x, float* y, int n) {
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load8(x + i), _mm256_loadu_ps(y + i)));
 #endif
   for (; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
+}
+}  // namespace
+
+float dot_f16(const float* q, const uint16_t* k, int n) {
+  return dot_f16_one(q, k, n);
+}
+
+void axpy_f16(float a, const uint16_t* x, float* y, int n) {
+  axpy_f16_one(a, x, y, n);
+}
+
+void dot_f16_rows(const float* q, const uint16_t* k, int rows, int n, float* out) {
+  for (int r = 0; r < rows; ++r) out[r] = dot_f16_one(q, k + static_cast<size_t>(r) * n, n);
+}
+
+void axpy_f16_rows(const float* a, const uint16_t* v, int rows, int n, float* y) {
+  for (int r = 0; r < rows; ++r) axpy_f16_one(a[r], v + static_cast<size_t>(r) * n, y, n);
 }
 
 }  // namespace precis::engine::cpu::PRECIS_ISA_NS

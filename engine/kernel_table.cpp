@@ -72,6 +72,14 @@ void axpy(float a, const float* x, float* y, int n) {
   active_kernels().axpy(a, x, y, n);
 }
 
+void dot_rows(const float* q, const float* k, int rows, int n, float* out) {
+  active_kernels().dot_rows(q, k, rows, n, out);
+}
+
+void axpy_rows(const float* a, const float* v, int rows, int n, float* y) {
+  active_kernels().axpy_rows(a, v, rows, n, y);
+}
+
 void store_f16(const float* x, uint16_t* out, int n) {
   active_kernels().store_f16(x, out, n);
 }
@@ -82,6 +90,14 @@ float dot_f16(const float* q, const uint16_t* k, int n) {
 
 void axpy_f16(float a, const uint16_t* x, float* y, int n) {
   active_kernels().axpy_f16(a, x, y, n);
+}
+
+void dot_f16_rows(const float* q, const uint16_t* k, int rows, int n, float* out) {
+  active_kernels().dot_f16_rows(q, k, rows, n, out);
+}
+
+void axpy_f16_rows(const float* a, const uint16_t* v, int rows, int n, float* y) {
+  active_kernels().axpy_f16_rows(a, v, rows, n, y);
 }
 
 }  // namespace precis::engine::cpu

@@ -44,10 +44,14 @@ struct KernelTable {
   void (*rms_norm)(const float* x, int T, int H, const TensorView& weight, float eps, float* out);
   float (*dot)(const float* a, const float* b, int n);
   void (*axpy)(float a, const float* x, float* y, int n);
+  void (*dot_rows)(const float* q, const float* k, int rows, int n, float* out);
+  void (*axpy_rows)(const float* a, const float* v, int rows, int n, float* y);
   // As cpu_kv_kernels.hpp's.
   void (*store_f16)(const float* x, uint16_t* out, int n);
   float (*dot_f16)(const float* q, const uint16_t* k, int n);
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int n);
+  void (*dot_f16_rows)(const float* q, const uint16_t* k, int rows, int n, float* out);
+  void (*axpy_f16_rows)(const float* a, const uint16_t* v, int rows, int n, float* y);
 };
 
 // The active variant's table (active_cpu_isa(); throws as it does for a bad PRECIS_CPU_ISA).

@@ -405,6 +405,41 @@ TEST_CASE(
   }
 }
 
+// Attention calls the *_rows kernels once per KV block; each row must get exactly what a call of
+// the one-row kernel gives it, or attention would differ from the reference it was checked with.
+TEST_CASE("cpu isa: the attention row kernels equal one call per row, bit for bit", "[cpu_isa]") {
+  std::mt19937 rng(13);
+  for (CpuIsa isa : available_cpu_isas()) {
+    const KernelTable& kt = kernels_for(isa);
+    for (int n : {8, 37, 64, 128}) {
+      for (int rows : {1, 5, 16}) {
+        INFO(cpu_isa_name(isa) << " n=" << n << " rows=" << rows);
+        const auto q = normal_vector(n, rng), a = normal_vector(rows, rng);
+        const auto k = normal_vector(static_cast<size_t>(rows) * n, rng);
+        std::vector<uint16_t> kh(k.size());
+        kt.store_f16(k.data(), kh.data(), static_cast<int>(k.size()));
+        std::vector<float> got(rows), got_h(rows);
+        kt.dot_rows(q.data(), k.data(), rows, n, got.data());
+        kt.dot_f16_rows(q.data(), kh.data(), rows, n, got_h.data());
+        auto y = normal_vector(n, rng);
+        auto y_h = y, y_one = y, y_h_one = y;
+        kt.axpy_rows(a.data(), k.data(), rows, n, y.data());
+        kt.axpy_f16_rows(a.data(), kh.data(), rows, n, y_h.data());
+        for (int r = 0; r < rows; ++r) {
+          const float one = kt.dot(q.data(), k.data() + r * n, n);
+          const float one_h = kt.dot_f16(q.data(), kh.data() + r * n, n);
+          CHECK(std::memcmp(&got[r], &one, sizeof(float)) == 0);
+          CHECK(std::memcmp(&got_h[r], &one_h, sizeof(float)) == 0);
+          kt.axpy(a[r], k.data() + r * n, y_one.data(), n);
+          kt.axpy_f16(a[r], kh.data() + r * n, y_h_one.data(), n);
+        }
+        CHECK(std::memcmp(y.data(), y_one.data(), n * sizeof(float)) == 0);
+        CHECK(std::memcmp(y_h.data(), y_h_one.data(), n * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
 TEST_CASE(
     "cpu isa: precis --version names the active variant; PRECIS_CPU_ISA forces one or is "
     "refused",
