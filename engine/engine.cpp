@@ -240,7 +240,7 @@ bool Engine::step() {
     }
     backend_->forward_sample(batch, sampling, results);
   } else {
-    std::vector<float> logits;
+    std::vector<float>& logits = step_logits_;
     backend_->forward(batch, logits);
     const size_t V = static_cast<size_t>(config().vocab_size);
     std::vector<float> masked;

@@ -185,6 +185,9 @@ class Engine : public TokenLogprobModel {
   std::string chat_template_;  // the model's own (GGUF tokenizer.chat_template), "" if none
   std::unique_ptr<KvCacheManager> kv_;
   std::unique_ptr<Backend> backend_;
+  // step()'s logits, kept between steps: a fresh vocabulary-sized buffer per step costs page
+  // faults (it is above malloc's mmap threshold) on every decoded token.
+  std::vector<float> step_logits_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ConstraintCache> constraints_;  // grammars bound to this vocabulary
   std::map<RequestId, std::unique_ptr<Request>> requests_;
