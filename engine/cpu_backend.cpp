@@ -215,9 +215,10 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& L = w_.layers[l];
     cpu::rms_norm(x_.data(), T, H, L.input_norm, c.rms_norm_eps, xn_.data());
-    cpu::matmul_wt(xn_.data(), T, H, L.q_proj, q_dim, q_.data(), activations_);
-    cpu::matmul_wt(xn_.data(), T, H, L.k_proj, kv_dim, k_.data(), activations_);
-    cpu::matmul_wt(xn_.data(), T, H, L.v_proj, kv_dim, v_.data(), activations_);
+    const cpu::MatmulOut qkv[] = {{&L.q_proj, q_dim, q_.data()},
+                                  {&L.k_proj, kv_dim, k_.data()},
+                                  {&L.v_proj, kv_dim, v_.data()}};
+    cpu::matmul_wt_multi(xn_.data(), T, H, qkv, activations_);
     add_bias(q_.data(), T, q_dim, L.q_bias);
     add_bias(k_.data(), T, kv_dim, L.k_bias);
     add_bias(v_.data(), T, kv_dim, L.v_bias);
@@ -240,8 +241,8 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
     for (size_t i = 0; i < x_.size(); ++i) x_[i] += tmp_[i];
 
     cpu::rms_norm(x_.data(), T, H, L.post_norm, c.rms_norm_eps, xn_.data());
-    cpu::matmul_wt(xn_.data(), T, H, L.gate_proj, I, gate_.data(), activations_);
-    cpu::matmul_wt(xn_.data(), T, H, L.up_proj, I, up_.data(), activations_);
+    const cpu::MatmulOut gate_up[] = {{&L.gate_proj, I, gate_.data()}, {&L.up_proj, I, up_.data()}};
+    cpu::matmul_wt_multi(xn_.data(), T, H, gate_up, activations_);
     parallel_for(static_cast<int>(gate_.size()), 4096, [&](int begin, int end, int) {
       for (int i = begin; i < end; ++i) {
         const float g = gate_[i];

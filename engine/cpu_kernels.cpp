@@ -238,28 +238,45 @@ const QuantKernels& row_kernels(const char* what, GgmlType type, int K) {
 // f32 or 15 KiB as 8-bit blocks).
 constexpr int kXTile = 8;
 
-// y[t * N + n] for every row n and token t: kern_tokens(row n, token t's activations, ...).
-template <class Act, class RowTokens>
-void matmul_rows_by_tokens(const Act* x, size_t x_row, int T, const TensorView& w, int N,
-                           size_t row_bytes, float* y, RowTokens row_tokens) {
-  parallel_for(N, 16, [&](int begin, int end, int) {
+// One quantized matrix of a matmul: its rows, where its outputs go, and its type's kernels.
+struct QuantMatrix {
+  const std::byte* data;
+  size_t row_bytes;
+  int N;
+  float* y;  // [T, N]
+  const QuantKernels* kern;
+  int64_t nb;  // blocks per row
+};
+
+// y[t * N + n] = row_dot(matrix, row n, token t...) for every matrix, row and token: the rows of
+// all the matrices are one parallel job (q, k and v, or gate and up, share one wake-up of the
+// workers instead of one each).
+template <class Act, class RowDot>
+void matmul_rows_by_tokens(const Act* x, size_t x_row, int T, std::span<const QuantMatrix> mats,
+                           RowDot row_dot) {
+  int total = 0;
+  for (const QuantMatrix& m : mats) total += m.N;
+  parallel_for(total, 16, [&](int begin, int end, int) {
     for (int t0 = 0; t0 < T; t0 += kXTile) {
       const int t1 = std::min(T, t0 + kXTile);
-      for (int n = begin; n < end; ++n) {
-        const std::byte* row = w.data + static_cast<size_t>(n) * row_bytes;
+      size_t mi = 0;
+      int base = 0;  // the first row of mats[mi] in the job's numbering
+      for (int r = begin; r < end; ++r) {
+        while (r - base >= mats[mi].N) base += mats[mi++].N;
+        const QuantMatrix& m = mats[mi];
+        const int n = r - base;
+        const std::byte* row = m.data + static_cast<size_t>(n) * m.row_bytes;
         for (int t = t0; t < t1; t += kDotTokens)
-          row_tokens(row, x + t * x_row, std::min(kDotTokens, t1 - t),
-                     y + static_cast<size_t>(t) * N + n);
+          row_dot(m, row, x + t * x_row, std::min(kDotTokens, t1 - t),
+                  m.y + static_cast<size_t>(t) * m.N + n);
       }
     }
   });
 }
 
-// Quantized weights against activations quantized to 8 bits per 32 (as llama.cpp does): integer
-// dot products instead of decoding every weight to float. x is quantized once per call.
-void matmul_quant_int8(const float* x, int T, int K, const TensorView& w, int N, float* y,
-                       const QuantKernels& kern) {
-  const int64_t nb = K / kern.block;
+// Activations quantized to 8 bits per 32 (as llama.cpp does), once for all the matrices: integer
+// dot products instead of decoding every weight to float.
+void matmul_quant_int8(const float* x, int T, int K, std::span<const QuantMatrix> mats) {
   const size_t xq_row = q8_activation_bytes(K) / sizeof(BlockQ8A);
   // Reused across calls (no page faults per matmul), one per calling thread; the workers get
   // its address (a thread_local named inside their lambdas would be their own, empty one).
@@ -271,22 +288,27 @@ void matmul_quant_int8(const float* x, int T, int K, const TensorView& w, int N,
       quant_impl::PRECIS_ISA_NS::quantize_activations_blocks(x + static_cast<size_t>(t) * K,
                                                              xq + t * xq_row, K / kQK);
   });
-  matmul_rows_by_tokens(xq, xq_row, T, w, N, quant_row_bytes(*w.quant, K), y,
-                        [&](const std::byte* row, const BlockQ8A* xt, int nt, float* out) {
-                          kern.dot_q8_tokens(row, xt, static_cast<int64_t>(xq_row), nt, nb, out, N);
-                        });
+  matmul_rows_by_tokens(
+      xq, xq_row, T, mats,
+      [&](const QuantMatrix& m, const std::byte* row, const BlockQ8A* xt, int nt, float* out) {
+        m.kern->dot_q8_tokens(row, xt, static_cast<int64_t>(xq_row), nt, m.nb, out, m.N);
+      });
 }
 
-void matmul_quant(const float* x, int T, int K, const TensorView& w, int N, float* y,
+// Quantized matrices that all read x [T, K]; each y as matmul_wt writes it.
+void matmul_quant(const float* x, int T, int K, std::span<const MatmulOut> outs,
                   Activations activations) {
-  const QuantKernels& kern = row_kernels("matmul_wt", *w.quant, K);
-  if (activations == Activations::int8 && K % kQK == 0 && kern.dot_q8)
-    return matmul_quant_int8(x, T, K, w, N, y, kern);
-  const int64_t nb = K / kern.block;
-  matmul_rows_by_tokens(x, static_cast<size_t>(K), T, w, N, quant_row_bytes(*w.quant, K), y,
-                        [&](const std::byte* row, const float* xt, int nt, float* out) {
-                          kern.dot_tokens(row, xt, K, nt, nb, out, N);
-                        });
+  std::vector<QuantMatrix> mats;
+  bool int8 = activations == Activations::int8 && K % kQK == 0;
+  for (const MatmulOut& o : outs) {
+    const QuantKernels& kern = row_kernels("matmul_wt", *o.w->quant, K);
+    int8 = int8 && kern.dot_q8;
+    mats.push_back({o.w->data, quant_row_bytes(*o.w->quant, K), o.N, o.y, &kern, K / kern.block});
+  }
+  if (int8) return matmul_quant_int8(x, T, K, mats);
+  matmul_rows_by_tokens(x, static_cast<size_t>(K), T, std::span<const QuantMatrix>(mats),
+                        [&](const QuantMatrix& m, const std::byte* row, const float* xt, int nt,
+                            float* out) { m.kern->dot_tokens(row, xt, K, nt, m.nb, out, m.N); });
 }
 
 }  // namespace
@@ -338,7 +360,10 @@ void axpy_rows(const float* a, const float* v, int rows, int n, float* y) {
 
 void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* y,
                Activations activations) {
-  if (w.quant) return matmul_quant(x, T, K, w, N, y, activations);
+  if (w.quant) {
+    const MatmulOut one[] = {{&w, N, y}};
+    return matmul_quant(x, T, K, one, activations);
+  }
   switch (w.dtype) {
     case DType::F32:
       return matmul_typed<DType::F32>(x, T, K, w, N, y);
@@ -347,6 +372,17 @@ void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* 
     case DType::BF16:
       return matmul_typed<DType::BF16>(x, T, K, w, N, y);
   }
+}
+
+void matmul_wt_multi(const float* x, int T, int K, std::span<const MatmulOut> outs,
+                     Activations activations) {
+  // One job when every matrix is quantized (activations, if 8-bit, quantized once); the dense
+  // types keep a job each.
+  const bool all_quant =
+      std::all_of(outs.begin(), outs.end(), [](const MatmulOut& o) { return o.w->quant; });
+  if (all_quant && !outs.empty()) return matmul_quant(x, T, K, outs, activations);
+  // Qualified: ADL on MatmulOut would also find the dispatching cpu::matmul_wt.
+  for (const MatmulOut& o : outs) PRECIS_ISA_NS::matmul_wt(x, T, K, *o.w, o.N, o.y, activations);
 }
 
 void load_row(const TensorView& w, int64_t row, int K, float* out) {
@@ -395,6 +431,7 @@ const KernelTable& kernel_table() {
                                         quant_impl::PRECIS_ISA_NS::find_kernels,
                                         quant_impl::PRECIS_ISA_NS::quantize_activations_blocks,
                                         matmul_wt,
+                                        matmul_wt_multi,
                                         load_row,
                                         rms_norm,
                                         dot,

@@ -4,6 +4,8 @@
 
 #include "engine/safetensors.hpp"
 
+#include <span>
+
 namespace precis::engine::cpu {
 
 // How quantized weights meet the activations: f32 (the reference: every weight decoded to float)
@@ -16,6 +18,17 @@ enum class Activations { f32, int8 };
 // Multi-threaded over N on the engine's thread pool (thread_pool.hpp).
 void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* y,
                Activations activations = Activations::f32);
+
+// Several matrices that read the same x [T, K] (a layer's q, k and v; gate and up): each
+// y [T, N] exactly as matmul_wt writes it, computed as one parallel job when the weights are
+// quantized (one wake-up of the workers, 8-bit activations quantized once).
+struct MatmulOut {
+  const TensorView* w;
+  int N;
+  float* y;
+};
+void matmul_wt_multi(const float* x, int T, int K, std::span<const MatmulOut> outs,
+                     Activations activations = Activations::f32);
 
 // Row `row` of W converted to f32 into `out` (K floats).
 void load_row(const TensorView& w, int64_t row, int K, float* out);

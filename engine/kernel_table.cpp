@@ -56,6 +56,11 @@ void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* 
   active_kernels().matmul_wt(x, T, K, w, N, y, activations);
 }
 
+void matmul_wt_multi(const float* x, int T, int K, std::span<const MatmulOut> outs,
+                     Activations activations) {
+  active_kernels().matmul_wt_multi(x, T, K, outs, activations);
+}
+
 void load_row(const TensorView& w, int64_t row, int K, float* out) {
   active_kernels().load_row(w, row, K, out);
 }

@@ -40,6 +40,8 @@ struct KernelTable {
   // As the cpu:: functions of the same names.
   void (*matmul_wt)(const float* x, int T, int K, const TensorView& w, int N, float* y,
                     cpu::Activations activations);
+  void (*matmul_wt_multi)(const float* x, int T, int K, std::span<const cpu::MatmulOut> outs,
+                          cpu::Activations activations);
   void (*load_row)(const TensorView& w, int64_t row, int K, float* out);
   void (*rms_norm)(const float* x, int T, int H, const TensorView& weight, float eps, float* out);
   float (*dot)(const float* a, const float* b, int n);

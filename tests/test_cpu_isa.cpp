@@ -405,6 +405,46 @@ TEST_CASE(
   }
 }
 
+// A layer's q/k/v (and gate/up) go through matmul_wt_multi as one job; each output must be what
+// matmul_wt gives it alone, whatever the mix of types (Q4_K_M files mix q4_K, q6_K and others).
+TEST_CASE("cpu isa: matmul_wt_multi gives each matrix matmul_wt's bits", "[cpu_isa]") {
+  std::mt19937 rng(14);
+  const int K = 256;
+  const std::vector<std::vector<GgmlType>> groups = {
+      {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0},
+      {GgmlType::Q4_1, GgmlType::Q4_1},
+      {GgmlType::Q5_0, GgmlType::F16, GgmlType::Q4_0}};  // a dense one: a job per matrix
+  const int Ns[] = {19, 7, 33};
+  for (CpuIsa isa : available_cpu_isas()) {
+    const KernelTable& kt = kernels_for(isa);
+    for (const auto& types : groups) {
+      std::vector<Matrix> mats;
+      for (size_t i = 0; i < types.size(); ++i)
+        mats.push_back(random_matrix(types[i], Ns[i], K, rng));
+      for (int T : {1, 6}) {
+        const auto x = normal_vector(static_cast<size_t>(T) * K, rng);
+        for (auto act : {cpu::Activations::f32, cpu::Activations::int8}) {
+          std::vector<std::vector<float>> got(types.size()), want(types.size());
+          std::vector<cpu::MatmulOut> outs;
+          for (size_t i = 0; i < types.size(); ++i) {
+            got[i].assign(static_cast<size_t>(T) * Ns[i], -1.f);
+            want[i].assign(got[i].size(), -2.f);
+            outs.push_back({&mats[i].view, Ns[i], got[i].data()});
+            kt.matmul_wt(x.data(), T, K, mats[i].view, Ns[i], want[i].data(), act);
+          }
+          kt.matmul_wt_multi(x.data(), T, K, outs, act);
+          for (size_t i = 0; i < types.size(); ++i) {
+            INFO(cpu_isa_name(isa)
+                 << " " << type_name(types[i]) << " in a group of " << types.size() << " T=" << T
+                 << (act == cpu::Activations::int8 ? " int8" : " f32"));
+            CHECK(std::memcmp(got[i].data(), want[i].data(), got[i].size() * sizeof(float)) == 0);
+          }
+        }
+      }
+    }
+  }
+}
+
 // Attention calls the *_rows kernels once per KV block; each row must get exactly what a call of
 // the one-row kernel gives it, or attention would differ from the reference it was checked with.
 TEST_CASE("cpu isa: the attention row kernels equal one call per row, bit for bit", "[cpu_isa]") {
