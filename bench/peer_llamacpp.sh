@@ -7,7 +7,7 @@
 #
 #   --quick       skip the tinyllama-shape (1.1B parameter) rows; keep the default model and the
 #                 small precis-written models
-#   --threads N   threads for both engines (default 2): OMP_NUM_THREADS for precis, -t for llama.cpp
+#   --threads N   threads for both engines (default 2): PRECIS_THREADS (and OMP_NUM_THREADS) for precis, -t for llama.cpp
 #   --reps N      timed repetitions per test on both sides (default 2; llama-bench -r)
 #   --build-only  fetch and build llama-bench, then stop
 #
@@ -27,7 +27,8 @@
 #   - the shipped KJV model (models/default) written as GGUF by `precis quantize`, every type
 #     (pp256 instead of pp512: its context window is 512 tokens)
 #   - a tinyllama-shape model (1.1B) made by `precis make-model` and written as GGUF by
-#     `precis quantize`, every type (skipped by --quick)
+#     `precis quantize`, every type, and as Q4_K_M by llama.cpp's llama-quantize from precis's f16
+#     file (skipped by --quick)
 # llama-bench loading the files that `precis quantize` wrote checks precis's GGUF writer against
 # llama.cpp's reader; the script says, per file, whether it loaded.
 #
@@ -115,6 +116,15 @@ else
   since "$t" >"$lbuild/.peer-build-seconds"
   echo "llama.cpp: llama-bench built in $(cat "$lbuild/.peer-build-seconds") s (first build; later runs reuse it)"
 fi
+# llama-quantize writes the Q4_K_M row's file (the most common download; precis has no K-quant
+# writer). Built on its own, so a cached llama-bench from an earlier run is kept.
+lquant=$lbuild/bin/llama-quantize
+if [[ ! -x "$lquant" ]]; then
+  t=$(now)
+  cmake --build "$lbuild" --target llama-quantize -j2 >>"$peer/llama.cpp-build.log" 2>&1 ||
+    die "building llama-quantize failed (log: $peer/llama.cpp-build.log)"
+  echo "llama.cpp: llama-quantize built in $(since "$t") s"
+fi
 echo "llama.cpp: from llama-cpp-python $version; llama-bench $("$lbench" --version 2>&1 | head -1)"
 [[ $build_only = 1 ]] && exit 0
 
@@ -185,6 +195,18 @@ if [[ $quick = 0 ]]; then
     echo "precis make-model tinyllama-shape f16 (tokenizer: $tag): $(du -sh "$tl" | cut -f1) in $(since "$t") s"
   fi
   quantize_all "tinyllama-shape-1.1B" "$tl" "tinyllama-shape-$tag" 512
+  # Q4_K_M by llama.cpp's own quantizer from precis's f16 file: q4_K and q6_K blocks, as
+  # downloaded models have them.
+  km=$mdir/tinyllama-shape-$tag.Q4_K_M.gguf
+  if [[ ! -s "$km" || "$km" -ot "$mdir/tinyllama-shape-$tag.f16.gguf" ]]; then
+    t=$(now)
+    "$lquant" "$mdir/tinyllama-shape-$tag.f16.gguf" "$km.tmp" Q4_K_M "$threads" \
+        >"$peer/llama-quantize.log" 2>&1 ||
+      { tail -5 "$peer/llama-quantize.log" >&2; die "llama-quantize Q4_K_M failed"; }
+    mv "$km.tmp" "$km"
+    echo "llama-quantize tinyllama-shape Q4_K_M: $(du -h "$km" | cut -f1) in $(since "$t") s"
+  fi
+  rows+=("tinyllama-shape-1.1B|$km|llama-quantize|512")
 else
   echo "--quick: the tinyllama-shape (1.1B) rows are skipped"
 fi
@@ -203,7 +225,7 @@ for row in "${rows[@]}"; do
   l0=$(load1)
 
   t=$(now)
-  OMP_NUM_THREADS=$threads "$ebench" --model "$file" --device cpu --prompt-tokens "$pp" \
+  OMP_NUM_THREADS=$threads PRECIS_THREADS=$threads "$ebench" --model "$file" --device cpu --prompt-tokens "$pp" \
       --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 --repeats "$reps" \
       >"$logs/$base.precis.txt" 2>&1
   prc=$?
