@@ -84,15 +84,23 @@ void CpuBackend::copy_blocks(std::span<const BlockCopy> copies) {
 
 namespace {
 
+// cos and sin of pos * inv_freq[i] for i < head_dim / 2, as floats: computed once per row and
+// forward pass, then shared by every head and layer (the same values apply_rope used to compute
+// for each of them).
+void rope_angles(int pos, const std::vector<double>& inv_freq, float* cos_out, float* sin_out) {
+  for (size_t i = 0; i < inv_freq.size(); ++i) {
+    const double angle = pos * inv_freq[i];
+    cos_out[i] = static_cast<float>(std::cos(angle));
+    sin_out[i] = static_cast<float>(std::sin(angle));
+  }
+}
+
 // Hugging Face's rotary convention: the two halves of each head are the (real, imaginary) pair.
 // GGUF llama's (`interleaved`): adjacent elements (2i, 2i + 1) are.
-void apply_rope(float* v, int head_dim, int pos, const std::vector<double>& inv_freq,
-                bool interleaved) {
+void apply_rope(float* v, int head_dim, const float* cos, const float* sin, bool interleaved) {
   const int half = head_dim / 2;
   for (int i = 0; i < half; ++i) {
-    const double angle = pos * inv_freq[i];
-    const float c = static_cast<float>(std::cos(angle));
-    const float s = static_cast<float>(std::sin(angle));
+    const float c = cos[i], s = sin[i];
     const int ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
     const float a = v[ia], b = v[ib];
     v[ia] = a * c - b * s;
@@ -208,6 +216,14 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
   up_.resize(gate_.size());
   tmp_.resize(x_.size());
 
+  // Rotary angles per row: [T][cos half | sin half].
+  const int half = head_dim_ / 2;
+  rope_cs_.resize(static_cast<size_t>(T) * 2 * half);
+  for (int t = 0; t < T; ++t) {
+    float* cs = rope_cs_.data() + static_cast<size_t>(t) * 2 * half;
+    rope_angles(row_pos[t], rope_inv_freq_, cs, cs + half);
+  }
+
   // Embedding gather.
   for (int t = 0; t < T; ++t)
     cpu::load_row(w_.embed_tokens, rows.tokens[t], H, x_.data() + static_cast<size_t>(t) * H);
@@ -225,12 +241,14 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
     for (int t = 0; t < T; ++t) {
       const BatchSequence& s = batch[row_seq[t]];
       const int pos = row_pos[t];
+      const float* cos = rope_cs_.data() + static_cast<size_t>(t) * 2 * half;
+      const float* sin = cos + half;
       for (int h = 0; h < n_heads_; ++h)
-        apply_rope(q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_, head_dim_, pos,
-                   rope_inv_freq_, c.rope_interleaved);
+        apply_rope(q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_, head_dim_, cos, sin,
+                   c.rope_interleaved);
       for (int g = 0; g < n_kv_heads_; ++g) {
         float* kt = k_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_;
-        apply_rope(kt, head_dim_, pos, rope_inv_freq_, c.rope_interleaved);
+        apply_rope(kt, head_dim_, cos, sin, c.rope_interleaved);
         const int block = s.block_table[pos / block_size_], slot = pos % block_size_;
         store_kv(l, block, g, slot, kt,
                  v_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_);

@@ -48,6 +48,7 @@ class CpuBackend final : public Backend {
   std::vector<float> k_cache_, v_cache_;   // f32 cache (empty when f16)
   std::vector<uint16_t> k_half_, v_half_;  // f16 cache (empty when f32)
   std::vector<double> rope_inv_freq_;
+  std::vector<float> rope_cs_;  // forward(): each row's rotary cos and sin
   // Activations, reused across calls.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, tmp_;
 };
