@@ -103,19 +103,58 @@ void quantize_q8_0(const float* src, void* dst, int64_t nb) {
   }
 }
 
+// d = max|x| / 127, q = roundf(x * (1/d)) (ties away from zero), s = d * sum(q). The SIMD path
+// computes the same: the same max (NaN ignored, as fmax does), the same product, and roundf done
+// exactly (truncate, then step away from zero where the dropped part is at least one half).
 void quantize_activations_blocks(const float* x, BlockQ8A* xq, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i) {
     const float* xb = x + i * kQK;
+#ifdef PRECIS_SIMD_AVX2
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(xb + 8 * k);
+      m = _mm256_max_ps(_mm256_and_ps(v[k], abs_mask), m);  // a NaN lane keeps m
+    }
+    const float amax = hmax(m);
+#else
     float amax = 0.f;
     for (int j = 0; j < kQK; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+#endif
     const float d = amax / 127.f;
     const float id = d != 0.f ? 1.f / d : 0.f;
     int sum = 0;
+#ifdef PRECIS_SIMD_AVX2
+    const __m256 idv = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
+    const __m256 sign_mask = _mm256_set1_ps(-0.f);
+    __m256i q32[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256 p = _mm256_mul_ps(v[k], idv);
+      const __m256 t = _mm256_round_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m256 frac = _mm256_and_ps(_mm256_sub_ps(p, t), abs_mask);  // exact
+      const __m256 up =
+          _mm256_and_ps(_mm256_cmp_ps(frac, half, _CMP_GE_OQ),
+                        _mm256_or_ps(_mm256_and_ps(p, sign_mask), _mm256_set1_ps(1.f)));
+      q32[k] = _mm256_cvttps_epi32(_mm256_add_ps(t, up));
+    }
+    const __m256i q16a = _mm256_packs_epi32(q32[0], q32[1]),
+                  q16b = _mm256_packs_epi32(q32[2], q32[3]);
+    // packs works within 128-bit lanes: put the elements back in order.
+    const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16a, q16b),
+                                                   _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(xq[i].qs), q8);
+    __m256i s32 =
+        _mm256_add_epi32(_mm256_add_epi32(q32[0], q32[1]), _mm256_add_epi32(q32[2], q32[3]));
+    alignas(32) int32_t lanes[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), s32);
+    for (int l = 0; l < 8; ++l) sum += lanes[l];
+#else
     for (int j = 0; j < kQK; ++j) {
       const int q = static_cast<int>(std::roundf(xb[j] * id));
       xq[i].qs[j] = static_cast<int8_t>(q);
       sum += q;
     }
+#endif
     xq[i].d = d;
     xq[i].s = d * static_cast<float>(sum);
   }

@@ -122,6 +122,14 @@ inline void sum_blocks_tokens(int64_t nb, float* out, int64_t out_stride, Decode
   for (int t = 0; t < NT; ++t) out[t * out_stride] = hsum(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
+// The largest of the 8 lanes.
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ps(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
 // Per-lane sums of u[i] * s[i] over groups of 4 bytes (u unsigned, s signed), as int32.
 inline __m256i dot_u8_i8(__m256i u, __m256i s) {
 #ifdef PRECIS_SIMD_AVX512VNNI

@@ -225,10 +225,17 @@ TEST_CASE("cpu isa: every variant's row kernels match the scalar variant's", "[c
     auto x = normal_vector(32 * 7, rng, 3.f);
     std::fill(x.begin() + 32, x.begin() + 64, 0.f);  // an all-zero block: d = 0
     x[100] = 80.f;                                   // an outlier sets its block's scale
+    // A block whose scale is exactly 1 (max 127), holding ties: roundf takes them away from zero.
+    const float ties[] = {127.f, 0.5f,  -0.5f,  1.5f,    -1.5f,
+                          2.5f,  -2.5f, 126.5f, -126.5f, 0.49999997f};
+    std::copy(std::begin(ties), std::end(ties), x.begin() + 160);
     std::vector<BlockQ8A> xq(7), xq_ref(7);
     simd.quantize_activations(x.data(), xq.data(), 7);
     ref.quantize_activations(x.data(), xq_ref.data(), 7);
     CHECK(std::memcmp(xq.data(), xq_ref.data(), xq.size() * sizeof(BlockQ8A)) == 0);
+    CHECK(xq[5].qs[1] == 1);  // 0.5 -> 1, -2.5 -> -3, 0.49999997 -> 0
+    CHECK(xq[5].qs[6] == -3);
+    CHECK(xq[5].qs[9] == 0);
   }
 }
 
