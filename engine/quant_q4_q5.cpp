@@ -268,22 +268,77 @@ float dot_q5_1_scalar(const void* row, const float* x, int64_t nb) {
 #ifdef PRECIS_SIMD_AVX2
 namespace {
 
+// A block's 32 integers as int32 lanes in element order, in the variant's vector width.
+#ifdef PRECIS_SIMD_AVX512VNNI
+struct BlockInts {
+  __m512i q[2];  // elements 0-15, 16-31
+};
+PRECIS_KERNEL_INLINE BlockInts nibbles(const uint8_t* qs) {
+  const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  return {{_mm512_and_si512(v, _mm512_set1_epi32(0xF)), _mm512_srli_epi32(v, 4)}};
+}
+// Bit j of qh as 16 (bit 4) in element j, else 0.
+PRECIS_KERNEL_INLINE BlockInts high_bits(uint32_t qh) {
+  const __m512i sixteen = _mm512_set1_epi32(16);
+  return {{_mm512_maskz_mov_epi32(static_cast<__mmask16>(qh & 0xFFFFu), sixteen),
+           _mm512_maskz_mov_epi32(static_cast<__mmask16>(qh >> 16), sixteen)}};
+}
+PRECIS_KERNEL_INLINE BlockInts ints_or(BlockInts a, const BlockInts& b) {
+  for (int k = 0; k < 2; ++k) a.q[k] = _mm512_or_si512(a.q[k], b.q[k]);
+  return a;
+}
+PRECIS_KERNEL_INLINE BlockInts ints_sub(BlockInts a, int off) {
+  for (int k = 0; k < 2; ++k) a.q[k] = _mm512_sub_epi32(a.q[k], _mm512_set1_epi32(off));
+  return a;
+}
 // The symmetric types: (q - off) as floats; the scale multiplies the block's sum, as ggml does.
-PRECIS_KERNEL_INLINE BlockF32 ints_as_f32(const __m256i q[4], float d) {
-  BlockF32 w;
-  for (int k = 0; k < 4; ++k) w.v[k] = _mm256_cvtepi32_ps(q[k]);
-  w.d = d;
-  return w;
+PRECIS_KERNEL_INLINE BlockF32 ints_as_f32(const BlockInts& q, float d) {
+  return {{_mm512_cvtepi32_ps(q.q[0]), _mm512_cvtepi32_ps(q.q[1])}, d};
 }
 // The affine types: each weight rebuilt exactly as dequantize does (d * q is exact, one
 // rounding for + m), then multiplied with x.
-PRECIS_KERNEL_INLINE BlockF32 affine_as_f32(const __m256i q[4], float d, float m) {
+PRECIS_KERNEL_INLINE BlockF32 affine_as_f32(const BlockInts& q, float d, float m) {
+  const __m512 dv = _mm512_set1_ps(d), mv = _mm512_set1_ps(m);
+  return {{_mm512_fmadd_ps(dv, _mm512_cvtepi32_ps(q.q[0]), mv),
+           _mm512_fmadd_ps(dv, _mm512_cvtepi32_ps(q.q[1]), mv)},
+          1.f};
+}
+#else
+struct BlockInts {
+  __m256i q[4];  // elements 0-7, 8-15, 16-23, 24-31
+};
+PRECIS_KERNEL_INLINE BlockInts nibbles(const uint8_t* qs) {
+  BlockInts r;
+  nibbles_i32(qs, r.q);
+  return r;
+}
+PRECIS_KERNEL_INLINE BlockInts high_bits(uint32_t qh) {
+  BlockInts r;
+  high_bits_i32(qh, r.q);
+  return r;
+}
+PRECIS_KERNEL_INLINE BlockInts ints_or(BlockInts a, const BlockInts& b) {
+  for (int k = 0; k < 4; ++k) a.q[k] = _mm256_or_si256(a.q[k], b.q[k]);
+  return a;
+}
+PRECIS_KERNEL_INLINE BlockInts ints_sub(BlockInts a, int off) {
+  for (int k = 0; k < 4; ++k) a.q[k] = _mm256_sub_epi32(a.q[k], _mm256_set1_epi32(off));
+  return a;
+}
+PRECIS_KERNEL_INLINE BlockF32 ints_as_f32(const BlockInts& q, float d) {
+  BlockF32 w;
+  for (int k = 0; k < 4; ++k) w.v[k] = _mm256_cvtepi32_ps(q.q[k]);
+  w.d = d;
+  return w;
+}
+PRECIS_KERNEL_INLINE BlockF32 affine_as_f32(const BlockInts& q, float d, float m) {
   const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
   BlockF32 w;
-  for (int k = 0; k < 4; ++k) w.v[k] = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(q[k]), mv);
+  for (int k = 0; k < 4; ++k) w.v[k] = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(q.q[k]), mv);
   w.d = 1.f;
   return w;
 }
+#endif
 
 // One row of a q4/q5 type against NT tokens of f32 activations. Decode(block) -> BlockF32;
 // Scaled: the symmetric types multiply each block's sum by d.
@@ -293,42 +348,28 @@ struct Q45Tokens {
   PRECIS_KERNEL_FLATTEN static void run(const void* row, const float* x, int64_t x_stride,
                                         int64_t nb, float* out, int64_t out_stride) {
     const B* b = blocks<B>(row);
-    sum_blocks_tokens<NT>(
+    sum_blocks_tokens<NT, VecF>(
         nb, out, out_stride, [&](int64_t i) { return Decode(b[i]); },
-        [&](const BlockF32& w, int64_t i, int t, __m256 acc) {
-          const __m256 wx = block_dot(w, x + t * x_stride + i * kQK);
-          return _mm256_add_ps(acc, Scaled ? _mm256_mul_ps(_mm256_set1_ps(w.d), wx) : wx);
+        [&](const BlockF32& w, int64_t i, int t, VecF acc) {
+          const VecF wx = block_dot(w, x + t * x_stride + i * kQK);
+          return vec_add(acc, Scaled ? vec_mul(w.d, wx) : wx);
         });
   }
 };
 
 PRECIS_KERNEL_INLINE BlockF32 decode_q4_0(const BlockQ4_0& b) {
-  const __m256i eight = _mm256_set1_epi32(8);
-  __m256i q[4];
-  nibbles_i32(b.qs, q);
-  for (__m256i& v : q) v = _mm256_sub_epi32(v, eight);
-  return ints_as_f32(q, _cvtsh_ss(b.d));
+  return ints_as_f32(ints_sub(nibbles(b.qs), 8), _cvtsh_ss(b.d));
 }
 PRECIS_KERNEL_INLINE BlockF32 decode_q4_1(const BlockQ4_1& b) {
-  __m256i q[4];
-  nibbles_i32(b.qs, q);
-  return affine_as_f32(q, _cvtsh_ss(b.d), _cvtsh_ss(b.m));
+  return affine_as_f32(nibbles(b.qs), _cvtsh_ss(b.d), _cvtsh_ss(b.m));
 }
 PRECIS_KERNEL_INLINE BlockF32 decode_q5_0(const BlockQ5_0& b) {
-  const __m256i sixteen = _mm256_set1_epi32(16);
-  __m256i q[4], h[4];
-  nibbles_i32(b.qs, q);
-  high_bits_i32(load_qh(b.qh), h);
-  // (q | h) - 16 = q - (16 - h)
-  for (int k = 0; k < 4; ++k) q[k] = _mm256_sub_epi32(q[k], _mm256_xor_si256(h[k], sixteen));
-  return ints_as_f32(q, _cvtsh_ss(b.d));
+  return ints_as_f32(ints_sub(ints_or(nibbles(b.qs), high_bits(load_qh(b.qh))), 16),
+                     _cvtsh_ss(b.d));
 }
 PRECIS_KERNEL_INLINE BlockF32 decode_q5_1(const BlockQ5_1& b) {
-  __m256i q[4], h[4];
-  nibbles_i32(b.qs, q);
-  high_bits_i32(load_qh(b.qh), h);
-  for (int k = 0; k < 4; ++k) q[k] = _mm256_or_si256(q[k], h[k]);
-  return affine_as_f32(q, _cvtsh_ss(b.d), _cvtsh_ss(b.m));
+  return affine_as_f32(ints_or(nibbles(b.qs), high_bits(load_qh(b.qh))), _cvtsh_ss(b.d),
+                       _cvtsh_ss(b.m));
 }
 
 }  // namespace
@@ -425,7 +466,7 @@ struct Q45Q8Tokens {
                                         int64_t nb, float* out, int64_t out_stride) {
     const B* b = blocks<B>(row);
     float mins[NT] = {};
-    sum_blocks_tokens<NT>(
+    sum_blocks_tokens<NT, __m256>(
         nb, out, out_stride, [&](int64_t i) { return Decode(b[i]); },
         [&](const BlockI8& w, int64_t i, int t, __m256 acc) {
           const BlockQ8A& a = xq[t * xq_stride + i];

@@ -19,9 +19,17 @@ PRECIS_KERNEL_INLINE __m256 i8x8_to_f32(const int8_t* p) {
 }
 
 PRECIS_KERNEL_INLINE BlockF32 decode_f32(const BlockQ8_0& b) {
+#ifdef PRECIS_SIMD_AVX512VNNI
+  const auto i8x16 = [&](int at) {
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + at))));
+  };
+  return {{i8x16(0), i8x16(16)}, _cvtsh_ss(b.d)};
+#else
   return {
       {i8x8_to_f32(b.qs), i8x8_to_f32(b.qs + 8), i8x8_to_f32(b.qs + 16), i8x8_to_f32(b.qs + 24)},
       _cvtsh_ss(b.d)};
+#endif
 }
 
 struct Q8_0Tokens {
@@ -29,11 +37,10 @@ struct Q8_0Tokens {
   PRECIS_KERNEL_FLATTEN static void run(const void* row, const float* x, int64_t x_stride,
                                         int64_t nb, float* out, int64_t out_stride) {
     const BlockQ8_0* b = blocks<BlockQ8_0>(row);
-    sum_blocks_tokens<NT>(
+    sum_blocks_tokens<NT, VecF>(
         nb, out, out_stride, [&](int64_t i) { return decode_f32(b[i]); },
-        [&](const BlockF32& w, int64_t i, int t, __m256 acc) {
-          return _mm256_fmadd_ps(_mm256_set1_ps(w.d), block_dot(w, x + t * x_stride + i * kQK),
-                                 acc);
+        [&](const BlockF32& w, int64_t i, int t, VecF acc) {
+          return vec_fmadd(w.d, block_dot(w, x + t * x_stride + i * kQK), acc);
         });
   }
 };
@@ -50,7 +57,7 @@ struct Q8_0Q8Tokens {
   PRECIS_KERNEL_FLATTEN static void run(const void* row, const BlockQ8A* xq, int64_t xq_stride,
                                         int64_t nb, float* out, int64_t out_stride) {
     const BlockQ8_0* b = blocks<BlockQ8_0>(row);
-    sum_blocks_tokens<NT>(
+    sum_blocks_tokens<NT, __m256>(
         nb, out, out_stride,
         [&](int64_t i) {
           const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
