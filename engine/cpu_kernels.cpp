@@ -38,9 +38,56 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-// Eight weights of row `p` starting at element k, as f32.
+#ifdef PRECIS_SIMD_AVX512VNNI
+// The AVX-512 variant's dense dots sum in 16 lanes (zmm), the AVX2 variant's in 8: each variant
+// keeps one order for its one-token and batched paths.
+using Vec = __m512;
+constexpr int kLanes = 16;
+inline float hsum(__m512 v) {
+  return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+inline Vec vzero() {
+  return _mm512_setzero_ps();
+}
+inline Vec vfma(Vec a, Vec b, Vec c) {
+  return _mm512_fmadd_ps(a, b, c);
+}
+inline Vec vloadf(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+inline void vstoref(float* p, Vec v) {
+  _mm512_storeu_ps(p, v);
+}
+// kLanes weights of row `p` starting at element k, as f32.
 template <DType D>
-inline __m256 load8(const void* p, int64_t k) {
+inline Vec loadw(const void* p, int64_t k) {
+  if constexpr (D == DType::F32) {
+    return _mm512_loadu_ps(static_cast<const float*>(p) + k);
+  } else {
+    const __m256i h =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + k));
+    if constexpr (D == DType::F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+}
+#else
+using Vec = __m256;
+constexpr int kLanes = 8;
+inline Vec vzero() {
+  return _mm256_setzero_ps();
+}
+inline Vec vfma(Vec a, Vec b, Vec c) {
+  return _mm256_fmadd_ps(a, b, c);
+}
+inline Vec vloadf(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+inline void vstoref(float* p, Vec v) {
+  _mm256_storeu_ps(p, v);
+}
+// kLanes weights of row `p` starting at element k, as f32.
+template <DType D>
+inline Vec loadw(const void* p, int64_t k) {
   if constexpr (D == DType::F32) {
     return _mm256_loadu_ps(static_cast<const float*>(p) + k);
   } else if constexpr (D == DType::F16) {
@@ -52,6 +99,7 @@ inline __m256 load8(const void* p, int64_t k) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
 }
+#endif
 #endif
 
 template <DType D>
@@ -77,8 +125,8 @@ void matvec_rows(const float* x, int K, const TensorView& w, int N, float* y, in
       float acc = 0.f;
       int k = 0;
 #ifdef PRECIS_SIMD_AVX2
-      __m256 a = _mm256_setzero_ps();
-      for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(load8<D>(wr, k), _mm256_loadu_ps(x + k), a);
+      Vec a = vzero();
+      for (; k + kLanes <= K; k += kLanes) a = vfma(loadw<D>(wr, k), vloadf(x + k), a);
       acc = hsum(a);
 #endif
       for (; k < K; ++k) acc = std::fma(scalar_at<D>(wr, k), x[k], acc);
@@ -93,13 +141,13 @@ void matvec_rows(const float* x, int K, const TensorView& w, int N, float* y, in
   float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
   int k = 0;
 #ifdef PRECIS_SIMD_AVX2
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  for (; k + 8 <= K; k += 8) {
-    __m256 xv = _mm256_loadu_ps(x + k);
-    a0 = _mm256_fmadd_ps(load8<D>(w0, k), xv, a0);
-    a1 = _mm256_fmadd_ps(load8<D>(w1, k), xv, a1);
-    a2 = _mm256_fmadd_ps(load8<D>(w2, k), xv, a2);
-    a3 = _mm256_fmadd_ps(load8<D>(w3, k), xv, a3);
+  Vec a0 = vzero(), a1 = a0, a2 = a0, a3 = a0;
+  for (; k + kLanes <= K; k += kLanes) {
+    const Vec xv = vloadf(x + k);
+    a0 = vfma(loadw<D>(w0, k), xv, a0);
+    a1 = vfma(loadw<D>(w1, k), xv, a1);
+    a2 = vfma(loadw<D>(w2, k), xv, a2);
+    a3 = vfma(loadw<D>(w3, k), xv, a3);
   }
   s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
 #endif
@@ -129,8 +177,8 @@ inline float dot_like_matvec(const float* x, const float* w, int K) {
   float acc = 0.f;
   int k = 0;
 #ifdef PRECIS_SIMD_AVX2
-  __m256 a = _mm256_setzero_ps();
-  for (; k + 8 <= K; k += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), a);
+  Vec a = vzero();
+  for (; k + kLanes <= K; k += kLanes) a = vfma(vloadf(w + k), vloadf(x + k), a);
   acc = hsum(a);
 #endif
   for (; k < K; ++k) acc = std::fma(w[k], x[k], acc);
@@ -157,44 +205,42 @@ void matmul_batched(const float* x, int T, int K, const TensorView& w, int N, fl
         } else {
           int k = 0;
 #ifdef PRECIS_SIMD_AVX2
-          for (; k + 8 <= K; k += 8) _mm256_storeu_ps(dst + k, load8<D>(wr, k));
+          for (; k + kLanes <= K; k += kLanes) vstoref(dst + k, loadw<D>(wr, k));
 #endif
           for (; k < K; ++k) dst[k] = scalar_at<D>(wr, k);
         }
       }
       int t = 0;
 #ifdef PRECIS_SIMD_AVX2
-      // 4 rows x 2 tokens: eight independent FMA chains keep the FMA units busy, and each
-      // (row, token) still sums in matvec's exact order.
+      // 4 rows x kTok tokens: independent FMA chains keep the FMA units busy (8 of 16 registers
+      // for AVX2, 16 of 32 for AVX-512), and each (row, token) still sums in matvec's exact
+      // order.
+      constexpr int kTok = kLanes == 16 ? 4 : 2;
       if (rows == kRows) {
-        for (; t + 2 <= T; t += 2) {
-          const float* xa = x + static_cast<size_t>(t) * K;
-          const float* xb = xa + K;
+        for (; t + kTok <= T; t += kTok) {
+          const float* xs = x + static_cast<size_t>(t) * K;
           for (int r = 0; r < kRows; r += 4) {
             const float* w0 = tile.data() + static_cast<size_t>(r) * K;
-            const float *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            Vec acc[4][kTok];
+            for (auto& row_acc : acc)
+              for (Vec& v : row_acc) v = vzero();
             int k = 0;
-            for (; k + 8 <= K; k += 8) {
-              const __m256 va = _mm256_loadu_ps(xa + k), vb = _mm256_loadu_ps(xb + k);
-              const __m256 u0 = _mm256_loadu_ps(w0 + k), u1 = _mm256_loadu_ps(w1 + k);
-              const __m256 u2 = _mm256_loadu_ps(w2 + k), u3 = _mm256_loadu_ps(w3 + k);
-              a0 = _mm256_fmadd_ps(u0, va, a0), b0 = _mm256_fmadd_ps(u0, vb, b0);
-              a1 = _mm256_fmadd_ps(u1, va, a1), b1 = _mm256_fmadd_ps(u1, vb, b1);
-              a2 = _mm256_fmadd_ps(u2, va, a2), b2 = _mm256_fmadd_ps(u2, vb, b2);
-              a3 = _mm256_fmadd_ps(u3, va, a3), b3 = _mm256_fmadd_ps(u3, vb, b3);
-            }
-            float sa[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
-            float sb[4] = {hsum(b0), hsum(b1), hsum(b2), hsum(b3)};
-            const float* ws[4] = {w0, w1, w2, w3};
-            for (int i = 0; i < 4; ++i) {
-              for (int kk = k; kk < K; ++kk) {
-                sa[i] = std::fma(ws[i][kk], xa[kk], sa[i]);
-                sb[i] = std::fma(ws[i][kk], xb[kk], sb[i]);
+            for (; k + kLanes <= K; k += kLanes) {
+              Vec xv[kTok];
+              for (int j = 0; j < kTok; ++j) xv[j] = vloadf(xs + static_cast<size_t>(j) * K + k);
+              for (int i = 0; i < 4; ++i) {
+                const Vec u = vloadf(w0 + static_cast<size_t>(i) * K + k);
+                for (int j = 0; j < kTok; ++j) acc[i][j] = vfma(u, xv[j], acc[i][j]);
               }
-              y[static_cast<size_t>(t) * N + n0 + r + i] = sa[i];
-              y[static_cast<size_t>(t + 1) * N + n0 + r + i] = sb[i];
+            }
+            for (int i = 0; i < 4; ++i) {
+              const float* wi = w0 + static_cast<size_t>(i) * K;
+              for (int j = 0; j < kTok; ++j) {
+                const float* xj = xs + static_cast<size_t>(j) * K;
+                float sum = hsum(acc[i][j]);
+                for (int kk = k; kk < K; ++kk) sum = std::fma(wi[kk], xj[kk], sum);
+                y[static_cast<size_t>(t + j) * N + n0 + r + i] = sum;
+              }
             }
           }
         }
