@@ -30,9 +30,15 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::work(int thread) {
-  for (int t = next_task_.fetch_add(1); t < num_tasks_; t = next_task_.fetch_add(1))
-    (*job_)(t, thread);
+void ThreadPool::work(Job& job, int thread) {
+  for (int t = job.next.fetch_add(1); t < job.num_tasks; t = job.next.fetch_add(1)) {
+    (*job.fn)(t, thread);
+    if (job.done.fetch_add(1) + 1 == job.num_tasks) {
+      // Under the lock, so the notify cannot fall between run()'s check and its wait.
+      std::lock_guard<std::mutex> lock(mu_);
+      done_.notify_one();
+    }
+  }
 }
 
 void ThreadPool::worker(int thread) {
@@ -44,9 +50,11 @@ void ThreadPool::worker(int thread) {
       if (stopping_) return;
       seen = generation_;
     }
-    work(thread);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--busy_ == 0) done_.notify_one();
+    // Counted in before reading job_ (both sequentially consistent), so run() cannot see
+    // inside_ at 0 while this thread still holds a pointer to its Job.
+    inside_.fetch_add(1);
+    if (Job* job = job_.load()) work(*job, thread);
+    inside_.fetch_sub(1);
   }
 }
 
@@ -57,19 +65,23 @@ void ThreadPool::run(int num_tasks, const std::function<void(int, int)>& fn) {
     return;
   }
   std::lock_guard<std::mutex> one_job(run_mu_);
+  Job job;
+  job.fn = &fn;
+  job.num_tasks = num_tasks;
+  job_.store(&job);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    num_tasks_ = num_tasks;
-    next_task_.store(0);
-    busy_ = static_cast<int>(workers_.size());
     ++generation_;
   }
   wake_.notify_all();
-  work(0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [&] { return busy_ == 0; });
-  job_ = nullptr;
+  work(job, 0);
+  if (job.done.load() != num_tasks) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [&] { return job.done.load() == num_tasks; });
+  }
+  // Every task is done; workers still inside are only on their way out.
+  job_.store(nullptr);
+  while (inside_.load() != 0) std::this_thread::yield();
 }
 
 void parallel_for(int n, int grain, const std::function<void(int, int, int)>& fn,

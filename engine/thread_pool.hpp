@@ -3,10 +3,16 @@
 // wait policy can only be set through the environment before the library loads. This pool
 // blocks idle workers on a condition variable and lets the calling thread work too; tasks are
 // claimed dynamically, so a thread that the OS preempts does not hold the others back.
+//
+// A job ends when its tasks are done, not when every worker has woken up: a decode step is
+// hundreds of jobs of a few microseconds each, and waking a blocked thread can take longer than
+// that on these guests. The caller takes whatever tasks a slow worker has not claimed yet, and
+// waits only for tasks already running elsewhere.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -31,20 +37,29 @@ class ThreadPool {
   void run(int num_tasks, const std::function<void(int task, int thread)>& fn);
 
  private:
+  // One run() call's tasks; lives on run()'s stack.
+  struct Job {
+    const std::function<void(int, int)>* fn = nullptr;
+    int num_tasks = 0;
+    std::atomic<int> next{0};  // the next task to claim
+    std::atomic<int> done{0};  // tasks finished
+  };
+
   void worker(int thread);
-  void work(int thread);
+  // Claims and runs the job's tasks until none is left.
+  void work(Job& job, int thread);
 
   std::vector<std::thread> workers_;
   std::mutex run_mu_;  // one job at a time
   std::mutex mu_;
-  std::condition_variable wake_;
-  std::condition_variable done_;
-  uint64_t generation_ = 0;
+  std::condition_variable wake_;  // a job was published (or the pool stops)
+  std::condition_variable done_;  // a job's last task finished
+  uint64_t generation_ = 0;       // under mu_: bumped per published job
   bool stopping_ = false;
-  int busy_ = 0;  // workers still inside the current job
-  const std::function<void(int, int)>* job_ = nullptr;
-  int num_tasks_ = 0;
-  std::atomic<int> next_task_{0};
+  // The published job, null between jobs. A worker counts itself in inside_ before it reads
+  // job_, and run() clears job_ and then waits for inside_ to drain before its Job goes away.
+  std::atomic<Job*> job_{nullptr};
+  std::atomic<int> inside_{0};
 };
 
 // Splits [0, n) into about `chunks_per_thread` chunks per thread of at least `grain` items and
