@@ -120,6 +120,56 @@ inline __m256i load256(const void* p) {
 // and each 8 bytes g of their 32 qs bytes: the low nibbles are elements 64c + 8g.., the high
 // nibbles 64c + 32 + 8g... Each weight is rebuilt exactly as a * q - b (an FMA of an exact
 // product), then multiplied with x.
+#ifdef PRECIS_SIMD_AVX512VNNI
+// The AVX-512 variant, 16 lanes: for each pair of sub-blocks (2c, 2c+1) and each half h of their
+// 32 qs bytes, the low nibbles are elements 64c + 16h.., the high nibbles 64c + 32 + 16h... Each
+// weight is rebuilt exactly as a * q - b, then multiplied with x; sub-block 2c sums into
+// acc[t][0], 2c+1 into acc[t][1].
+template <bool Q5, class B>
+struct Q45KTokens {
+  template <int NT>
+  PRECIS_KERNEL_FLATTEN static void run(const void* row, const float* x, int64_t x_stride,
+                                        int64_t nb, float* out, int64_t out_stride) {
+    const B* blk = blocks<B>(row);
+    __m512 acc[NT][2];
+    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    const __m512i low4 = _mm512_set1_epi32(0xF);
+    for (int64_t i = 0; i < nb; ++i) {
+      const B& b = blk[i];
+      const ScaleMin s = scale_min(_cvtsh_ss(b.d), _cvtsh_ss(b.dmin), b.scales);
+      [[maybe_unused]] __m512i h4[2];  // qh[16h..16h+15] << 4 (q5_K): bit j lands at bit 4 + j
+      if constexpr (Q5)
+        for (int h = 0; h < 2; ++h)
+          h4[h] = _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(
+                                        reinterpret_cast<const __m128i*>(b.qh + 16 * h))),
+                                    4);
+      for (int c = 0; c < 4; ++c) {
+        const __m512 a0 = _mm512_set1_ps(s.a[2 * c]), b0 = _mm512_set1_ps(s.b[2 * c]);
+        const __m512 a1 = _mm512_set1_ps(s.a[2 * c + 1]), b1 = _mm512_set1_ps(s.b[2 * c + 1]);
+        for (int h = 0; h < 2; ++h) {
+          const __m512i v = _mm512_cvtepu8_epi32(
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 32 * c + 16 * h)));
+          __m512i q0 = _mm512_and_si512(v, low4);
+          __m512i q1 = _mm512_srli_epi32(v, 4);
+          if constexpr (Q5) {
+            const __m512i bit = _mm512_set1_epi32(16);
+            q0 = _mm512_or_si512(q0, _mm512_and_si512(_mm512_srli_epi32(h4[h], 2 * c), bit));
+            q1 = _mm512_or_si512(q1, _mm512_and_si512(_mm512_srli_epi32(h4[h], 2 * c + 1), bit));
+          }
+          const __m512 w0 = _mm512_fmsub_ps(a0, _mm512_cvtepi32_ps(q0), b0);
+          const __m512 w1 = _mm512_fmsub_ps(a1, _mm512_cvtepi32_ps(q1), b1);
+          for (int t = 0; t < NT; ++t) {
+            const float* xb = x + t * x_stride + i * kQKK + 64 * c + 16 * h;
+            acc[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xb), acc[t][0]);
+            acc[t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 32), acc[t][1]);
+          }
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) out[t * out_stride] = hsum(_mm512_add_ps(acc[t][0], acc[t][1]));
+  }
+};
+#else
 template <bool Q5, class B>
 struct Q45KTokens {
   template <int NT>
@@ -167,6 +217,8 @@ struct Q45KTokens {
           _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
   }
 };
+
+#endif
 
 // int8 activations, q4_K / q5_K: per sub-block j, a_j * d_x * sum(q * xq) - b_j * s_x.
 template <bool Q5, class B>
@@ -258,6 +310,63 @@ float dot_q6_k_scalar(const void* row, const float* x, int64_t nb) {
 // 8h + 2k, groups 2-3 scale 8h + 2k + 1. Sums of q * x per 16 elements are scaled once.
 #ifdef PRECIS_SIMD_AVX2
 namespace {
+#ifdef PRECIS_SIMD_AVX512VNNI
+PRECIS_KERNEL_INLINE __m512i u8x16(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// 16 lanes: for half h and lane group gg (l = 16gg..16gg+15, one scale's 16 elements) the four
+// elements 128h + 32k + l come from ql[64h + l], ql[64h + 32 + l] and qh[32h + l], with scale
+// 8h + 2k + gg; each group's q * x is scaled once into acc[t][k].
+struct Q6KTokens {
+  template <int NT>
+  PRECIS_KERNEL_FLATTEN static void run(const void* row, const float* x, int64_t x_stride,
+                                        int64_t nb, float* out, int64_t out_stride) {
+    const BlockQ6_K* blk = blocks<BlockQ6_K>(row);
+    __m512 acc[NT][4];
+    for (int t = 0; t < NT; ++t)
+      for (int k = 0; k < 4; ++k) acc[t][k] = _mm512_setzero_ps();
+    const __m512i low4 = _mm512_set1_epi32(0xF), top2 = _mm512_set1_epi32(0x30);
+    const __m512i off = _mm512_set1_epi32(32);
+    for (int64_t i = 0; i < nb; ++i) {
+      const BlockQ6_K& b = blk[i];
+      const float d = _cvtsh_ss(b.d);
+      for (int h = 0; h < 2; ++h) {
+        for (int gg = 0; gg < 2; ++gg) {
+          const __m512i va = u8x16(b.ql + 64 * h + 16 * gg);
+          const __m512i vb = u8x16(b.ql + 64 * h + 32 + 16 * gg);
+          const __m512i vh = u8x16(b.qh + 32 * h + 16 * gg);
+          const __m512i q[4] = {
+              _mm512_or_si512(_mm512_and_si512(va, low4),
+                              _mm512_and_si512(_mm512_slli_epi32(vh, 4), top2)),
+              _mm512_or_si512(_mm512_and_si512(vb, low4),
+                              _mm512_and_si512(_mm512_slli_epi32(vh, 2), top2)),
+              _mm512_or_si512(_mm512_srli_epi32(va, 4), _mm512_and_si512(vh, top2)),
+              _mm512_or_si512(_mm512_srli_epi32(vb, 4),
+                              _mm512_and_si512(_mm512_srli_epi32(vh, 2), top2)),
+          };
+          __m512 qf[4];
+          float sc[4];
+          for (int k = 0; k < 4; ++k) {
+            qf[k] = _mm512_cvtepi32_ps(_mm512_sub_epi32(q[k], off));
+            sc[k] = d * static_cast<float>(b.scales[8 * h + 2 * k + gg]);
+          }
+          for (int t = 0; t < NT; ++t) {
+            const float* xb = x + t * x_stride + i * kQKK + 128 * h + 16 * gg;
+            for (int k = 0; k < 4; ++k)
+              acc[t][k] =
+                  _mm512_fmadd_ps(_mm512_set1_ps(sc[k]),
+                                  _mm512_mul_ps(qf[k], _mm512_loadu_ps(xb + 32 * k)), acc[t][k]);
+          }
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t)
+      out[t * out_stride] = hsum(
+          _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3])));
+  }
+};
+#else
 struct Q6KTokens {
   template <int NT>
   PRECIS_KERNEL_FLATTEN static void run(const void* row, const float* x, int64_t x_stride,
@@ -307,6 +416,7 @@ struct Q6KTokens {
           _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
   }
 };
+#endif
 }  // namespace
 #endif
 
