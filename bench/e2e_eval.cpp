@@ -47,6 +47,7 @@ struct Args {
   // Off: every request is timed cold. On, truncation's prompt (the full prompt's first tokens)
   // would reuse the full prompt's cached KV blocks and look faster than it is.
   bool prefix_caching = false;
+  bool int8_activations = false;  // ModelOptions::int8_activations
   std::string model;
   std::string json_out;
   std::vector<double> rates{0.5, 0.33, 0.2};
@@ -62,7 +63,7 @@ struct Args {
       "                [--methods full,stat,lm,first,random] [--max-tokens N] [--json OUT]\n"
       "                [--arithmetic FILE] [--arithmetic-limit N] [--arithmetic-max-tokens N]\n"
       "                [--plan-placement before_question|system|answer_prefix]\n"
-      "                [--show] [--prefix-caching]\n"
+      "                [--show] [--prefix-caching] [--int8-activations]\n"
       "  --model       default: the default model (SmolLM2-135M-Instruct when fetched)\n"
       "  --data        question set (default data/eval/qa_lookup.jsonl); --limit 0 with\n"
       "                --methods none skips it\n"
@@ -71,7 +72,8 @@ struct Args {
       "                with a plan (template planner, plan.when always, no compression)\n"
       "  --show        print every answer to stderr (id, method, expected, got)\n"
       "  --prefix-caching  reuse cached KV blocks across requests (default off: every request\n"
-      "                is timed cold; truncation shares the full prompt's first tokens)\n");
+      "                is timed cold; truncation shares the full prompt's first tokens)\n"
+      "  --int8-activations  quantized weights meet 8-bit activations (model.int8_activations)\n");
   std::exit(code);
 }
 
@@ -97,6 +99,10 @@ Args parse(int argc, char** argv) {
     }
     if (k == "--prefix-caching") {
       a.prefix_caching = true;
+      continue;
+    }
+    if (k == "--int8-activations") {
+      a.int8_activations = true;
       continue;
     }
     if (i + 1 >= argc) usage(2);
@@ -200,10 +206,11 @@ void ask(precis::Pipeline& pipeline, const EvalItem& it, const std::string& docu
 }
 
 precis::PipelineConfig config(const std::string& model, const std::string& scorer, int max_tokens,
-                              bool prefix_caching) {
+                              const Args& args) {
   precis::PipelineConfig c;
   c.model.path = model;
-  c.model.prefix_caching = prefix_caching;
+  c.model.prefix_caching = args.prefix_caching;
+  c.model.int8_activations = args.int8_activations;
   c.model.kv_cache_mb = 256;
   c.compress.scorer = precis::parse_scorer_kind(scorer).value();  // "stat" or "lm"
   c.plan_enabled = false;
@@ -258,7 +265,7 @@ nlohmann::json run_arithmetic(const std::string& model, const Args& args) {
       spread.push_back(items[k * items.size() / args.arithmetic_limit]);
     items = std::move(spread);
   }
-  precis::PipelineConfig c = config(model, "stat", args.arithmetic_max_tokens, args.prefix_caching);
+  precis::PipelineConfig c = config(model, "stat", args.arithmetic_max_tokens, args);
   c.compress_enabled = false;
   precis::Pipeline no_plan(c);
   c.plan_enabled = true;
@@ -340,11 +347,10 @@ int main(int argc, char** argv) {
       return std::find(args.methods.begin(), args.methods.end(), m) != args.methods.end();
     };
     // Pipelines per scorer (the scorer is a pipeline setting); the baselines' own tokenizer.
-    precis::Pipeline plain(config(model, "stat", args.max_tokens, args.prefix_caching));
+    precis::Pipeline plain(config(model, "stat", args.max_tokens, args));
     std::unique_ptr<precis::Pipeline> lm;
     if (has("lm"))
-      lm = std::make_unique<precis::Pipeline>(
-          config(model, "lm", args.max_tokens, args.prefix_caching));
+      lm = std::make_unique<precis::Pipeline>(config(model, "lm", args.max_tokens, args));
     precis::engine::EngineOptions eo;
     eo.model_dir = model;
     eo.kv_cache_mb = 16;
