@@ -6,10 +6,16 @@
 //   stat@R, lm@R    precis compression at rate R with the model-free and the LM scorer;
 //   first@R         truncation: the first tokens of the passages up to the same budget;
 //   random@R        a random subset of the passages' tokens (seeded), in order;
+//   NAME            with --external NAME=FILE: documents another tool compressed (one JSON object
+//                   per line: id, compressed_documents, seconds), asked in place of the passages;
 // greedy, up to --max-tokens tokens, no plan. An answer is right when the item's answer occurs in
 // it (case-insensitive). Prints accuracy, accuracy relative to the full prompt, mean time to
 // first token and mean end-to-end time (compression included) and their ratio to the full
-// prompt's; --json writes the same figures for bench/e2e_chart.py. Figures only.
+// prompt's; --json writes the same figures for bench/e2e_chart.py. A second table gives the
+// compression alone for the methods that compress: input tokens (passages + blank line +
+// question, in the model's tokens) per second of compression (stat, lm: the pipeline's compress
+// stage, models already loaded; first, random: the cut; NAME: the file's seconds). The lm
+// pipeline compresses one item untimed before the first. Figures only.
 #include <nlohmann/json.hpp>
 #include <precis/precis.hpp>
 
@@ -54,6 +60,7 @@ struct Args {
   std::vector<std::string> methods{"full", "stat", "lm", "first", "random"};
   int limit = 100;
   int max_tokens = 12;
+  std::vector<std::pair<std::string, std::string>> external;  // NAME, FILE
 };
 
 [[noreturn]] void usage(int code) {
@@ -64,6 +71,7 @@ struct Args {
       "                [--arithmetic FILE] [--arithmetic-limit N] [--arithmetic-max-tokens N]\n"
       "                [--plan-placement before_question|system|answer_prefix]\n"
       "                [--show] [--prefix-caching] [--int8-activations]\n"
+      "                [--external NAME=FILE.jsonl ...]\n"
       "  --model       default: the default model (SmolLM2-135M-Instruct when fetched)\n"
       "  --data        question set (default data/eval/qa_lookup.jsonl); --limit 0 with\n"
       "                --methods none skips it\n"
@@ -73,7 +81,11 @@ struct Args {
       "  --show        print every answer to stderr (id, method, expected, got)\n"
       "  --prefix-caching  reuse cached KV blocks across requests (default off: every request\n"
       "                is timed cold; truncation shares the full prompt's first tokens)\n"
-      "  --int8-activations  quantized weights meet 8-bit activations (model.int8_activations)\n");
+      "  --int8-activations  quantized weights meet 8-bit activations (model.int8_activations)\n"
+      "  --external    documents compressed by another tool (bench/peer_llmlingua.sh), asked\n"
+      "                and scored as row NAME; FILE has a JSON object per line with id,\n"
+      "                compressed_documents, seconds (its compression time), and optionally\n"
+      "                original_tokens (checked against this tokenizer's count); repeatable\n");
   std::exit(code);
 }
 
@@ -127,7 +139,11 @@ Args parse(int argc, char** argv) {
       a.max_tokens = std::max(1, std::atoi(v.c_str()));
     else if (k == "--methods")
       a.methods = split(v);
-    else if (k == "--rates") {
+    else if (k == "--external") {
+      const size_t eq = v.find('=');
+      if (eq == 0 || eq == std::string::npos || eq + 1 == v.size()) usage(2);
+      a.external.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    } else if (k == "--rates") {
       a.rates.clear();
       for (const auto& r : split(v)) a.rates.push_back(std::atof(r.c_str()));
     } else
@@ -171,11 +187,49 @@ struct Tally {
   int items = 0, right = 0, errors = 0;
   double ttft = 0, total = 0;
   long prompt_tokens = 0;
+  // Compression alone, over the items that were compressed (by the pipeline or before it).
+  int compressed = 0;
+  double compress_s = 0;
+  long input_tokens = 0;
 };
 
+// Documents compressed by another tool, by item id.
+struct ExternalPrompt {
+  std::string documents;
+  double seconds = 0;
+  int original_tokens = -1;  // -1: not given
+};
+using ExternalFile = std::map<std::string, ExternalPrompt>;
+
+ExternalFile load_external(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  ExternalFile out;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    try {
+      const auto j = nlohmann::json::parse(line);
+      ExternalPrompt p;
+      p.documents = j.at("compressed_documents").get<std::string>();
+      p.seconds = j.at("seconds").get<double>();
+      if (!(p.seconds >= 0)) throw std::runtime_error("seconds must be >= 0");
+      if (j.contains("original_tokens")) p.original_tokens = j.at("original_tokens").get<int>();
+      if (!out.emplace(j.at("id").get<std::string>(), std::move(p)).second)
+        throw std::runtime_error("id repeated");
+    } catch (const std::exception& e) {
+      throw std::runtime_error(path + ":" + std::to_string(n) + ": " + e.what());
+    }
+  }
+  return out;
+}
+
 // One question through `pipeline`: the user message is `documents` then the question.
+// `extra_seconds` is compression done before the pipeline (> 0 counts the item as compressed);
+// `input_tokens` the uncompressed passages and question, for the compression's tokens/s.
 void ask(precis::Pipeline& pipeline, const EvalItem& it, const std::string& documents,
-         std::optional<double> rate, double extra_seconds, Tally& t, const char* show) {
+         std::optional<double> rate, double extra_seconds, int input_tokens, Tally& t,
+         const char* show) {
   precis::Request r;
   r.messages = {{"user", documents + "\n\n" + it.question}};
   r.question = it.question;
@@ -199,6 +253,15 @@ void ask(precis::Pipeline& pipeline, const EvalItem& it, const std::string& docu
     t.ttft += extra_seconds + std::chrono::duration<double>(first.value_or(t1) - t0).count();
     t.total += extra_seconds + std::chrono::duration<double>(t1 - t0).count();
     t.prompt_tokens += res.final_prompt_tokens;
+    double compress_s = extra_seconds;
+    bool compressed = extra_seconds > 0;
+    for (const auto& st : res.timings)
+      if (st.stage == "compress") compress_s += st.ms / 1000, compressed = true;
+    if (compressed) {
+      ++t.compressed;
+      t.compress_s += compress_s;
+      t.input_tokens += input_tokens;
+    }
   } catch (const std::exception& e) {
     ++t.errors;
     std::fprintf(stderr, "%s: %s\n", it.id.c_str(), e.what());
@@ -356,6 +419,24 @@ int main(int argc, char** argv) {
     eo.kv_cache_mb = 16;
     precis::engine::Engine tok_engine(eo);
     const auto& tok = tok_engine.tokenizer();
+    std::vector<std::pair<std::string, ExternalFile>> external;
+    for (const auto& [name, path] : args.external) {
+      external.emplace_back(name, load_external(path));
+      for (const EvalItem& it : items)
+        if (!external.back().second.count(it.id))
+          throw std::runtime_error(path + ": no compressed documents for item " + it.id);
+    }
+    std::map<std::string, int> token_count_mismatches;  // by external name
+    if (lm && !items.empty()) {  // untimed: the scorer's first call pays one-off costs
+      precis::Request warm;
+      warm.messages = {{"user", join(items[0].contexts) + "\n\n" + items[0].question}};
+      warm.question = items[0].question;
+      warm.rate = args.rates.empty() ? 0.5 : args.rates.front();
+      precis::GenerateOptions g = lm->config().generate;
+      g.max_tokens = 1;
+      warm.generate = g;
+      lm->run(warm);
+    }
 
     std::map<std::string, Tally> tallies;  // "method@rate"
     std::vector<std::string> order;
@@ -368,14 +449,18 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < items.size(); ++i) {
       const EvalItem& it = items[i];
       const std::string docs = join(it.contexts);
+      const int input_tokens =
+          static_cast<int>(tok.encode(docs + "\n\n" + it.question, false).size());
       auto shown = [&](const std::string& key) { return args.show ? key.c_str() : nullptr; };
-      if (has("full")) ask(plain, it, docs, std::nullopt, 0, tally("full"), shown("full"));
+      if (has("full"))
+        ask(plain, it, docs, std::nullopt, 0, input_tokens, tally("full"), shown("full"));
       for (double rate : args.rates) {
         char r[16];
         std::snprintf(r, sizeof r, "@%.2f", rate);
         const std::string stat_key = std::string("stat") + r, lm_key = std::string("lm") + r;
-        if (has("stat")) ask(plain, it, docs, rate, 0, tally(stat_key), shown(stat_key));
-        if (lm) ask(*lm, it, docs, rate, 0, tally(lm_key), shown(lm_key));
+        if (has("stat"))
+          ask(plain, it, docs, rate, 0, input_tokens, tally(stat_key), shown(stat_key));
+        if (lm) ask(*lm, it, docs, rate, 0, input_tokens, tally(lm_key), shown(lm_key));
         for (const char* base : {"first", "random"}) {
           if (!has(base)) continue;
           const auto t0 = Clock::now();
@@ -384,8 +469,17 @@ int main(int argc, char** argv) {
                               : precis::bench::keep_random_tokens(tok, it, rate, 1000 + i);
           const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
           const std::string key = std::string(base) + r;
-          ask(plain, it, sh.contexts_text, std::nullopt, secs, tally(key), shown(key));
+          ask(plain, it, sh.contexts_text, std::nullopt, secs, input_tokens, tally(key),
+              shown(key));
         }
+      }
+      for (const auto& [name, file] : external) {
+        const ExternalPrompt& p = file.at(it.id);
+        if (p.original_tokens >= 0 && p.original_tokens != input_tokens)
+          ++token_count_mismatches[name];
+        // A compressor that took no measurable time still compressed.
+        ask(plain, it, p.documents, std::nullopt, std::max(p.seconds, 1e-9), input_tokens,
+            tally(name), shown(name));
       }
       std::fprintf(stderr, "\r%zu/%zu items", i + 1, items.size());
     }
@@ -397,7 +491,9 @@ int main(int argc, char** argv) {
       return t.items ? static_cast<double>(t.right) / t.items : 0.0;
     };
     auto mean = [](double v, const Tally& t) { return t.items ? v / t.items : 0.0; };
-    std::printf("%-12s %6s %9s %9s %11s %9s %11s %10s %7s\n", "method", "items", "accuracy",
+    int width = 12;  // the method column: as wide as the longest name (--external NAME)
+    for (const auto& key : order) width = std::max(width, static_cast<int>(key.size()));
+    std::printf("%-*s %6s %9s %9s %11s %9s %11s %10s %7s\n", width, "method", "items", "accuracy",
                 "vs_full", "prompt_tok", "ttft_s", "ttft/full", "total_s", "errors");
     nlohmann::json out = {
         {"model", model}, {"items", items.size()}, {"rows", nlohmann::json::array()}};
@@ -406,9 +502,10 @@ int main(int argc, char** argv) {
       const double rel = acc(full) > 0 ? acc(t) / acc(full) : 0.0;
       const double ttft = mean(t.ttft, t), ttft_full = mean(full.ttft, full);
       const double total = mean(t.total, t), total_full = mean(full.total, full);
-      std::printf("%-12s %6d %9.3f %9.2f %11.0f %9.3f %11.2f %10.3f %7d   (total/full %.2f)\n",
-                  key.c_str(), t.items, acc(t), rel, mean(static_cast<double>(t.prompt_tokens), t),
-                  ttft, ttft_full > 0 ? ttft / ttft_full : 0.0, total, t.errors,
+      std::printf("%-*s %6d %9.3f %9.2f %11.0f %9.3f %11.2f %10.3f %7d   (total/full %.2f)\n",
+                  width, key.c_str(), t.items, acc(t), rel,
+                  mean(static_cast<double>(t.prompt_tokens), t), ttft,
+                  ttft_full > 0 ? ttft / ttft_full : 0.0, total, t.errors,
                   total_full > 0 ? total / total_full : 0.0);
       out["rows"].push_back({{"method", key},
                              {"items", t.items},
@@ -418,7 +515,29 @@ int main(int argc, char** argv) {
                              {"ttft_s", ttft},
                              {"total_s", total},
                              {"errors", t.errors}});
+      if (t.compressed) {
+        out["rows"].back()["input_tokens"] = static_cast<double>(t.input_tokens) / t.compressed;
+        out["rows"].back()["compress_s"] = t.compress_s / t.compressed;
+        out["rows"].back()["compress_tok_s"] = t.compress_s > 0 ? t.input_tokens / t.compress_s : 0;
+      }
     }
+    bool compression_table = false;
+    for (const auto& key : order) {
+      const Tally& t = tallies[key];
+      if (!t.compressed) continue;
+      if (!compression_table)
+        std::printf(
+            "\ncompression alone: input = passages + question (model's tokens), seconds "
+            "per item, tokens/s = input tokens / seconds\n%-*s %6s %10s %11s %11s\n",
+            width, "method", "items", "input_tok", "compress_s", "tok/s");
+      compression_table = true;
+      std::printf("%-*s %6d %10.0f %11.4f %11.1f\n", width, key.c_str(), t.compressed,
+                  static_cast<double>(t.input_tokens) / t.compressed, t.compress_s / t.compressed,
+                  t.compress_s > 0 ? t.input_tokens / t.compress_s : 0.0);
+    }
+    for (const auto& [name, n] : token_count_mismatches)
+      std::printf("%s: %d of %zu items give original_tokens other than this tokenizer's count\n",
+                  name.c_str(), n, items.size());
     if (!args.arithmetic.empty()) out["arithmetic"] = run_arithmetic(model, args);
     if (!args.json_out.empty()) std::ofstream(args.json_out) << out.dump(2) << "\n";
   } catch (const std::exception& e) {
