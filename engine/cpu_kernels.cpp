@@ -283,6 +283,8 @@ const QuantKernels& row_kernels(const char* what, GgmlType type, int K) {
 // at a time while both stay in L1 (K = 1536: 16 rows of Q4_1 are 14 KiB, 8 rows of x 48 KiB in
 // f32 or 15 KiB as 8-bit blocks).
 constexpr int kXTile = 8;
+// Weight bytes x tokens below which a matmul runs on the calling thread alone.
+constexpr size_t kInlineBytes = size_t{1024} << 10;
 
 // One quantized matrix of a matmul: its rows, where its outputs go, and its type's kernels.
 struct QuantMatrix {
@@ -301,8 +303,13 @@ template <class Act, class RowDot>
 void matmul_rows_by_tokens(const Act* x, size_t x_row, int T, std::span<const QuantMatrix> mats,
                            RowDot row_dot) {
   int total = 0;
-  for (const QuantMatrix& m : mats) total += m.N;
-  parallel_for(total, 16, [&](int begin, int end, int) {
+  size_t bytes = 0;
+  for (const QuantMatrix& m : mats) total += m.N, bytes += m.row_bytes * m.N;
+  // Too little work to be worth waking another thread (a decode step's small projections: the
+  // wake-up costs about what the work does): the caller does it all. The split does not change
+  // any result.
+  const int grain = bytes * static_cast<size_t>(T) < kInlineBytes ? total : 16;
+  parallel_for(total, grain, [&](int begin, int end, int) {
     for (int t0 = 0; t0 < T; t0 += kXTile) {
       const int t1 = std::min(T, t0 + kXTile);
       size_t mi = 0;
