@@ -175,40 +175,6 @@ PRECIS_KERNEL_INLINE void high_bits_i32(uint32_t qh, __m256i h[4]) {
   h[3] = _mm256_and_si256(_mm256_srlv_epi32(hi, sh1), bit);
 }
 
-// sum_i q[i] * x[i] over a block with signed int32 q, as 8 lanes.
-inline __m256 qx_block(const __m256i q[4], const float* x) {
-  __m256 s0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[0]), _mm256_loadu_ps(x));
-  __m256 s1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[2]), _mm256_loadu_ps(x + 16));
-  s0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[1]), _mm256_loadu_ps(x + 8), s0);
-  s1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), _mm256_loadu_ps(x + 24), s1);
-  return _mm256_add_ps(s0, s1);
-}
-
-// sum_i (d * q[i] + m) * x[i] over a block with unsigned q: each weight is rebuilt exactly
-// (d * q is exact, one rounding for + m, as dequantize), then multiplied with x.
-inline __m256 wx_block(float d, float m, const __m256i q[4], const float* x) {
-  const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
-  auto w = [&](int i) { return _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(q[i]), mv); };
-  __m256 s0 = _mm256_mul_ps(w(0), _mm256_loadu_ps(x));
-  __m256 s1 = _mm256_mul_ps(w(2), _mm256_loadu_ps(x + 16));
-  s0 = _mm256_fmadd_ps(w(1), _mm256_loadu_ps(x + 8), s0);
-  s1 = _mm256_fmadd_ps(w(3), _mm256_loadu_ps(x + 24), s1);
-  return _mm256_add_ps(s0, s1);
-}
-
-// Two accumulators over alternate blocks; `f(i)` gives block i's contribution as 8 lanes.
-template <class F>
-inline float sum_blocks(int64_t nb, F f) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    acc0 = _mm256_add_ps(acc0, f(i));
-    acc1 = _mm256_add_ps(acc1, f(i + 1));
-  }
-  if (i < nb) acc0 = _mm256_add_ps(acc0, f(i));
-  return hsum(_mm256_add_ps(acc0, acc1));
-}
-
 // The block's 32 nibbles as bytes in element order (0..15 low nibbles, 16..31 high nibbles).
 PRECIS_KERNEL_INLINE __m256i nibbles_u8(const uint8_t* qs) {
   const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
@@ -225,11 +191,6 @@ PRECIS_KERNEL_INLINE __m256i high_bits_u8(uint32_t qh) {
   const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
   return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
                           _mm256_set1_epi8(0x10));
-}
-
-// Signed int8 weights w times activations a, summed in groups of 4, as int32 lanes.
-inline __m256i dot_i8_i8(__m256i w, __m256i a) {
-  return dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
 }
 
 PRECIS_KERNEL_INLINE __m256i load_a(const BlockQ8A& a) {

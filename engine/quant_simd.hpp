@@ -143,7 +143,7 @@ PRECIS_KERNEL_INLINE __m256 vec_fmadd(float a, __m256 b, __m256 c) {
 }
 
 // One weight row against NT tokens: decode(i) unpacks block i once, then
-// acc = step(decoded, i, t, acc) adds its share to token t's 8 lanes. Each token sums exactly as a
+// acc = step(decoded, i, t, acc) adds its share to token t's lanes. Each token sums exactly as a
 // one-token call does (two accumulators over alternate blocks, then one horizontal sum), so
 // batching tokens changes the cost, never a bit of the result. out[t * out_stride] gets token t's.
 // V: the accumulators' vector type (VecF for f32 activations, __m256 for 8-bit ones).
