@@ -38,25 +38,19 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
+// The variant's float vector (quant_simd.hpp): the AVX-512 variant's dense dots sum in 16 lanes
+// (zmm), the AVX2 variant's in 8; each variant keeps one order for its one-token and batched
+// paths.
+using Vec = quant_impl::PRECIS_ISA_NS::VecF;
+constexpr int kLanes = quant_impl::PRECIS_ISA_NS::kLanesF;
+using quant_impl::PRECIS_ISA_NS::vec_fma;
+using quant_impl::PRECIS_ISA_NS::vec_load;
+using quant_impl::PRECIS_ISA_NS::vec_store;
+using quant_impl::PRECIS_ISA_NS::vec_zero;
+
 #ifdef PRECIS_SIMD_AVX512VNNI
-// The AVX-512 variant's dense dots sum in 16 lanes (zmm), the AVX2 variant's in 8: each variant
-// keeps one order for its one-token and batched paths.
-using Vec = __m512;
-constexpr int kLanes = 16;
 inline float hsum(__m512 v) {
   return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
-}
-inline Vec vzero() {
-  return _mm512_setzero_ps();
-}
-inline Vec vfma(Vec a, Vec b, Vec c) {
-  return _mm512_fmadd_ps(a, b, c);
-}
-inline Vec vloadf(const float* p) {
-  return _mm512_loadu_ps(p);
-}
-inline void vstoref(float* p, Vec v) {
-  _mm512_storeu_ps(p, v);
 }
 // kLanes weights of row `p` starting at element k, as f32.
 template <DType D>
@@ -71,20 +65,6 @@ inline Vec loadw(const void* p, int64_t k) {
   }
 }
 #else
-using Vec = __m256;
-constexpr int kLanes = 8;
-inline Vec vzero() {
-  return _mm256_setzero_ps();
-}
-inline Vec vfma(Vec a, Vec b, Vec c) {
-  return _mm256_fmadd_ps(a, b, c);
-}
-inline Vec vloadf(const float* p) {
-  return _mm256_loadu_ps(p);
-}
-inline void vstoref(float* p, Vec v) {
-  _mm256_storeu_ps(p, v);
-}
 // kLanes weights of row `p` starting at element k, as f32.
 template <DType D>
 inline Vec loadw(const void* p, int64_t k) {
@@ -125,8 +105,8 @@ void matvec_rows(const float* x, int K, const TensorView& w, int N, float* y, in
       float acc = 0.f;
       int k = 0;
 #ifdef PRECIS_SIMD_AVX2
-      Vec a = vzero();
-      for (; k + kLanes <= K; k += kLanes) a = vfma(loadw<D>(wr, k), vloadf(x + k), a);
+      Vec a = vec_zero();
+      for (; k + kLanes <= K; k += kLanes) a = vec_fma(loadw<D>(wr, k), vec_load(x + k), a);
       acc = hsum(a);
 #endif
       for (; k < K; ++k) acc = std::fma(scalar_at<D>(wr, k), x[k], acc);
@@ -141,13 +121,13 @@ void matvec_rows(const float* x, int K, const TensorView& w, int N, float* y, in
   float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
   int k = 0;
 #ifdef PRECIS_SIMD_AVX2
-  Vec a0 = vzero(), a1 = a0, a2 = a0, a3 = a0;
+  Vec a0 = vec_zero(), a1 = a0, a2 = a0, a3 = a0;
   for (; k + kLanes <= K; k += kLanes) {
-    const Vec xv = vloadf(x + k);
-    a0 = vfma(loadw<D>(w0, k), xv, a0);
-    a1 = vfma(loadw<D>(w1, k), xv, a1);
-    a2 = vfma(loadw<D>(w2, k), xv, a2);
-    a3 = vfma(loadw<D>(w3, k), xv, a3);
+    const Vec xv = vec_load(x + k);
+    a0 = vec_fma(loadw<D>(w0, k), xv, a0);
+    a1 = vec_fma(loadw<D>(w1, k), xv, a1);
+    a2 = vec_fma(loadw<D>(w2, k), xv, a2);
+    a3 = vec_fma(loadw<D>(w3, k), xv, a3);
   }
   s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
 #endif
@@ -177,8 +157,8 @@ inline float dot_like_matvec(const float* x, const float* w, int K) {
   float acc = 0.f;
   int k = 0;
 #ifdef PRECIS_SIMD_AVX2
-  Vec a = vzero();
-  for (; k + kLanes <= K; k += kLanes) a = vfma(vloadf(w + k), vloadf(x + k), a);
+  Vec a = vec_zero();
+  for (; k + kLanes <= K; k += kLanes) a = vec_fma(vec_load(w + k), vec_load(x + k), a);
   acc = hsum(a);
 #endif
   for (; k < K; ++k) acc = std::fma(w[k], x[k], acc);
@@ -205,7 +185,7 @@ void matmul_batched(const float* x, int T, int K, const TensorView& w, int N, fl
         } else {
           int k = 0;
 #ifdef PRECIS_SIMD_AVX2
-          for (; k + kLanes <= K; k += kLanes) vstoref(dst + k, loadw<D>(wr, k));
+          for (; k + kLanes <= K; k += kLanes) vec_store(dst + k, loadw<D>(wr, k));
 #endif
           for (; k < K; ++k) dst[k] = scalar_at<D>(wr, k);
         }
@@ -223,14 +203,14 @@ void matmul_batched(const float* x, int T, int K, const TensorView& w, int N, fl
             const float* w0 = tile.data() + static_cast<size_t>(r) * K;
             Vec acc[4][kTok];
             for (auto& row_acc : acc)
-              for (Vec& v : row_acc) v = vzero();
+              for (Vec& v : row_acc) v = vec_zero();
             int k = 0;
             for (; k + kLanes <= K; k += kLanes) {
               Vec xv[kTok];
-              for (int j = 0; j < kTok; ++j) xv[j] = vloadf(xs + static_cast<size_t>(j) * K + k);
+              for (int j = 0; j < kTok; ++j) xv[j] = vec_load(xs + static_cast<size_t>(j) * K + k);
               for (int i = 0; i < 4; ++i) {
-                const Vec u = vloadf(w0 + static_cast<size_t>(i) * K + k);
-                for (int j = 0; j < kTok; ++j) acc[i][j] = vfma(u, xv[j], acc[i][j]);
+                const Vec u = vec_load(w0 + static_cast<size_t>(i) * K + k);
+                for (int j = 0; j < kTok; ++j) acc[i][j] = vec_fma(u, xv[j], acc[i][j]);
               }
             }
             for (int i = 0; i < 4; ++i) {

@@ -113,6 +113,20 @@ PRECIS_KERNEL_INLINE __m512 vec_mul(float a, __m512 b) {
 PRECIS_KERNEL_INLINE __m512 vec_fmadd(float a, __m512 b, __m512 c) {
   return _mm512_fmadd_ps(_mm512_set1_ps(a), b, c);
 }
+// VecF's lane count and plain operations, for the dense kernels (cpu_kernels.cpp) too.
+constexpr int kLanesF = 16;
+PRECIS_KERNEL_INLINE VecF vec_zero() {
+  return _mm512_setzero_ps();
+}
+PRECIS_KERNEL_INLINE VecF vec_load(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+PRECIS_KERNEL_INLINE void vec_store(float* p, VecF v) {
+  _mm512_storeu_ps(p, v);
+}
+PRECIS_KERNEL_INLINE VecF vec_fma(VecF a, VecF b, VecF c) {
+  return _mm512_fmadd_ps(a, b, c);
+}
 #else
 // A block of 32 weights unpacked to f32 for the f32-activation dots: v[k] holds elements
 // 8k..8k+7, and d is the scale the block's sum is multiplied by (1 where v holds scaled weights).
@@ -130,6 +144,19 @@ PRECIS_KERNEL_INLINE __m256 block_dot(const BlockF32& w, const float* x) {
   s0 = _mm256_fmadd_ps(w.v[1], _mm256_loadu_ps(x + 8), s0);
   s1 = _mm256_fmadd_ps(w.v[3], _mm256_loadu_ps(x + 24), s1);
   return _mm256_add_ps(s0, s1);
+}
+constexpr int kLanesF = 8;
+PRECIS_KERNEL_INLINE VecF vec_zero() {
+  return _mm256_setzero_ps();
+}
+PRECIS_KERNEL_INLINE VecF vec_load(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+PRECIS_KERNEL_INLINE void vec_store(float* p, VecF v) {
+  _mm256_storeu_ps(p, v);
+}
+PRECIS_KERNEL_INLINE VecF vec_fma(VecF a, VecF b, VecF c) {
+  return _mm256_fmadd_ps(a, b, c);
 }
 #endif
 PRECIS_KERNEL_INLINE __m256 vec_add(__m256 a, __m256 b) {
