@@ -45,6 +45,26 @@ CpuBackend::CpuBackend(const ModelWeights& weights, int num_blocks, int block_si
     v_cache_.assign(total, 0.f);
   }
   rope_inv_freq_ = rope_inv_freq(c);
+  layers_ = w_.layers;
+  lm_head_ = w_.lm_head;
+  if (activations_ == cpu::Activations::int8 && active_kernels().isa == CpuIsa::avx512)
+    interleave_weights();
+}
+
+void CpuBackend::interleave_weights() {
+  auto repack = [&](TensorView& v) {
+    if (!v.quant || v.shape.size() != 2) return;
+    std::optional<InterleavedMatrix> m =
+        interleave_matrix(v, static_cast<int>(v.shape[0]), static_cast<int>(v.shape[1]));
+    if (!m) return;
+    interleaved_.push_back(std::make_unique<InterleavedMatrix>(std::move(*m)));
+    v.cpu_interleaved = interleaved_.back().get();
+  };
+  for (LayerWeights& L : layers_)
+    for (TensorView* v :
+         {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj, &L.down_proj})
+      repack(*v);
+  repack(lm_head_);
 }
 
 size_t CpuBackend::kv_offset(int layer, int block, int kv_head, int slot) const {
@@ -229,7 +249,7 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
     cpu::load_row(w_.embed_tokens, rows.tokens[t], H, x_.data() + static_cast<size_t>(t) * H);
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
-    const LayerWeights& L = w_.layers[l];
+    const LayerWeights& L = layers_[l];
     cpu::rms_norm(x_.data(), T, H, L.input_norm, c.rms_norm_eps, xn_.data());
     const cpu::MatmulOut qkv[] = {{&L.q_proj, q_dim, q_.data()},
                                   {&L.k_proj, kv_dim, k_.data()},
@@ -279,7 +299,7 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
                 x_.data() + static_cast<size_t>(out_rows[r]) * H, sizeof(float) * H);
   std::vector<float> normed(picked.size());
   cpu::rms_norm(picked.data(), R, H, w_.final_norm, c.rms_norm_eps, normed.data());
-  cpu::matmul_wt(normed.data(), R, H, w_.lm_head, V, logits.data(), activations_);
+  cpu::matmul_wt(normed.data(), R, H, lm_head_, V, logits.data(), activations_);
 }
 
 }  // namespace precis::engine

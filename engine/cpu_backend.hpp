@@ -4,10 +4,12 @@
 // every other backend is checked against this one.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "engine/backend.hpp"
 #include "engine/cpu_kernels.hpp"
+#include "engine/interleaved_quant.hpp"
 #include "engine/kv_cache_dtype.hpp"
 #include "engine/model_weights.hpp"
 
@@ -15,7 +17,9 @@ namespace precis::engine {
 
 class CpuBackend final : public Backend {
  public:
-  // activations: how quantized weights meet them (cpu_kernels.hpp); f32 is the reference.
+  // activations: how quantized weights meet them (cpu_kernels.hpp); f32 is the reference. With
+  // int8 on a CPU with AVX-512 VNNI, the quantized matrices are repacked at construction
+  // (interleaved_quant.hpp) and multiplied by the interleaved GEMM.
   // kv_dtype: what K and V are stored in; size num_blocks with kv_blocks_for_budget(..., kv_dtype).
   CpuBackend(const ModelWeights& weights, int num_blocks, int block_size,
              cpu::Activations activations = cpu::Activations::f32,
@@ -39,7 +43,13 @@ class CpuBackend final : public Backend {
                     std::span<const BatchSequence> batch, const std::vector<int>& row_seq,
                     const std::vector<int>& row_pos);
 
+  // The views forward() reads: w_'s, with cpu_interleaved set where a matrix was repacked.
+  void interleave_weights();
+
   const ModelWeights& w_;
+  std::vector<LayerWeights> layers_;
+  TensorView lm_head_;
+  std::vector<std::unique_ptr<InterleavedMatrix>> interleaved_;  // what the views point to
   int num_blocks_, block_size_;
   cpu::Activations activations_;
   int head_dim_, n_heads_, n_kv_heads_;

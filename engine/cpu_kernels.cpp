@@ -328,9 +328,61 @@ void matmul_quant_int8(const float* x, int T, int K, std::span<const QuantMatrix
       });
 }
 
+// Interleaved matrices (the CPU backend repacked them: interleaved_quant.hpp) against 8-bit
+// activations, 16 rows of one matrix per task, all the matrices one parallel job.
+void matmul_interleaved(const float* x, int T, int K, std::span<const MatmulOut> outs) {
+  const int64_t nb = K / kQK;
+  thread_local std::vector<BlockQ8A> xq_buffer;  // as matmul_quant_int8's
+  thread_local std::vector<int32_t> xs_buffer;
+  xq_buffer.resize(static_cast<size_t>(T) * nb);
+  xs_buffer.resize(static_cast<size_t>(T) * nb * 2);
+  BlockQ8A* const xq = xq_buffer.data();
+  int32_t* const xs = xs_buffer.data();
+  parallel_for(T, 4, [&](int begin, int end, int) {
+    for (int t = begin; t < end; ++t) {
+      quant_impl::PRECIS_ISA_NS::quantize_activations_blocks(x + static_cast<size_t>(t) * K,
+                                                             xq + t * nb, nb);
+      quant_impl::PRECIS_ISA_NS::interleaved_half_sums(xq + t * nb, nb, xs + t * nb * 2);
+    }
+  });
+  int total = 0;
+  size_t bytes = 0;
+  for (const MatmulOut& o : outs) {
+    const InterleavedMatrix& m = *o.w->cpu_interleaved;
+    if (m.N != o.N || m.K != K)
+      throw std::invalid_argument("matmul_wt: " + o.w->name + " is interleaved as [" +
+                                  std::to_string(m.N) + ", " + std::to_string(m.K) +
+                                  "], used as [" + std::to_string(o.N) + ", " + std::to_string(K) +
+                                  "]");
+    total += m.N / kInterleaveRows;
+    bytes += m.group_bytes * static_cast<size_t>(m.N / kInterleaveRows);
+  }
+  // As matmul_rows_by_tokens: a small job stays on the calling thread.
+  const int grain = bytes * static_cast<size_t>(T) < kInlineBytes ? total : 1;
+  parallel_for(total, grain, [&](int begin, int end, int) {
+    size_t mi = 0;
+    int base = 0;  // the first group of outs[mi] in the job's numbering
+    for (int g = begin; g < end; ++g) {
+      while (g - base >= outs[mi].N / kInterleaveRows) base += outs[mi++].N / kInterleaveRows;
+      const MatmulOut& o = outs[mi];
+      quant_impl::PRECIS_ISA_NS::gemm_interleaved(*o.w->cpu_interleaved, g - base, xq, nb, xs,
+                                                  nb * 2, T, o.y, o.N);
+    }
+  });
+}
+
 // Quantized matrices that all read x [T, K]; each y as matmul_wt writes it.
 void matmul_quant(const float* x, int T, int K, std::span<const MatmulOut> outs,
                   Activations activations) {
+  // Interleaved weights take their own GEMM, the others the row kernels below.
+  if (std::any_of(outs.begin(), outs.end(),
+                  [](const MatmulOut& o) { return o.w->cpu_interleaved; })) {
+    std::vector<MatmulOut> packed, rest;
+    for (const MatmulOut& o : outs) (o.w->cpu_interleaved ? packed : rest).push_back(o);
+    matmul_interleaved(x, T, K, packed);
+    if (rest.empty()) return;
+    return matmul_quant(x, T, K, rest, activations);
+  }
   std::vector<QuantMatrix> mats;
   bool int8 = activations == Activations::int8 && K % kQK == 0;
   for (const MatmulOut& o : outs) {
@@ -463,6 +515,8 @@ const KernelTable& kernel_table() {
   static constexpr KernelTable table = {PRECIS_ISA,
                                         quant_impl::PRECIS_ISA_NS::find_kernels,
                                         quant_impl::PRECIS_ISA_NS::quantize_activations_blocks,
+                                        quant_impl::PRECIS_ISA_NS::gemm_interleaved,
+                                        quant_impl::PRECIS_ISA_NS::interleaved_half_sums,
                                         matmul_wt,
                                         matmul_wt_multi,
                                         load_row,

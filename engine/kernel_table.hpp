@@ -7,6 +7,7 @@
 #include "engine/cpu_isa.hpp"
 #include "engine/cpu_kernels.hpp"
 #include "engine/cpu_kv_kernels.hpp"
+#include "engine/interleaved_quant.hpp"
 #include "engine/quant.hpp"
 
 #include <cstdint>
@@ -37,6 +38,11 @@ struct KernelTable {
   // The type's kernels; null for a type without any (quant_supported is false).
   const QuantKernels* (*quant)(GgmlType t);
   void (*quantize_activations)(const float* x, BlockQ8A* xq, int64_t nb);
+  // As quant_kernels.hpp's: the interleaved GEMM, and the activation sums it needs.
+  void (*gemm_interleaved)(const InterleavedMatrix& m, int group, const BlockQ8A* xq,
+                           int64_t xq_stride, const int32_t* xs, int64_t xs_stride, int T, float* y,
+                           int64_t y_stride);
+  void (*interleaved_half_sums)(const BlockQ8A* xq, int64_t nb, int32_t* out);
   // As the cpu:: functions of the same names.
   void (*matmul_wt)(const float* x, int T, int K, const TensorView& w, int N, float* y,
                     cpu::Activations activations);

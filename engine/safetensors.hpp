@@ -17,6 +17,8 @@
 
 namespace precis::engine {
 
+struct InterleavedMatrix;
+
 struct TensorView {
   std::string name;
   std::string file;  // where it lives, for error messages
@@ -27,6 +29,9 @@ struct TensorView {
   std::vector<int64_t> shape;
   const std::byte* data = nullptr;
   size_t nbytes = 0;
+  // The same weights repacked for the CPU's interleaved 8-bit GEMM (interleaved_quant.hpp), set
+  // by the CPU backend on its own copies of the views; it owns the repacked bytes.
+  const InterleavedMatrix* cpu_interleaved = nullptr;
 
   int64_t numel() const {
     int64_t n = 1;

@@ -1,0 +1,292 @@
+#include "engine/interleaved_quant.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "engine/dtype.hpp"
+#include "engine/quant.hpp"
+#include "engine/safetensors.hpp"
+#include "engine/thread_pool.hpp"
+
+namespace precis::engine {
+
+namespace {
+
+constexpr size_t kAlign = 64;
+
+size_t align_up(size_t n) {
+  return (n + kAlign - 1) / kAlign * kAlign;
+}
+
+// One row decoded into codes and per-block scales and mins, each scale or min as the raw bits
+// the repacked matrix stores (f16 bits, or f32 bits).
+struct DecodedRow {
+  std::vector<uint8_t> codes;    // K
+  std::vector<uint32_t> scales;  // nb * scales_per_block
+  std::vector<uint32_t> mins;    // nb (types with a min)
+};
+
+uint32_t f32_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+float from_bits(uint32_t bits, bool f16) {
+  if (f16) return f16_to_f32(static_cast<uint16_t>(bits));
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Element j of a q4_0/q4_1/q5 block's low 4 bits.
+uint8_t nibble(const uint8_t* qs, int j) {
+  return j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
+}
+
+uint8_t fifth_bit(const uint8_t* qh, int j) {
+  uint32_t h;
+  std::memcpy(&h, qh, 4);
+  return static_cast<uint8_t>(((h >> j) & 1u) << 4);
+}
+
+void decode_q4_0(const void* row, int64_t nb, DecodedRow& out) {
+  const auto* b = static_cast<const BlockQ4_0*>(row);
+  for (int64_t i = 0; i < nb; ++i) {
+    for (int j = 0; j < kQK; ++j) out.codes[i * kQK + j] = nibble(b[i].qs, j);
+    out.scales[i] = b[i].d;
+  }
+}
+
+void decode_q4_1(const void* row, int64_t nb, DecodedRow& out) {
+  const auto* b = static_cast<const BlockQ4_1*>(row);
+  for (int64_t i = 0; i < nb; ++i) {
+    for (int j = 0; j < kQK; ++j) out.codes[i * kQK + j] = nibble(b[i].qs, j);
+    out.scales[i] = b[i].d;
+    out.mins[i] = b[i].m;
+  }
+}
+
+void decode_q5_0(const void* row, int64_t nb, DecodedRow& out) {
+  const auto* b = static_cast<const BlockQ5_0*>(row);
+  for (int64_t i = 0; i < nb; ++i) {
+    for (int j = 0; j < kQK; ++j)
+      out.codes[i * kQK + j] = nibble(b[i].qs, j) | fifth_bit(b[i].qh, j);
+    out.scales[i] = b[i].d;
+  }
+}
+
+void decode_q5_1(const void* row, int64_t nb, DecodedRow& out) {
+  const auto* b = static_cast<const BlockQ5_1*>(row);
+  for (int64_t i = 0; i < nb; ++i) {
+    for (int j = 0; j < kQK; ++j)
+      out.codes[i * kQK + j] = nibble(b[i].qs, j) | fifth_bit(b[i].qh, j);
+    out.scales[i] = b[i].d;
+    out.mins[i] = b[i].m;
+  }
+}
+
+void decode_q8_0(const void* row, int64_t nb, DecodedRow& out) {
+  const auto* b = static_cast<const BlockQ8_0*>(row);
+  for (int64_t i = 0; i < nb; ++i) {
+    for (int j = 0; j < kQK; ++j) out.codes[i * kQK + j] = static_cast<uint8_t>(b[i].qs[j] + 128);
+    out.scales[i] = b[i].d;
+  }
+}
+
+// q4_K and q5_K: sub-block j of super-block s is block 8s + j, scale d * sc[j], min -dmin * mn[j]
+// (as the reference dequantizer rounds them: exact products, and w = scale * q + min).
+template <class B>
+void decode_q45_k(const void* row, int64_t nb, DecodedRow& out) {
+  const auto* b = static_cast<const B*>(row);
+  for (int64_t s = 0; s < nb / 8; ++s) {
+    const float d = f16_to_f32(b[s].d), dmin = f16_to_f32(b[s].dmin);
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, mn;
+      q4k_scale_min(j, b[s].scales, sc, mn);
+      out.scales[s * 8 + j] = f32_bits(d * sc);
+      out.mins[s * 8 + j] = f32_bits(-(dmin * mn));
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t q = b[s].qs[32 * (j / 2) + l];
+        uint8_t code = j % 2 ? q >> 4 : q & 0xF;
+        if constexpr (std::is_same_v<B, BlockQ5_K>) code |= ((b[s].qh[l] >> j) & 1) << 4;
+        out.codes[(s * 8 + j) * kQK + l] = code;
+      }
+    }
+  }
+}
+
+// q6_K: element e = 128h + 32k + l; scale d * scales[e / 16] per 16 elements.
+void decode_q6_k(const void* row, int64_t nb, DecodedRow& out) {
+  const auto* b = static_cast<const BlockQ6_K*>(row);
+  for (int64_t s = 0; s < nb / 8; ++s) {
+    const float d = f16_to_f32(b[s].d);
+    for (int g = 0; g < 16; ++g)
+      out.scales[s * 16 + g] = f32_bits(d * static_cast<float>(b[s].scales[g]));
+    for (int e = 0; e < kQKK; ++e) {
+      const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+      const uint8_t lo = b[s].ql[64 * h + 32 * (k % 2) + l];
+      const uint8_t low4 = k < 2 ? lo & 0xF : lo >> 4;
+      const uint8_t high2 = (b[s].qh[32 * h + l] >> (2 * k)) & 3;
+      out.codes[s * kQKK + e] = static_cast<uint8_t>(low4 | (high2 << 4));
+    }
+  }
+}
+
+using Decoder = void (*)(const void*, int64_t, DecodedRow&);
+
+Decoder decoder_for(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q4_0:
+      return decode_q4_0;
+    case GgmlType::Q4_1:
+      return decode_q4_1;
+    case GgmlType::Q5_0:
+      return decode_q5_0;
+    case GgmlType::Q5_1:
+      return decode_q5_1;
+    case GgmlType::Q8_0:
+      return decode_q8_0;
+    case GgmlType::Q4_K:
+      return decode_q45_k<BlockQ4_K>;
+    case GgmlType::Q5_K:
+      return decode_q45_k<BlockQ5_K>;
+    case GgmlType::Q6_K:
+      return decode_q6_k;
+    default:
+      return nullptr;
+  }
+}
+
+void store_value(std::byte* at, uint32_t bits, bool f16) {
+  if (f16) {
+    const auto h = static_cast<uint16_t>(bits);
+    std::memcpy(at, &h, 2);
+  } else {
+    std::memcpy(at, &bits, 4);
+  }
+}
+
+// Writes row r (of 16) of a group from its decoded form.
+void pack_row(const InterleavedMatrix& m, const DecodedRow& d, int r, std::byte* group) {
+  const InterleavedFormat& f = m.format;
+  const size_t sb = m.scale_bytes();
+  for (int64_t b = 0; b < m.nb; ++b) {
+    auto* codes = reinterpret_cast<uint8_t*>(group + b * m.code_bytes);
+    const uint8_t* c = d.codes.data() + b * kQK;
+    if (f.nibbles) {
+      for (int p = 0; p < 4; ++p)
+        for (int i = 0; i < 4; ++i)
+          codes[64 * p + 4 * r + i] = static_cast<uint8_t>(c[4 * p + i] | (c[16 + 4 * p + i] << 4));
+    } else {
+      for (int ch = 0; ch < 8; ++ch)
+        for (int i = 0; i < 4; ++i) codes[64 * ch + 4 * r + i] = c[4 * ch + i];
+    }
+    for (int h = 0; h < f.scales_per_block; ++h)
+      store_value(group + m.scales_at + ((b * f.scales_per_block + h) * kInterleaveRows + r) * sb,
+                  d.scales[b * f.scales_per_block + h], f.f16_scales);
+    if (f.has_min)
+      store_value(group + m.mins_at + (b * kInterleaveRows + r) * sb, d.mins[b], f.f16_scales);
+  }
+}
+
+}  // namespace
+
+std::optional<InterleavedFormat> interleaved_format(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q4_0:
+      return InterleavedFormat{true, 1, false, true, 8};
+    case GgmlType::Q4_1:
+      return InterleavedFormat{true, 1, true, true, 0};
+    case GgmlType::Q5_0:
+      return InterleavedFormat{false, 1, false, true, 16};
+    case GgmlType::Q5_1:
+      return InterleavedFormat{false, 1, true, true, 0};
+    case GgmlType::Q8_0:
+      return InterleavedFormat{false, 1, false, true, 128};
+    case GgmlType::Q4_K:
+      return InterleavedFormat{true, 1, true, false, 0};
+    case GgmlType::Q5_K:
+      return InterleavedFormat{false, 1, true, false, 0};
+    case GgmlType::Q6_K:
+      return InterleavedFormat{false, 2, false, false, 32};
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, int K) {
+  if (!w.quant) return std::nullopt;
+  const std::optional<InterleavedFormat> format = interleaved_format(*w.quant);
+  if (!format || N <= 0 || N % kInterleaveRows != 0) return std::nullopt;
+  const uint64_t row_bytes = quant_row_bytes(*w.quant, K);  // throws for a bad K
+  if (w.nbytes < row_bytes * static_cast<uint64_t>(N))
+    throw std::invalid_argument("interleave_matrix: " + w.name + " holds fewer than " +
+                                std::to_string(N) + " rows");
+  InterleavedMatrix m;
+  m.source = *w.quant;
+  m.format = *format;
+  m.N = N;
+  m.K = K;
+  m.nb = K / kQK;
+  m.code_bytes = format->nibbles ? 256 : 512;
+  const size_t sb = m.scale_bytes();
+  m.scales_at = align_up(m.nb * m.code_bytes);
+  m.mins_at = align_up(m.scales_at + m.nb * format->scales_per_block * kInterleaveRows * sb);
+  m.group_bytes = align_up(m.mins_at + (format->has_min ? m.nb * kInterleaveRows * sb : size_t{0}));
+  const size_t total = m.group_bytes * static_cast<size_t>(N / kInterleaveRows);
+  auto* raw = static_cast<std::byte*>(std::aligned_alloc(kAlign, total));
+  if (!raw) throw std::bad_alloc();
+  m.data = {raw, [](std::byte* p) { std::free(p); }};
+  std::memset(raw, 0, total);  // the padding between sections, so the bytes are deterministic
+
+  const Decoder decode = decoder_for(*w.quant);
+  parallel_for(N / kInterleaveRows, 1, [&](int begin, int end, int) {
+    DecodedRow d;
+    d.codes.resize(K);
+    d.scales.resize(m.nb * format->scales_per_block);
+    d.mins.resize(format->has_min ? m.nb : 0);
+    for (int g = begin; g < end; ++g) {
+      for (int r = 0; r < kInterleaveRows; ++r) {
+        const int n = g * kInterleaveRows + r;
+        decode(w.data + n * row_bytes, m.nb, d);
+        pack_row(m, d, r, raw + static_cast<size_t>(g) * m.group_bytes);
+      }
+    }
+  });
+  return m;
+}
+
+float interleaved_weight(const InterleavedMatrix& m, int n, int k) {
+  const InterleavedFormat& f = m.format;
+  const int r = n % kInterleaveRows;
+  const int64_t b = k / kQK;
+  const int e = k % kQK;
+  const std::byte* g = m.group(n / kInterleaveRows);
+  const auto* codes = reinterpret_cast<const uint8_t*>(g + b * m.code_bytes);
+  int code;
+  if (f.nibbles) {
+    const int p = (e % 16) / 4, i = e % 4;
+    const uint8_t byte = codes[64 * p + 4 * r + i];
+    code = e < 16 ? byte & 0xF : byte >> 4;
+  } else {
+    code = codes[64 * (e / 4) + 4 * r + e % 4];
+  }
+  const size_t sb = m.scale_bytes();
+  auto read = [&](size_t at) {
+    uint32_t bits = 0;
+    std::memcpy(&bits, g + at, sb);
+    return from_bits(bits, f.f16_scales);
+  };
+  const int h = f.scales_per_block == 2 ? e / 16 : 0;
+  const float scale = read(m.scales_at + ((b * f.scales_per_block + h) * kInterleaveRows + r) * sb);
+  float w = scale * static_cast<float>(code - f.offset);
+  if (f.has_min) w += read(m.mins_at + (b * kInterleaveRows + r) * sb);
+  return w;
+}
+
+}  // namespace precis::engine

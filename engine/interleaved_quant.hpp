@@ -1,0 +1,70 @@
+// Quantized weights repacked for the 8-bit-activation GEMM (the AVX-512 VNNI kernels of
+// engine/quant_interleaved.cpp), as llama.cpp repacks Q4_0 and Q4_K at load: the rows of a
+// matrix are taken 16 at a time and their blocks interleaved so that one 512-bit register holds
+// four weights of each of 16 rows. One VPDPBUSD against four broadcast activations then adds
+// 64 products into 16 rows' sums, one row per lane, and a block's scales meet the sums as a
+// 16-lane vector: every instruction works for 16 rows at once, with no horizontal sums.
+//
+// Every weight becomes an unsigned integer code and per-block scales:
+//   w = scale * (code - offset) [+ min]
+// exactly (the scales are the file's f16 values, or f32 products that are exact in f32), so the
+// kernels compute the same integer sums as the row kernels' dot_q8 and differ from them only in
+// the order their float sums round.
+//
+// A group of 16 rows is three sections, each 64-byte aligned, over the row's nb blocks of 32:
+//  - codes, per block: nibbles: 4 x 64 bytes; byte 64p + 4r + i holds element 4p + i (low
+//    nibble) and element 16 + 4p + i (high nibble) of row r. Bytes: 8 x 64 bytes; byte
+//    64c + 4r + i is element 4c + i of row r.
+//  - scales, per block and half (one scale per 32, or per 16 for q6_K): 16 values, row r's r-th;
+//  - mins, per block: 16 values (the types with an offset term: q4_1, q5_1, q4_K, q5_K).
+// Scales and mins are f16 where the file's are (q4_0, q4_1, q5_0, q5_1, q8_0: no bytes added),
+// else f32.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "engine/ggml_type.hpp"
+
+namespace precis::engine {
+
+struct TensorView;
+
+inline constexpr int kInterleaveRows = 16;
+
+struct InterleavedFormat {
+  bool nibbles;          // 4-bit codes, two per byte; else a byte each
+  int scales_per_block;  // 1, or 2 (one per 16 elements)
+  bool has_min;
+  bool f16_scales;  // scales and mins as f16; else f32
+  int offset;       // subtracted from every code
+};
+
+// The format a type repacks to; nullopt for a type without one.
+std::optional<InterleavedFormat> interleaved_format(GgmlType t);
+
+struct InterleavedMatrix {
+  GgmlType source;
+  InterleavedFormat format;
+  int N = 0, K = 0;       // N a multiple of 16; K of the source type's block
+  int64_t nb = 0;         // blocks of 32 per row
+  size_t code_bytes = 0;  // per block: 256 (nibbles) or 512 (bytes)
+  size_t scales_at = 0, mins_at = 0, group_bytes = 0;  // offsets in a group, and its size
+  std::unique_ptr<std::byte[], void (*)(std::byte*)> data{nullptr, nullptr};
+
+  const std::byte* group(int g) const { return data.get() + static_cast<size_t>(g) * group_bytes; }
+  size_t scale_bytes() const { return format.f16_scales ? 2 : 4; }
+};
+
+// W [N, K] (w.quant set) repacked, on the engine's thread pool; nullopt where it has no
+// interleaved format or N is not a multiple of 16. Throws std::invalid_argument for a K that is
+// not a multiple of the type's block.
+std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, int K);
+
+// Row n's element k as the repacked matrix holds it (scale * (code - offset) [+ min]): the
+// format's meaning, for tests.
+float interleaved_weight(const InterleavedMatrix& m, int n, int k);
+
+}  // namespace precis::engine
