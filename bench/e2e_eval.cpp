@@ -36,6 +36,7 @@
 #include "bench/eval_items.hpp"
 #include "engine/data_root.hpp"
 #include "engine/engine.hpp"
+#include "middleware/device.hpp"
 
 using Clock = std::chrono::steady_clock;
 using precis::bench::EvalItem;
@@ -70,7 +71,7 @@ struct Args {
       "                [--methods full,stat,lm,first,random] [--max-tokens N] [--json OUT]\n"
       "                [--arithmetic FILE] [--arithmetic-limit N] [--arithmetic-max-tokens N]\n"
       "                [--plan-placement before_question|system|answer_prefix]\n"
-      "                [--show] [--prefix-caching] [--int8-activations]\n"
+      "                [--show] [--prefix-caching] [--activations int8|f32]\n"
       "                [--external NAME=FILE.jsonl ...]\n"
       "  --model       default: the default model (SmolLM2-135M-Instruct when fetched)\n"
       "  --data        question set (default data/eval/qa_lookup.jsonl); --limit 0 with\n"
@@ -81,7 +82,8 @@ struct Args {
       "  --show        print every answer to stderr (id, method, expected, got)\n"
       "  --prefix-caching  reuse cached KV blocks across requests (default off: every request\n"
       "                is timed cold; truncation shares the full prompt's first tokens)\n"
-      "  --int8-activations  quantized weights meet 8-bit activations (model.int8_activations)\n"
+      "  --activations  what quantized weights meet: f32 (default) or int8 "
+      "(model.int8_activations)\n"
       "  --external    documents compressed by another tool (bench/peer_llmlingua.sh), asked\n"
       "                and scored as row NAME; FILE has a JSON object per line with id,\n"
       "                compressed_documents, seconds (its compression time), and optionally\n"
@@ -113,14 +115,12 @@ Args parse(int argc, char** argv) {
       a.prefix_caching = true;
       continue;
     }
-    if (k == "--int8-activations") {
-      a.int8_activations = true;
-      continue;
-    }
     if (i + 1 >= argc) usage(2);
     const std::string v = argv[++i];
     if (k == "--model")
       a.model = v;
+    else if (k == "--activations")
+      a.int8_activations = precis::int8_activations_option(v, "--activations");
     else if (k == "--data")
       a.data = v;
     else if (k == "--json")

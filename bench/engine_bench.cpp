@@ -136,7 +136,7 @@ void usage() {
       "usage: engine_bench --model DIR [--device cpu|cuda|auto] [--prompt-tokens 128]\n"
       "                    [--decode-tokens 32] [--batches 1,8,32] [--kv-cache-mb MB]\n"
       "                    [--gpu-memory-fraction 0.9] [--no-cuda-graphs]\n"
-      "                    [--int8-activations] [--kv-cache-dtype f16|f32]\n"
+      "                    [--activations int8|f32] [--kv-cache-dtype f16|f32]\n"
       "                    [--compare-transformers [--python python3]]\n"
       "                    [--decode-prompt-tokens N] [--repeats 1]\n"
       "  --kv-cache-mb defaults to 2048 on the CPU and to the rest of\n"
@@ -145,8 +145,9 @@ void usage() {
       "  --decode-prompt-tokens: prompt length of the decode runs (default\n"
       "  --prompt-tokens); 1 with --decode-tokens 128 --batches 1 matches llama-bench's\n"
       "  tg128, --prompt-tokens 512 its pp512. --repeats N: mean of N timed prefill runs\n"
-      "  (after the warm-up) and of N decode runs per batch size. --int8-activations: quantized\n"
-      "  weights meet 8-bit activations on the CPU (EngineOptions::int8_activations).\n"
+      "  (after the warm-up) and of N decode runs per batch size. --activations: what quantized\n"
+      "  weights meet on the CPU (default f32, the reference; int8: "
+      "EngineOptions::int8_activations).\n"
       "  --kv-cache-dtype: the CPU's KV cache storage (default f16; CUDA keeps f16).\n"
       "  The CPU kernels' instruction set is the best this CPU runs; PRECIS_CPU_ISA=scalar|avx2|\n"
       "  avx512 in the environment forces one (the header line names it).\n");
@@ -191,8 +192,8 @@ int main(int argc, char** argv) {
         device.cuda_graphs = false;
       else if (a == "--kv-cache-dtype")
         kv_dtype = precis::kv_cache_dtype_option(next(), "--kv-cache-dtype");
-      else if (a == "--int8-activations")
-        int8_activations = true;
+      else if (a == "--activations")
+        int8_activations = precis::int8_activations_option(next(), "--activations");
       else if (a == "--compare-transformers")
         compare_transformers = true;
       else if (a == "--python")

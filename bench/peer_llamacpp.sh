@@ -32,6 +32,11 @@
 # llama-bench loading the files that `precis quantize` wrote checks precis's GGUF writer against
 # llama.cpp's reader; the script says, per file, whether it loaded.
 #
+# precis runs twice per file: with f32 activations (its default, the reference) and with int8
+# ones (--activations int8: activations quantized to 8 bits per 32, as llama.cpp always does for
+# quantized weights; on AVX-512 VNNI the interleaved integer GEMM). The int8 column is the
+# like-for-like one.
+#
 # Comparable tests: llama-bench pp512 is one 512-token prompt (logits of the last position);
 # engine_bench --prompt-tokens 512 times the same prompt through generate (one token sampled).
 # llama-bench tg128 decodes 128 tokens one at a time from an (almost) empty context; engine_bench
@@ -52,7 +57,7 @@ while [[ $# -gt 0 ]]; do
     --threads) threads=${2:?--threads needs a value}; shift ;;
     --reps) reps=${2:?--reps needs a value}; shift ;;
     --build-only) build_only=1 ;;
-    -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "peer_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -225,13 +230,17 @@ for row in "${rows[@]}"; do
   l0=$(load1)
 
   t=$(now)
-  OMP_NUM_THREADS=$threads PRECIS_THREADS=$threads "$ebench" --model "$file" --device cpu --prompt-tokens "$pp" \
-      --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 --repeats "$reps" \
-      >"$logs/$base.precis.txt" 2>&1
-  prc=$?
+  for act in f32 int8; do
+    OMP_NUM_THREADS=$threads PRECIS_THREADS=$threads "$ebench" --model "$file" --device cpu \
+        --prompt-tokens "$pp" --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 \
+        --repeats "$reps" --activations "$act" >"$logs/$base.precis-$act.txt" 2>&1
+    prc=$?
+    sed "s/^/  precis $act: /" "$logs/$base.precis-$act.txt" |
+        grep -E 'model |threads|prefill|  precis [a-z0-9]+: 1 ' || true
+    [[ $prc = 0 ]] || { echo "  precis $act: engine_bench failed (exit $prc):"
+                        tail -5 "$logs/$base.precis-$act.txt" | sed 's/^/    /'; }
+  done
   tp=$(since "$t")
-  sed 's/^/  precis: /' "$logs/$base.precis.txt" | grep -E 'model |threads|prefill|  precis: 1 ' || true
-  [[ $prc = 0 ]] || { echo "  precis: engine_bench failed (exit $prc):"; tail -5 "$logs/$base.precis.txt" | sed 's/^/    /'; }
 
   t=$(now)
   "$lbench" -m "$file" -t "$threads" -p "$pp" -n 128 -r "$reps" -o json ${LLAMA_BENCH_ARGS:-} \
@@ -245,16 +254,20 @@ for row in "${rows[@]}"; do
   fi
   echo "  took: precis $tp s, llama.cpp $tl_s s; llama.cpp loaded the file: $loaded"
   l1=$(load1)
-  python3 - "$label" "$file" "$writer" "$logs/$base.precis.txt" "$logs/$base.llama.json" \
-      "$loaded" "$l0" "$l1" "$pp" >>"$results" <<'PY'
+  python3 - "$label" "$file" "$writer" "$logs/$base.precis-f32.txt" "$logs/$base.precis-int8.txt" \
+      "$logs/$base.llama.json" "$loaded" "$l0" "$l1" "$pp" >>"$results" <<'PY'
 import json, re, sys
-label, file, writer, ptxt, ljson, loaded, l0, l1, npp = sys.argv[1:]
-text = open(ptxt, errors="replace").read()
-pp = re.search(rf"^prefill\s+{npp} tokens: ([\d.]+) tokens/s", text, re.M)
-tg = re.search(r"^1\s+([\d.]+)\s+[\d.]+\s+\d+", text, re.M)
-dt = re.search(r"weights [\d.]+ MiB \((\w+)\)", text)
+label, file, writer, pf32, pint8, ljson, loaded, l0, l1, npp = sys.argv[1:]
 ptest = f"pp{npp}"
-ours = {ptest: float(pp.group(1)) if pp else None, "tg128": float(tg.group(1)) if tg else None}
+def figures(path):
+    text = open(path, errors="replace").read()
+    pp = re.search(rf"^prefill\s+{npp} tokens: ([\d.]+) tokens/s", text, re.M)
+    tg = re.search(r"^1\s+([\d.]+)\s+[\d.]+\s+\d+", text, re.M)
+    dt = re.search(r"weights [\d.]+ MiB \((\w+)\)", text)
+    return {ptest: float(pp.group(1)) if pp else None,
+            "tg128": float(tg.group(1)) if tg else None}, dt
+ours, dt = figures(pf32)
+ours8, _ = figures(pint8)
 theirs, spread, ltype = {}, {}, ""
 if loaded == "yes":
     try:
@@ -267,8 +280,9 @@ if loaded == "yes":
         print(f"# could not parse {ljson}: {e}", file=sys.stderr)
 m = re.search(r"\.(q8_0|q4_0|q4_1|f16|f32)\.gguf$", file, re.I) or re.search(r"\.(Q\w+)\.gguf$", file)
 ty = m.group(1).upper() if m else (dt.group(1) if dt else "?")
+fmt = lambda v: "" if v is None else f"{v:.1f}"
 for test in (ptest, "tg128"):
-    print("\t".join([label, ty, test, "" if ours[test] is None else f"{ours[test]:.1f}",
+    print("\t".join([label, ty, test, fmt(ours[test]), fmt(ours8[test]),
                      "" if test not in theirs else f"{theirs[test]:.1f}", writer, loaded,
                      f"{l0}/{l1}", ltype, f"{spread.get(test, 0):.1f}"]))
 PY
@@ -281,19 +295,22 @@ echo
 python3 - "$results" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-print("| model | type | test | precis tok/s | llama.cpp tok/s (± sd) | precis ÷ llama.cpp | load 1m (before/after) |")
-print("|---|---|---|---:|---:|---:|---|")
-for label, ty, test, ours, theirs, writer, loaded, load, ltype, sd in rows:
-    ratio = f"{float(ours) / float(theirs):.2f}" if ours and theirs else "-"
+print("| model | type | test | precis f32 tok/s | precis int8 tok/s | llama.cpp tok/s (± sd) "
+      "| f32 ÷ llama.cpp | int8 ÷ llama.cpp | load 1m (before/after) |")
+print("|---|---|---|---:|---:|---:|---:|---:|---|")
+for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, sd in rows:
+    ratio = lambda a: f"{float(a) / float(theirs):.2f}" if a and theirs else "-"
+    r32, r8 = ratio(ours), ratio(ours8)
     if loaded != "yes":
         theirs = "did not load"
     elif theirs:
         theirs = f"{theirs} ± {sd}"
-    print(f"| {label} | {ty} | {test} | {ours or 'failed'} | {theirs or '-'} | {ratio} | {load} |")
+    print(f"| {label} | {ty} | {test} | {ours or 'failed'} | {ours8 or 'failed'} | "
+          f"{theirs or '-'} | {r32} | {r8} | {load} |")
 print()
 print("GGUF files written by `precis quantize`, loaded by llama.cpp's llama-bench:")
 seen = set()
-for label, ty, test, ours, theirs, writer, loaded, load, ltype, sd in rows:
+for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, sd in rows:
     if writer != "precis quantize" or (label, ty) in seen:
         continue
     seen.add((label, ty))

@@ -50,31 +50,39 @@ std::vector<double> rank_contexts_lm(TokenLogprobModel& engine,
   // most is what is asked last).
   std::vector<int> q = question;
   if (static_cast<int>(q.size()) > window / 2) q.erase(q.begin(), q.end() - window / 2);
-  std::vector<double> score;
+  // [bos] context-head question for every context, scored together (the engine batches them).
+  std::vector<std::vector<int>> inputs;
+  std::vector<size_t> q_at;
   for (const std::vector<int>& ctx : contexts) {
-    // [bos] context-head question, written in place: GCC 12 at -O3 with AVX-512 reports a
-    // false -Warray-bounds inside vector::insert after a push_back.
+    // Written in place: GCC 12 at -O3 with AVX-512 reports a false -Warray-bounds inside
+    // vector::insert after a push_back.
     const size_t head = std::min(ctx.size(), static_cast<size_t>(window - q.size()));
-    const size_t q_at = (bos >= 0 ? 1 : 0) + head;
-    std::vector<int> ids(q_at + q.size());
+    q_at.push_back((bos >= 0 ? 1 : 0) + head);
+    std::vector<int> ids(q_at.back() + q.size());
     if (bos >= 0) ids[0] = bos;
     std::copy_n(ctx.begin(), head, ids.begin() + (bos >= 0 ? 1 : 0));
-    std::copy(q.begin(), q.end(), ids.begin() + static_cast<std::ptrdiff_t>(q_at));
-    if (ids.size() < 2) {
-      score.push_back(0.0);
-      continue;
-    }
-    const std::vector<float> lp = engine.score_tokens(ids);
+    std::copy(q.begin(), q.end(), ids.begin() + static_cast<std::ptrdiff_t>(q_at.back()));
+    inputs.push_back(std::move(ids));
+  }
+  std::vector<size_t> scored;  // contexts with at least two tokens to score
+  std::vector<std::vector<int>> batch;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].size() >= 2) scored.push_back(i), batch.push_back(inputs[i]);
+  const std::vector<std::vector<float>> lps = engine.score_many(batch);
+  std::vector<double> score(contexts.size(), 0.0);
+  for (size_t k = 0; k < scored.size(); ++k) {
+    const size_t i = scored[k];
+    const std::vector<float>& lp = lps[k];
     double sum = 0.0;
     int count = 0;
     if (q.empty()) {
-      for (size_t i = 0; i < ids.size(); ++i)
-        if (!std::isnan(lp[i])) sum -= lp[i], ++count;  // log-perplexity of the context
+      for (size_t j = 0; j < inputs[i].size(); ++j)
+        if (!std::isnan(lp[j])) sum -= lp[j], ++count;  // log-perplexity of the context
     } else {
-      for (size_t i = q_at; i < ids.size(); ++i)
-        if (!std::isnan(lp[i])) sum += lp[i], ++count;  // mean log p(question | context)
+      for (size_t j = q_at[i]; j < inputs[i].size(); ++j)
+        if (!std::isnan(lp[j])) sum += lp[j], ++count;  // mean log p(question | context)
     }
-    score.push_back(count ? sum / count : 0.0);
+    score[i] = count ? sum / count : 0.0;
   }
   return score;
 }

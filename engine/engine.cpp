@@ -541,6 +541,25 @@ std::vector<float> Engine::score_tokens(const std::vector<int>& tokens) {
   return std::move(r.completions.at(0).logprobs);
 }
 
+std::vector<std::vector<float>> Engine::score_many(const std::vector<std::vector<int>>& seqs) {
+  std::vector<RequestId> ids;
+  try {
+    for (const std::vector<int>& s : seqs) ids.push_back(add_scoring(s, /*keep_logits=*/false));
+  } catch (...) {
+    // A bad sequence leaves none of the others queued, nor their results.
+    for (RequestId id : ids) abort(id);
+    std::erase_if(finished_, [&](const GenerationResult& r) {
+      return std::find(ids.begin(), ids.end(), r.id) != ids.end();
+    });
+    throw;
+  }
+  std::vector<std::vector<float>> out;
+  out.reserve(ids.size());
+  for (RequestId id : ids)
+    out.push_back(std::move(run_until_finished(id).completions.at(0).logprobs));
+  return out;
+}
+
 ScoreResult Engine::score(const std::string& text) {
   ScoreResult r;
   r.tokens = tokenizer_->encode(text, /*add_bos=*/true);

@@ -60,7 +60,9 @@ std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
     throw std::invalid_argument("--gpu-memory-fraction must be in (0, 1]");
   const double cpu_kv_mb = eo.kv_cache_mb > 0 ? eo.kv_cache_mb : kDefaultCpuKvCacheMb;
   const engine::KvCacheDtype cpu_kv_dtype = eo.kv_cache_dtype;
-  eo.backend_factory = [co, chosen_automatically, cpu_kv_mb, cpu_kv_dtype](
+  const engine::cpu::Activations cpu_activations =
+      eo.int8_activations ? engine::cpu::Activations::int8 : engine::cpu::Activations::f32;
+  eo.backend_factory = [co, chosen_automatically, cpu_kv_mb, cpu_kv_dtype, cpu_activations](
                            const engine::ModelWeights& w,
                            int block_size) -> std::unique_ptr<engine::Backend> {
     // "auto" runs what the CUDA backend cannot (GGUF, Qwen2) on the CPU instead of failing.
@@ -69,12 +71,18 @@ std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
       std::fprintf(stderr, "precis: running on the CPU: %s\n", why.c_str());
       return std::make_unique<engine::CpuBackend>(
           w, engine::kv_blocks_for_budget(w.config, block_size, cpu_kv_mb, cpu_kv_dtype),
-          block_size, engine::cpu::Activations::f32, cpu_kv_dtype);
+          block_size, cpu_activations, cpu_kv_dtype);
     }
     return cuda::make_cuda_backend(w, block_size, co);
   };
 #endif
   return device;
+}
+
+bool int8_activations_option(const std::string& name, const std::string& what) {
+  if (name == "int8") return true;
+  if (name == "f32") return false;
+  throw std::invalid_argument(what + " must be int8 or f32, got '" + name + "'");
 }
 
 engine::KvCacheDtype kv_cache_dtype_option(const std::string& name, const std::string& what) {

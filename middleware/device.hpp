@@ -30,6 +30,8 @@ bool cuda_backend_built();
 
 // "f16" or "f32" as a KV cache dtype; otherwise throws std::invalid_argument naming `what` (the
 // flag or config key) and the bad value.
+// "int8" or "f32" as EngineOptions::int8_activations; throws std::invalid_argument naming `what`.
+bool int8_activations_option(const std::string& name, const std::string& what);
 engine::KvCacheDtype kv_cache_dtype_option(const std::string& name, const std::string& what);
 
 // The CPU's KV cache when none is given.

@@ -41,8 +41,10 @@ struct ModelOptions {
   int max_batched_tokens = 512;
   std::string device;                // "cpu", "cuda" or "auto"; empty: $PRECIS_DEVICE, else "auto"
   double gpu_memory_fraction = 0.9;  // CUDA: share of the GPU's memory precis may use
-  // CPU: quantized weights meet activations quantized to 8 bits per 32, as llama.cpp does (about
-  // 1.5x faster prefill and LM scoring; log-probs off by a few hundredths of a nat).
+  // CPU: quantized weights meet activations quantized to 8 bits per 32, as llama.cpp does (with
+  // AVX-512 VNNI an integer GEMM over weights repacked at load: 2-4x faster prefill and LM
+  // scoring; log-probs off by a few hundredths to a tenth of a nat, which can change an answer).
+  // false: f32 activations, the reference.
   bool int8_activations = false;
   // Automatic prefix caching: requests whose prompts start alike (system prompts, few-shot
   // examples) reuse the KV blocks computed before instead of recomputing them; same outputs.

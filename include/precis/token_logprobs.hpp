@@ -39,6 +39,15 @@ class TokenLogprobModel {
   virtual int context_window() const = 0;
   // logprobs[i] = log p(tokens[i] | tokens[<i]); logprobs[0] is NaN.
   virtual std::vector<float> score_tokens(const std::vector<int>& tokens) = 0;
+  // score_tokens of each sequence, in order. A model may compute them together (the engine runs
+  // them in the same batched steps, which fills its GEMMs with more tokens); by default one at a
+  // time.
+  virtual std::vector<std::vector<float>> score_many(const std::vector<std::vector<int>>& seqs) {
+    std::vector<std::vector<float>> out;
+    out.reserve(seqs.size());
+    for (const std::vector<int>& s : seqs) out.push_back(score_tokens(s));
+    return out;
+  }
   virtual std::unique_ptr<TokenLogprobSession> open_logprob_session() = 0;
 };
 

@@ -40,7 +40,8 @@ int cmd_compress(const Args& args) {
   DeviceOptions device;
   int target_tokens = 0;
   CompressOptions opt;
-  bool json = false, int8_activations = false;
+  bool json = false;
+  std::string activations = "int8";
   po::options_description desc("options");
   desc.add_options()(
       "prompt", po::value(&prompt)->notifier([&](const std::string& p) { prompt_arg = p; }),
@@ -58,12 +59,10 @@ int cmd_compress(const Args& args) {
       ("--scorer lm: " + kv_cache_help(kDefaultCpuKvCacheMb)).c_str())(
       "kv-cache-dtype", po::value(&kv_cache_dtype)->default_value(kv_cache_dtype),
       (std::string("--scorer lm: ") + kKvCacheDtypeHelp).c_str())(
-      "int8-activations", po::bool_switch(&int8_activations),
-      "--scorer lm: "
-      "CPU: quantized weights meet activations quantized to 8 bits per 32, as llama.cpp does "
-      "(about 1.5x faster prefill and scoring; log-probs differ from the f32 reference by a few "
-      "hundredths of a nat)")("force-token", po::value(&opt.force_tokens)->composing(),
-                              "text kept wherever it occurs (repeatable)")(
+      "activations", po::value(&activations)->default_value(activations),
+      (std::string("--scorer lm: ") + kActivationsHelp).c_str())(
+      "force-token", po::value(&opt.force_tokens)->composing(),
+      "text kept wherever it occurs (repeatable)")(
       "keep-structure", po::bool_switch(&opt.keep_structure),
       "keep code fences, JSON keys and brackets so structured text still parses")(
       "iterative-size", po::value(&opt.iterative_size)->default_value(opt.iterative_size),
@@ -101,7 +100,7 @@ int cmd_compress(const Args& args) {
     engine::EngineOptions eo;
     eo.model_dir = model;
     eo.kv_cache_mb = kv_cache_mb;
-    eo.int8_activations = int8_activations;
+    eo.int8_activations = int8_activations_option(activations, "--activations");
     eo.kv_cache_dtype = kv_cache_dtype_option(kv_cache_dtype, "--kv-cache-dtype");
     apply_device(eo, device);
     eng = std::make_unique<engine::Engine>(eo);

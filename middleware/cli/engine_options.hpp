@@ -16,7 +16,7 @@ struct EngineFlags {
   DeviceOptions device;
   int block_size = 16;
   int max_batched_tokens = 512;
-  bool int8_activations = false;
+  std::string activations = "f32";
   bool no_prefix_caching = false;
   std::string kv_cache_dtype = "f16";
 };
@@ -35,6 +35,8 @@ void add_device_override_flags(boost::program_options::options_description& desc
                                DeviceOverride& d);
 // The --kv-cache-dtype help text.
 extern const char* const kKvCacheDtypeHelp;
+// The --activations help text.
+extern const char* const kActivationsHelp;
 // The --kv-cache-mb help text, which depends on the device.
 std::string kv_cache_help(double cpu_default_mb);
 engine::EngineOptions to_engine_options(const EngineFlags& f);
