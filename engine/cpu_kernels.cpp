@@ -440,7 +440,23 @@ void dot_rows(const float* q, const float* k, int rows, int n, float* out) {
 }
 
 void axpy_rows(const float* a, const float* v, int rows, int n, float* y) {
-  for (int r = 0; r < rows; ++r) axpy_one(a[r], v + static_cast<size_t>(r) * n, y, n);
+  int i = 0;
+#ifdef PRECIS_SIMD_AVX2
+  // As axpy_f16_rows (cpu_kv_kernels.cpp): y in registers across the rows, axpy's bits.
+  constexpr int kSpan = 4 * kLanes;
+  for (; i + kSpan <= n; i += kSpan) {
+    Vec acc[4];
+    for (int k = 0; k < 4; ++k) acc[k] = vec_load(y + i + k * kLanes);
+    for (int r = 0; r < rows; ++r) {
+      const float* vr = v + static_cast<size_t>(r) * n + i;
+      for (int k = 0; k < 4; ++k)
+        acc[k] = quant_impl::PRECIS_ISA_NS::vec_fmadd(a[r], vec_load(vr + k * kLanes), acc[k]);
+    }
+    for (int k = 0; k < 4; ++k) vec_store(y + i + k * kLanes, acc[k]);
+  }
+  if (i == n) return;
+#endif
+  for (int r = 0; r < rows; ++r) axpy_one(a[r], v + static_cast<size_t>(r) * n + i, y + i, n - i);
 }
 
 void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* y,

@@ -14,6 +14,16 @@ namespace {
 inline __m256 load8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+// kLanesF halves as f32.
+#ifdef PRECIS_SIMD_AVX512VNNI
+inline __m512 load_lanes(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+#else
+inline __m256 load_lanes(const uint16_t* p) {
+  return load8(p);
+}
+#endif
 }  // namespace
 #endif
 
@@ -68,7 +78,29 @@ void dot_f16_rows(const float* q, const uint16_t* k, int rows, int n, float* out
 }
 
 void axpy_f16_rows(const float* a, const uint16_t* v, int rows, int n, float* y) {
-  for (int r = 0; r < rows; ++r) axpy_f16_one(a[r], v + static_cast<size_t>(r) * n, y, n);
+  int i = 0;
+#ifdef PRECIS_SIMD_AVX2
+  // Four registers of y stay in registers across all the rows instead of a load and a store per
+  // row. Each element still takes y = fma(a[r], v[r][i], y) for r in order: axpy_f16's bits.
+  using quant_impl::PRECIS_ISA_NS::kLanesF;
+  using quant_impl::PRECIS_ISA_NS::vec_fmadd;
+  using quant_impl::PRECIS_ISA_NS::vec_load;
+  using quant_impl::PRECIS_ISA_NS::vec_store;
+  using quant_impl::PRECIS_ISA_NS::VecF;
+  constexpr int kSpan = 4 * kLanesF;
+  for (; i + kSpan <= n; i += kSpan) {
+    VecF acc[4];
+    for (int k = 0; k < 4; ++k) acc[k] = vec_load(y + i + k * kLanesF);
+    for (int r = 0; r < rows; ++r) {
+      const uint16_t* vr = v + static_cast<size_t>(r) * n + i;
+      for (int k = 0; k < 4; ++k) acc[k] = vec_fmadd(a[r], load_lanes(vr + k * kLanesF), acc[k]);
+    }
+    for (int k = 0; k < 4; ++k) vec_store(y + i + k * kLanesF, acc[k]);
+  }
+  if (i == n) return;
+#endif
+  for (int r = 0; r < rows; ++r)
+    axpy_f16_one(a[r], v + static_cast<size_t>(r) * n + i, y + i, n - i);
 }
 
 }  // namespace precis::engine::cpu::PRECIS_ISA_NS
