@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -20,10 +21,32 @@ namespace fs = std::filesystem;
 
 namespace precis::test {
 
+namespace {
+// The scratch directories this process made, removed when it exits (cached models are hundreds
+// of MB: left behind, every test run would add its own). PRECIS_KEEP_TEST_TMP=1 keeps them, to
+// look at after a failure.
+struct ScratchDirs {
+  std::mutex mu;
+  std::vector<fs::path> dirs;
+  ~ScratchDirs() {
+    if (const char* keep = std::getenv("PRECIS_KEEP_TEST_TMP"); keep && *keep == '1') return;
+    std::error_code ec;
+    for (const fs::path& d : dirs) fs::remove_all(d, ec);
+  }
+};
+ScratchDirs& scratch_dirs() {
+  static ScratchDirs s;
+  return s;
+}
+}  // namespace
+
 std::string scratch_dir(const std::string& name) {
   fs::path dir = fs::path(PRECIS_TEST_TMP) / (name + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
+  ScratchDirs& s = scratch_dirs();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.dirs.push_back(dir);
   return dir.string();
 }
 

@@ -8,7 +8,8 @@
 
 namespace precis::test {
 
-// A fresh, empty directory under the build tree, unique to this process and `name`.
+// A fresh, empty directory under the build tree, unique to this process and `name`; removed when
+// the process exits (PRECIS_KEEP_TEST_TMP=1 keeps it).
 std::string scratch_dir(const std::string& name);
 
 // A model made by make_model(preset, seed, dtype), written once per test process and reused.
