@@ -9,6 +9,7 @@
 #   bash bench/peer_llmlingua.sh [--limit N] [--rates 0.5,0.33] [--threads N] [--max-tokens N]
 #                                [--preset precis-like|longllmlingua|llmlingua] [--out DIR]
 #                                [--openblas openmp|pthread] [--system-blas] [--setup-only]
+#                                [--activations int8|f32]
 #
 #   --limit N       items of qa_lookup.jsonl, as e2e_eval --limit N picks them (default 0 = all
 #                   120). Time per item, both sides, rates 0.5 and 0.33, 2 threads: ~150 s on
@@ -29,6 +30,8 @@
 #   --system-blas   run torch on the system's libblas.so.3 (Debian: netlib's reference BLAS,
 #                   ~17x slower matmuls than OpenBLAS here) instead of OpenBLAS
 #   --setup-only    make the venv, OpenBLAS and the HF model, check the model, then stop
+#   --activations A precis's engine (scoring and answering, every row alike): int8 (default, as
+#                   `precis compress` runs its scorer: the interleaved 8-bit GEMM) or f32
 #
 # Environment: PRECIS_BUILD (default build) names precis's build directory; it must hold
 # `precis` and `bench/e2e_eval` (cmake --build build --target precis e2e_eval). Copies of both
@@ -78,6 +81,7 @@ out=
 system_blas=0
 openblas=openmp
 setup_only=0
+activations=int8
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --limit) limit=${2:?--limit needs a value}; shift ;;
@@ -89,6 +93,7 @@ while [[ $# -gt 0 ]]; do
     --openblas) openblas=${2:?--openblas needs a value}; shift ;;
     --system-blas) system_blas=1 ;;
     --setup-only) setup_only=1 ;;
+    --activations) activations=${2:?--activations needs a value}; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "peer_llmlingua: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -209,15 +214,16 @@ for r in "${rate_list[@]}"; do
 done
 echo "e2e_eval: full, precis lm and LLMLingua's prompts answered (log: $out/e2e.txt) ..."
 PRECIS_THREADS=$threads "$e2e" --limit "$limit" --methods full,lm --rates "$rates" \
-    --max-tokens "$max_tokens" "${ext[@]}" --json "$out/e2e.json" >"$out/e2e.txt" 2>"$out/e2e.err" ||
+    --activations "$activations" --max-tokens "$max_tokens" "${ext[@]}" --json "$out/e2e.json" >"$out/e2e.txt" 2>"$out/e2e.err" ||
   { tail -20 "$out/e2e.err" >&2; die "e2e_eval failed"; }
 cat "$out/e2e.txt"
 echo "e2e_eval: done in $(( $(now) - t )) s"
 
 # ---- 3. the table -------------------------------------------------------------------------------
-/usr/bin/python3 - "$out" "$rates" "$threads" <<'EOF' | tee "$out/table.md"
+/usr/bin/python3 - "$out" "$rates" "$threads" "$activations" <<'EOF' | tee "$out/table.md"
 import json, sys
 out, rates, threads = sys.argv[1], [float(r) for r in sys.argv[2].split(",") if r], sys.argv[3]
+activations = sys.argv[4]
 e2e = json.load(open(f"{out}/e2e.json"))
 summ = json.load(open(f"{out}/llmlingua-summary.json"))
 rows = {r["method"]: r for r in e2e["rows"]}
@@ -225,7 +231,8 @@ full = rows.get("full", {})
 print(f"\n## precis `--scorer lm` vs LLMLingua {summ['llmlingua']} ({summ['preset']}), "
       f"{e2e['items']} items of qa_lookup.jsonl, {threads} threads")
 print(f"\nLLMLingua: transformers {summ['transformers']}, torch {summ['torch']} (Debian, CPU, "
-      f"BLAS {summ['blas']}), SmolLM2-135M-Instruct dequantized to f32; precis: the Q4_1 GGUF. "
+      f"BLAS {summ['blas']}), SmolLM2-135M-Instruct dequantized to f32; precis: the Q4_1 GGUF, "
+      f"{activations} activations (scoring and answering). "
       "Tokens/s = input tokens (passages + question, SmolLM2 tokens, same count both sides) / "
       "compression seconds, model load excluded on both sides. Accuracy: the default model's "
       f"greedy answers from each prompt (full prompt: {full.get('accuracy', 0):.3f}, "

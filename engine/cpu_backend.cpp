@@ -194,12 +194,8 @@ void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int laye
             scores[j] *= scale;
             mx = std::max(mx, scores[j]);
           }
-          double sum = 0.0;
-          for (int j = 0; j < ctx; ++j) {
-            scores[j] = std::exp(scores[j] - mx);
-            sum += scores[j];
-          }
-          const float inv = static_cast<float>(1.0 / sum);
+          const float inv =
+              static_cast<float>(1.0 / cpu::exp_sum(scores.data(), ctx, mx, scores.data()));
           for (int j = 0; j < ctx; ++j) scores[j] *= inv;
           float* out = attn_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
           std::fill(out, out + head_dim_, 0.f);

@@ -44,6 +44,12 @@ void axpy(float a, const float* x, float* y, int n);
 // out[r] = dot(q, k + r * n, n); then y += a[r] * (v + r * n) for r = 0, 1, ... in turn. The same
 // sums as a call of dot / axpy per row, in one call per block instead of one per position.
 void dot_rows(const float* q, const float* k, int rows, int n, float* out);
+
+// sum_i exp(x[i] - shift), NaN elements counting 0; each term also goes to out[i] when out is not
+// null (out may be x). For softmax and log-sum-exp, where x <= shift: a term below e^-87 (f32's
+// smallest normal) counts 0. Vectorised (a polynomial within 2 ulp of expf), summed in f32 lanes
+// in runs whose totals add in f64, in a fixed order.
+double exp_sum(const float* x, int n, float shift, float* out);
 void axpy_rows(const float* a, const float* v, int rows, int n, float* y);
 
 }  // namespace precis::engine::cpu

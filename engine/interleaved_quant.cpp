@@ -23,25 +23,14 @@ size_t align_up(size_t n) {
 }
 
 // One row decoded into codes and per-block scales and mins, each scale or min as the raw bits
-// the repacked matrix stores (f16 bits, or f32 bits).
+// the repacked matrix stores (f16 bits, or the K types' 8-bit integers), and the K types'
+// per-super-block d and dmin (f16 bits).
 struct DecodedRow {
-  std::vector<uint8_t> codes;    // K
-  std::vector<uint32_t> scales;  // nb * scales_per_block
-  std::vector<uint32_t> mins;    // nb (types with a min)
+  std::vector<uint8_t> codes;     // K
+  std::vector<uint32_t> scales;   // nb * scales_per_block
+  std::vector<uint32_t> mins;     // nb (types with a min)
+  std::vector<uint16_t> d, dmin;  // nb / 8 (K types)
 };
-
-uint32_t f32_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-float from_bits(uint32_t bits, bool f16) {
-  if (f16) return f16_to_f32(static_cast<uint16_t>(bits));
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 // Element j of a q4_0/q4_1/q5 block's low 4 bits.
 uint8_t nibble(const uint8_t* qs, int j) {
@@ -99,17 +88,19 @@ void decode_q8_0(const void* row, int64_t nb, DecodedRow& out) {
 }
 
 // q4_K and q5_K: sub-block j of super-block s is block 8s + j, scale d * sc[j], min -dmin * mn[j]
-// (as the reference dequantizer rounds them: exact products, and w = scale * q + min).
+// (as the reference dequantizer rounds them: exact products, and w = scale * q + min); sc and mn
+// kept as the integers they are.
 template <class B>
 void decode_q45_k(const void* row, int64_t nb, DecodedRow& out) {
   const auto* b = static_cast<const B*>(row);
   for (int64_t s = 0; s < nb / 8; ++s) {
-    const float d = f16_to_f32(b[s].d), dmin = f16_to_f32(b[s].dmin);
+    out.d[s] = b[s].d;
+    out.dmin[s] = b[s].dmin;
     for (int j = 0; j < 8; ++j) {
       uint8_t sc, mn;
       q4k_scale_min(j, b[s].scales, sc, mn);
-      out.scales[s * 8 + j] = f32_bits(d * sc);
-      out.mins[s * 8 + j] = f32_bits(-(dmin * mn));
+      out.scales[s * 8 + j] = sc;
+      out.mins[s * 8 + j] = mn;
       for (int l = 0; l < 32; ++l) {
         const uint8_t q = b[s].qs[32 * (j / 2) + l];
         uint8_t code = j % 2 ? q >> 4 : q & 0xF;
@@ -124,9 +115,8 @@ void decode_q45_k(const void* row, int64_t nb, DecodedRow& out) {
 void decode_q6_k(const void* row, int64_t nb, DecodedRow& out) {
   const auto* b = static_cast<const BlockQ6_K*>(row);
   for (int64_t s = 0; s < nb / 8; ++s) {
-    const float d = f16_to_f32(b[s].d);
-    for (int g = 0; g < 16; ++g)
-      out.scales[s * 16 + g] = f32_bits(d * static_cast<float>(b[s].scales[g]));
+    out.d[s] = b[s].d;
+    for (int g = 0; g < 16; ++g) out.scales[s * 16 + g] = static_cast<uint8_t>(b[s].scales[g]);
     for (int e = 0; e < kQKK; ++e) {
       const int h = e / 128, k = (e % 128) / 32, l = e % 32;
       const uint8_t lo = b[s].ql[64 * h + 32 * (k % 2) + l];
@@ -162,13 +152,9 @@ Decoder decoder_for(GgmlType t) {
   }
 }
 
-void store_value(std::byte* at, uint32_t bits, bool f16) {
-  if (f16) {
-    const auto h = static_cast<uint16_t>(bits);
-    std::memcpy(at, &h, 2);
-  } else {
-    std::memcpy(at, &bits, 4);
-  }
+// The low `bytes` bytes of bits (little-endian, as every target of these kernels is).
+void store_value(std::byte* at, uint32_t bits, size_t bytes) {
+  std::memcpy(at, &bits, bytes);
 }
 
 // Writes row r (of 16) of a group from its decoded form.
@@ -188,9 +174,14 @@ void pack_row(const InterleavedMatrix& m, const DecodedRow& d, int r, std::byte*
     }
     for (int h = 0; h < f.scales_per_block; ++h)
       store_value(group + m.scales_at + ((b * f.scales_per_block + h) * kInterleaveRows + r) * sb,
-                  d.scales[b * f.scales_per_block + h], f.f16_scales);
-    if (f.has_min)
-      store_value(group + m.mins_at + (b * kInterleaveRows + r) * sb, d.mins[b], f.f16_scales);
+                  d.scales[b * f.scales_per_block + h], sb);
+    if (f.has_min) store_value(group + m.mins_at + (b * kInterleaveRows + r) * sb, d.mins[b], sb);
+  }
+  if (!f.k_scales) return;
+  for (int64_t s = 0; s < m.nb / 8; ++s) {
+    std::byte* super = group + m.supers_at + s * m.super_bytes;
+    store_value(super + r * 2, d.d[s], 2);
+    if (f.has_min) store_value(super + 32 + r * 2, d.dmin[s], 2);
   }
 }
 
@@ -199,21 +190,21 @@ void pack_row(const InterleavedMatrix& m, const DecodedRow& d, int r, std::byte*
 std::optional<InterleavedFormat> interleaved_format(GgmlType t) {
   switch (t) {
     case GgmlType::Q4_0:
-      return InterleavedFormat{true, 1, false, true, 8};
+      return InterleavedFormat{true, 1, false, 8, false};
     case GgmlType::Q4_1:
-      return InterleavedFormat{true, 1, true, true, 0};
+      return InterleavedFormat{true, 1, true, 0, false};
     case GgmlType::Q5_0:
-      return InterleavedFormat{false, 1, false, true, 16};
+      return InterleavedFormat{false, 1, false, 16, false};
     case GgmlType::Q5_1:
-      return InterleavedFormat{false, 1, true, true, 0};
+      return InterleavedFormat{false, 1, true, 0, false};
     case GgmlType::Q8_0:
-      return InterleavedFormat{false, 1, false, true, 128};
+      return InterleavedFormat{false, 1, false, 128, false};
     case GgmlType::Q4_K:
-      return InterleavedFormat{true, 1, true, false, 0};
+      return InterleavedFormat{true, 1, true, 0, true};
     case GgmlType::Q5_K:
-      return InterleavedFormat{false, 1, true, false, 0};
+      return InterleavedFormat{false, 1, true, 0, true};
     case GgmlType::Q6_K:
-      return InterleavedFormat{false, 2, false, false, 32};
+      return InterleavedFormat{false, 2, false, 32, true};
     default:
       return std::nullopt;
   }
@@ -237,7 +228,9 @@ std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, i
   const size_t sb = m.scale_bytes();
   m.scales_at = align_up(m.nb * m.code_bytes);
   m.mins_at = align_up(m.scales_at + m.nb * format->scales_per_block * kInterleaveRows * sb);
-  m.group_bytes = align_up(m.mins_at + (format->has_min ? m.nb * kInterleaveRows * sb : size_t{0}));
+  m.supers_at = align_up(m.mins_at + (format->has_min ? m.nb * kInterleaveRows * sb : size_t{0}));
+  m.super_bytes = format->k_scales ? (format->has_min ? 64 : 32) : 0;
+  m.group_bytes = align_up(m.supers_at + m.nb / 8 * m.super_bytes);
   const size_t total = m.group_bytes * static_cast<size_t>(N / kInterleaveRows);
   auto* raw = static_cast<std::byte*>(std::aligned_alloc(kAlign, total));
   if (!raw) throw std::bad_alloc();
@@ -250,6 +243,8 @@ std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, i
     d.codes.resize(K);
     d.scales.resize(m.nb * format->scales_per_block);
     d.mins.resize(format->has_min ? m.nb : 0);
+    d.d.resize(format->k_scales ? m.nb / 8 : 0);
+    d.dmin.resize(d.d.size());
     for (int g = begin; g < end; ++g) {
       for (int r = 0; r < kInterleaveRows; ++r) {
         const int n = g * kInterleaveRows + r;
@@ -259,6 +254,37 @@ std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, i
     }
   });
   return m;
+}
+
+float interleaved_scale(const InterleavedMatrix& m, const std::byte* group, int64_t b, int h,
+                        int r) {
+  const InterleavedFormat& f = m.format;
+  const std::byte* at =
+      group + m.scales_at + ((b * f.scales_per_block + h) * kInterleaveRows + r) * m.scale_bytes();
+  if (f.k_scales) {
+    uint16_t d;
+    std::memcpy(&d, group + m.supers_at + (b / 8) * m.super_bytes + r * 2, 2);
+    const auto q = static_cast<uint8_t>(*at);
+    // q6_K's scales (the K type without a min) are signed, q4_K's and q5_K's not.
+    const float sc = f.has_min ? static_cast<float>(q) : static_cast<float>(static_cast<int8_t>(q));
+    return f16_to_f32(d) * sc;
+  }
+  uint16_t h16;
+  std::memcpy(&h16, at, 2);
+  return f16_to_f32(h16);
+}
+
+float interleaved_min(const InterleavedMatrix& m, const std::byte* group, int64_t b, int r) {
+  const InterleavedFormat& f = m.format;
+  const std::byte* at = group + m.mins_at + (b * kInterleaveRows + r) * m.scale_bytes();
+  if (f.k_scales) {
+    uint16_t dmin;
+    std::memcpy(&dmin, group + m.supers_at + (b / 8) * m.super_bytes + 32 + r * 2, 2);
+    return -(f16_to_f32(dmin) * static_cast<float>(static_cast<uint8_t>(*at)));
+  }
+  uint16_t h16;
+  std::memcpy(&h16, at, 2);
+  return f16_to_f32(h16);
 }
 
 float interleaved_weight(const InterleavedMatrix& m, int n, int k) {
@@ -276,16 +302,9 @@ float interleaved_weight(const InterleavedMatrix& m, int n, int k) {
   } else {
     code = codes[64 * (e / 4) + 4 * r + e % 4];
   }
-  const size_t sb = m.scale_bytes();
-  auto read = [&](size_t at) {
-    uint32_t bits = 0;
-    std::memcpy(&bits, g + at, sb);
-    return from_bits(bits, f.f16_scales);
-  };
   const int h = f.scales_per_block == 2 ? e / 16 : 0;
-  const float scale = read(m.scales_at + ((b * f.scales_per_block + h) * kInterleaveRows + r) * sb);
-  float w = scale * static_cast<float>(code - f.offset);
-  if (f.has_min) w += read(m.mins_at + (b * kInterleaveRows + r) * sb);
+  float w = interleaved_scale(m, g, b, h, r) * static_cast<float>(code - f.offset);
+  if (f.has_min) w += interleaved_min(m, g, b, r);
   return w;
 }
 

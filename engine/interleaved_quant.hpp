@@ -11,14 +11,18 @@
 // kernels compute the same integer sums as the row kernels' dot_q8 and differ from them only in
 // the order their float sums round.
 //
-// A group of 16 rows is three sections, each 64-byte aligned, over the row's nb blocks of 32:
+// A group of 16 rows is three or four sections, each 64-byte aligned, over the row's nb blocks of
+// 32:
 //  - codes, per block: nibbles: 4 x 64 bytes; byte 64p + 4r + i holds element 4p + i (low
 //    nibble) and element 16 + 4p + i (high nibble) of row r. Bytes: 8 x 64 bytes; byte
 //    64c + 4r + i is element 4c + i of row r.
 //  - scales, per block and half (one scale per 32, or per 16 for q6_K): 16 values, row r's r-th;
-//  - mins, per block: 16 values (the types with an offset term: q4_1, q5_1, q4_K, q5_K).
-// Scales and mins are f16 where the file's are (q4_0, q4_1, q5_0, q5_1, q8_0: no bytes added),
-// else f32.
+//  - mins, per block: 16 values (the types with an offset term: q4_1, q5_1, q4_K, q5_K);
+//  - for the K types, per super-block of 256: 16 f16 d, then (q4_K, q5_K) 16 f16 dmin.
+// Scales and mins are f16 where the file's are (q4_0, q4_1, q5_0, q5_1, q8_0: no bytes added).
+// The K types keep theirs as the file does, an 8-bit integer per block (u8 for q4_K/q5_K, i8 for
+// q6_K) times the super-block's d (scales) or -dmin (mins): products exact in f32, as the
+// reference dequantizer computes them, at a byte per block instead of four.
 #pragma once
 
 #include <cstddef>
@@ -38,8 +42,8 @@ struct InterleavedFormat {
   bool nibbles;          // 4-bit codes, two per byte; else a byte each
   int scales_per_block;  // 1, or 2 (one per 16 elements)
   bool has_min;
-  bool f16_scales;  // scales and mins as f16; else f32
-  int offset;       // subtracted from every code
+  int offset;     // subtracted from every code
+  bool k_scales;  // 8-bit integer scales and mins times per-super-block d and dmin; else f16
 };
 
 // The format a type repacks to; nullopt for a type without one.
@@ -51,17 +55,26 @@ struct InterleavedMatrix {
   int N = 0, K = 0;       // N a multiple of 16; K of the source type's block
   int64_t nb = 0;         // blocks of 32 per row
   size_t code_bytes = 0;  // per block: 256 (nibbles) or 512 (bytes)
-  size_t scales_at = 0, mins_at = 0, group_bytes = 0;  // offsets in a group, and its size
+  size_t scales_at = 0, mins_at = 0, supers_at = 0;  // section offsets in a group
+  size_t group_bytes = 0;
+  size_t super_bytes = 0;  // per super-block in the supers section: 32 (d) or 64 (d, dmin)
   std::unique_ptr<std::byte[], void (*)(std::byte*)> data{nullptr, nullptr};
 
   const std::byte* group(int g) const { return data.get() + static_cast<size_t>(g) * group_bytes; }
-  size_t scale_bytes() const { return format.f16_scales ? 2 : 4; }
+  // Bytes of one row's scale or min in the scales and mins sections.
+  size_t scale_bytes() const { return format.k_scales ? 1 : 2; }
 };
 
 // W [N, K] (w.quant set) repacked, on the engine's thread pool; nullopt where it has no
 // interleaved format or N is not a multiple of 16. Throws std::invalid_argument for a K that is
 // not a multiple of the type's block.
 std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, int K);
+
+// Row r's (of 16) scale for block b (half h) and min, in a group: what the kernels multiply by.
+// Portable; the reference kernel and the tests read the layout through these.
+float interleaved_scale(const InterleavedMatrix& m, const std::byte* group, int64_t b, int h,
+                        int r);
+float interleaved_min(const InterleavedMatrix& m, const std::byte* group, int64_t b, int r);
 
 // Row n's element k as the repacked matrix holds it (scale * (code - offset) [+ min]): the
 // format's meaning, for tests.

@@ -81,6 +81,10 @@ void dot_rows(const float* q, const float* k, int rows, int n, float* out) {
   active_kernels().dot_rows(q, k, rows, n, out);
 }
 
+double exp_sum(const float* x, int n, float shift, float* out) {
+  return active_kernels().exp_sum(x, n, shift, out);
+}
+
 void axpy_rows(const float* a, const float* v, int rows, int n, float* y) {
   active_kernels().axpy_rows(a, v, rows, n, y);
 }

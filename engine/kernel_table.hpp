@@ -54,6 +54,7 @@ struct KernelTable {
   void (*axpy)(float a, const float* x, float* y, int n);
   void (*dot_rows)(const float* q, const float* k, int rows, int n, float* out);
   void (*axpy_rows)(const float* a, const float* v, int rows, int n, float* y);
+  double (*exp_sum)(const float* x, int n, float shift, float* out);
   // As cpu_kv_kernels.hpp's.
   void (*store_f16)(const float* x, uint16_t* out, int n);
   float (*dot_f16)(const float* q, const uint16_t* k, int n);

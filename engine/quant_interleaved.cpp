@@ -29,13 +29,14 @@ namespace {
 constexpr int kTileTokens = 8;
 
 // The format's compile-time shape.
-template <bool Nibbles, int ScalesPerBlock, bool Min, bool F16>
+template <bool Nibbles, int ScalesPerBlock, bool Min, bool KScales>
 struct Shape {
   static constexpr bool nibbles = Nibbles;
   static constexpr int spb = ScalesPerBlock;
   static constexpr bool min = Min;
-  static constexpr bool f16 = F16;
+  static constexpr bool k_scales = KScales;  // 8-bit scales x super-block d; else f16 scales
   static_assert(!(Min && ScalesPerBlock == 2));
+  static_assert(KScales || ScalesPerBlock == 1);
 };
 
 struct TileArgs {
@@ -51,11 +52,18 @@ struct TileArgs {
 
 #ifdef PRECIS_SIMD_AVX512VNNI
 
-PRECIS_KERNEL_INLINE __m512 load_values(const std::byte* p, std::true_type /*f16*/) {
+// 16 f16 at p (32-byte aligned) as f32.
+PRECIS_KERNEL_INLINE __m512 load_f16(const std::byte* p) {
   return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
 }
-PRECIS_KERNEL_INLINE __m512 load_values(const std::byte* p, std::false_type) {
-  return _mm512_load_ps(reinterpret_cast<const float*>(p));
+// 16 8-bit integers at p as f32, signed or not.
+PRECIS_KERNEL_INLINE __m512 load_i8(const std::byte* p) {
+  return _mm512_cvtepi32_ps(
+      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+PRECIS_KERNEL_INLINE __m512 load_u8(const std::byte* p) {
+  return _mm512_cvtepi32_ps(
+      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 }
 
 PRECIS_KERNEL_INLINE __m512i bcast4(const int8_t* p) {
@@ -69,7 +77,6 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
   const InterleavedMatrix& m = *a.m;
   const int offset = m.format.offset;
   const size_t sb = m.scale_bytes();
-  const std::integral_constant<bool, S::f16> f16;
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i low4 = _mm512_set1_epi8(0x0F);
@@ -85,18 +92,40 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
     } else {
       for (int ch = 0; ch < 8; ++ch) c[ch] = _mm512_load_si512(codes + 64 * ch);
     }
+    // Each row's scale (two, one per 16, for q6_K) and min for the block, as the reference
+    // dequantizer computes them: exact f32 values (interleaved_scale and interleaved_min).
     const std::byte* scales = a.group + m.scales_at + b * S::spb * kInterleaveRows * sb;
-    const __m512 sc0 = load_values(scales, f16);
-    __m512 sc1 = sc0, mn = sc0;
-    if constexpr (S::spb == 2) sc1 = load_values(scales + kInterleaveRows * sb, f16);
-    if constexpr (S::min) mn = load_values(a.group + m.mins_at + b * kInterleaveRows * sb, f16);
+    const std::byte* mins = a.group + m.mins_at + b * kInterleaveRows * sb;
+    __m512 sc0, sc1, mn;
+    if constexpr (S::k_scales) {
+      const std::byte* super = a.group + m.supers_at + (b / 8) * m.super_bytes;
+      const __m512 d = load_f16(super);
+      if constexpr (S::min) {  // q4_K, q5_K: unsigned scales and mins, min = -(dmin * mn)
+        sc0 = _mm512_mul_ps(load_u8(scales), d);
+        const __m512 neg_dmin = _mm512_xor_ps(load_f16(super + 32), _mm512_set1_ps(-0.f));
+        mn = _mm512_mul_ps(load_u8(mins), neg_dmin);
+      } else {  // q6_K: signed scales, one per 16
+        sc0 = _mm512_mul_ps(load_i8(scales), d);
+        sc1 = _mm512_mul_ps(load_i8(scales + kInterleaveRows), d);
+      }
+    } else {
+      sc0 = load_f16(scales);
+      if constexpr (S::min) mn = load_f16(mins);
+    }
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const BlockQ8A& x = a.xq[t * a.xq_stride + b];
       const int32_t* s = a.xs + t * a.xs_stride + 2 * b;
       if constexpr (S::spb == 1) {
+        // Two chains of four: a decode step (one token) waits on VPDPBUSD's latency otherwise.
+        // Integer sums, so the split changes no bit.
         __m512i i = _mm512_set1_epi32(-offset * (s[0] + s[1]));
-        for (int ch = 0; ch < 8; ++ch) i = _mm512_dpbusd_epi32(i, c[ch], bcast4(x.qs + 4 * ch));
+        __m512i j = _mm512_setzero_si512();
+        for (int ch = 0; ch < 4; ++ch) {
+          i = _mm512_dpbusd_epi32(i, c[ch], bcast4(x.qs + 4 * ch));
+          j = _mm512_dpbusd_epi32(j, c[ch + 4], bcast4(x.qs + 16 + 4 * ch));
+        }
+        i = _mm512_add_epi32(i, j);
         acc[t] =
             _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(sc0, _mm512_set1_ps(x.d)), acc[t]);
         if constexpr (S::min) acc[t] = _mm512_fmadd_ps(mn, _mm512_set1_ps(x.s), acc[t]);
@@ -118,17 +147,6 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
 
 #else  // the portable reference: the same steps, one lane at a time
 
-float read_value(const std::byte* p, bool f16) {
-  if (f16) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return f16_to_f32(h);
-  }
-  float f;
-  std::memcpy(&f, p, 4);
-  return f;
-}
-
 // Row r's code for element e of a block.
 int code_at(const std::byte* codes, bool nibbles, int r, int e) {
   const auto* c = reinterpret_cast<const uint8_t*>(codes);
@@ -143,28 +161,22 @@ template <int NT, class S>
 void tile(const TileArgs& a) {
   const InterleavedMatrix& m = *a.m;
   const int offset = m.format.offset;
-  const size_t sb = m.scale_bytes();
   for (int t = 0; t < NT; ++t) {
     for (int r = 0; r < kInterleaveRows; ++r) {
       float acc = 0.f;
       for (int64_t b = 0; b < m.nb; ++b) {
         const std::byte* codes = a.group + b * m.code_bytes;
-        const std::byte* scales = a.group + m.scales_at + b * S::spb * kInterleaveRows * sb;
         const BlockQ8A& x = a.xq[t * a.xq_stride + b];
         const int32_t* s = a.xs + t * a.xs_stride + 2 * b;
         int32_t i[2] = {-offset * s[0], -offset * s[1]};
         for (int e = 0; e < kQK; ++e) i[e / 16] += code_at(codes, S::nibbles, r, e) * x.qs[e];
-        const float sc0 = read_value(scales + r * sb, S::f16);
+        const float sc0 = interleaved_scale(m, a.group, b, 0, r);
         if constexpr (S::spb == 1) {
           const int32_t whole = i[0] + i[1];
           acc = std::fma(static_cast<float>(whole), sc0 * x.d, acc);
-          if constexpr (S::min) {
-            const float mn =
-                read_value(a.group + m.mins_at + (b * kInterleaveRows + r) * sb, S::f16);
-            acc = std::fma(mn, x.s, acc);
-          }
+          if constexpr (S::min) acc = std::fma(interleaved_min(m, a.group, b, r), x.s, acc);
         } else {
-          const float sc1 = read_value(scales + (kInterleaveRows + r) * sb, S::f16);
+          const float sc1 = interleaved_scale(m, a.group, b, 1, r);
           const float lo = static_cast<float>(i[0]) * sc0;
           acc = std::fma(std::fma(static_cast<float>(i[1]), sc1, lo), x.d, acc);
         }
@@ -233,18 +245,18 @@ void gemm_interleaved(const InterleavedMatrix& m, int group, const BlockQ8A* xq,
                    xs_stride,
                    y + static_cast<size_t>(group) * kInterleaveRows,
                    y_stride};
+  // Shape<nibbles, scales per block, min, k_scales>, one per format (interleaved_format).
   const InterleavedFormat& f = m.format;
-  if (f.scales_per_block == 2) return run_tiles<Shape<false, 2, false, false>>(a, T);
-  if (f.nibbles) {
-    if (f.f16_scales)
-      return f.has_min ? run_tiles<Shape<true, 1, true, true>>(a, T)
-                       : run_tiles<Shape<true, 1, false, true>>(a, T);
-    return run_tiles<Shape<true, 1, true, false>>(a, T);  // q4_K
+  if (f.k_scales) {
+    if (f.scales_per_block == 2) return run_tiles<Shape<false, 2, false, true>>(a, T);  // q6_K
+    return f.nibbles ? run_tiles<Shape<true, 1, true, true>>(a, T)                      // q4_K
+                     : run_tiles<Shape<false, 1, true, true>>(a, T);                    // q5_K
   }
-  if (f.f16_scales)
-    return f.has_min ? run_tiles<Shape<false, 1, true, true>>(a, T)
-                     : run_tiles<Shape<false, 1, false, true>>(a, T);
-  return run_tiles<Shape<false, 1, true, false>>(a, T);  // q5_K
+  if (f.nibbles)
+    return f.has_min ? run_tiles<Shape<true, 1, true, false>>(a, T)    // q4_1
+                     : run_tiles<Shape<true, 1, false, false>>(a, T);  // q4_0
+  return f.has_min ? run_tiles<Shape<false, 1, true, false>>(a, T)     // q5_1
+                   : run_tiles<Shape<false, 1, false, false>>(a, T);   // q5_0, q8_0
 }
 
 }  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

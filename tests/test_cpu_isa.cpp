@@ -460,3 +460,32 @@ TEST_CASE("cpu isa: a model scores the same under every forced variant", "[cpu_i
       CHECK(got[i].get<double>() == Approx(want[i].get<double>()).margin(1e-4));
   }
 }
+
+TEST_CASE("cpu isa: exp_sum's terms are within 2 ulp of exp, NaN and underflow count 0",
+          "[cpu_isa]") {
+  std::mt19937 rng(21);
+  std::uniform_real_distribution<float> uniform(-90.f, 0.f);
+  for (CpuIsa isa : available_cpu_isas()) {
+    const KernelTable& kt = kernels_for(isa);
+    INFO(cpu_isa_name(isa));
+    for (int n : {1, 7, 16, 37, 1000, 256000}) {  // the last: a large vocabulary
+      std::vector<float> x(n);
+      for (float& v : x) v = uniform(rng) + 3.f;  // shifted by 3 below: x - shift in [-90, 0]
+      x[0] = 3.f;                                 // the max term, e^0 = 1
+      if (n > 5) x[3] = NAN, x[4] = -INFINITY, x[5] = -86.f;  // 0, 0, e^-89 below f32's normals
+      std::vector<float> out(n, -1.f);
+      const double sum = kt.exp_sum(x.data(), n, 3.f, out.data());
+      double ref_sum = 0;
+      int close = 0;
+      for (int i = 0; i < n; ++i) {
+        const double d = static_cast<double>(x[i]) - 3.0;
+        const double ref = std::isnan(d) || d < -87.33654 ? 0.0 : std::exp(d);
+        ref_sum += ref;
+        close += std::fabs(out[i] - ref) <= 2.5e-7 * ref;  // 2 ulp of a float
+      }
+      CHECK(close == n);
+      CHECK(std::fabs(sum - ref_sum) <= 2e-7 * ref_sum);
+      CHECK(kt.exp_sum(x.data(), n, 3.f, nullptr) == sum);  // the same sum without storing terms
+    }
+  }
+}
