@@ -136,7 +136,8 @@ std::vector<double> int8_logprobs(const std::string& model, const std::string& i
                                         model + " --prompt '" + text + "' 2>/dev/null",
                                     &out) == 0);
   std::vector<double> lp;
-  for (const auto& v : nlohmann::json::parse(out)["logprobs"])
+  const nlohmann::json parsed = nlohmann::json::parse(out);  // outlives the loop below
+  for (const auto& v : parsed["logprobs"])
     if (!v.is_null()) lp.push_back(v.get<double>());
   return lp;
 }
