@@ -287,21 +287,22 @@ float interleaved_min(const InterleavedMatrix& m, const std::byte* group, int64_
   return f16_to_f32(h16);
 }
 
+int interleaved_code(const InterleavedMatrix& m, const std::byte* group, int64_t b, int r, int e) {
+  const auto* codes = reinterpret_cast<const uint8_t*>(group + b * m.code_bytes);
+  if (m.format.nibbles) {
+    const uint8_t byte = codes[64 * ((e % 16) / 4) + 4 * r + e % 4];
+    return e < 16 ? byte & 0xF : byte >> 4;
+  }
+  return codes[64 * (e / 4) + 4 * r + e % 4];
+}
+
 float interleaved_weight(const InterleavedMatrix& m, int n, int k) {
   const InterleavedFormat& f = m.format;
   const int r = n % kInterleaveRows;
   const int64_t b = k / kQK;
   const int e = k % kQK;
   const std::byte* g = m.group(n / kInterleaveRows);
-  const auto* codes = reinterpret_cast<const uint8_t*>(g + b * m.code_bytes);
-  int code;
-  if (f.nibbles) {
-    const int p = (e % 16) / 4, i = e % 4;
-    const uint8_t byte = codes[64 * p + 4 * r + i];
-    code = e < 16 ? byte & 0xF : byte >> 4;
-  } else {
-    code = codes[64 * (e / 4) + 4 * r + e % 4];
-  }
+  const int code = interleaved_code(m, g, b, r, e);
   const int h = f.scales_per_block == 2 ? e / 16 : 0;
   float w = interleaved_scale(m, g, b, h, r) * static_cast<float>(code - f.offset);
   if (f.has_min) w += interleaved_min(m, g, b, r);

@@ -70,6 +70,8 @@ struct InterleavedMatrix {
 // not a multiple of the type's block.
 std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, int K);
 
+// Row r's (of 16) code for element e (< 32) of block b, in a group.
+int interleaved_code(const InterleavedMatrix& m, const std::byte* group, int64_t b, int r, int e);
 // Row r's (of 16) scale for block b (half h) and min, in a group: what the kernels multiply by.
 // Portable; the reference kernel and the tests read the layout through these.
 float interleaved_scale(const InterleavedMatrix& m, const std::byte* group, int64_t b, int h,

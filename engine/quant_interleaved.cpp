@@ -147,16 +147,6 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
 
 #else  // the portable reference: the same steps, one lane at a time
 
-// Row r's code for element e of a block.
-int code_at(const std::byte* codes, bool nibbles, int r, int e) {
-  const auto* c = reinterpret_cast<const uint8_t*>(codes);
-  if (nibbles) {
-    const uint8_t byte = c[64 * ((e % 16) / 4) + 4 * r + e % 4];
-    return e < 16 ? byte & 0xF : byte >> 4;
-  }
-  return c[64 * (e / 4) + 4 * r + e % 4];
-}
-
 template <int NT, class S>
 void tile(const TileArgs& a) {
   const InterleavedMatrix& m = *a.m;
@@ -165,11 +155,10 @@ void tile(const TileArgs& a) {
     for (int r = 0; r < kInterleaveRows; ++r) {
       float acc = 0.f;
       for (int64_t b = 0; b < m.nb; ++b) {
-        const std::byte* codes = a.group + b * m.code_bytes;
         const BlockQ8A& x = a.xq[t * a.xq_stride + b];
         const int32_t* s = a.xs + t * a.xs_stride + 2 * b;
         int32_t i[2] = {-offset * s[0], -offset * s[1]};
-        for (int e = 0; e < kQK; ++e) i[e / 16] += code_at(codes, S::nibbles, r, e) * x.qs[e];
+        for (int e = 0; e < kQK; ++e) i[e / 16] += interleaved_code(m, a.group, b, r, e) * x.qs[e];
         const float sc0 = interleaved_scale(m, a.group, b, 0, r);
         if constexpr (S::spb == 1) {
           const int32_t whole = i[0] + i[1];
