@@ -4,6 +4,10 @@
 #include <cstdlib>
 #include <string>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace precis::engine {
 
 ThreadPool& ThreadPool::shared() {
@@ -17,17 +21,42 @@ ThreadPool& ThreadPool::shared() {
   return pool;
 }
 
-ThreadPool::ThreadPool(int threads) {
+std::chrono::microseconds ThreadPool::default_spin() {
+  if (const char* env = std::getenv("PRECIS_SPIN_US")) {
+    char* end = nullptr;
+    const long us = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && us >= 0) return std::chrono::microseconds(us);
+  }
+  return std::chrono::microseconds(1000);
+}
+
+ThreadPool::ThreadPool(int threads, std::chrono::microseconds spin) : spin_(spin) {
   for (int t = 1; t < threads; ++t) workers_.emplace_back([this, t] { worker(t); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
+    stopping_.store(true);
   }
   wake_.notify_all();
   for (auto& w : workers_) w.join();
+}
+
+template <class Ready>
+bool ThreadPool::spin_until(Ready ready) const {
+  if (spin_.count() <= 0) return ready();
+  const auto deadline = std::chrono::steady_clock::now() + spin_;
+  while (true) {
+    // The clock is read once per 64 polls: reading it costs more than a poll.
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      _mm_pause();  // lets the sibling hyper-thread run and saves power while polling
+#endif
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return ready();
+  }
 }
 
 void ThreadPool::work(Job& job, int thread) {
@@ -44,12 +73,13 @@ void ThreadPool::work(Job& job, int thread) {
 void ThreadPool::worker(int thread) {
   uint64_t seen = 0;
   while (true) {
-    {
+    const auto published = [&] { return stopping_.load() || generation_.load() != seen; };
+    if (!spin_until(published)) {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
+      wake_.wait(lock, published);
     }
+    if (stopping_.load()) return;
+    seen = generation_.load();
     // Counted in before reading job_ (both sequentially consistent), so run() cannot see
     // inside_ at 0 while this thread still holds a pointer to its Job.
     inside_.fetch_add(1);
@@ -75,7 +105,7 @@ void ThreadPool::run(int num_tasks, const std::function<void(int, int)>& fn) {
   }
   wake_.notify_all();
   work(job, 0);
-  if (job.done.load() != num_tasks) {
+  if (!spin_until([&] { return job.done.load() == num_tasks; })) {
     std::unique_lock<std::mutex> lock(mu_);
     done_.wait(lock, [&] { return job.done.load() == num_tasks; });
   }

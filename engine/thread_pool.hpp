@@ -8,9 +8,16 @@
 // hundreds of jobs of a few microseconds each, and waking a blocked thread can take longer than
 // that on these guests. The caller takes whatever tasks a slow worker has not claimed yet, and
 // waits only for tasks already running elsewhere.
+//
+// Between jobs a worker first spins for a short while (PRECIS_SPIN_US, default 1000 us) and only
+// then blocks: the next job of a decode step usually comes within microseconds, and a blocked
+// worker woke too late to take a share of it (llama.cpp's threads poll the same way). The spin is
+// bounded, so an idle engine sleeps, and PRECIS_SPIN_US=0 restores blocking at once for a machine
+// shared with other busy processes.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -24,7 +31,11 @@ class ThreadPool {
  public:
   // All engines share one pool sized to the machine (PRECIS_THREADS overrides).
   static ThreadPool& shared();
-  explicit ThreadPool(int threads);
+  // `spin`: how long an idle worker (and a caller waiting for another thread's task) polls
+  // before it blocks.
+  explicit ThreadPool(int threads, std::chrono::microseconds spin = default_spin());
+  // PRECIS_SPIN_US, else 1000 us.
+  static std::chrono::microseconds default_spin();
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -46,6 +57,9 @@ class ThreadPool {
   };
 
   void worker(int thread);
+  // Polls `ready` for up to spin_; true as soon as it holds, false when the time ran out.
+  template <class Ready>
+  bool spin_until(Ready ready) const;
   // Claims and runs the job's tasks until none is left.
   void work(Job& job, int thread);
 
@@ -54,8 +68,10 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable wake_;  // a job was published (or the pool stops)
   std::condition_variable done_;  // a job's last task finished
-  uint64_t generation_ = 0;       // under mu_: bumped per published job
-  bool stopping_ = false;
+  // Bumped (and stopping_ set) under mu_, for the sleepers; read without it by spinning threads.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
+  std::chrono::nanoseconds spin_;
   // The published job, null between jobs. A worker counts itself in inside_ before it reads
   // job_, and run() clears job_ and then waits for inside_ to drain before its Job goes away.
   std::atomic<Job*> job_{nullptr};
