@@ -72,10 +72,6 @@ PRECIS_KERNEL_INLINE __m512i bcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// How far ahead of the block being read its codes are prefetched. A decode step streams each
-// group once, and the hardware prefetcher alone left the loads waiting (tinyllama-shape Q4_0,
-// 2 threads: 40 -> 43-46 tokens/s with 512-1536 bytes ahead).
-constexpr size_t kPrefetchBytes = 1024;
 template <int NT, class S>
 PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
   const InterleavedMatrix& m = *a.m;
@@ -86,8 +82,6 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < m.nb; ++b) {
     const std::byte* codes = a.group + b * m.code_bytes;
-    for (size_t line = 0; line < m.code_bytes; line += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(codes + kPrefetchBytes + line), _MM_HINT_T0);
     __m512i c[8];
     if constexpr (S::nibbles) {
       for (int p = 0; p < 4; ++p) {
