@@ -12,7 +12,9 @@
 #   --build-only  fetch and build llama-bench, then stop
 #
 # Environment: PRECIS_BUILD (default build) names precis's build directory; it must hold
-# `precis` and `bench/engine_bench`. LLAMA_CPP_PYTHON_VERSION picks the llama-cpp-python source
+# `precis` and `bench/engine_bench`. PRECIS_PORTABLE_BUILD, when set, names a second build made
+# with -DPRECIS_NATIVE=OFF: its engine_bench runs every file too (int8 activations), and the table
+# gains its column and its ratio to the native build's int8 figure. LLAMA_CPP_PYTHON_VERSION picks the llama-cpp-python source
 # package whose vendor/llama.cpp is built (download only, never installed). LLAMA_BENCH_ARGS adds
 # flags to every llama-bench run (e.g. "--poll 0": its threads spin-wait by default, which a
 # shared, overloaded machine punishes).
@@ -57,7 +59,7 @@ while [[ $# -gt 0 ]]; do
     --threads) threads=${2:?--threads needs a value}; shift ;;
     --reps) reps=${2:?--reps needs a value}; shift ;;
     --build-only) build_only=1 ;;
-    -h|--help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "peer_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -147,6 +149,17 @@ cp -p "$precis" "$peer/bin/precis" && cp -p "$ebench" "$peer/bin/engine_bench" |
 precis=$peer/bin/precis
 ebench=$peer/bin/engine_bench
 echo "precis: $bdir (binaries of $(date -u -r "$precis" '+%Y-%m-%d %H:%M:%S UTC'))"
+pbench=
+if [[ -n "${PRECIS_PORTABLE_BUILD:-}" ]]; then
+  pdir=$PRECIS_PORTABLE_BUILD
+  [[ "$pdir" = /* ]] || pdir=$root/$pdir
+  grep -q '^PRECIS_NATIVE:BOOL=OFF' "$pdir/CMakeCache.txt" 2>/dev/null ||
+    die "PRECIS_PORTABLE_BUILD=$pdir is not a build configured with -DPRECIS_NATIVE=OFF"
+  [[ -x "$pdir/bench/engine_bench" ]] || die "$pdir/bench/engine_bench not found (build the engine_bench target)"
+  cp -p "$pdir/bench/engine_bench" "$peer/bin/engine_bench-portable" || die "cannot copy $pdir/bench/engine_bench"
+  pbench=$peer/bin/engine_bench-portable
+  echo "precis portable (-DPRECIS_NATIVE=OFF): $pdir"
+fi
 
 # ---- models ------------------------------------------------------------------------------------
 rows=()        # "label|file|written by|prompt tokens of the pp test"
@@ -240,6 +253,14 @@ for row in "${rows[@]}"; do
     [[ $prc = 0 ]] || { echo "  precis $act: engine_bench failed (exit $prc):"
                         tail -5 "$logs/$base.precis-$act.txt" | sed 's/^/    /'; }
   done
+  : >"$logs/$base.portable-int8.txt"
+  if [[ -n "$pbench" ]]; then
+    OMP_NUM_THREADS=$threads PRECIS_THREADS=$threads "$pbench" --model "$file" --device cpu \
+        --prompt-tokens "$pp" --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 \
+        --repeats "$reps" --activations int8 >"$logs/$base.portable-int8.txt" 2>&1 ||
+      echo "  precis portable int8: engine_bench failed (see $logs/$base.portable-int8.txt)"
+    grep -E 'prefill|^1 ' "$logs/$base.portable-int8.txt" | sed 's/^/  precis portable int8: /' || true
+  fi
   tp=$(since "$t")
 
   t=$(now)
@@ -255,9 +276,10 @@ for row in "${rows[@]}"; do
   echo "  took: precis $tp s, llama.cpp $tl_s s; llama.cpp loaded the file: $loaded"
   l1=$(load1)
   python3 - "$label" "$file" "$writer" "$logs/$base.precis-f32.txt" "$logs/$base.precis-int8.txt" \
-      "$logs/$base.llama.json" "$loaded" "$l0" "$l1" "$pp" >>"$results" <<'PY'
+      "$logs/$base.llama.json" "$loaded" "$l0" "$l1" "$pp" "$logs/$base.portable-int8.txt" \
+      >>"$results" <<'PY'
 import json, re, sys
-label, file, writer, pf32, pint8, ljson, loaded, l0, l1, npp = sys.argv[1:]
+label, file, writer, pf32, pint8, ljson, loaded, l0, l1, npp, pport = sys.argv[1:]
 ptest = f"pp{npp}"
 def figures(path):
     text = open(path, errors="replace").read()
@@ -268,6 +290,7 @@ def figures(path):
             "tg128": float(tg.group(1)) if tg else None}, dt
 ours, dt = figures(pf32)
 ours8, _ = figures(pint8)
+port, _ = figures(pport)
 theirs, spread, ltype = {}, {}, ""
 if loaded == "yes":
     try:
@@ -284,7 +307,7 @@ fmt = lambda v: "" if v is None else f"{v:.1f}"
 for test in (ptest, "tg128"):
     print("\t".join([label, ty, test, fmt(ours[test]), fmt(ours8[test]),
                      "" if test not in theirs else f"{theirs[test]:.1f}", writer, loaded,
-                     f"{l0}/{l1}", ltype, f"{spread.get(test, 0):.1f}"]))
+                     f"{l0}/{l1}", ltype, f"{spread.get(test, 0):.1f}", fmt(port[test])]))
 PY
 done
 
@@ -295,22 +318,29 @@ echo
 python3 - "$results" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+portable = any(r[11] for r in rows)
 print("| model | type | test | precis f32 tok/s | precis int8 tok/s | llama.cpp tok/s (± sd) "
-      "| f32 ÷ llama.cpp | int8 ÷ llama.cpp | load 1m (before/after) |")
-print("|---|---|---|---:|---:|---:|---:|---:|---|")
-for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, sd in rows:
+      "| f32 ÷ llama.cpp | int8 ÷ llama.cpp |"
+      + (" portable int8 tok/s | portable ÷ native int8 |" if portable else "")
+      + " load 1m (before/after) |")
+print("|---|---|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if portable else "") + "---|")
+for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, sd, port in rows:
     ratio = lambda a: f"{float(a) / float(theirs):.2f}" if a and theirs else "-"
     r32, r8 = ratio(ours), ratio(ours8)
     if loaded != "yes":
         theirs = "did not load"
     elif theirs:
         theirs = f"{theirs} ± {sd}"
+    pcols = ""
+    if portable:
+        pr = f"{float(port) / float(ours8):.2f}" if port and ours8 else "-"
+        pcols = f" {port or 'failed'} | {pr} |"
     print(f"| {label} | {ty} | {test} | {ours or 'failed'} | {ours8 or 'failed'} | "
-          f"{theirs or '-'} | {r32} | {r8} | {load} |")
+          f"{theirs or '-'} | {r32} | {r8} |{pcols} {load} |")
 print()
 print("GGUF files written by `precis quantize`, loaded by llama.cpp's llama-bench:")
 seen = set()
-for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, sd in rows:
+for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, sd, port in rows:
     if writer != "precis quantize" or (label, ty) in seen:
         continue
     seen.add((label, ty))

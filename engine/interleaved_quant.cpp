@@ -161,8 +161,10 @@ void store_value(std::byte* at, uint32_t bits, size_t bytes) {
 void pack_row(const InterleavedMatrix& m, const DecodedRow& d, int r, std::byte* group) {
   const InterleavedFormat& f = m.format;
   const size_t sb = m.scale_bytes();
+  // The layout's readers take const pointers; this writer owns the bytes.
+  auto writable = [](const std::byte* p) { return const_cast<std::byte*>(p); };
   for (int64_t b = 0; b < m.nb; ++b) {
-    auto* codes = reinterpret_cast<uint8_t*>(group + b * m.code_bytes);
+    auto* codes = reinterpret_cast<uint8_t*>(writable(m.codes(group, b)));
     const uint8_t* c = d.codes.data() + b * kQK;
     if (f.nibbles) {
       for (int p = 0; p < 4; ++p)
@@ -173,15 +175,14 @@ void pack_row(const InterleavedMatrix& m, const DecodedRow& d, int r, std::byte*
         for (int i = 0; i < 4; ++i) codes[64 * ch + 4 * r + i] = c[4 * ch + i];
     }
     for (int h = 0; h < f.scales_per_block; ++h)
-      store_value(group + m.scales_at + ((b * f.scales_per_block + h) * kInterleaveRows + r) * sb,
+      store_value(writable(m.scales(group, b)) + (h * kInterleaveRows + r) * sb,
                   d.scales[b * f.scales_per_block + h], sb);
-    if (f.has_min) store_value(group + m.mins_at + (b * kInterleaveRows + r) * sb, d.mins[b], sb);
-  }
-  if (!f.k_scales) return;
-  for (int64_t s = 0; s < m.nb / 8; ++s) {
-    std::byte* super = group + m.supers_at + s * m.super_bytes;
-    store_value(super + r * 2, d.d[s], 2);
-    if (f.has_min) store_value(super + 32 + r * 2, d.dmin[s], 2);
+    if (f.has_min) store_value(writable(m.mins(group, b)) + r * sb, d.mins[b], sb);
+    if (f.k_scales && b % 8 == 0) {
+      std::byte* header = writable(m.unit_header(group, b));
+      store_value(header + r * 2, d.d[b / 8], 2);
+      if (f.has_min) store_value(header + 32 + r * 2, d.dmin[b / 8], 2);
+    }
   }
 }
 
@@ -226,11 +227,15 @@ std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, i
   m.nb = K / kQK;
   m.code_bytes = format->nibbles ? 256 : 512;
   const size_t sb = m.scale_bytes();
-  m.scales_at = align_up(m.nb * m.code_bytes);
-  m.mins_at = align_up(m.scales_at + m.nb * format->scales_per_block * kInterleaveRows * sb);
-  m.supers_at = align_up(m.mins_at + (format->has_min ? m.nb * kInterleaveRows * sb : size_t{0}));
-  m.super_bytes = format->k_scales ? (format->has_min ? 64 : 32) : 0;
-  m.group_bytes = align_up(m.supers_at + m.nb / 8 * m.super_bytes);
+  // A K type's unit is its super-block; the others pair blocks, so two blocks' f16 scales fill
+  // one aligned line.
+  m.unit_shift = format->k_scales ? 3 : (m.nb % 2 == 0 ? 1 : 0);
+  const size_t ub = size_t{1} << m.unit_shift;
+  m.codes_at = format->k_scales ? align_up(format->has_min ? 64 : 32) : 0;
+  m.scales_at = m.codes_at + ub * m.code_bytes;
+  m.mins_at = align_up(m.scales_at + ub * format->scales_per_block * kInterleaveRows * sb);
+  m.unit_bytes = align_up(m.mins_at + (format->has_min ? ub * kInterleaveRows * sb : size_t{0}));
+  m.group_bytes = m.unit_bytes * static_cast<size_t>(m.nb >> m.unit_shift);
   const size_t total = m.group_bytes * static_cast<size_t>(N / kInterleaveRows);
   auto* raw = static_cast<std::byte*>(std::aligned_alloc(kAlign, total));
   if (!raw) throw std::bad_alloc();
@@ -259,11 +264,10 @@ std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, i
 float interleaved_scale(const InterleavedMatrix& m, const std::byte* group, int64_t b, int h,
                         int r) {
   const InterleavedFormat& f = m.format;
-  const std::byte* at =
-      group + m.scales_at + ((b * f.scales_per_block + h) * kInterleaveRows + r) * m.scale_bytes();
+  const std::byte* at = m.scales(group, b) + (h * kInterleaveRows + r) * m.scale_bytes();
   if (f.k_scales) {
     uint16_t d;
-    std::memcpy(&d, group + m.supers_at + (b / 8) * m.super_bytes + r * 2, 2);
+    std::memcpy(&d, m.unit_header(group, b) + r * 2, 2);
     const auto q = static_cast<uint8_t>(*at);
     // q6_K's scales (the K type without a min) are signed, q4_K's and q5_K's not.
     const float sc = f.has_min ? static_cast<float>(q) : static_cast<float>(static_cast<int8_t>(q));
@@ -276,10 +280,10 @@ float interleaved_scale(const InterleavedMatrix& m, const std::byte* group, int6
 
 float interleaved_min(const InterleavedMatrix& m, const std::byte* group, int64_t b, int r) {
   const InterleavedFormat& f = m.format;
-  const std::byte* at = group + m.mins_at + (b * kInterleaveRows + r) * m.scale_bytes();
+  const std::byte* at = m.mins(group, b) + r * m.scale_bytes();
   if (f.k_scales) {
     uint16_t dmin;
-    std::memcpy(&dmin, group + m.supers_at + (b / 8) * m.super_bytes + 32 + r * 2, 2);
+    std::memcpy(&dmin, m.unit_header(group, b) + 32 + r * 2, 2);
     return -(f16_to_f32(dmin) * static_cast<float>(static_cast<uint8_t>(*at)));
   }
   uint16_t h16;
@@ -288,7 +292,7 @@ float interleaved_min(const InterleavedMatrix& m, const std::byte* group, int64_
 }
 
 int interleaved_code(const InterleavedMatrix& m, const std::byte* group, int64_t b, int r, int e) {
-  const auto* codes = reinterpret_cast<const uint8_t*>(group + b * m.code_bytes);
+  const auto* codes = reinterpret_cast<const uint8_t*>(m.codes(group, b));
   if (m.format.nibbles) {
     const uint8_t byte = codes[64 * ((e % 16) / 4) + 4 * r + e % 4];
     return e < 16 ? byte & 0xF : byte >> 4;

@@ -11,14 +11,20 @@
 // kernels compute the same integer sums as the row kernels' dot_q8 and differ from them only in
 // the order their float sums round.
 //
-// A group of 16 rows is three or four sections, each 64-byte aligned, over the row's nb blocks of
-// 32:
+// A group of 16 rows is a run of units, each unit_blocks blocks of 32 (8, one super-block, for
+// the K types; 2 for the others, or 1 where the row has an odd number of blocks), every section
+// 64-byte aligned:
+//  - the K types' header: 16 f16 d, then (q4_K, q5_K) 16 f16 dmin, for the unit's super-block;
 //  - codes, per block: nibbles: 4 x 64 bytes; byte 64p + 4r + i holds element 4p + i (low
 //    nibble) and element 16 + 4p + i (high nibble) of row r. Bytes: 8 x 64 bytes; byte
 //    64c + 4r + i is element 4c + i of row r.
 //  - scales, per block and half (one scale per 32, or per 16 for q6_K): 16 values, row r's r-th;
-//  - mins, per block: 16 values (the types with an offset term: q4_1, q5_1, q4_K, q5_K);
-//  - for the K types, per super-block of 256: 16 f16 d, then (q4_K, q5_K) 16 f16 dmin.
+//  - mins, per block: 16 values (the types with an offset term: q4_1, q5_1, q4_K, q5_K).
+// So a decode step reads each group as one stream in address order. The first layout (codes for
+// the whole row, then each other section for the whole row) was read as two to four streams side
+// by side: tinyllama-shape int8 decode on 2 threads, alternating runs, Q4_0 37-42 -> 44-57 tok/s
+// and Q4_K_M 34-36 -> 39-47 with units (llama.cpp tg128 on the same machine: 51 and 49). Q4_0's
+// 256-token prefill lost ~8% (245-264 -> 218-235 tok/s); Q4_K_M's stayed at 200-220.
 // Scales and mins are f16 where the file's are (q4_0, q4_1, q5_0, q5_1, q8_0: no bytes added).
 // The K types keep theirs as the file does, an 8-bit integer per block (u8 for q4_K/q5_K, i8 for
 // q6_K) times the super-block's d (scales) or -dmin (mins): products exact in f32, as the
@@ -55,14 +61,31 @@ struct InterleavedMatrix {
   int N = 0, K = 0;       // N a multiple of 16; K of the source type's block
   int64_t nb = 0;         // blocks of 32 per row
   size_t code_bytes = 0;  // per block: 256 (nibbles) or 512 (bytes)
-  size_t scales_at = 0, mins_at = 0, supers_at = 0;  // section offsets in a group
+  int unit_shift = 0;     // log2 of the blocks per unit
+  size_t unit_bytes = 0;
+  size_t codes_at = 0, scales_at = 0, mins_at = 0;  // section offsets in a unit (header at 0)
   size_t group_bytes = 0;
-  size_t super_bytes = 0;  // per super-block in the supers section: 32 (d) or 64 (d, dmin)
   std::unique_ptr<std::byte[], void (*)(std::byte*)> data{nullptr, nullptr};
 
   const std::byte* group(int g) const { return data.get() + static_cast<size_t>(g) * group_bytes; }
   // Bytes of one row's scale or min in the scales and mins sections.
   size_t scale_bytes() const { return format.k_scales ? 1 : 2; }
+
+  // Where block b's sections are in a group; unit_header is the K types' d (and dmin).
+  const std::byte* unit_header(const std::byte* group, int64_t b) const {
+    return group + static_cast<size_t>(b >> unit_shift) * unit_bytes;
+  }
+  int64_t in_unit(int64_t b) const { return b & ((int64_t{1} << unit_shift) - 1); }
+  const std::byte* codes(const std::byte* group, int64_t b) const {
+    return unit_header(group, b) + codes_at + in_unit(b) * code_bytes;
+  }
+  const std::byte* scales(const std::byte* group, int64_t b) const {
+    return unit_header(group, b) + scales_at +
+           in_unit(b) * format.scales_per_block * 16 * scale_bytes();
+  }
+  const std::byte* mins(const std::byte* group, int64_t b) const {
+    return unit_header(group, b) + mins_at + in_unit(b) * 16 * scale_bytes();
+  }
 };
 
 // W [N, K] (w.quant set) repacked, on the engine's thread pool; nullopt where it has no

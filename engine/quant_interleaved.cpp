@@ -29,12 +29,14 @@ namespace {
 constexpr int kTileTokens = 8;
 
 // The format's compile-time shape.
-template <bool Nibbles, int ScalesPerBlock, bool Min, bool KScales>
+template <bool Nibbles, int ScalesPerBlock, bool Min, bool KScales, int UnitBlocks = 8>
 struct Shape {
   static constexpr bool nibbles = Nibbles;
   static constexpr int spb = ScalesPerBlock;
   static constexpr bool min = Min;
-  static constexpr bool k_scales = KScales;  // 8-bit scales x super-block d; else f16 scales
+  static constexpr bool k_scales = KScales;       // 8-bit scales x super-block d; else f16 scales
+  static constexpr int unit_blocks = UnitBlocks;  // the layout's unit_shift, at compile time
+  static_assert(!KScales || UnitBlocks == 8);
   static_assert(!(Min && ScalesPerBlock == 2));
   static_assert(KScales || ScalesPerBlock == 1);
 };
@@ -76,69 +78,80 @@ template <int NT, class S>
 PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
   const InterleavedMatrix& m = *a.m;
   const int offset = m.format.offset;
-  const size_t sb = m.scale_bytes();
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i low4 = _mm512_set1_epi8(0x0F);
-  for (int64_t b = 0; b < m.nb; ++b) {
-    const std::byte* codes = a.group + b * m.code_bytes;
-    __m512i c[8];
-    if constexpr (S::nibbles) {
-      for (int p = 0; p < 4; ++p) {
-        const __m512i v = _mm512_load_si512(codes + 64 * p);
-        c[p] = _mm512_and_si512(v, low4);
-        c[p + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-      }
-    } else {
-      for (int ch = 0; ch < 8; ++ch) c[ch] = _mm512_load_si512(codes + 64 * ch);
-    }
-    // Each row's scale (two, one per 16, for q6_K) and min for the block, as the reference
-    // dequantizer computes them: exact f32 values (interleaved_scale and interleaved_min).
-    const std::byte* scales = a.group + m.scales_at + b * S::spb * kInterleaveRows * sb;
-    const std::byte* mins = a.group + m.mins_at + b * kInterleaveRows * sb;
-    __m512 sc0, sc1, mn;
+  // Unit by unit (interleaved_quant.hpp), each section's pointer stepped per block: the layout's
+  // per-block address helpers cost prefill ~10% in this loop. A K type's d and dmin are loaded
+  // once per unit, its super-block.
+  constexpr size_t kScaleBytes = S::k_scales ? 1 : 2;
+  constexpr size_t kScalesStep = S::spb * kInterleaveRows * kScaleBytes;
+  constexpr size_t kMinsStep = kInterleaveRows * kScaleBytes;
+  int64_t b = 0;
+  for (const std::byte* unit = a.group; b < m.nb; unit += m.unit_bytes) {
+    [[maybe_unused]] __m512 d = _mm512_setzero_ps(), neg_dmin = d;
     if constexpr (S::k_scales) {
-      const std::byte* super = a.group + m.supers_at + (b / 8) * m.super_bytes;
-      const __m512 d = load_f16(super);
-      if constexpr (S::min) {  // q4_K, q5_K: unsigned scales and mins, min = -(dmin * mn)
-        sc0 = _mm512_mul_ps(load_u8(scales), d);
-        const __m512 neg_dmin = _mm512_xor_ps(load_f16(super + 32), _mm512_set1_ps(-0.f));
-        mn = _mm512_mul_ps(load_u8(mins), neg_dmin);
-      } else {  // q6_K: signed scales, one per 16
-        sc0 = _mm512_mul_ps(load_i8(scales), d);
-        sc1 = _mm512_mul_ps(load_i8(scales + kInterleaveRows), d);
-      }
-    } else {
-      sc0 = load_f16(scales);
-      if constexpr (S::min) mn = load_f16(mins);
+      d = load_f16(unit);
+      if constexpr (S::min) neg_dmin = _mm512_xor_ps(load_f16(unit + 32), _mm512_set1_ps(-0.f));
     }
-#pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) {
-      const BlockQ8A& x = a.xq[t * a.xq_stride + b];
-      const int32_t* s = a.xs + t * a.xs_stride + 2 * b;
-      if constexpr (S::spb == 1) {
-        // Two chains of four: a decode step (one token) waits on VPDPBUSD's latency otherwise.
-        // Integer sums, so the split changes no bit.
-        __m512i i = _mm512_set1_epi32(-offset * (s[0] + s[1]));
-        __m512i j = _mm512_setzero_si512();
-        for (int ch = 0; ch < 4; ++ch) {
-          i = _mm512_dpbusd_epi32(i, c[ch], bcast4(x.qs + 4 * ch));
-          j = _mm512_dpbusd_epi32(j, c[ch + 4], bcast4(x.qs + 16 + 4 * ch));
+    const std::byte* codes = unit + m.codes_at;
+    const std::byte* scales = unit + m.scales_at;
+    const std::byte* mins = unit + m.mins_at;
+    for (int j = 0; j < S::unit_blocks;
+         ++j, ++b, codes += m.code_bytes, scales += kScalesStep, mins += kMinsStep) {
+      __m512i c[8];
+      if constexpr (S::nibbles) {
+        for (int p = 0; p < 4; ++p) {
+          const __m512i v = _mm512_load_si512(codes + 64 * p);
+          c[p] = _mm512_and_si512(v, low4);
+          c[p + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         }
-        i = _mm512_add_epi32(i, j);
-        acc[t] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(sc0, _mm512_set1_ps(x.d)), acc[t]);
-        if constexpr (S::min) acc[t] = _mm512_fmadd_ps(mn, _mm512_set1_ps(x.s), acc[t]);
       } else {
-        __m512i i0 = _mm512_set1_epi32(-offset * s[0]);
-        __m512i i1 = _mm512_set1_epi32(-offset * s[1]);
-        for (int ch = 0; ch < 4; ++ch) {
-          i0 = _mm512_dpbusd_epi32(i0, c[ch], bcast4(x.qs + 4 * ch));
-          i1 = _mm512_dpbusd_epi32(i1, c[ch + 4], bcast4(x.qs + 16 + 4 * ch));
+        for (int ch = 0; ch < 8; ++ch) c[ch] = _mm512_load_si512(codes + 64 * ch);
+      }
+      // Each row's scale (two, one per 16, for q6_K) and min for the block, as the reference
+      // dequantizer computes them: exact f32 values (interleaved_scale and interleaved_min).
+      __m512 sc0, sc1, mn;
+      if constexpr (S::k_scales) {
+        if constexpr (S::min) {  // q4_K, q5_K: unsigned scales and mins, min = -(dmin * mn)
+          sc0 = _mm512_mul_ps(load_u8(scales), d);
+          mn = _mm512_mul_ps(load_u8(mins), neg_dmin);
+        } else {  // q6_K: signed scales, one per 16
+          sc0 = _mm512_mul_ps(load_i8(scales), d);
+          sc1 = _mm512_mul_ps(load_i8(scales + kInterleaveRows), d);
         }
-        const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1), sc1,
-                                         _mm512_mul_ps(_mm512_cvtepi32_ps(i0), sc0));
-        acc[t] = _mm512_fmadd_ps(f, _mm512_set1_ps(x.d), acc[t]);
+      } else {
+        sc0 = load_f16(scales);
+        if constexpr (S::min) mn = load_f16(mins);
+      }
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {
+        const BlockQ8A& x = a.xq[t * a.xq_stride + b];
+        const int32_t* s = a.xs + t * a.xs_stride + 2 * b;
+        if constexpr (S::spb == 1) {
+          // Two chains of four: a decode step (one token) waits on VPDPBUSD's latency otherwise.
+          // Integer sums, so the split changes no bit.
+          __m512i i = _mm512_set1_epi32(-offset * (s[0] + s[1]));
+          __m512i j = _mm512_setzero_si512();
+          for (int ch = 0; ch < 4; ++ch) {
+            i = _mm512_dpbusd_epi32(i, c[ch], bcast4(x.qs + 4 * ch));
+            j = _mm512_dpbusd_epi32(j, c[ch + 4], bcast4(x.qs + 16 + 4 * ch));
+          }
+          i = _mm512_add_epi32(i, j);
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(sc0, _mm512_set1_ps(x.d)),
+                                   acc[t]);
+          if constexpr (S::min) acc[t] = _mm512_fmadd_ps(mn, _mm512_set1_ps(x.s), acc[t]);
+        } else {
+          __m512i i0 = _mm512_set1_epi32(-offset * s[0]);
+          __m512i i1 = _mm512_set1_epi32(-offset * s[1]);
+          for (int ch = 0; ch < 4; ++ch) {
+            i0 = _mm512_dpbusd_epi32(i0, c[ch], bcast4(x.qs + 4 * ch));
+            i1 = _mm512_dpbusd_epi32(i1, c[ch + 4], bcast4(x.qs + 16 + 4 * ch));
+          }
+          const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1), sc1,
+                                           _mm512_mul_ps(_mm512_cvtepi32_ps(i0), sc0));
+          acc[t] = _mm512_fmadd_ps(f, _mm512_set1_ps(x.d), acc[t]);
+        }
       }
     }
   }
@@ -241,11 +254,18 @@ void gemm_interleaved(const InterleavedMatrix& m, int group, const BlockQ8A* xq,
     return f.nibbles ? run_tiles<Shape<true, 1, true, true>>(a, T)                      // q4_K
                      : run_tiles<Shape<false, 1, true, true>>(a, T);                    // q5_K
   }
-  if (f.nibbles)
-    return f.has_min ? run_tiles<Shape<true, 1, true, false>>(a, T)    // q4_1
-                     : run_tiles<Shape<true, 1, false, false>>(a, T);  // q4_0
-  return f.has_min ? run_tiles<Shape<false, 1, true, false>>(a, T)     // q5_1
-                   : run_tiles<Shape<false, 1, false, false>>(a, T);   // q5_0, q8_0
+  if (m.unit_shift == 1) {
+    if (f.nibbles)
+      return f.has_min ? run_tiles<Shape<true, 1, true, false, 2>>(a, T)    // q4_1
+                       : run_tiles<Shape<true, 1, false, false, 2>>(a, T);  // q4_0
+    return f.has_min ? run_tiles<Shape<false, 1, true, false, 2>>(a, T)     // q5_1
+                     : run_tiles<Shape<false, 1, false, false, 2>>(a, T);   // q5_0, q8_0
+  }
+  if (f.nibbles)  // rows of an odd number of blocks: one-block units
+    return f.has_min ? run_tiles<Shape<true, 1, true, false, 1>>(a, T)
+                     : run_tiles<Shape<true, 1, false, false, 1>>(a, T);
+  return f.has_min ? run_tiles<Shape<false, 1, true, false, 1>>(a, T)
+                   : run_tiles<Shape<false, 1, false, false, 1>>(a, T);
 }
 
 }  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

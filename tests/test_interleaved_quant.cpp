@@ -32,8 +32,13 @@ std::string type_name(GgmlType t) {
 }
 
 // K with an odd number of the type's blocks.
+// Three type blocks: an odd number of blocks of 32 for the types with one, so the layout's
+// one-block units are covered; even_row_length's four, its paired ones.
 int row_length(GgmlType t) {
   return static_cast<int>(ggml_type_info(t).block_elems) * 3;
+}
+int even_row_length(GgmlType t) {
+  return static_cast<int>(ggml_type_info(t).block_elems) * 4;
 }
 
 // T tokens of activations with an outlier (real activations have them: it coarsens a block's
@@ -77,18 +82,22 @@ TEST_CASE("interleave: the repacked matrix holds the dequantizer's weights exact
           "[interleaved]") {
   std::mt19937 rng(11);
   for (GgmlType t : kInterleavedTypes) {
-    INFO(type_name(t));
-    const int N = 32, K = row_length(t);
-    const Matrix w = random_matrix(t, N, K, rng);
-    const std::optional<InterleavedMatrix> m = interleave_matrix(w.view, N, K);
-    REQUIRE(m);
-    int exact = 0;
-    for (int n = 0; n < N; ++n)
-      for (int k = 0; k < K; ++k) exact += interleaved_weight(*m, n, k) == w.w[n * K + k];
-    CHECK(exact == N * K);
-    // Padded sections: every group starts 64-byte aligned, as the kernel's aligned loads need.
-    CHECK(m->group_bytes % 64 == 0);
-    CHECK(reinterpret_cast<uintptr_t>(m->group(1)) % 64 == 0);
+    for (const int K : {row_length(t), even_row_length(t)}) {
+      INFO(type_name(t) << ", K " << K);
+      const int N = 32;
+      const Matrix w = random_matrix(t, N, K, rng);
+      const std::optional<InterleavedMatrix> m = interleave_matrix(w.view, N, K);
+      REQUIRE(m);
+      int exact = 0;
+      for (int n = 0; n < N; ++n)
+        for (int k = 0; k < K; ++k) exact += interleaved_weight(*m, n, k) == w.w[n * K + k];
+      CHECK(exact == N * K);
+      // Padded sections: every group starts 64-byte aligned, as the kernel's aligned loads need.
+      CHECK(m->group_bytes % 64 == 0);
+      CHECK(reinterpret_cast<uintptr_t>(m->group(1)) % 64 == 0);
+      for (int64_t b = 0; b < m->nb; ++b)
+        CHECK(reinterpret_cast<uintptr_t>(m->codes(m->group(1), b)) % 64 == 0);
+    }
   }
 }
 
@@ -105,28 +114,29 @@ TEST_CASE("interleave: what has no interleaved form is left alone, bad shapes ar
 
 TEST_CASE("interleaved GEMM: every variant within f32 rounding of the exact sum", "[interleaved]") {
   std::mt19937 rng(13);
-  for (GgmlType type : kInterleavedTypes) {
-    const int N = 48, K = row_length(type), T = 11;
-    const Matrix w = random_matrix(type, N, K, rng);
-    const InterleavedMatrix m = *interleave_matrix(w.view, N, K);
-    const Activations8 a = quantized_activations(T, K, rng);
-    for (CpuIsa isa : available_cpu_isas()) {
-      INFO(type_name(type) << " " << cpu_isa_name(isa));
-      const std::vector<float> y = gemm(kernels_for(isa), m, a, T);
-      int within = 0;
-      for (int t = 0; t < T; ++t)
-        for (int n = 0; n < N; ++n) {
-          double ref = 0, mag = 0;
-          for (int k = 0; k < K; ++k) {
-            const double p = static_cast<double>(w.w[n * K + k]) * a.seen[t * K + k];
-            ref += p;
-            mag += std::fabs(p);
+  for (GgmlType type : kInterleavedTypes)
+    for (const int K : {row_length(type), even_row_length(type)}) {
+      const int N = 48, T = 11;
+      const Matrix w = random_matrix(type, N, K, rng);
+      const InterleavedMatrix m = *interleave_matrix(w.view, N, K);
+      const Activations8 a = quantized_activations(T, K, rng);
+      for (CpuIsa isa : available_cpu_isas()) {
+        INFO(type_name(type) << " " << cpu_isa_name(isa));
+        const std::vector<float> y = gemm(kernels_for(isa), m, a, T);
+        int within = 0;
+        for (int t = 0; t < T; ++t)
+          for (int n = 0; n < N; ++n) {
+            double ref = 0, mag = 0;
+            for (int k = 0; k < K; ++k) {
+              const double p = static_cast<double>(w.w[n * K + k]) * a.seen[t * K + k];
+              ref += p;
+              mag += std::fabs(p);
+            }
+            within += std::fabs(y[t * N + n] - ref) <= 3e-5 * mag + 1e-6;
           }
-          within += std::fabs(y[t * N + n] - ref) <= 3e-5 * mag + 1e-6;
-        }
-      CHECK(within == T * N);
+        CHECK(within == T * N);
+      }
     }
-  }
 }
 
 TEST_CASE("interleaved GEMM: the AVX-512 kernel gives the reference's bits, whatever the batch",
@@ -135,30 +145,31 @@ TEST_CASE("interleaved GEMM: the AVX-512 kernel gives the reference's bits, what
   const KernelTable& ref = kernels_for(CpuIsa::scalar);
   const bool avx512 = cpu_isa_available(CpuIsa::avx512);
   if (!avx512) WARN("skipped the AVX-512 comparison: this CPU has no AVX-512 VNNI");
-  for (GgmlType type : kInterleavedTypes) {
-    INFO(type_name(type));
-    const int N = 32, K = row_length(type), T = 19;  // two full tiles of 8 and a tail of 3
-    const Matrix w = random_matrix(type, N, K, rng);
-    const InterleavedMatrix m = *interleave_matrix(w.view, N, K);
-    const Activations8 a = quantized_activations(T, K, rng);
-    const std::vector<float> expect = gemm(ref, m, a, T);
-    for (CpuIsa isa : available_cpu_isas()) {
-      const KernelTable& kt = kernels_for(isa);
-      INFO(cpu_isa_name(isa));
-      CHECK(gemm(kt, m, a, T) == expect);
-      // Token t alone, at offsets that put it in every position of a tile.
-      int same = 0;
-      for (int t = 0; t < T; ++t) {
-        std::vector<float> one(N);
-        const int64_t nb = K / kQK;
-        for (int g = 0; g < N / kInterleaveRows; ++g)
-          kt.gemm_interleaved(m, g, a.xq.data() + t * nb, nb, a.xs.data() + t * 2 * nb, 2 * nb, 1,
-                              one.data(), N);
-        for (int n = 0; n < N; ++n) same += one[n] == expect[t * N + n];
+  for (GgmlType type : kInterleavedTypes)
+    for (const int K : {row_length(type), even_row_length(type)}) {
+      INFO(type_name(type) << ", K " << K);
+      const int N = 32, T = 19;  // two full tiles of 8 and a tail of 3
+      const Matrix w = random_matrix(type, N, K, rng);
+      const InterleavedMatrix m = *interleave_matrix(w.view, N, K);
+      const Activations8 a = quantized_activations(T, K, rng);
+      const std::vector<float> expect = gemm(ref, m, a, T);
+      for (CpuIsa isa : available_cpu_isas()) {
+        const KernelTable& kt = kernels_for(isa);
+        INFO(cpu_isa_name(isa));
+        CHECK(gemm(kt, m, a, T) == expect);
+        // Token t alone, at offsets that put it in every position of a tile.
+        int same = 0;
+        for (int t = 0; t < T; ++t) {
+          std::vector<float> one(N);
+          const int64_t nb = K / kQK;
+          for (int g = 0; g < N / kInterleaveRows; ++g)
+            kt.gemm_interleaved(m, g, a.xq.data() + t * nb, nb, a.xs.data() + t * 2 * nb, 2 * nb, 1,
+                                one.data(), N);
+          for (int n = 0; n < N; ++n) same += one[n] == expect[t * N + n];
+        }
+        CHECK(same == T * N);
       }
-      CHECK(same == T * N);
     }
-  }
 }
 
 TEST_CASE("interleaved GEMM: matmul_wt and matmul_wt_multi route interleaved views to it",
