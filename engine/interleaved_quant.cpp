@@ -161,10 +161,8 @@ void store_value(std::byte* at, uint32_t bits, size_t bytes) {
 void pack_row(const InterleavedMatrix& m, const DecodedRow& d, int r, std::byte* group) {
   const InterleavedFormat& f = m.format;
   const size_t sb = m.scale_bytes();
-  // The layout's readers take const pointers; this writer owns the bytes.
-  auto writable = [](const std::byte* p) { return const_cast<std::byte*>(p); };
   for (int64_t b = 0; b < m.nb; ++b) {
-    auto* codes = reinterpret_cast<uint8_t*>(writable(m.codes(group, b)));
+    auto* codes = reinterpret_cast<uint8_t*>(group + m.codes_offset(b));
     const uint8_t* c = d.codes.data() + b * kQK;
     if (f.nibbles) {
       for (int p = 0; p < 4; ++p)
@@ -175,11 +173,11 @@ void pack_row(const InterleavedMatrix& m, const DecodedRow& d, int r, std::byte*
         for (int i = 0; i < 4; ++i) codes[64 * ch + 4 * r + i] = c[4 * ch + i];
     }
     for (int h = 0; h < f.scales_per_block; ++h)
-      store_value(writable(m.scales(group, b)) + (h * kInterleaveRows + r) * sb,
+      store_value(group + m.scales_offset(b) + (h * kInterleaveRows + r) * sb,
                   d.scales[b * f.scales_per_block + h], sb);
-    if (f.has_min) store_value(writable(m.mins(group, b)) + r * sb, d.mins[b], sb);
+    if (f.has_min) store_value(group + m.mins_offset(b) + r * sb, d.mins[b], sb);
     if (f.k_scales && b % 8 == 0) {
-      std::byte* header = writable(m.unit_header(group, b));
+      std::byte* header = group + m.unit_offset(b);
       store_value(header + r * 2, d.d[b / 8], 2);
       if (f.has_min) store_value(header + 32 + r * 2, d.dmin[b / 8], 2);
     }
@@ -264,10 +262,10 @@ std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, i
 float interleaved_scale(const InterleavedMatrix& m, const std::byte* group, int64_t b, int h,
                         int r) {
   const InterleavedFormat& f = m.format;
-  const std::byte* at = m.scales(group, b) + (h * kInterleaveRows + r) * m.scale_bytes();
+  const std::byte* at = group + m.scales_offset(b) + (h * kInterleaveRows + r) * m.scale_bytes();
   if (f.k_scales) {
     uint16_t d;
-    std::memcpy(&d, m.unit_header(group, b) + r * 2, 2);
+    std::memcpy(&d, group + m.unit_offset(b) + r * 2, 2);
     const auto q = static_cast<uint8_t>(*at);
     // q6_K's scales (the K type without a min) are signed, q4_K's and q5_K's not.
     const float sc = f.has_min ? static_cast<float>(q) : static_cast<float>(static_cast<int8_t>(q));
@@ -280,10 +278,10 @@ float interleaved_scale(const InterleavedMatrix& m, const std::byte* group, int6
 
 float interleaved_min(const InterleavedMatrix& m, const std::byte* group, int64_t b, int r) {
   const InterleavedFormat& f = m.format;
-  const std::byte* at = m.mins(group, b) + r * m.scale_bytes();
+  const std::byte* at = group + m.mins_offset(b) + r * m.scale_bytes();
   if (f.k_scales) {
     uint16_t dmin;
-    std::memcpy(&dmin, m.unit_header(group, b) + 32 + r * 2, 2);
+    std::memcpy(&dmin, group + m.unit_offset(b) + 32 + r * 2, 2);
     return -(f16_to_f32(dmin) * static_cast<float>(static_cast<uint8_t>(*at)));
   }
   uint16_t h16;
@@ -292,7 +290,7 @@ float interleaved_min(const InterleavedMatrix& m, const std::byte* group, int64_
 }
 
 int interleaved_code(const InterleavedMatrix& m, const std::byte* group, int64_t b, int r, int e) {
-  const auto* codes = reinterpret_cast<const uint8_t*>(m.codes(group, b));
+  const auto* codes = reinterpret_cast<const uint8_t*>(group + m.codes_offset(b));
   if (m.format.nibbles) {
     const uint8_t byte = codes[64 * ((e % 16) / 4) + 4 * r + e % 4];
     return e < 16 ? byte & 0xF : byte >> 4;

@@ -55,6 +55,20 @@ struct InterleavedFormat {
 // The format a type repacks to; nullopt for a type without one.
 std::optional<InterleavedFormat> interleaved_format(GgmlType t);
 
+// Bytes of one row's scale or min in the scales and mins sections, and how far apart two
+// consecutive blocks' scales (or mins) are within a unit: the layout's one definition, for the
+// offsets below and the kernel's compile-time steps.
+constexpr size_t interleaved_scale_bytes(bool k_scales) {
+  return k_scales ? 1 : 2;
+}
+constexpr size_t interleaved_scales_step(int scales_per_block, bool k_scales) {
+  return static_cast<size_t>(scales_per_block) * kInterleaveRows *
+         interleaved_scale_bytes(k_scales);
+}
+constexpr size_t interleaved_mins_step(bool k_scales) {
+  return kInterleaveRows * interleaved_scale_bytes(k_scales);
+}
+
 struct InterleavedMatrix {
   GgmlType source;
   InterleavedFormat format;
@@ -68,24 +82,25 @@ struct InterleavedMatrix {
   std::unique_ptr<std::byte[], void (*)(std::byte*)> data{nullptr, nullptr};
 
   const std::byte* group(int g) const { return data.get() + static_cast<size_t>(g) * group_bytes; }
-  // Bytes of one row's scale or min in the scales and mins sections.
-  size_t scale_bytes() const { return format.k_scales ? 1 : 2; }
+  size_t scale_bytes() const { return interleaved_scale_bytes(format.k_scales); }
 
-  // Where block b's sections are in a group; unit_header is the K types' d (and dmin).
-  const std::byte* unit_header(const std::byte* group, int64_t b) const {
-    return group + static_cast<size_t>(b >> unit_shift) * unit_bytes;
+  // Offsets in a group of block b's unit (its header: the K types' d, and dmin) and sections.
+  size_t unit_offset(int64_t b) const { return static_cast<size_t>(b >> unit_shift) * unit_bytes; }
+  size_t codes_offset(int64_t b) const {
+    return unit_offset(b) + codes_at + static_cast<size_t>(in_unit(b)) * code_bytes;
   }
+  size_t scales_offset(int64_t b) const {
+    return unit_offset(b) + scales_at +
+           static_cast<size_t>(in_unit(b)) *
+               interleaved_scales_step(format.scales_per_block, format.k_scales);
+  }
+  size_t mins_offset(int64_t b) const {
+    return unit_offset(b) + mins_at +
+           static_cast<size_t>(in_unit(b)) * interleaved_mins_step(format.k_scales);
+  }
+
+ private:
   int64_t in_unit(int64_t b) const { return b & ((int64_t{1} << unit_shift) - 1); }
-  const std::byte* codes(const std::byte* group, int64_t b) const {
-    return unit_header(group, b) + codes_at + in_unit(b) * code_bytes;
-  }
-  const std::byte* scales(const std::byte* group, int64_t b) const {
-    return unit_header(group, b) + scales_at +
-           in_unit(b) * format.scales_per_block * 16 * scale_bytes();
-  }
-  const std::byte* mins(const std::byte* group, int64_t b) const {
-    return unit_header(group, b) + mins_at + in_unit(b) * 16 * scale_bytes();
-  }
 };
 
 // W [N, K] (w.quant set) repacked, on the engine's thread pool; nullopt where it has no

@@ -84,9 +84,8 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
   // Unit by unit (interleaved_quant.hpp), each section's pointer stepped per block: the layout's
   // per-block address helpers cost prefill ~10% in this loop. A K type's d and dmin are loaded
   // once per unit, its super-block.
-  constexpr size_t kScaleBytes = S::k_scales ? 1 : 2;
-  constexpr size_t kScalesStep = S::spb * kInterleaveRows * kScaleBytes;
-  constexpr size_t kMinsStep = kInterleaveRows * kScaleBytes;
+  constexpr size_t kScalesStep = interleaved_scales_step(S::spb, S::k_scales);
+  constexpr size_t kMinsStep = interleaved_mins_step(S::k_scales);
   int64_t b = 0;
   for (const std::byte* unit = a.group; b < m.nb; unit += m.unit_bytes) {
     [[maybe_unused]] __m512 d = _mm512_setzero_ps(), neg_dmin = d;
@@ -226,6 +225,17 @@ void run_tiles(TileArgs a, int T) {
   }
 }
 
+// The types with f16 scales (q4_0, q4_1, q5_0, q5_1, q8_0), in units of UnitBlocks blocks: 2,
+// or 1 for rows of an odd number of blocks.
+template <int UnitBlocks>
+void run_f16_scaled(const InterleavedFormat& f, const TileArgs& a, int T) {
+  if (f.nibbles)
+    return f.has_min ? run_tiles<Shape<true, 1, true, false, UnitBlocks>>(a, T)    // q4_1
+                     : run_tiles<Shape<true, 1, false, false, UnitBlocks>>(a, T);  // q4_0
+  return f.has_min ? run_tiles<Shape<false, 1, true, false, UnitBlocks>>(a, T)     // q5_1
+                   : run_tiles<Shape<false, 1, false, false, UnitBlocks>>(a, T);   // q5_0, q8_0
+}
+
 }  // namespace
 
 void interleaved_half_sums(const BlockQ8A* xq, int64_t nb, int32_t* out) {
@@ -254,18 +264,7 @@ void gemm_interleaved(const InterleavedMatrix& m, int group, const BlockQ8A* xq,
     return f.nibbles ? run_tiles<Shape<true, 1, true, true>>(a, T)                      // q4_K
                      : run_tiles<Shape<false, 1, true, true>>(a, T);                    // q5_K
   }
-  if (m.unit_shift == 1) {
-    if (f.nibbles)
-      return f.has_min ? run_tiles<Shape<true, 1, true, false, 2>>(a, T)    // q4_1
-                       : run_tiles<Shape<true, 1, false, false, 2>>(a, T);  // q4_0
-    return f.has_min ? run_tiles<Shape<false, 1, true, false, 2>>(a, T)     // q5_1
-                     : run_tiles<Shape<false, 1, false, false, 2>>(a, T);   // q5_0, q8_0
-  }
-  if (f.nibbles)  // rows of an odd number of blocks: one-block units
-    return f.has_min ? run_tiles<Shape<true, 1, true, false, 1>>(a, T)
-                     : run_tiles<Shape<true, 1, false, false, 1>>(a, T);
-  return f.has_min ? run_tiles<Shape<false, 1, true, false, 1>>(a, T)
-                   : run_tiles<Shape<false, 1, false, false, 1>>(a, T);
+  return m.unit_shift == 1 ? run_f16_scaled<2>(f, a, T) : run_f16_scaled<1>(f, a, T);
 }
 
 }  // namespace precis::engine::quant_impl::PRECIS_ISA_NS

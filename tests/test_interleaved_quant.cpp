@@ -32,13 +32,10 @@ std::string type_name(GgmlType t) {
 }
 
 // K with an odd number of the type's blocks.
-// Three type blocks: an odd number of blocks of 32 for the types with one, so the layout's
-// one-block units are covered; even_row_length's four, its paired ones.
-int row_length(GgmlType t) {
-  return static_cast<int>(ggml_type_info(t).block_elems) * 3;
-}
-int even_row_length(GgmlType t) {
-  return static_cast<int>(ggml_type_info(t).block_elems) * 4;
+// A row of `blocks` type blocks. Three give the types with blocks of 32 an odd count, so the
+// layout's one-block units are covered; four, its paired ones.
+int row_length(GgmlType t, int blocks = 3) {
+  return static_cast<int>(ggml_type_info(t).block_elems) * blocks;
 }
 
 // T tokens of activations with an outlier (real activations have them: it coarsens a block's
@@ -82,7 +79,7 @@ TEST_CASE("interleave: the repacked matrix holds the dequantizer's weights exact
           "[interleaved]") {
   std::mt19937 rng(11);
   for (GgmlType t : kInterleavedTypes) {
-    for (const int K : {row_length(t), even_row_length(t)}) {
+    for (const int K : {row_length(t), row_length(t, 4)}) {
       INFO(type_name(t) << ", K " << K);
       const int N = 32;
       const Matrix w = random_matrix(t, N, K, rng);
@@ -96,7 +93,7 @@ TEST_CASE("interleave: the repacked matrix holds the dequantizer's weights exact
       CHECK(m->group_bytes % 64 == 0);
       CHECK(reinterpret_cast<uintptr_t>(m->group(1)) % 64 == 0);
       for (int64_t b = 0; b < m->nb; ++b)
-        CHECK(reinterpret_cast<uintptr_t>(m->codes(m->group(1), b)) % 64 == 0);
+        CHECK(reinterpret_cast<uintptr_t>(m->group(1) + m->codes_offset(b)) % 64 == 0);
     }
   }
 }
@@ -115,7 +112,7 @@ TEST_CASE("interleave: what has no interleaved form is left alone, bad shapes ar
 TEST_CASE("interleaved GEMM: every variant within f32 rounding of the exact sum", "[interleaved]") {
   std::mt19937 rng(13);
   for (GgmlType type : kInterleavedTypes)
-    for (const int K : {row_length(type), even_row_length(type)}) {
+    for (const int K : {row_length(type), row_length(type, 4)}) {
       const int N = 48, T = 11;
       const Matrix w = random_matrix(type, N, K, rng);
       const InterleavedMatrix m = *interleave_matrix(w.view, N, K);
@@ -146,7 +143,7 @@ TEST_CASE("interleaved GEMM: the AVX-512 kernel gives the reference's bits, what
   const bool avx512 = cpu_isa_available(CpuIsa::avx512);
   if (!avx512) WARN("skipped the AVX-512 comparison: this CPU has no AVX-512 VNNI");
   for (GgmlType type : kInterleavedTypes)
-    for (const int K : {row_length(type), even_row_length(type)}) {
+    for (const int K : {row_length(type), row_length(type, 4)}) {
       INFO(type_name(type) << ", K " << K);
       const int N = 32, T = 19;  // two full tiles of 8 and a tail of 3
       const Matrix w = random_matrix(type, N, K, rng);
