@@ -19,6 +19,9 @@
 #     attention is for)
 #   9 the linear-layer kernels alone at 7B shapes (bench/cuda_linear_bench): cuBLAS against the
 #     dense GEMV for f16, the quantized GEMV and dequantization for each block type
+#  10 where a batch-1 f16 decode step's GPU time goes: Nsight Compute (ncu) times every kernel of
+#     a few eager decode steps at a 512-token context (scripts/gpu/kernel_profile.py), against
+#     the step time step 5 measured with graphs
 # OUTDIR gets report.md (every figure in tables; rewritten after each step, so a cut run still
 # leaves one) and logs.txt (every step's raw output). Exit status: bit k-1 set when step k failed
 # (0 = all passed).
@@ -38,7 +41,7 @@ ROOT=$PWD
 DRY=0
 BUILD=build
 DEADLINE_S=530
-STEPS_WANTED=1,2,3,4,5,6,7,8,9
+STEPS_WANTED=1,2,3,4,5,6,7,8,9,10
 NO_HF=0
 OUTDIR=
 while [ $# -gt 0 ]; do
@@ -48,7 +51,7 @@ while [ $# -gt 0 ]; do
     --deadline) DEADLINE_S=$2; shift ;;
     --steps) STEPS_WANTED=$2; shift ;;
     --no-transformers) NO_HF=1 ;;
-    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "check.sh: unknown option $1" >&2; exit 2 ;;
     *) OUTDIR=$1 ;;
   esac
@@ -235,14 +238,38 @@ step_linear_kernels() {
   "$BIN/cuda_linear_bench" --iters 30
 }
 
+step_decode_profile() {
+  local ncu
+  ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n1)
+  if [ -z "$ncu" ]; then
+    [ "$DRY" = 1 ] || { echo "no ncu (Nsight Compute) on this host"; return 1; }
+    echo "dry run: no ncu here; the profile's parser runs on the CPU tests' sample instead"
+    python3 "$ROOT/scripts/gpu/kernel_profile.py" "$ROOT/tests/data/ncu_decode_sample.csv"
+    return
+  fi
+  local tokens="--prompt-tokens 16 --decode-prompt-tokens 512 --decode-tokens 4"
+  [ "$DRY" = 1 ] && tokens="--prompt-tokens 8 --decode-prompt-tokens 32 --decode-tokens 3"
+  # One metric, no cache flush and the clocks left alone: the kernels' own durations as they run
+  # in a decode step, one after another.
+  # shellcheck disable=SC2086
+  "$ncu" --csv --page raw --print-units base --metrics gpu__time_duration.sum --clock-control none \
+    --cache-control none --log-file "$SCRATCH/ncu.csv" "$BIN/engine_bench" \
+    --model "$SCRATCH/bench-model" --device "$DEVICE" $tokens --batches 1 --no-cuda-graphs || return 1
+  # Step 5's batch-1 decode rate with graphs, for the share of the step the kernels are busy.
+  local rate
+  rate=$(sed -n 's/^- batch-1 decode reads .* x \([0-9.]*\) tokens\/s.*/\1/p; s/^batch-1 decode reads .* x \([0-9.]*\) tokens\/s.*/\1/p' "$LOG" | head -n1)
+  python3 "$ROOT/scripts/gpu/kernel_profile.py" "$SCRATCH/ncu.csv" \
+    ${rate:+--step-ms $(python3 -c "print(1000 / $rate)")}
+}
+
 step_bench_no_graphs() {
   # shellcheck disable=SC2046
   "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches 1,8 --no-cuda-graphs
 }
 
-export DRY BIN SCRATCH ROOT DEVICE TESTS PYTHON NO_HF
+export DRY BIN SCRATCH ROOT DEVICE TESTS PYTHON NO_HF LOG
 export -f step_nvidia_smi step_gpu_tests step_default_model step_make_model bench_args step_bench \
-  step_bench_no_graphs step_quantized_bench step_long_context step_linear_kernels
+  step_bench_no_graphs step_quantized_bench step_long_context step_linear_kernels step_decode_profile
 
 {
   echo "precis GPU check, $(date -u +%FT%TZ), $([ "$DRY" = 1 ] && echo "DRY RUN on the CPU" || echo "device cuda")"
@@ -263,6 +290,7 @@ run_step 6 engine-bench-no-cuda-graphs 120 step_bench_no_graphs
 run_step 7 quantized-q4_0-bench 180 step_quantized_bench
 run_step 8 long-context-decode 120 step_long_context
 run_step 9 linear-kernels 90 step_linear_kernels
+run_step 10 decode-kernel-profile 150 step_decode_profile
 
 rm -rf "$SCRATCH"
 report

@@ -136,6 +136,12 @@ def main():
         md += ["## Linear-layer kernels alone (bench/cuda_linear_bench)", "", "```",
                get(9).strip(), "```", ""]
 
+    if 10 in sec:
+        t = get(10)
+        start = t.find("decode steps profiled")
+        md += ["## One batch-1 f16 decode step, kernel by kernel (ncu, eager launches)", "", "```",
+               (t[start:] if start >= 0 else t[-3000:]).strip(), "```", ""]
+
     md += ["Raw output of every step: logs.txt.", ""]
     with open(os.path.join(a.outdir, "report.md"), "w") as f:
         f.write("\n".join(md))
