@@ -29,11 +29,14 @@ template <int HD>
 constexpr int kKeysPerGroup = HD > 128 ? 4 : 8;
 
 // Split-K heuristic (decode_split_count): aim for this many thread blocks per SM, give every
-// partition at least kMinSplitKeys keys, and never cut an item into more than kMaxSplits.
-// Measured on an H200 (32/8 heads, head_dim 128): 8 blocks per SM beat 4 and 16 at batch 8
-// (1.9 vs 3.0 and 2.0 ms at 32K context) and cost 5-8% against 4 at batches 1 and 4.
+// partition at least kDecodeMinSplitKeys keys (kernels.hpp), and never cut an item into more
+// than kMaxSplits. Measured on an H200 (32/8 heads, head_dim 128): 8 blocks per SM beat 4 and 16
+// at batch 8 (1.9 vs 3.0 and 2.0 ms at 32K context) and cost 5-8% against 4 at batches 1 and 4.
+// A block walks its keys in groups of kKeysPerGroup per warp, one after another, each group a
+// dependent chain of loads, so a partition is latency-bound: at 256 keys per partition a batch-1
+// 7B step at a 512-token context spent 40 us per layer in this kernel (21% of the step, ncu on
+// an H200); partitions of 32 keys give each warp one group there.
 constexpr int kSplitBlocksPerSm = 8;
-constexpr int kMinSplitKeys = 256;
 constexpr int kMaxSplits = 64;
 
 // The SM count of the current device, queried once per device. cudaGetDeviceProperties rather
@@ -55,13 +58,13 @@ int sm_count() {
 }
 
 // The keys [begin, end) of partition `part` of `splits` of a row with ctx keys: whole KV blocks,
-// ceil(blocks / splits) of them per partition but at least kMinSplitKeys keys' worth, so a short
-// row (say, in a graph captured for the longest context) uses only its first partitions and the
-// rest are empty. With splits == 1 the range is the whole row.
+// ceil(blocks / splits) of them per partition but at least kDecodeMinSplitKeys keys' worth, so a
+// short row (say, in a graph captured for the longest context) uses only its first partitions and
+// the rest are empty. With splits == 1 the range is the whole row.
 __device__ inline void split_range(int ctx, int block_size, int splits, int part, int& begin,
                                    int& end) {
   const int64_t blocks = (static_cast<int64_t>(ctx) + block_size - 1) / block_size;
-  const int64_t min_blocks = (kMinSplitKeys + block_size - 1) / block_size;
+  const int64_t min_blocks = (kDecodeMinSplitKeys + block_size - 1) / block_size;
   int64_t per = (blocks + splits - 1) / splits;
   if (per < min_blocks) per = min_blocks;
   const int64_t b = part * per * block_size, e = (part + 1) * per * block_size;
@@ -225,27 +228,38 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 
 // Grid: x = row * n_heads + head; merges the `splits` partials of that item, each rescaled by
 // exp(m_s - max_s m_s); an empty partition (m == -inf) contributes nothing, and an item with no
-// keys at all (pos < 0) gets zeros.
+// keys at all (pos < 0) gets zeros. Each partition's factor is computed once, by its own thread,
+// into shared memory, so the loop over partitions per output dimension is loads and FMAs with no
+// dependence between iterations (it was a chain of exp and loads per partition and dimension).
 template <int HD, typename OutT>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     decode_split_merge_kernel(const AttentionArgs a, const int splits) {
+  static_assert(kMaxSplits <= kDecodeWarps * 32, "one thread per partition");
+  __shared__ float s_m[kMaxSplits];  // each partition's max, then its factor exp(m - m_all)
+  __shared__ float s_l[kMaxSplits];
   const int item = blockIdx.x;
   const float* parts = a.split_scratch + static_cast<int64_t>(item) * splits * (HD + 2);
-  float m_all = -INFINITY;
-  for (int p = 0; p < splits; ++p) m_all = fmaxf(m_all, parts[p * (HD + 2)]);
-  float denom = 0.f;
-  for (int p = 0; p < splits; ++p) {
-    const float m = parts[p * (HD + 2)];
-    if (m != -INFINITY) denom += expf(m - m_all) * parts[p * (HD + 2) + 1];
+  for (int p = threadIdx.x; p < splits; p += blockDim.x) {
+    s_m[p] = parts[p * (HD + 2)];
+    s_l[p] = parts[p * (HD + 2) + 1];
   }
+  __syncthreads();
+  float m_all = -INFINITY;
+  for (int p = 0; p < splits; ++p) m_all = fmaxf(m_all, s_m[p]);
+  float denom = 0.f;
+  for (int p = 0; p < splits; ++p)
+    if (s_m[p] != -INFINITY) denom += expf(s_m[p] - m_all) * s_l[p];
+  __syncthreads();  // every thread has read s_m before it turns into factors
+  for (int p = threadIdx.x; p < splits; p += blockDim.x)
+    s_m[p] = s_m[p] == -INFINITY ? 0.f : expf(s_m[p] - m_all);
+  __syncthreads();
   const float inv = denom > 0.f ? 1.f / denom : 0.f;
   OutT* out = static_cast<OutT*>(a.out) + static_cast<int64_t>(item) * HD;
   for (int d = threadIdx.x; d < HD; d += kDecodeWarps * 32) {
     float num = 0.f;
     for (int p = 0; p < splits; ++p) {
-      const float m = parts[p * (HD + 2)];
       // Skipped rather than weighted by 0: an empty partition leaves its acc unwritten.
-      if (m != -INFINITY) num += expf(m - m_all) * parts[p * (HD + 2) + 2 + d];
+      if (s_m[p] != 0.f) num += s_m[p] * parts[p * (HD + 2) + 2 + d];
     }
     out[d] = from_float<OutT>(num * inv);
   }
@@ -258,7 +272,7 @@ int decode_split_count(int rows, int n_heads, int max_context) {
   const int64_t items = static_cast<int64_t>(rows) * n_heads;
   const int64_t target = static_cast<int64_t>(kSplitBlocksPerSm) * sm_count();
   int64_t splits = (target + items - 1) / items;
-  splits = std::min<int64_t>(splits, (max_context + kMinSplitKeys - 1) / kMinSplitKeys);
+  splits = std::min<int64_t>(splits, (max_context + kDecodeMinSplitKeys - 1) / kDecodeMinSplitKeys);
   splits = std::min<int64_t>(splits, kMaxSplits);
   return static_cast<int>(std::max<int64_t>(splits, 1));
 }

@@ -85,6 +85,8 @@ struct AttentionArgs {
 // depends only on host values, so the launch may be captured in a CUDA graph and replayed with
 // other contexts.
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream);
+// The fewest keys a split-K partition gets (so a context hint of at most this never splits).
+constexpr int kDecodeMinSplitKeys = 32;
 // The split count paged_attention_decode uses for `rows` rows on the current device (1: none).
 int decode_split_count(int rows, int n_heads, int max_context);
 // Scratch floats that let every decode batch of up to max_rows rows with contexts up to

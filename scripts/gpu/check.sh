@@ -247,6 +247,10 @@ step_decode_profile() {
     python3 "$ROOT/scripts/gpu/kernel_profile.py" "$ROOT/tests/data/ncu_decode_sample.csv"
     return
   fi
+  # Step 5's batch-1 decode rate with graphs (read before this step's own output joins the
+  # log), for the share of the step the kernels are busy.
+  local rate
+  rate=$(sed -n 's/^- batch-1 decode reads .* x \([0-9.]*\) tokens\/s.*/\1/p; s/^batch-1 decode reads .* x \([0-9.]*\) tokens\/s.*/\1/p' "$LOG" | head -n1)
   local tokens="--prompt-tokens 16 --decode-prompt-tokens 512 --decode-tokens 4"
   [ "$DRY" = 1 ] && tokens="--prompt-tokens 8 --decode-prompt-tokens 32 --decode-tokens 3"
   # One metric, no cache flush and the clocks left alone: the kernels' own durations as they run
@@ -255,9 +259,7 @@ step_decode_profile() {
   "$ncu" --csv --page raw --print-units base --metrics gpu__time_duration.sum --clock-control none \
     --cache-control none --log-file "$SCRATCH/ncu.csv" "$BIN/engine_bench" \
     --model "$SCRATCH/bench-model" --device "$DEVICE" $tokens --batches 1 --no-cuda-graphs || return 1
-  # Step 5's batch-1 decode rate with graphs, for the share of the step the kernels are busy.
-  local rate
-  rate=$(sed -n 's/^- batch-1 decode reads .* x \([0-9.]*\) tokens\/s.*/\1/p; s/^batch-1 decode reads .* x \([0-9.]*\) tokens\/s.*/\1/p' "$LOG" | head -n1)
+  gzip -c "$SCRATCH/ncu.csv" >"$OUTDIR/ncu-decode.csv.gz"  # the raw timings, kept
   python3 "$ROOT/scripts/gpu/kernel_profile.py" "$SCRATCH/ncu.csv" \
     ${rate:+--step-ms $(python3 -c "print(1000 / $rate)")}
 }
@@ -267,7 +269,7 @@ step_bench_no_graphs() {
   "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches 1,8 --no-cuda-graphs
 }
 
-export DRY BIN SCRATCH ROOT DEVICE TESTS PYTHON NO_HF LOG
+export DRY BIN SCRATCH ROOT DEVICE TESTS PYTHON NO_HF LOG OUTDIR
 export -f step_nvidia_smi step_gpu_tests step_default_model step_make_model bench_args step_bench \
   step_bench_no_graphs step_quantized_bench step_long_context step_linear_kernels step_decode_profile
 

@@ -21,7 +21,8 @@ def base_name(kernel):
     """'void precis::cuda::(anonymous namespace)::dense_gemv_kernel<__half, 1>(...)' ->
     'dense_gemv_kernel<__half, 1>': the function with its template arguments, no namespaces."""
     name = kernel[5:] if kernel.startswith("void ") else kernel
-    name = name.replace("(anonymous namespace)::", "")
+    for anonymous in ("(anonymous namespace)::", "<unnamed>::"):  # as ncu may print either
+        name = name.replace(anonymous, "")
     depth, cut = 0, len(name)
     for i, c in enumerate(name):  # drop the parameter list: the first '(' outside '<...>'
         if c == "<":
@@ -70,7 +71,7 @@ def decode_steps(rows):
         cur.append((name, ns))
     if cur:
         steps.append(cur)
-    return [s for s in steps if any(n.startswith("paged_attention_decode") for n, _ in s)]
+    return [s for s in steps if any("paged_attention_decode" in n for n, _ in s)]
 
 
 def main():

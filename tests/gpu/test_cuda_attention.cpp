@@ -471,7 +471,7 @@ TEST_CASE("paged_attention_decode split-K is right whatever the context hint", "
   check_split(short_rows, 32768, "hint 32768, contexts <= 301");
   const Problem long_rows(s, {{2999, 1}, {1800, 1}}, 701);
   check_split(long_rows, 600, "hint 600, contexts up to 3000");
-  // block_size 5: partitions of whole blocks that do not divide kMinSplitKeys.
+  // block_size 5: partitions of whole blocks that do not divide kDecodeMinSplitKeys.
   const Shape odd{4, 1, 64, 5, 2.f};
   const Problem odd_blocks(odd, {{1733, 1}, {9, 1}}, 702);
   check_split(odd_blocks, max_context_of(odd_blocks), "block_size 5");
@@ -487,7 +487,8 @@ TEST_CASE("paged_attention_decode runs unsplit without a big enough scratch or a
   const std::vector<float> unsplit = run(p, Kernel::decode, DType::f32);
   check_against(p, unsplit, p.ref, tolerance(DType::f32), "unsplit");
   CHECK(precis::cuda::decode_split_count(p.T, s.n_heads, 0) == 1);
-  CHECK(precis::cuda::decode_split_count(p.T, s.n_heads, 256) == 1);  // one partition's worth
+  CHECK(precis::cuda::decode_split_count(p.T, s.n_heads, precis::cuda::kDecodeMinSplitKeys) ==
+        1);  // one partition's worth
 
   struct Case {
     const char* what;

@@ -155,7 +155,8 @@ TEST_CASE("add_rms_norm adds the residual and normalises like the CPU backend", 
   std::mt19937 rng(202);
   const int T = 6;
   const float eps = 1e-6f;
-  for (int H : {3, 256, 1000, 4096, 8192}) {
+  // 12000 and 20000: more than 8 elements per thread (the kernel keeps 16 or 64 in registers).
+  for (int H : {3, 256, 1000, 4096, 8192, 12000, 20000}) {
     for (bool with_delta : {false, true}) {
       for (DType d : kAllDTypes) {
         INFO("H=" << H << " delta=" << with_delta << " out=" << dtype_str(d));
