@@ -16,7 +16,6 @@
 #include "cuda/kernels/attention_common.cuh"
 #include "cuda/kernels/dtype_convert.cuh"
 #include "cuda/kernels/kernels.hpp"
-#include "cuda/kernels/programmatic_launch.cuh"
 
 namespace precis::cuda {
 
@@ -82,9 +81,6 @@ __device__ inline void split_range(int ctx, int block_size, int splits, int part
 template <int HD, typename OutT, bool kSplit>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     paged_attention_decode_kernel(const AttentionArgs a, const int splits) {
-  // Unsplit, the o-projection GEMV follows and may start loading its weights (programmatic
-  // launch); split, the merge kernel follows, launched plainly, and this has no effect.
-  pdl_launch_dependents();
   constexpr int NPL = HD / 32;  // dimensions per lane
   constexpr int G = kKeysPerGroup<HD>;
   __shared__ float s_m[kDecodeWarps];
@@ -238,8 +234,6 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 template <int HD, typename OutT>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     decode_split_merge_kernel(const AttentionArgs a, const int splits) {
-  // The GEMV that usually follows may start loading its weights now (programmatic launch).
-  pdl_launch_dependents();
   static_assert(kMaxSplits <= kDecodeWarps * 32, "one thread per partition");
   __shared__ float s_m[kMaxSplits];  // each partition's max, then its factor exp(m - m_all)
   __shared__ float s_l[kMaxSplits];

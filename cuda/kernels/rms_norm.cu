@@ -6,7 +6,6 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/kernels/dtype_convert.cuh"
 #include "cuda/kernels/kernels.hpp"
-#include "cuda/kernels/programmatic_launch.cuh"
 
 namespace precis::cuda {
 
@@ -30,8 +29,6 @@ template <typename O, int PER>
 __global__ void __launch_bounds__(1024)
     add_rms_norm_kernel(float* x, const float* delta, const float* __restrict__ weight, int H,
                         float eps, O* out) {
-  // The GEMV that usually follows may start loading its weights now (programmatic launch).
-  pdl_launch_dependents();
   __shared__ double partial[32];
   __shared__ float scale;
   const int64_t base = static_cast<int64_t>(blockIdx.x) * H;

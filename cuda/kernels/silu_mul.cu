@@ -5,7 +5,6 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/kernels/dtype_convert.cuh"
 #include "cuda/kernels/kernels.hpp"
-#include "cuda/kernels/programmatic_launch.cuh"
 
 namespace precis::cuda {
 
@@ -18,8 +17,6 @@ constexpr int kThreads = 256;
 // Large negative g makes expf overflow to inf and the result a signed zero, as on the CPU.
 template <typename O>
 __global__ void silu_mul_kernel(const float* __restrict__ gate_up, int I, O* __restrict__ out) {
-  // The GEMV that usually follows may start loading its weights now (programmatic launch).
-  pdl_launch_dependents();
   const int t = blockIdx.x;
   const int i = blockIdx.y * kThreads + threadIdx.x;
   if (i >= I) return;

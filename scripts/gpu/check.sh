@@ -22,7 +22,6 @@
 #  10 where a batch-1 f16 decode step's GPU time goes: Nsight Compute (ncu) times every kernel of
 #     a few eager decode steps at a 512-token context (scripts/gpu/kernel_profile.py), against
 #     the step time step 5 measured with graphs
-#  11 batches 1 and 8 again with PRECIS_CUDA_PDL=0 (no programmatic dependent launch), for its gain
 # OUTDIR gets report.md (every figure in tables; rewritten after each step, so a cut run still
 # leaves one) and logs.txt (every step's raw output). Exit status: bit k-1 set when step k failed
 # (0 = all passed).
@@ -42,7 +41,7 @@ ROOT=$PWD
 DRY=0
 BUILD=build
 DEADLINE_S=530
-STEPS_WANTED=1,2,3,4,5,6,7,8,9,10,11
+STEPS_WANTED=1,2,3,4,5,6,7,8,9,10
 NO_HF=0
 OUTDIR=
 while [ $# -gt 0 ]; do
@@ -52,7 +51,7 @@ while [ $# -gt 0 ]; do
     --deadline) DEADLINE_S=$2; shift ;;
     --steps) STEPS_WANTED=$2; shift ;;
     --no-transformers) NO_HF=1 ;;
-    -h | --help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "check.sh: unknown option $1" >&2; exit 2 ;;
     *) OUTDIR=$1 ;;
   esac
@@ -265,11 +264,6 @@ step_decode_profile() {
     ${rate:+--step-ms $(python3 -c "print(1000 / $rate)")}
 }
 
-step_bench_no_pdl() {
-  # shellcheck disable=SC2046
-  PRECIS_CUDA_PDL=0 "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches 1,8
-}
-
 step_bench_no_graphs() {
   # shellcheck disable=SC2046
   "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches 1,8 --no-cuda-graphs
@@ -277,7 +271,7 @@ step_bench_no_graphs() {
 
 export DRY BIN SCRATCH ROOT DEVICE TESTS PYTHON NO_HF LOG OUTDIR
 export -f step_nvidia_smi step_gpu_tests step_default_model step_make_model bench_args step_bench \
-  step_bench_no_graphs step_quantized_bench step_long_context step_linear_kernels step_decode_profile step_bench_no_pdl
+  step_bench_no_graphs step_quantized_bench step_long_context step_linear_kernels step_decode_profile
 
 {
   echo "precis GPU check, $(date -u +%FT%TZ), $([ "$DRY" = 1 ] && echo "DRY RUN on the CPU" || echo "device cuda")"
@@ -299,7 +293,6 @@ run_step 7 quantized-q4_0-bench 180 step_quantized_bench
 run_step 8 long-context-decode 120 step_long_context
 run_step 9 linear-kernels 90 step_linear_kernels
 run_step 10 decode-kernel-profile 150 step_decode_profile
-run_step 11 engine-bench-no-pdl 120 step_bench_no_pdl
 
 rm -rf "$SCRATCH"
 report

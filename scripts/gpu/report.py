@@ -113,14 +113,6 @@ def main():
         md += ["## CUDA graphs", "", table(["batch", "decode tok/s with graphs", "without",
                                             "graphs / without"], rows), ""]
 
-    if 11 in sec:
-        on, off = bench_rows(get(5)), bench_rows(get(11))
-        rows = [(b, f"{on[b][0]:.1f}" if b in on else "-", f"{off[b][0]:.1f}",
-                 f"{on[b][0] / off[b][0]:.2f}x" if b in on and off[b][0] else "-") for b in sorted(off)]
-        md += ["## Programmatic dependent launch (PRECIS_CUDA_PDL)", "",
-               table(["batch", "decode tok/s with it", "without (PRECIS_CUDA_PDL=0)", "with / without"], rows),
-               ""]
-
     if 7 in sec:
         t = get(7)
         md += ["## q4_0 (precis quantize of the same model)", ""]

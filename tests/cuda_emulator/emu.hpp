@@ -28,8 +28,6 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-// Kernel sources test it where the emulator needs another path (programmatic_launch.cuh).
-#define PRECIS_CUDA_EMULATOR 1
 
 using std::ceil;
 using std::cos;
