@@ -29,9 +29,11 @@ namespace {
 constexpr int kTileTokens = 8;
 
 // The format's compile-time shape.
-template <bool Nibbles, int ScalesPerBlock, bool Min, bool KScales, int UnitBlocks = 8>
+template <bool Nibbles, int ScalesPerBlock, bool Min, bool KScales, int UnitBlocks = 8,
+          bool High2 = false>
 struct Shape {
   static constexpr bool nibbles = Nibbles;
+  static constexpr bool high2 = High2;  // 6-bit codes: nibbles plus a plane of high bits
   static constexpr int spb = ScalesPerBlock;
   static constexpr bool min = Min;
   static constexpr bool k_scales = KScales;       // 8-bit scales x super-block d; else f16 scales
@@ -39,6 +41,7 @@ struct Shape {
   static_assert(!KScales || UnitBlocks == 8);
   static_assert(!(Min && ScalesPerBlock == 2));
   static_assert(KScales || ScalesPerBlock == 1);
+  static_assert(!High2 || Nibbles);
 };
 
 struct TileArgs {
@@ -104,6 +107,20 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
           const __m512i v = _mm512_load_si512(codes + 64 * p);
           c[p] = _mm512_and_si512(v, low4);
           c[p + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        }
+        if constexpr (S::high2) {
+          // Chunk 4q + k's high bits are bits 2k, 2k + 1 of plane q's bytes: moved to bits 4, 5
+          // by a 16-bit shift (the bits it carries across a byte boundary are masked off).
+          const __m512i bits45 = _mm512_set1_epi8(0x30);
+          for (int q = 0; q < 2; ++q) {
+            const __m512i h = _mm512_load_si512(codes + 256 + 64 * q);
+            c[4 * q] = _mm512_or_si512(c[4 * q], _mm512_and_si512(_mm512_slli_epi16(h, 4), bits45));
+            c[4 * q + 1] =
+                _mm512_or_si512(c[4 * q + 1], _mm512_and_si512(_mm512_slli_epi16(h, 2), bits45));
+            c[4 * q + 2] = _mm512_or_si512(c[4 * q + 2], _mm512_and_si512(h, bits45));
+            c[4 * q + 3] =
+                _mm512_or_si512(c[4 * q + 3], _mm512_and_si512(_mm512_srli_epi16(h, 2), bits45));
+          }
         }
       } else {
         for (int ch = 0; ch < 8; ++ch) c[ch] = _mm512_load_si512(codes + 64 * ch);
@@ -260,9 +277,10 @@ void gemm_interleaved(const InterleavedMatrix& m, int group, const BlockQ8A* xq,
   // Shape<nibbles, scales per block, min, k_scales>, one per format (interleaved_format).
   const InterleavedFormat& f = m.format;
   if (f.k_scales) {
-    if (f.scales_per_block == 2) return run_tiles<Shape<false, 2, false, true>>(a, T);  // q6_K
-    return f.nibbles ? run_tiles<Shape<true, 1, true, true>>(a, T)                      // q4_K
-                     : run_tiles<Shape<false, 1, true, true>>(a, T);                    // q5_K
+    if (f.scales_per_block == 2)
+      return run_tiles<Shape<true, 2, false, true, 8, true>>(a, T);   // q6_K
+    return f.nibbles ? run_tiles<Shape<true, 1, true, true>>(a, T)    // q4_K
+                     : run_tiles<Shape<false, 1, true, true>>(a, T);  // q5_K
   }
   return m.unit_shift == 1 ? run_f16_scaled<2>(f, a, T) : run_f16_scaled<1>(f, a, T);
 }

@@ -1,6 +1,8 @@
 #include "engine/thread_pool.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -10,24 +12,34 @@
 
 namespace precis::engine {
 
+std::optional<long> ThreadPool::env_number(const char* name, const char* value, long min, long max,
+                                           const char* fallback) {
+  if (value == nullptr) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(value, &end, 10);
+  if (end != value && *end == '\0' && errno == 0 && n >= min && n <= max) return n;
+  std::fprintf(stderr, "precis: ignoring %s='%s': not a whole number in [%ld, %ld]; using %s\n",
+               name, value, min, max, fallback);
+  return std::nullopt;
+}
+
 ThreadPool& ThreadPool::shared() {
   static ThreadPool pool([] {
-    if (const char* env = std::getenv("PRECIS_THREADS")) {
-      const int n = std::atoi(env);
-      if (n > 0) return n;
-    }
-    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    const std::string fallback = std::to_string(cores) + " (the hardware threads)";
+    const std::optional<long> n =
+        env_number("PRECIS_THREADS", std::getenv("PRECIS_THREADS"), 1, 4096, fallback.c_str());
+    return n ? static_cast<int>(*n) : cores;
   }());
   return pool;
 }
 
 std::chrono::microseconds ThreadPool::default_spin() {
-  if (const char* env = std::getenv("PRECIS_SPIN_US")) {
-    char* end = nullptr;
-    const long us = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && us >= 0) return std::chrono::microseconds(us);
-  }
-  return std::chrono::microseconds(1000);
+  // Warned about once per process, not per pool.
+  static const std::optional<long> us =
+      env_number("PRECIS_SPIN_US", std::getenv("PRECIS_SPIN_US"), 0, 10'000'000, "1000");
+  return std::chrono::microseconds(us.value_or(1000));
 }
 
 ThreadPool::ThreadPool(int threads, std::chrono::microseconds spin) : spin_(spin) {

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -36,6 +37,11 @@ class ThreadPool {
   explicit ThreadPool(int threads, std::chrono::microseconds spin = default_spin());
   // PRECIS_SPIN_US, else 1000 us.
   static std::chrono::microseconds default_spin();
+  // An environment variable's value as a whole number in [min, max]; nullopt (and a warning on
+  // stderr naming the variable, the value and the default it falls back to) when it is not
+  // one. Unset: nullopt, no warning.
+  static std::optional<long> env_number(const char* name, const char* value, long min, long max,
+                                        const char* fallback);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

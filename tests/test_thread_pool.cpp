@@ -122,3 +122,17 @@ TEST_CASE("thread pool: idle workers stop spinning and block", "[thread_pool]") 
   INFO("CPU seconds used while idle: " << used);
   CHECK(used < 0.15);
 }
+
+TEST_CASE("thread pool: PRECIS_THREADS / PRECIS_SPIN_US values are checked", "[thread_pool]") {
+  using precis::engine::ThreadPool;
+  auto parse = [](const char* v) { return ThreadPool::env_number("PRECIS_TEST", v, 1, 64, "2"); };
+  CHECK(!parse(nullptr).has_value());  // unset: the default, silently
+  CHECK(parse("8") == 8);
+  CHECK(parse("1") == 1);
+  CHECK(parse("64") == 64);
+  // Each of these warns on stderr and falls back to the default.
+  for (const char* bad : {"", "0", "65", "-3", "four", "8x", "2.5", "99999999999999999999999"}) {
+    INFO("value '" << bad << "'");
+    CHECK(!parse(bad).has_value());
+  }
+}
