@@ -169,11 +169,12 @@ void pack_row(const InterleavedMatrix& m, const DecodedRow& d, int r, std::byte*
         for (int i = 0; i < 4; ++i)
           codes[64 * p + 4 * r + i] =
               static_cast<uint8_t>((c[4 * p + i] & 0xF) | ((c[16 + 4 * p + i] & 0xF) << 4));
-      if (f.high2) {
+      if (const int hb = f.high_bits; hb > 0) {
+        const int per_byte = 8 / hb;
         for (int ch = 0; ch < 8; ++ch)
           for (int i = 0; i < 4; ++i)
-            codes[256 + 64 * (ch / 4) + 4 * r + i] |=
-                static_cast<uint8_t>(((c[4 * ch + i] >> 4) & 3) << (2 * (ch % 4)));
+            codes[256 + 64 * (ch / per_byte) + 4 * r + i] |= static_cast<uint8_t>(
+                ((c[4 * ch + i] >> 4) & ((1 << hb) - 1)) << (hb * (ch % per_byte)));
       }
     } else {
       for (int ch = 0; ch < 8; ++ch)
@@ -196,21 +197,21 @@ void pack_row(const InterleavedMatrix& m, const DecodedRow& d, int r, std::byte*
 std::optional<InterleavedFormat> interleaved_format(GgmlType t) {
   switch (t) {
     case GgmlType::Q4_0:
-      return InterleavedFormat{true, false, 1, false, 8, false};
+      return InterleavedFormat{true, 0, 1, false, 8, false};
     case GgmlType::Q4_1:
-      return InterleavedFormat{true, false, 1, true, 0, false};
+      return InterleavedFormat{true, 0, 1, true, 0, false};
     case GgmlType::Q5_0:
-      return InterleavedFormat{false, false, 1, false, 16, false};
+      return InterleavedFormat{true, 1, 1, false, 16, false};
     case GgmlType::Q5_1:
-      return InterleavedFormat{false, false, 1, true, 0, false};
+      return InterleavedFormat{true, 1, 1, true, 0, false};
     case GgmlType::Q8_0:
-      return InterleavedFormat{false, false, 1, false, 128, false};
+      return InterleavedFormat{false, 0, 1, false, 128, false};
     case GgmlType::Q4_K:
-      return InterleavedFormat{true, false, 1, true, 0, true};
+      return InterleavedFormat{true, 0, 1, true, 0, true};
     case GgmlType::Q5_K:
-      return InterleavedFormat{false, false, 1, true, 0, true};
+      return InterleavedFormat{true, 1, 1, true, 0, true};
     case GgmlType::Q6_K:
-      return InterleavedFormat{true, true, 2, false, 32, true};
+      return InterleavedFormat{true, 2, 2, false, 32, true};
     default:
       return std::nullopt;
   }
@@ -230,7 +231,7 @@ std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, i
   m.N = N;
   m.K = K;
   m.nb = K / kQK;
-  m.code_bytes = format->nibbles ? (format->high2 ? 384 : 256) : 512;
+  m.code_bytes = format->nibbles ? 256 + 64 * static_cast<size_t>(format->high_bits) : 512;
   const size_t sb = m.scale_bytes();
   // A K type's unit is its super-block; the others pair blocks, so two blocks' f16 scales fill
   // one aligned line.
@@ -301,10 +302,11 @@ int interleaved_code(const InterleavedMatrix& m, const std::byte* group, int64_t
   if (m.format.nibbles) {
     const uint8_t byte = codes[64 * ((e % 16) / 4) + 4 * r + e % 4];
     const int low = e < 16 ? byte & 0xF : byte >> 4;
-    if (!m.format.high2) return low;
-    const int ch = e / 4;
-    const uint8_t plane = codes[256 + 64 * (ch / 4) + 4 * r + e % 4];
-    return low | (((plane >> (2 * (ch % 4))) & 3) << 4);
+    const int hb = m.format.high_bits;
+    if (hb == 0) return low;
+    const int ch = e / 4, per_byte = 8 / hb;
+    const uint8_t plane = codes[256 + 64 * (ch / per_byte) + 4 * r + e % 4];
+    return low | (((plane >> (hb * (ch % per_byte))) & ((1 << hb) - 1)) << 4);
   }
   return codes[64 * (e / 4) + 4 * r + e % 4];
 }

@@ -16,11 +16,14 @@
 // 64-byte aligned:
 //  - the K types' header: 16 f16 d, then (q4_K, q5_K) 16 f16 dmin, for the unit's super-block;
 //  - codes, per block: nibbles: 4 x 64 bytes; byte 64p + 4r + i holds element 4p + i (low
-//    nibble) and element 16 + 4p + i (high nibble) of row r. q6_K's 6-bit codes: their low
-//    nibbles so, then 2 x 64 bytes of their high two bits: bits 2k, 2k + 1 of byte 64q + 4r + i
-//    are element 4(4q + k) + i's (0.75 bytes per code instead of 1: a Q4_K_M file's q6_K
-//    tensors are a quarter of its bytes, and a decode step reads every one). Bytes: 8 x 64
-//    bytes; byte 64c + 4r + i is element 4c + i of row r.
+//    nibble) and element 16 + 4p + i (high nibble) of row r. Codes of 4 + h bits (h = 1: q5_0,
+//    q5_1, q5_K; h = 2: q6_K) have their low nibbles so, then h planes of 64 bytes holding their
+//    high bits: element 4c + i's are bits [h j, h j + h) of byte 64q + 4r + i, with
+//    c = (8 / h) q + j. A decode step reads every code byte, and these types as bytes cost
+//    8 bits per weight instead of 5 or 6: tinyllama-shape int8 decode on 2 threads (Zen 4,
+//    alternating runs) Q5_0 31 -> 42 tok/s, Q5_K_M 26 -> 33, Q4_K_M (its q6_K tensors) 42 -> 45;
+//    the unpacking costs prefill 5-7% on the q5 types. Bytes (q8_0): 8 x 64 bytes; byte
+//    64c + 4r + i is element 4c + i of row r.
 //  - scales, per block and half (one scale per 32, or per 16 for q6_K): 16 values, row r's r-th;
 //  - mins, per block: 16 values (the types with an offset term: q4_1, q5_1, q4_K, q5_K).
 // So a decode step reads each group as one stream in address order. The first layout (codes for
@@ -49,7 +52,7 @@ inline constexpr int kInterleaveRows = 16;
 
 struct InterleavedFormat {
   bool nibbles;          // 4-bit codes, two per byte; else a byte each
-  bool high2;            // with nibbles: 6-bit codes, their high 2 bits in a plane after them
+  int high_bits;         // with nibbles: code bits above the nibble (0, 1 or 2), in planes
   int scales_per_block;  // 1, or 2 (one per 16 elements)
   bool has_min;
   int offset;     // subtracted from every code
@@ -78,7 +81,7 @@ struct InterleavedMatrix {
   InterleavedFormat format;
   int N = 0, K = 0;       // N a multiple of 16; K of the source type's block
   int64_t nb = 0;         // blocks of 32 per row
-  size_t code_bytes = 0;  // per block: 256 (nibbles), 384 (nibbles + high2) or 512 (bytes)
+  size_t code_bytes = 0;  // per block: 256 + 64 high_bits (nibbles) or 512 (bytes)
   int unit_shift = 0;     // log2 of the blocks per unit
   size_t unit_bytes = 0;
   size_t codes_at = 0, scales_at = 0, mins_at = 0;  // section offsets in a unit (header at 0)

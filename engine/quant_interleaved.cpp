@@ -30,10 +30,10 @@ constexpr int kTileTokens = 8;
 
 // The format's compile-time shape.
 template <bool Nibbles, int ScalesPerBlock, bool Min, bool KScales, int UnitBlocks = 8,
-          bool High2 = false>
+          int HighBits = 0>
 struct Shape {
   static constexpr bool nibbles = Nibbles;
-  static constexpr bool high2 = High2;  // 6-bit codes: nibbles plus a plane of high bits
+  static constexpr int high_bits = HighBits;  // code bits above the nibble, in planes
   static constexpr int spb = ScalesPerBlock;
   static constexpr bool min = Min;
   static constexpr bool k_scales = KScales;       // 8-bit scales x super-block d; else f16 scales
@@ -41,7 +41,7 @@ struct Shape {
   static_assert(!KScales || UnitBlocks == 8);
   static_assert(!(Min && ScalesPerBlock == 2));
   static_assert(KScales || ScalesPerBlock == 1);
-  static_assert(!High2 || Nibbles);
+  static_assert(HighBits == 0 || (Nibbles && (HighBits == 1 || HighBits == 2)));
 };
 
 struct TileArgs {
@@ -108,18 +108,20 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
           c[p] = _mm512_and_si512(v, low4);
           c[p + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         }
-        if constexpr (S::high2) {
-          // Chunk 4q + k's high bits are bits 2k, 2k + 1 of plane q's bytes: moved to bits 4, 5
-          // by a 16-bit shift (the bits it carries across a byte boundary are masked off).
-          const __m512i bits45 = _mm512_set1_epi8(0x30);
-          for (int q = 0; q < 2; ++q) {
-            const __m512i h = _mm512_load_si512(codes + 256 + 64 * q);
-            c[4 * q] = _mm512_or_si512(c[4 * q], _mm512_and_si512(_mm512_slli_epi16(h, 4), bits45));
-            c[4 * q + 1] =
-                _mm512_or_si512(c[4 * q + 1], _mm512_and_si512(_mm512_slli_epi16(h, 2), bits45));
-            c[4 * q + 2] = _mm512_or_si512(c[4 * q + 2], _mm512_and_si512(h, bits45));
-            c[4 * q + 3] =
-                _mm512_or_si512(c[4 * q + 3], _mm512_and_si512(_mm512_srli_epi16(h, 2), bits45));
+        if constexpr (S::high_bits > 0) {
+          // Chunk ch's high bits sit at bit hb * j of plane q's bytes (ch = (8 / hb) q + j):
+          // a 16-bit shift moves them to bit 4 (the bits it carries across a byte boundary are
+          // masked off), an OR puts them above the nibble.
+          constexpr int hb = S::high_bits, per_byte = 8 / hb;
+          const __m512i mask = _mm512_set1_epi8(static_cast<char>(((1 << hb) - 1) << 4));
+#pragma GCC unroll 8
+          for (int ch = 0; ch < 8; ++ch) {
+            const __m512i h = _mm512_load_si512(codes + 256 + 64 * (ch / per_byte));
+            const int shift = 4 - hb * (ch % per_byte);
+            const __m512i moved = shift > 0   ? _mm512_slli_epi16(h, shift)
+                                  : shift < 0 ? _mm512_srli_epi16(h, -shift)
+                                              : h;
+            c[ch] = _mm512_or_si512(c[ch], _mm512_and_si512(moved, mask));
           }
         }
       } else {
@@ -246,11 +248,12 @@ void run_tiles(TileArgs a, int T) {
 // or 1 for rows of an odd number of blocks.
 template <int UnitBlocks>
 void run_f16_scaled(const InterleavedFormat& f, const TileArgs& a, int T) {
-  if (f.nibbles)
-    return f.has_min ? run_tiles<Shape<true, 1, true, false, UnitBlocks>>(a, T)    // q4_1
-                     : run_tiles<Shape<true, 1, false, false, UnitBlocks>>(a, T);  // q4_0
-  return f.has_min ? run_tiles<Shape<false, 1, true, false, UnitBlocks>>(a, T)     // q5_1
-                   : run_tiles<Shape<false, 1, false, false, UnitBlocks>>(a, T);   // q5_0, q8_0
+  if (!f.nibbles) return run_tiles<Shape<false, 1, false, false, UnitBlocks>>(a, T);  // q8_0
+  if (f.high_bits == 0)
+    return f.has_min ? run_tiles<Shape<true, 1, true, false, UnitBlocks>>(a, T)     // q4_1
+                     : run_tiles<Shape<true, 1, false, false, UnitBlocks>>(a, T);   // q4_0
+  return f.has_min ? run_tiles<Shape<true, 1, true, false, UnitBlocks, 1>>(a, T)    // q5_1
+                   : run_tiles<Shape<true, 1, false, false, UnitBlocks, 1>>(a, T);  // q5_0
 }
 
 }  // namespace
@@ -274,13 +277,13 @@ void gemm_interleaved(const InterleavedMatrix& m, int group, const BlockQ8A* xq,
                    xs_stride,
                    y + static_cast<size_t>(group) * kInterleaveRows,
                    y_stride};
-  // Shape<nibbles, scales per block, min, k_scales>, one per format (interleaved_format).
+  // Shape<nibbles, scales per block, min, k_scales, unit blocks, high bits>, one per format
+  // (interleaved_format).
   const InterleavedFormat& f = m.format;
   if (f.k_scales) {
-    if (f.scales_per_block == 2)
-      return run_tiles<Shape<true, 2, false, true, 8, true>>(a, T);   // q6_K
-    return f.nibbles ? run_tiles<Shape<true, 1, true, true>>(a, T)    // q4_K
-                     : run_tiles<Shape<false, 1, true, true>>(a, T);  // q5_K
+    if (f.scales_per_block == 2) return run_tiles<Shape<true, 2, false, true, 8, 2>>(a, T);  // q6_K
+    return f.high_bits == 0 ? run_tiles<Shape<true, 1, true, true>>(a, T)                    // q4_K
+                            : run_tiles<Shape<true, 1, true, true, 8, 1>>(a, T);             // q5_K
   }
   return m.unit_shift == 1 ? run_f16_scaled<2>(f, a, T) : run_f16_scaled<1>(f, a, T);
 }

@@ -89,8 +89,11 @@ TEST_CASE("interleave: the repacked matrix holds the dequantizer's weights exact
       for (int n = 0; n < N; ++n)
         for (int k = 0; k < K; ++k) exact += interleaved_weight(*m, n, k) == w.w[n * K + k];
       CHECK(exact == N * K);
-      // Code bits per weight: q4 types 4, q6_K 6 (nibbles plus a 2-bit plane), others 8.
-      const int bits = t == GgmlType::Q6_K ? 6 : m->format.nibbles ? 4 : 8;
+      // Code bits per weight, what the type stores: nibbles plus planes of the bits above.
+      const int bits = t == GgmlType::Q8_0                                                   ? 8
+                       : t == GgmlType::Q6_K                                                 ? 6
+                       : (t == GgmlType::Q5_0 || t == GgmlType::Q5_1 || t == GgmlType::Q5_K) ? 5
+                                                                                             : 4;
       CHECK(m->code_bytes * 8 == static_cast<size_t>(bits) * kQK * kInterleaveRows);
       // Padded sections: every group starts 64-byte aligned, as the kernel's aligned loads need.
       CHECK(m->group_bytes % 64 == 0);
