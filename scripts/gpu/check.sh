@@ -30,7 +30,7 @@
 # workload), from a normal build folder instead of the bundle; CI runs it. The gpu tests report
 # "skipped: no CUDA device" there, which a dry run accepts.
 #
-# --steps 1,2,4,7 runs only those steps (4 makes the model that 5-8 use). --no-transformers
+# --steps 1,2,4,7 runs only those steps (4 makes the model that 5-8 and 10 use). --no-transformers
 # leaves transformers out of step 5 (it takes most of that step's time), for a quick rerun.
 #
 # usage: check.sh [--dry-run] [--build DIR] [--deadline SECONDS] [--steps LIST] [--no-transformers]
@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
     --deadline) DEADLINE_S=$2; shift ;;
     --steps) STEPS_WANTED=$2; shift ;;
     --no-transformers) NO_HF=1 ;;
-    -h | --help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "check.sh: unknown option $1" >&2; exit 2 ;;
     *) OUTDIR=$1 ;;
   esac
