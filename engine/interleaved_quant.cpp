@@ -170,11 +170,10 @@ void pack_row(const InterleavedMatrix& m, const DecodedRow& d, int r, std::byte*
           codes[64 * p + 4 * r + i] =
               static_cast<uint8_t>((c[4 * p + i] & 0xF) | ((c[16 + 4 * p + i] & 0xF) << 4));
       if (const int hb = f.high_bits; hb > 0) {
-        const int per_byte = 8 / hb;
         for (int ch = 0; ch < 8; ++ch)
           for (int i = 0; i < 4; ++i)
-            codes[256 + 64 * (ch / per_byte) + 4 * r + i] |= static_cast<uint8_t>(
-                ((c[4 * ch + i] >> 4) & ((1 << hb) - 1)) << (hb * (ch % per_byte)));
+            codes[interleaved_plane_offset(hb, ch) + 4 * r + i] |= static_cast<uint8_t>(
+                ((c[4 * ch + i] >> 4) & ((1 << hb) - 1)) << interleaved_plane_shift(hb, ch));
       }
     } else {
       for (int ch = 0; ch < 8; ++ch)
@@ -231,7 +230,7 @@ std::optional<InterleavedMatrix> interleave_matrix(const TensorView& w, int N, i
   m.N = N;
   m.K = K;
   m.nb = K / kQK;
-  m.code_bytes = format->nibbles ? 256 + 64 * static_cast<size_t>(format->high_bits) : 512;
+  m.code_bytes = interleaved_code_bytes(format->nibbles, format->high_bits);
   const size_t sb = m.scale_bytes();
   // A K type's unit is its super-block; the others pair blocks, so two blocks' f16 scales fill
   // one aligned line.
@@ -304,9 +303,9 @@ int interleaved_code(const InterleavedMatrix& m, const std::byte* group, int64_t
     const int low = e < 16 ? byte & 0xF : byte >> 4;
     const int hb = m.format.high_bits;
     if (hb == 0) return low;
-    const int ch = e / 4, per_byte = 8 / hb;
-    const uint8_t plane = codes[256 + 64 * (ch / per_byte) + 4 * r + e % 4];
-    return low | (((plane >> (hb * (ch % per_byte))) & ((1 << hb) - 1)) << 4);
+    const int ch = e / 4;
+    const uint8_t plane = codes[interleaved_plane_offset(hb, ch) + 4 * r + e % 4];
+    return low | (((plane >> interleaved_plane_shift(hb, ch)) & ((1 << hb) - 1)) << 4);
   }
   return codes[64 * (e / 4) + 4 * r + e % 4];
 }

@@ -76,6 +76,21 @@ constexpr size_t interleaved_mins_step(bool k_scales) {
   return kInterleaveRows * interleaved_scale_bytes(k_scales);
 }
 
+// A block's codes (16 rows x 32): nibbles, 4 x 64 bytes, plus one 64-byte plane per code bit
+// above the nibble; or bytes, 8 x 64. Chunk ch (elements 4 ch .. 4 ch + 3) keeps its high bits
+// in the plane at interleaved_plane_offset, from bit interleaved_plane_shift of each byte: the
+// layout's one definition, for the packer, the reference reader and the kernel.
+inline constexpr size_t kInterleavedNibbleBytes = 4 * 64;
+constexpr size_t interleaved_code_bytes(bool nibbles, int high_bits) {
+  return nibbles ? kInterleavedNibbleBytes + 64 * static_cast<size_t>(high_bits) : 8 * 64;
+}
+constexpr size_t interleaved_plane_offset(int high_bits, int ch) {
+  return kInterleavedNibbleBytes + 64 * static_cast<size_t>(ch / (8 / high_bits));
+}
+constexpr int interleaved_plane_shift(int high_bits, int ch) {
+  return high_bits * (ch % (8 / high_bits));
+}
+
 struct InterleavedMatrix {
   GgmlType source;
   InterleavedFormat format;

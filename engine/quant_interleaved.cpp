@@ -109,15 +109,15 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
           c[p + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         }
         if constexpr (S::high_bits > 0) {
-          // Chunk ch's high bits sit at bit hb * j of plane q's bytes (ch = (8 / hb) q + j):
-          // a 16-bit shift moves them to bit 4 (the bits it carries across a byte boundary are
-          // masked off), an OR puts them above the nibble.
-          constexpr int hb = S::high_bits, per_byte = 8 / hb;
+          // Chunk ch's high bits (interleaved_plane_offset, _shift): a 16-bit shift moves them
+          // to bit 4 (the bits it carries across a byte boundary are masked off), an OR puts
+          // them above the nibble.
+          constexpr int hb = S::high_bits;
           const __m512i mask = _mm512_set1_epi8(static_cast<char>(((1 << hb) - 1) << 4));
 #pragma GCC unroll 8
           for (int ch = 0; ch < 8; ++ch) {
-            const __m512i h = _mm512_load_si512(codes + 256 + 64 * (ch / per_byte));
-            const int shift = 4 - hb * (ch % per_byte);
+            const __m512i h = _mm512_load_si512(codes + interleaved_plane_offset(hb, ch));
+            const int shift = 4 - interleaved_plane_shift(hb, ch);
             const __m512i moved = shift > 0   ? _mm512_slli_epi16(h, shift)
                                   : shift < 0 ? _mm512_srli_epi16(h, -shift)
                                               : h;

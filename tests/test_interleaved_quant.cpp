@@ -31,7 +31,6 @@ std::string type_name(GgmlType t) {
   return ggml_type_name(static_cast<uint32_t>(t));
 }
 
-// K with an odd number of the type's blocks.
 // A row of `blocks` type blocks. Three give the types with blocks of 32 an odd count, so the
 // layout's one-block units are covered; four, its paired ones.
 int row_length(GgmlType t, int blocks = 3) {
