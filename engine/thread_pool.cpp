@@ -36,10 +36,12 @@ ThreadPool& ThreadPool::shared() {
 }
 
 std::chrono::microseconds ThreadPool::default_spin() {
+  constexpr long kDefaultUs = 1000;
   // Warned about once per process, not per pool.
   static const std::optional<long> us =
-      env_number("PRECIS_SPIN_US", std::getenv("PRECIS_SPIN_US"), 0, 10'000'000, "1000");
-  return std::chrono::microseconds(us.value_or(1000));
+      env_number("PRECIS_SPIN_US", std::getenv("PRECIS_SPIN_US"), 0, 10'000'000,
+                 std::to_string(kDefaultUs).c_str());
+  return std::chrono::microseconds(us.value_or(kDefaultUs));
 }
 
 ThreadPool::ThreadPool(int threads, std::chrono::microseconds spin) : spin_(spin) {
