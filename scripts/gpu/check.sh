@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
     --deadline) DEADLINE_S=$2; shift ;;
     --steps) STEPS_WANTED=$2; shift ;;
     --no-transformers) NO_HF=1 ;;
-    -h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "check.sh: unknown option $1" >&2; exit 2 ;;
     *) OUTDIR=$1 ;;
   esac
