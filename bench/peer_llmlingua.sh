@@ -125,8 +125,17 @@ echo "peer_llmlingua: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs, thread
 echo "load at start: $(uptime)"
 
 [[ -x /usr/bin/python3 ]] || die "/usr/bin/python3 not found (Debian's python3)"
-/usr/bin/python3 -c 'import torch' 2>/dev/null ||
-  die "Debian's torch is not importable from /usr/bin/python3 (apt-get install python3-torch)"
+# Debian's half of the dependency closure (see the pins), installed here when missing, as the
+# README's commands install theirs: a fresh machine had python3-torch but no python3-packaging,
+# and transformers failed to import in the venv.
+debian_py=(python3-torch python3-numpy python3-packaging python3-yaml python3-requests
+           python3-typing-extensions)
+if ! /usr/bin/python3 -c 'import torch, numpy, packaging, yaml, requests, typing_extensions' \
+    2>/dev/null; then
+  [[ $(id -u) = 0 ]] || die "Debian's Python packages are missing (apt-get install ${debian_py[*]})"
+  apt-get install -y -q "${debian_py[@]}" >/dev/null ||
+    die "apt-get install ${debian_py[*]} failed"
+fi
 [[ -f "$gguf" ]] || die "$gguf is missing (bash scripts/fetch-default-model.sh)"
 [[ -x "$bdir/precis" ]] || die "$bdir/precis not found (cmake --build build --target precis)"
 [[ -x "$bdir/bench/e2e_eval" ]] || die "$bdir/bench/e2e_eval not found (--target e2e_eval)"
