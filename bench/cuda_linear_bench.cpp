@@ -2,7 +2,11 @@
 // weight shape and 1 or 8 activation rows, microseconds per call and the weight bytes streamed
 // per second, next to the device-to-device copy bandwidth measured in the same run.
 //   f16:   cuBLAS (Gemm::linear) against the dense GEMV kernel: which one Linear should use;
-//   quant: the quantized GEMV (decode) and dequantize-to-f16 (prefill's first half).
+//   quant: the quantized GEMV (decode) and dequantize-to-f16 (prefill's first half);
+//   configs: the dense GEMV at one row under every DenseGemvConfig, against the default.
+// Each call reads the next of as many copies of the weights as the buffer holds (its 262 MB is
+// five times an H100/H200's L2), so a 32 MB weight is streamed from memory as in a decode step
+// rather than served from L2.
 // usage: cuda_linear_bench [--iters N]
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
@@ -38,6 +42,7 @@ struct Shape {
 // Llama-2-7B: q/k/v/o are 4096 x 4096, gate+up stacked 22016 x 4096, down 4096 x 11008, the
 // output head 32000 x 4096.
 const Shape kShapes[] = {{"attn 4096x4096", 4096, 4096},
+                         {"qkv 12288x4096", 12288, 4096},
                          {"gate_up 22016x4096", 22016, 4096},
                          {"down 4096x11008", 4096, 11008},
                          {"lm_head 32000x4096", 32000, 4096}};
@@ -57,6 +62,14 @@ double time_us(const std::function<void()>& f, int iters) {
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
   return 1000.0 * ms / iters;
+}
+
+// Calls f(copy) with copy = 0, 1, ..., copies - 1, 0, ...: which copy of the weights to read.
+std::function<void()> rotating(int copies, std::function<void(size_t)> f) {
+  return [copies, f, next = 0]() mutable {
+    f(static_cast<size_t>(next));
+    next = (next + 1) % copies;
+  };
 }
 
 double gbps(double bytes, double us) {
@@ -100,20 +113,66 @@ int main(int argc, char** argv) {
     std::printf("f16 weights: cuBLAS against the dense GEMV (GB/s = weight bytes per second)\n");
     std::printf("%-20s %4s %12s %10s %12s %10s %8s\n", "shape", "rows", "cuBLAS us", "GB/s",
                 "GEMV us", "GB/s", "GEMV/cuBLAS");
+    // Copies of an N x K weight that fit in the buffer, and where copy c starts.
+    const auto copies = [&](const Shape& s) {
+      return static_cast<int>(std::max<size_t>(1, max_elems / (static_cast<size_t>(s.N) * s.K)));
+    };
+    const auto weight = [&](const Shape& s, size_t c) { return w.get() + c * s.N * s.K; };
     for (const Shape& s : kShapes) {
       const double bytes = 2.0 * s.N * s.K;
       for (int T : {1, 2, 4, 8}) {
-        const double blas = time_us(
-            [&] { gemm.linear(x.get(), DType::f16, T, s.K, w.get(), s.N, y.get()); }, iters);
-        const double gemv = time_us(
-            [&] {
-              precis::cuda::dense_gemv(w.get(), DType::f16, s.N, s.K, x.get(), T, y.get(), s.N,
-                                       nullptr);
-            },
-            iters);
+        const double blas =
+            time_us(rotating(copies(s),
+                             [&](size_t c) {
+                               gemm.linear(x.get(), DType::f16, T, s.K, weight(s, c), s.N, y.get());
+                             }),
+                    iters);
+        const double gemv =
+            time_us(rotating(copies(s),
+                             [&](size_t c) {
+                               precis::cuda::dense_gemv(weight(s, c), DType::f16, s.N, s.K, x.get(),
+                                                        T, y.get(), s.N, nullptr);
+                             }),
+                    iters);
         std::printf("%-20s %4d %12.1f %10.0f %12.1f %10.0f %7.2fx\n", s.name, T, blas,
                     gbps(bytes, blas), gemv, gbps(bytes, gemv), blas / gemv);
       }
+    }
+
+    std::printf(
+        "\nthe dense GEMV at one row under each config (loads in flight x warps per row), "
+        "GB/s of weights; * = the default\n");
+    std::printf("%-20s", "shape");
+    const int loads[] = {1, 2, 4, 8}, warps[] = {1, 2, 4};
+    for (int u : loads)
+      for (int wr : warps) std::printf(" %5dx%d", u, wr);
+    std::printf(" %9s\n", "default");
+    for (const Shape& s : kShapes) {
+      const double bytes = 2.0 * s.N * s.K;
+      const auto chosen = precis::cuda::dense_gemv_default_config(s.N, s.K);
+      std::printf("%-20s", s.name);
+      for (int u : loads) {
+        for (int wr : warps) {
+          const precis::cuda::DenseGemvConfig config{u, wr};
+          const double us = time_us(rotating(copies(s),
+                                             [&](size_t c) {
+                                               precis::cuda::dense_gemv(
+                                                   weight(s, c), DType::f16, s.N, s.K, x.get(), 1,
+                                                   y.get(), s.N, nullptr, config);
+                                             }),
+                                    iters);
+          const bool is_default = u == chosen.loads_in_flight && wr == chosen.warps_per_row;
+          std::printf(" %6.0f%s", gbps(bytes, us), is_default ? "*" : " ");
+        }
+      }
+      const double us =
+          time_us(rotating(copies(s),
+                           [&](size_t c) {
+                             precis::cuda::dense_gemv(weight(s, c), DType::f16, s.N, s.K, x.get(),
+                                                      1, y.get(), s.N, nullptr);
+                           }),
+                  iters);
+      std::printf(" %6.0f %.1fus\n", gbps(bytes, us), us);
     }
 
     std::printf(
@@ -131,16 +190,31 @@ int main(int argc, char** argv) {
         const double qbytes = static_cast<double>(s.N) *
                               (s.K / precis::cuda::quant_block_elems(q)) *
                               precis::cuda::quant_block_bytes(q);
-        const void* qw = w.get();  // the f16 buffer is large enough for any block type
-        const double g1 = time_us(
-            [&] { precis::cuda::quant_gemv(qw, q, s.N, s.K, x.get(), 1, y.get(), s.N, nullptr); },
-            iters);
-        const double g8 = time_us(
-            [&] { precis::cuda::quant_gemv(qw, q, s.N, s.K, x.get(), 8, y.get(), s.N, nullptr); },
-            iters);
-        const double dq = time_us(
-            [&] { precis::cuda::quant_dequantize(qw, q, s.N, s.K, scratch.get(), nullptr); },
-            iters);
+        // The f16 buffer holds at least one copy of any block type; copies start 256-aligned.
+        const size_t stride = (static_cast<size_t>(qbytes) + 255) / 256 * 256;
+        const int qcopies =
+            static_cast<int>(std::max<size_t>(1, max_elems * sizeof(__half) / stride));
+        const auto qw = [&](size_t c) {
+          return static_cast<const void*>(reinterpret_cast<const char*>(w.get()) + c * stride);
+        };
+        const double g1 = time_us(rotating(qcopies,
+                                           [&](size_t c) {
+                                             precis::cuda::quant_gemv(qw(c), q, s.N, s.K, x.get(),
+                                                                      1, y.get(), s.N, nullptr);
+                                           }),
+                                  iters);
+        const double g8 = time_us(rotating(qcopies,
+                                           [&](size_t c) {
+                                             precis::cuda::quant_gemv(qw(c), q, s.N, s.K, x.get(),
+                                                                      8, y.get(), s.N, nullptr);
+                                           }),
+                                  iters);
+        const double dq = time_us(rotating(qcopies,
+                                           [&](size_t c) {
+                                             precis::cuda::quant_dequantize(qw(c), q, s.N, s.K,
+                                                                            scratch.get(), nullptr);
+                                           }),
+                                  iters);
         std::printf("%-20s %6s %12.1f %8.0f %12.1f %8.0f %14.1f %8.0f\n", s.name, names[ti], g1,
                     gbps(qbytes, g1), g8, gbps(qbytes, g8), dq, gbps(qbytes + 2.0 * s.N * s.K, dq));
       }

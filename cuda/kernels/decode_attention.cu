@@ -7,7 +7,6 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -16,6 +15,7 @@
 #include "cuda/kernels/attention_common.cuh"
 #include "cuda/kernels/dtype_convert.cuh"
 #include "cuda/kernels/kernels.hpp"
+#include "cuda/sm_count.hpp"
 
 namespace precis::cuda {
 
@@ -38,24 +38,6 @@ constexpr int kKeysPerGroup = HD > 128 ? 4 : 8;
 // an H200); partitions of 32 keys give each warp one group there.
 constexpr int kSplitBlocksPerSm = 8;
 constexpr int kMaxSplits = 64;
-
-// The SM count of the current device, queried once per device. cudaGetDeviceProperties rather
-// than cudaDeviceGetAttribute, because the CUDA emulator the tests run under implements only
-// the former. Neither allocates nor synchronises, so this is legal during stream capture.
-int sm_count() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices] = {};
-  int device = 0;
-  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  if (device >= 0 && device < kMaxDevices) {
-    if (const int n = cache[device].load(std::memory_order_relaxed); n > 0) return n;
-  }
-  cudaDeviceProp prop;
-  check_cuda(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
-  const int n = std::max(prop.multiProcessorCount, 1);
-  if (device >= 0 && device < kMaxDevices) cache[device].store(n, std::memory_order_relaxed);
-  return n;
-}
 
 // The keys [begin, end) of partition `part` of `splits` of a row with ctx keys: whole KV blocks,
 // ceil(blocks / splits) of them per partition but at least kDecodeMinSplitKeys keys' worth, so a
@@ -270,7 +252,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 int decode_split_count(int rows, int n_heads, int max_context) {
   if (rows <= 0 || n_heads <= 0 || max_context <= 0) return 1;
   const int64_t items = static_cast<int64_t>(rows) * n_heads;
-  const int64_t target = static_cast<int64_t>(kSplitBlocksPerSm) * sm_count();
+  const int64_t target = static_cast<int64_t>(kSplitBlocksPerSm) * current_device_sm_count();
   int64_t splits = (target + items - 1) / items;
   splits = std::min<int64_t>(splits, (max_context + kDecodeMinSplitKeys - 1) / kDecodeMinSplitKeys);
   splits = std::min<int64_t>(splits, kMaxSplits);

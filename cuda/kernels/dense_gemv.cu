@@ -1,7 +1,13 @@
 // The decode GEMV over f16 and bf16 weights: y = x W^T for up to kDenseGemvMaxRows rows of x.
 // cuBLAS's GEMM reaches about half the memory bandwidth at one to eight rows (H100/H200, 7B
-// shapes); a warp per output row streaming W with 16-byte loads reads each weight byte once
-// per step, as the quantized GEMV does.
+// shapes); warps streaming W with 16-byte loads read each weight byte once per step, as the
+// quantized GEMV does.
+//
+// Two knobs (DenseGemvConfig, swept by bench/cuda_linear_bench): how many 16-byte loads a lane
+// issues before it uses any (bytes in flight: a load-then-FMA loop leaves the compiler free to
+// keep only a couple outstanding, and a memory-bound kernel is as fast as the bytes it has in
+// flight), and how many warps share one output row (a 4096-row GEMV with a warp per row fills only
+// about half of an H200's warp slots).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -15,17 +21,17 @@
 #include "cuda/kernels/dtype_convert.cuh"
 #include "cuda/kernels/gemv_common.cuh"
 #include "cuda/kernels/kernels.hpp"
+#include "cuda/sm_count.hpp"
 
 namespace precis::cuda {
 
 namespace {
 
-constexpr int kWarps = 4;  // output rows per thread block
+constexpr int kBlockWarps = 4;
 
-// Eight consecutive elements from a 16-byte aligned address, as floats.
+// Eight consecutive elements held in 16 bytes, as floats.
 template <typename E>
-__device__ __forceinline__ void load8(const E* p, float v[8]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+__device__ __forceinline__ void unpack8(const uint4& raw, float v[8]) {
   E e[8];
   memcpy(static_cast<void*>(e), &raw,
          sizeof raw);  // not a pointer cast: that would break strict aliasing
@@ -33,37 +39,132 @@ __device__ __forceinline__ void load8(const E* p, float v[8]) {
   for (int i = 0; i < 8; ++i) v[i] = to_float(e[i]);
 }
 
-// One warp per output row n; lane l reads elements [8 l + 256 c, + 8) of W's row and of every
-// x row t < T, accumulating in f32. TR >= T is the accumulator count.
+template <typename E>
+__device__ __forceinline__ uint4 load16(const E* p) {
+  return __ldg(reinterpret_cast<const uint4*>(p));
+}
+
+// acc[t] += the dot product of eight weights (raw) with x[t, e0 .. e0 + 8), for t < T.
 template <typename E, int TR>
-__global__ void __launch_bounds__(kWarps * 32)
+__device__ __forceinline__ void fma8(const uint4& raw, const E* x, int K, int T, int e0,
+                                     float (&acc)[TR]) {
+  float v[8];
+  unpack8<E>(raw, v);
+#pragma unroll
+  for (int t = 0; t < TR; ++t) {
+    if (t < T) {
+      float xf[8];
+      unpack8<E>(load16(x + static_cast<int64_t>(t) * K + e0), xf);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[t] += v[i] * xf[i];
+    }
+  }
+}
+
+// W warps per output row, kBlockWarps / W rows per block. Warp `part` of row n's W warps reads
+// elements [8 (lane + 32 part) + S c, + 8) of the row, S = 256 W, for c = 0, 1, ...: U loads at a
+// time, all issued before the first FMA, then the tail one load at a time. TR >= T accumulators.
+template <typename E, int TR, int U, int W>
+__global__ void __launch_bounds__(kBlockWarps * 32)
     dense_gemv_kernel(const E* __restrict__ w, int N, int K, const E* __restrict__ x, int T,
                       float* __restrict__ y, int ldy) {
+  static_assert(kBlockWarps % W == 0, "a block holds whole rows");
+  constexpr int kStride = 8 * 32 * W;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int n = blockIdx.x * kWarps + warp;
-  if (n >= N) return;  // the whole warp leaves together, before any shuffle
-  const E* row = w + static_cast<int64_t>(n) * K;
+  const int n = blockIdx.x * (kBlockWarps / W) + warp / W;
+  const int part = warp % W;
   float acc[TR];
 #pragma unroll
   for (int t = 0; t < TR; ++t) acc[t] = 0.f;
-#pragma unroll 4
-  for (int e0 = 8 * lane; e0 < K; e0 += 256) {
-    float v[8];
-    load8(row + e0, v);
+  // No early return: with W > 1 every warp reaches the barrier below.
+  if (n < N) {
+    const E* row = w + static_cast<int64_t>(n) * K;
+    int e0 = 8 * (lane + 32 * part);
+    // K and e0 are multiples of 8, so load u's 8 elements fit when its first one does.
+    for (; e0 + (U - 1) * kStride < K; e0 += U * kStride) {
+      uint4 raw[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) raw[u] = load16(row + e0 + u * kStride);
+#pragma unroll
+      for (int u = 0; u < U; ++u) fma8<E, TR>(raw[u], x, K, T, e0 + u * kStride, acc);
+    }
+    for (; e0 < K; e0 += kStride) fma8<E, TR>(load16(row + e0), x, K, T, e0, acc);
+  }
+  if constexpr (W == 1) {
+    if (n < N) gemv_warp_store(acc, T, lane, y, ldy, n);
+  } else {
 #pragma unroll
     for (int t = 0; t < TR; ++t) {
-      if (t < T) {
-        float xf[8];
-        load8(x + static_cast<int64_t>(t) * K + e0, xf);
 #pragma unroll
-        for (int i = 0; i < 8; ++i) acc[t] += v[i] * xf[i];
-      }
+      for (int o = 16; o > 0; o >>= 1) acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], o);
+    }
+    __shared__ float partial[kBlockWarps][TR];
+    if (lane == 0) {
+#pragma unroll
+      for (int t = 0; t < TR; ++t) partial[warp][t] = acc[t];
+    }
+    __syncthreads();
+    if (n < N && part == 0 && lane < T) {
+      float sum = 0.f;
+#pragma unroll
+      for (int p = 0; p < W; ++p) sum += partial[warp + p][lane];
+      y[static_cast<int64_t>(lane) * ldy + n] = sum;
     }
   }
-  gemv_warp_store(acc, T, lane, y, ldy, n);
+}
+
+template <typename E, int TR, int U, int W>
+void launch(const E* w, int N, int K, const E* x, int T, float* y, int ldy, cudaStream_t stream) {
+  constexpr int kRows = kBlockWarps / W;
+  const unsigned blocks = static_cast<unsigned>((N + kRows - 1) / kRows);
+  dense_gemv_kernel<E, TR, U, W><<<blocks, kBlockWarps * 32, 0, stream>>>(w, N, K, x, T, y, ldy);
+}
+
+template <typename E, int TR, int U>
+void launch_w(int warps_per_row, const E* w, int N, int K, const E* x, int T, float* y, int ldy,
+              cudaStream_t stream) {
+  switch (warps_per_row) {
+    case 1:
+      return launch<E, TR, U, 1>(w, N, K, x, T, y, ldy, stream);
+    case 2:
+      return launch<E, TR, U, 2>(w, N, K, x, T, y, ldy, stream);
+    default:
+      return launch<E, TR, U, 4>(w, N, K, x, T, y, ldy, stream);
+  }
+}
+
+template <typename E, int TR>
+void launch_uw(const DenseGemvConfig& c, const E* w, int N, int K, const E* x, int T, float* y,
+               int ldy, cudaStream_t stream) {
+  switch (c.loads_in_flight) {
+    case 1:
+      return launch_w<E, TR, 1>(c.warps_per_row, w, N, K, x, T, y, ldy, stream);
+    case 2:
+      return launch_w<E, TR, 2>(c.warps_per_row, w, N, K, x, T, y, ldy, stream);
+    case 4:
+      return launch_w<E, TR, 4>(c.warps_per_row, w, N, K, x, T, y, ldy, stream);
+    default:
+      return launch_w<E, TR, 8>(c.warps_per_row, w, N, K, x, T, y, ldy, stream);
+  }
+}
+
+bool valid_config(const DenseGemvConfig& c) {
+  const int u = c.loads_in_flight, w = c.warps_per_row;
+  return (u == 1 || u == 2 || u == 4 || u == 8) && (w == 1 || w == 2 || w == 4);
 }
 
 }  // namespace
+
+DenseGemvConfig dense_gemv_default_config(int N, int K) {
+  // Enough warps for every warp slot of the GPU (64 per SM), but no more warps per row than its
+  // length gives each a full batch of loads.
+  DenseGemvConfig c;
+  const int64_t slots = 64LL * current_device_sm_count();
+  while (c.warps_per_row < 4 && static_cast<int64_t>(N) * c.warps_per_row < slots &&
+         K >= 2 * c.warps_per_row * 256 * c.loads_in_flight)
+    c.warps_per_row *= 2;
+  return c;
+}
 
 bool dense_gemv_supported(DType dtype, int K, const void* w, const void* x) {
   return dtype != DType::f32 && K > 0 && K % 8 == 0 && aligned16(w) && aligned16(x);
@@ -71,6 +172,11 @@ bool dense_gemv_supported(DType dtype, int K, const void* w, const void* x) {
 
 void dense_gemv(const void* w, DType dtype, int N, int K, const void* x, int T, float* y, int ldy,
                 cudaStream_t stream) {
+  dense_gemv(w, dtype, N, K, x, T, y, ldy, stream, dense_gemv_default_config(N, K));
+}
+
+void dense_gemv(const void* w, DType dtype, int N, int K, const void* x, int T, float* y, int ldy,
+                cudaStream_t stream, const DenseGemvConfig& config) {
   const char* name = "dense_gemv";
   if (N <= 0) throw std::invalid_argument("dense_gemv: N must be positive");
   if (T < 1 || T > kDenseGemvMaxRows)
@@ -81,19 +187,21 @@ void dense_gemv(const void* w, DType dtype, int N, int K, const void* x, int T, 
   if (!dense_gemv_supported(dtype, K, w, x))
     throw std::invalid_argument(
         "dense_gemv: needs f16 or bf16, K a multiple of 8 and 16-byte aligned w and x");
-  const unsigned blocks = static_cast<unsigned>((N + kWarps - 1) / kWarps);
+  if (!valid_config(config))
+    throw std::invalid_argument("dense_gemv: loads_in_flight must be 1, 2, 4 or 8 and " +
+                                std::string("warps_per_row 1, 2 or 4"));
   dispatch_dtype(dtype, [&]<typename E>() {
     if constexpr (!std::is_same_v<E, float>) {
       const auto* wt = static_cast<const E*>(w);
       const auto* xt = static_cast<const E*>(x);
       if (T == 1)
-        dense_gemv_kernel<E, 1><<<blocks, kWarps * 32, 0, stream>>>(wt, N, K, xt, T, y, ldy);
+        launch_uw<E, 1>(config, wt, N, K, xt, T, y, ldy, stream);
       else if (T == 2)
-        dense_gemv_kernel<E, 2><<<blocks, kWarps * 32, 0, stream>>>(wt, N, K, xt, T, y, ldy);
+        launch_uw<E, 2>(config, wt, N, K, xt, T, y, ldy, stream);
       else if (T <= 4)
-        dense_gemv_kernel<E, 4><<<blocks, kWarps * 32, 0, stream>>>(wt, N, K, xt, T, y, ldy);
+        launch_uw<E, 4>(config, wt, N, K, xt, T, y, ldy, stream);
       else
-        dense_gemv_kernel<E, 8><<<blocks, kWarps * 32, 0, stream>>>(wt, N, K, xt, T, y, ldy);
+        launch_uw<E, 8>(config, wt, N, K, xt, T, y, ldy, stream);
       check_launch(name);
     }
   });

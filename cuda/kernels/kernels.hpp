@@ -103,8 +103,18 @@ constexpr int kDenseGemvMaxRows = 8;
 // holds about 3.2-4.0 TB/s whatever the rows; the GEMV re-reads x per output row).
 constexpr int kDenseGemvPreferredRows = 2;
 bool dense_gemv_supported(DType dtype, int K, const void* w, const void* x);
+// How the GEMV spreads the work (bench/cuda_linear_bench sweeps these): 16-byte loads each lane
+// issues before it uses any (1, 2, 4 or 8), and warps sharing one output row (1, 2 or 4).
+struct DenseGemvConfig {
+  int loads_in_flight = 8;
+  int warps_per_row = 1;
+};
+// What dense_gemv without a config uses for an N x K weight on the current device.
+DenseGemvConfig dense_gemv_default_config(int N, int K);
 void dense_gemv(const void* w, DType dtype, int N, int K, const void* x, int T, float* y, int ldy,
                 cudaStream_t stream);
+void dense_gemv(const void* w, DType dtype, int N, int K, const void* x, int T, float* y, int ldy,
+                cudaStream_t stream, const DenseGemvConfig& config);
 
 // Rows the prefill kernel takes together: up to kPrefillTileRows consecutive rows of one
 // sequence at consecutive positions, starting at row tile_first_row[i].

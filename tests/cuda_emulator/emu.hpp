@@ -193,6 +193,12 @@ inline double __dmul_rn(double a, double b) {
   return emu_rn(a * b);
 }
 
+// Read-only cached loads: plain loads on the CPU (uint4 and the other vector types are PODs).
+template <class T>
+inline T __ldg(const T* p) {
+  return *p;
+}
+
 // nvcc's cuda_runtime.h overload taking the kernel itself.
 template <class R, class... A>
 inline cudaError_t cudaFuncSetAttribute(R (*f)(A...), cudaFuncAttribute attr, int value) {

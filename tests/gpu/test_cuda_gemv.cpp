@@ -1,6 +1,7 @@
 // The dense decode GEMV (cuda/kernels/dense_gemv.cu) over f16 and bf16 weights against a double
 // dot product of the same rounded values, for 1 to 8 rows, row lengths that are and are not a
-// multiple of a warp's 256-element stride, and a y wider than N; and its argument checks.
+// multiple of a warp's 256-element stride (and long enough for full batches of eight loads), a y
+// wider than N, and every DenseGemvConfig; and its argument checks.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
@@ -45,37 +46,49 @@ void random_values(DType dtype, size_t n, std::mt19937& rng, std::vector<uint16_
 TEST_CASE("the dense GEMV matches a double dot product for 1 to 8 rows", "[gpu]") {
   std::mt19937 rng(5);
   const int N = 45;
+  // Every config the launcher takes; {0, 0} stands for the default (no config argument).
+  std::vector<precis::cuda::DenseGemvConfig> configs = {{0, 0}};
+  for (int u : {1, 2, 4, 8})
+    for (int w : {1, 2, 4}) configs.push_back({u, w});
   for (DType dtype : {DType::f16, DType::bf16}) {
-    for (int K : {776, 1024}) {
+    for (int K : {776, 1024, 2312}) {
       std::vector<uint16_t> wbits;
       std::vector<float> wv;
       random_values(dtype, static_cast<size_t>(N) * K, rng, wbits, wv);
       DeviceBuffer<uint16_t> w(wbits);
       for (int T : {1, 2, 3, 5, 8}) {
-        INFO((dtype == DType::f16 ? "f16" : "bf16") << ", K " << K << ", T " << T);
-        std::vector<uint16_t> xbits;
-        std::vector<float> xv;
-        random_values(dtype, static_cast<size_t>(T) * K, rng, xbits, xv);
-        DeviceBuffer<uint16_t> x(xbits);
-        // y's rows are wider than N (ldy): the columns past N must stay as they were.
-        const int ldy = N + 3;
-        DeviceBuffer<float> y(std::vector<float>(static_cast<size_t>(T) * ldy, -12345.f));
-        REQUIRE(precis::cuda::dense_gemv_supported(dtype, K, w.get(), x.get()));
-        precis::cuda::dense_gemv(w.get(), dtype, N, K, x.get(), T, y.get(), ldy, nullptr);
-        const auto got = y.download();
-        for (int t = 0; t < T; ++t) {
-          for (int n = 0; n < N; ++n) {
-            double dot = 0, mag = 0;
-            for (int k = 0; k < K; ++k) {
-              const double p = static_cast<double>(wv[static_cast<size_t>(n) * K + k]) *
-                               xv[static_cast<size_t>(t) * K + k];
-              dot += p;
-              mag += std::fabs(p);
+        for (const auto& config : configs) {
+          INFO((dtype == DType::f16 ? "f16" : "bf16")
+               << ", K " << K << ", T " << T << ", loads in flight " << config.loads_in_flight
+               << ", warps per row " << config.warps_per_row);
+          std::vector<uint16_t> xbits;
+          std::vector<float> xv;
+          random_values(dtype, static_cast<size_t>(T) * K, rng, xbits, xv);
+          DeviceBuffer<uint16_t> x(xbits);
+          // y's rows are wider than N (ldy): the columns past N must stay as they were.
+          const int ldy = N + 3;
+          DeviceBuffer<float> y(std::vector<float>(static_cast<size_t>(T) * ldy, -12345.f));
+          REQUIRE(precis::cuda::dense_gemv_supported(dtype, K, w.get(), x.get()));
+          if (config.loads_in_flight == 0)
+            precis::cuda::dense_gemv(w.get(), dtype, N, K, x.get(), T, y.get(), ldy, nullptr);
+          else
+            precis::cuda::dense_gemv(w.get(), dtype, N, K, x.get(), T, y.get(), ldy, nullptr,
+                                     config);
+          const auto got = y.download();
+          for (int t = 0; t < T; ++t) {
+            for (int n = 0; n < N; ++n) {
+              double dot = 0, mag = 0;
+              for (int k = 0; k < K; ++k) {
+                const double p = static_cast<double>(wv[static_cast<size_t>(n) * K + k]) *
+                                 xv[static_cast<size_t>(t) * K + k];
+                dot += p;
+                mag += std::fabs(p);
+              }
+              // f32 sums in another order: within a few ulps of the sum of |terms|.
+              CHECK(std::fabs(got[static_cast<size_t>(t) * ldy + n] - dot) <= 1e-5 * mag + 1e-6);
             }
-            // f32 sums in another order: within a few ulps of the sum of |terms|.
-            CHECK(std::fabs(got[static_cast<size_t>(t) * ldy + n] - dot) <= 1e-5 * mag + 1e-6);
+            for (int n = N; n < ldy; ++n) CHECK(got[static_cast<size_t>(t) * ldy + n] == -12345.f);
           }
-          for (int n = N; n < ldy; ++n) CHECK(got[static_cast<size_t>(t) * ldy + n] == -12345.f);
         }
       }
     }
@@ -97,6 +110,10 @@ TEST_CASE("the dense GEMV says what it cannot take and rejects bad arguments", "
                   std::invalid_argument);
   CHECK_THROWS_AS(dense_gemv(w.get(), DType::f16, 4, 64, x.get(), 1, y.get(), 3, nullptr),
                   std::invalid_argument);
+  CHECK_THROWS_AS(dense_gemv(w.get(), DType::f16, 2, 64, x.get(), 1, y.get(), 2, nullptr, {3, 1}),
+                  std::invalid_argument);  // loads in flight not 1, 2, 4 or 8
+  CHECK_THROWS_AS(dense_gemv(w.get(), DType::f16, 2, 64, x.get(), 1, y.get(), 2, nullptr, {8, 8}),
+                  std::invalid_argument);  // warps per row not 1, 2 or 4
   CHECK_THROWS_AS(dense_gemv(w.get(), DType::f16, 2, 60, x.get(), 1, y.get(), 2, nullptr),
                   std::invalid_argument);
 }
