@@ -84,6 +84,9 @@ class CudaBackend final : public engine::Backend {
   // Split-K decode attention's partials, shared by both workspaces (one stream); sized once so
   // captured graphs keep a valid pointer.
   DeviceBuffer<float> split_scratch_;
+  // Its per-item arrival counters (zero between launches), so that the last partition of an item
+  // merges it in the same kernel.
+  DeviceBuffer<unsigned> split_counters_;
   DeviceBuffer<int> copy_idx_, sample_idx_;
   DeviceBuffer<float> sample_logits_;
   DeviceBuffer<DeviceSamplingParams> sample_params_;
@@ -226,6 +229,10 @@ void CudaBackend::reserve(Workspace& ws, int T, int R, size_t ints) {
     const int64_t floats = decode_split_scratch_floats(kMaxGraphRows, n_heads_, head_dim_,
                                                        cfg_.max_position_embeddings);
     split_scratch_.resize(static_cast<size_t>(std::min(floats, kMaxSplitScratchFloats)));
+    split_counters_.resize(static_cast<size_t>(kMaxGraphRows) * n_heads_);
+    check_cuda(cudaMemsetAsync(split_counters_.get(), 0, split_counters_.size() * sizeof(unsigned),
+                               stream_),
+               "zeroing the split-K counters");
   }
 }
 
@@ -265,6 +272,8 @@ void CudaBackend::enqueue_model(Workspace& ws, const BatchInputs& in) {
   }
   a.split_scratch = split_scratch_.get();
   a.split_scratch_floats = static_cast<int64_t>(split_scratch_.size());
+  a.split_counters = split_counters_.get();
+  a.split_counters_len = static_cast<int64_t>(split_counters_.size());
 
   const float eps = cfg_.rms_norm_eps;
   const DeviceMatrix& embed = dw_.embed.parts.front();

@@ -75,13 +75,18 @@ struct AttentionArgs {
   int max_context = 0;
   float* split_scratch = nullptr;
   int64_t split_scratch_floats = 0;
+  // split_counters: split_counters_len unsigneds, zero before the launch and left zero after it;
+  // with at least T * n_heads of them the item's last partition merges the partials (one kernel),
+  // otherwise (null or too few) a second kernel does.
+  unsigned* split_counters = nullptr;
+  int64_t split_counters_len = 0;
 };
 
 // One query row per (row, head) work item with an online softmax over the row's context: the
 // decode path (one new token per sequence), any context length. When T * n_heads items are few
 // next to the SM count and max_context is long (decode_split_count > 1) and the scratch holds
 // T * n_heads * splits * (head_dim + 2) floats, each item's keys are split into partitions run
-// by separate thread blocks and merged by a second kernel ("flash-decoding"). The split count
+// by separate thread blocks and merged ("flash-decoding"; see split_counters). The split count
 // depends only on host values, so the launch may be captured in a CUDA graph and replayed with
 // other contexts.
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream);

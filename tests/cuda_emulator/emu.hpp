@@ -199,6 +199,19 @@ inline T __ldg(const T* p) {
   return *p;
 }
 
+// L2-only loads; fences and atomics. Blocks run one after another on one thread, so these are
+// plain operations (the emulator cannot check cross-block memory ordering; see emu.cpp).
+template <class T>
+inline T __ldcg(const T* p) {
+  return *p;
+}
+inline void __threadfence() {}
+inline unsigned atomicAdd(unsigned* p, unsigned v) {
+  const unsigned old = *p;
+  *p = old + v;
+  return old;
+}
+
 // nvcc's cuda_runtime.h overload taking the kernel itself.
 template <class R, class... A>
 inline cudaError_t cudaFuncSetAttribute(R (*f)(A...), cudaFuncAttribute attr, int value) {

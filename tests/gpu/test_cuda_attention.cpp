@@ -229,6 +229,8 @@ struct SplitArgs {
   int max_context = 0;
   float* scratch = nullptr;
   int64_t floats = 0;
+  unsigned* counters = nullptr;  // non-null: the merge is fused into the decode kernel
+  int64_t counters_len = 0;
 };
 
 // Runs one kernel with one output dtype and returns its output as floats.
@@ -241,6 +243,8 @@ std::vector<float> run(const Problem& p, Kernel kernel, DType dtype,
   a.max_context = split.max_context;
   a.split_scratch = split.scratch;
   a.split_scratch_floats = split.floats;
+  a.split_counters = split.counters;
+  a.split_counters_len = split.counters_len;
   if (kernel == Kernel::decode)
     precis::cuda::paged_attention_decode(a, nullptr);
   else
@@ -418,21 +422,45 @@ void check_split(const Problem& p, int hint, const std::string& label) {
   const int64_t needed = static_cast<int64_t>(T) * nh * splits * (hd + 2);
   const int64_t floats = precis::cuda::decode_split_scratch_floats(T, nh, hd, hint);
   REQUIRE(floats >= needed);
-  for (DType dtype : {DType::f32, DType::f16}) {
+  // The merge fused into the decode kernel (per-item counters, zeroed, one spare) in both output
+  // dtypes, and as a second kernel (no counters, or one too few).
+  const int64_t items = static_cast<int64_t>(T) * nh;
+  DeviceBuffer<unsigned> counters(std::vector<unsigned>(static_cast<size_t>(items) + 1, 0u));
+  struct Run {
+    int64_t counters_len;
+    DType dtype;
+  };
+  std::vector<float> split;  // unfused, f32: compared with the unsplit kernel below
+  for (const Run& r : {Run{items + 1, DType::f32}, Run{items + 1, DType::f16}, Run{0, DType::f32},
+                       Run{items - 1, DType::f16}}) {
+    INFO("counters " << r.counters_len << " for " << items << " items");
     Scratch scratch(floats);
-    const std::vector<float> got = run(p, Kernel::decode, dtype, {hint, scratch.buf.get(), floats});
-    check_against(p, got, p.ref, tolerance(dtype), label + " split decode " + dtype_name(dtype));
+    const std::vector<float> got = run(p, Kernel::decode, r.dtype,
+                                       {hint, scratch.buf.get(), floats,
+                                        r.counters_len ? counters.get() : nullptr, r.counters_len});
+    check_against(p, got, p.ref, tolerance(r.dtype),
+                  label + " split decode " + dtype_name(r.dtype));
     // Partial (item, partition) starts at (item * splits + partition) * (hd + 2) with its max
     // first: written by every partition block, -inf for an empty one, never left as poison.
     const std::vector<uint32_t> bits = scratch.bits();
     int64_t unwritten = 0;
     for (int64_t i = 0; i < needed; i += hd + 2) unwritten += bits[i] == 0xffffffffu;
     CHECK(unwritten == 0);
+    // The fused merge leaves every counter at zero for the next launch (a graph replays it).
+    const std::vector<unsigned> left = counters.download();
+    CHECK(std::count(left.begin(), left.end(), 0u) == static_cast<long>(left.size()));
+    if (r.counters_len == 0) split = got;
+  }
+  {
+    // Proof that the counters path is the one taken: counters that never reach splits - 1 mean no
+    // block merges, so the (poisoned) output stays NaN.
+    DeviceBuffer<unsigned> stuck(std::vector<unsigned>(static_cast<size_t>(items), 1u << 31));
+    Scratch scratch(floats);
+    const std::vector<float> got =
+        run(p, Kernel::decode, DType::f32, {hint, scratch.buf.get(), floats, stuck.get(), items});
+    CHECK(std::all_of(got.begin(), got.end(), [](float v) { return std::isnan(v); }));
   }
   // Split and unsplit differ only in summation order: twice the f32 tolerance.
-  Scratch scratch(floats);
-  const std::vector<float> split =
-      run(p, Kernel::decode, DType::f32, {hint, scratch.buf.get(), floats});
   const std::vector<float> unsplit = run(p, Kernel::decode, DType::f32);
   const std::vector<double> unsplit_d(unsplit.begin(), unsplit.end());
   const Tolerance t = tolerance(DType::f32);
