@@ -62,8 +62,8 @@ __device__ __forceinline__ void fma8(const uint4& raw, const E* x, int K, int T,
 
 // W warps per output row, kBlockWarps / W rows per block. Warp `part` of row n's W warps reads
 // elements [8 (lane + 32 part) + S c, + 8) of the row, S = 256 W, for c = 0, 1, ...: U loads at a
-// time, all issued before the first FMA, the last batch predicated (a serial tail would leave a
-// long row like 11008 with few bytes in flight at its end). TR >= T accumulators.
+// time, all issued before the first FMA, then the rest one load per iteration (a predicated last
+// batch measured 3-14% slower on an H200). TR >= T accumulators.
 template <typename E, int TR, int U, int W>
 __global__ void __launch_bounds__(kBlockWarps * 32)
     dense_gemv_kernel(const E* __restrict__ w, int N, int K, const E* __restrict__ x, int T,
@@ -79,18 +79,16 @@ __global__ void __launch_bounds__(kBlockWarps * 32)
   // No early return: with W > 1 every warp reaches the barrier below.
   if (n < N) {
     const E* row = w + static_cast<int64_t>(n) * K;
-    // K and e0 are multiples of 8, so a load's 8 elements fit when its first one does.
-    for (int e0 = 8 * (lane + 32 * part); e0 < K; e0 += U * kStride) {
+    int e0 = 8 * (lane + 32 * part);
+    // K and e0 are multiples of 8, so load u's 8 elements fit when its first one does.
+    for (; e0 + (U - 1) * kStride < K; e0 += U * kStride) {
       uint4 raw[U];
 #pragma unroll
-      for (int u = 0; u < U; ++u) {
-        raw[u] = e0 + u * kStride < K ? load16(row + e0 + u * kStride) : uint4{0, 0, 0, 0};
-      }
+      for (int u = 0; u < U; ++u) raw[u] = load16(row + e0 + u * kStride);
 #pragma unroll
-      for (int u = 0; u < U; ++u) {
-        if (e0 + u * kStride < K) fma8<E, TR>(raw[u], x, K, T, e0 + u * kStride, acc);
-      }
+      for (int u = 0; u < U; ++u) fma8<E, TR>(raw[u], x, K, T, e0 + u * kStride, acc);
     }
+    for (; e0 < K; e0 += kStride) fma8<E, TR>(load16(row + e0), x, K, T, e0, acc);
   }
   if constexpr (W == 1) {
     if (n < N) gemv_warp_store(acc, T, lane, y, ldy, n);
@@ -158,13 +156,14 @@ bool valid_config(const DenseGemvConfig& c) {
 }  // namespace
 
 DenseGemvConfig dense_gemv_default_config(int N, int K) {
-  // Eight loads in flight and four warps per row won or tied at every 7B decode shape on an H200
-  // (bench/results/2026-11-27-gpu-h200-check-5); fewer warps only where a row is too short to
-  // give each one a load.
+  // Measured at 7B decode shapes on an H200 (bench/results/2026-11-27-gpu-h200-check-5): eight
+  // loads in flight and four warps per row were best for rows of 4096 (4-6% over one warp per
+  // row), two warps for the 11008-long down projection (6% over four); fewer where a row is too
+  // short to give each warp a load. Not a function of N there: 4096 to 32000 rows agreed.
   (void)N;
   DenseGemvConfig c;
   c.loads_in_flight = 8;
-  c.warps_per_row = K > 512 ? 4 : K > 256 ? 2 : 1;
+  c.warps_per_row = K > 8192 ? 2 : K > 512 ? 4 : K > 256 ? 2 : 1;
   return c;
 }
 
