@@ -103,10 +103,10 @@ int64_t decode_split_scratch_floats(int max_rows, int n_heads, int head_dim, int
 // dense_gemv_supported says (otherwise callers use cuBLAS).
 constexpr int kDenseGemvMaxRows = 8;
 // Rows up to which the GEMV beats cuBLAS over a 7B decoder layer (bench/cuda_linear_bench on an
-// H200, bench/results/2026-11-27-gpu-h200-check-2): 2.6x on 4096x4096 and 1.0-1.1x on the
-// larger shapes at one row, 1.3x summed over a layer at two, slower from four rows on (cuBLAS
-// holds about 3.2-4.0 TB/s whatever the rows; the GEMV re-reads x per output row).
-constexpr int kDenseGemvPreferredRows = 2;
+// H200 with weights read from memory, bench/results/2026-11-27-gpu-h200-check-5 run 3): 1.05-1.2x
+// per shape at one row; at two rows 126 us per layer against cuBLAS's 116 (the GEMV re-reads x
+// per output row, and the down projection falls to 2.4 TB/s), and slower still beyond.
+constexpr int kDenseGemvPreferredRows = 1;
 bool dense_gemv_supported(DType dtype, int K, const void* w, const void* x);
 // How the GEMV spreads the work (bench/cuda_linear_bench sweeps these): 16-byte loads each lane
 // issues before it uses any (1, 2, 4 or 8), and warps sharing one output row (1, 2 or 4).
