@@ -25,7 +25,7 @@ void LmScorer::begin(const TokenizedText& text, const std::vector<Unit>& units, 
   traces_.clear();
   window_ = engine_.context_window();
   session_ = engine_.open_logprob_session();
-  if (engine_.tokenizer().bos_id() >= 0) session_->append({engine_.tokenizer().bos_id()});
+  if (engine_.tokenizer().bos_id() >= 0) session_->extend({engine_.tokenizer().bos_id()});
 }
 
 void LmScorer::restart_with_tail(const std::vector<int>& history, int room) {
@@ -40,7 +40,7 @@ void LmScorer::restart_with_tail(const std::vector<int>& history, int room) {
   if (bos >= 0) start[0] = bos;
   std::copy(history.end() - keep, history.end(), start.begin() + fixed);
   session_->truncate(0);
-  session_->append(start);
+  session_->extend(start);
 }
 
 std::vector<float> LmScorer::score_segment(std::span<const int> units) {
@@ -84,7 +84,7 @@ void LmScorer::commit(std::span<const int> units, const std::vector<char>& kept)
   kept_ids_.insert(kept_ids_.end(), add.begin(), add.end());
   if (!restarted_ && prefix_size_ + static_cast<int>(add.size()) <= window_) {
     session_->truncate(prefix_size_);
-    if (!add.empty()) session_->append(add);
+    if (!add.empty()) session_->extend(add);
     return;
   }
   // The compressed prefix no longer fits the window: continue from its most recent part.

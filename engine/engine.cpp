@@ -269,6 +269,9 @@ bool Engine::step() {
           beam_row(req, seq, std::span<const float>(chunk_rows, V));
           touched.push_back(req.id);
         }
+      } else if (!seq.all_logits) {
+        // A session's extend: the chunk's last row only.
+        record_scores(req, seq, seq.num_computed - 1, 1, chunk_rows);
       } else {
         const int n = plan.chunks[i].num_tokens;
         record_scores(req, seq, seq.num_computed - n, n, chunk_rows);

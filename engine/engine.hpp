@@ -177,7 +177,8 @@ class Engine : public TokenLogprobModel {
   void beam_select(Request& req);
   void finish_beam_request(Request& req);
   // ScoringSession's work (scoring_session.cpp).
-  std::vector<float> session_append(RequestId id, const std::vector<int>& tokens);
+  std::vector<float> session_append(RequestId id, const std::vector<int>& tokens,
+                                    bool want_scores = true);
   void session_truncate(RequestId id, int n);
   void session_close(RequestId id);
 

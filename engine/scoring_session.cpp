@@ -24,6 +24,11 @@ std::vector<float> ScoringSession::append(const std::vector<int>& tokens) {
   return out;
 }
 
+void ScoringSession::extend(const std::vector<int>& tokens) {
+  engine_.session_append(request_, tokens, /*want_scores=*/false);
+  tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
+}
+
 void ScoringSession::truncate(int n) {
   if (n < 0 || n > size()) throw std::out_of_range("truncate past the end of a scoring session");
   if (n == size()) return;
@@ -31,7 +36,8 @@ void ScoringSession::truncate(int n) {
   tokens_.resize(n);
 }
 
-std::vector<float> Engine::session_append(RequestId id, const std::vector<int>& tokens) {
+std::vector<float> Engine::session_append(RequestId id, const std::vector<int>& tokens,
+                                          bool want_scores) {
   std::vector<float> out;
   if (tokens.empty()) return out;
   Request& req = *requests_.at(id);
@@ -66,8 +72,17 @@ std::vector<float> Engine::session_append(RequestId id, const std::vector<int>& 
   }
   req.last_row.clear();
   Sequence& seq = *req.seqs[0];
-  while (seq.num_computed < new_size) step();
-  out.assign(req.scores.begin() + old_size, req.scores.begin() + new_size);
+  // Without scores, each chunk yields only its last row (step() records just that one), which
+  // leaves the last token's distribution for the next append; the rest of the scores stay NaN.
+  seq.all_logits = want_scores;
+  try {
+    while (seq.num_computed < new_size) step();
+  } catch (...) {
+    seq.all_logits = true;
+    throw;
+  }
+  seq.all_logits = true;
+  if (want_scores) out.assign(req.scores.begin() + old_size, req.scores.begin() + new_size);
   return out;
 }
 

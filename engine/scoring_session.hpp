@@ -25,6 +25,9 @@ class ScoringSession : public TokenLogprobSession {
   // NaN. Throws std::invalid_argument when the session would outgrow the context window or the
   // whole KV cache. Steps the engine until the tokens are computed.
   std::vector<float> append(const std::vector<int>& tokens) override;
+  // As append, but the engine computes logits only for the last token (whose distribution scores
+  // the next append's first token), not the vocabulary-wide row of every token.
+  void extend(const std::vector<int>& tokens) override;
   // Forgets everything after the first `n` tokens.
   void truncate(int n) override;
   int size() const override { return static_cast<int>(tokens_.size()); }

@@ -53,3 +53,32 @@ TEST_CASE("segment scores with a reused KV cache equal a full re-score") {
   session.reset();
   CHECK(e.kv_stats().blocks_used == 0);
 }
+
+TEST_CASE("extend conditions like append without scoring its own tokens") {
+  EngineOptions o;
+  o.model_dir = precis::test::cached_model("small", 4, DType::F16);
+  o.kv_cache_mb = 32;
+  o.scheduler.max_batched_tokens = 5;  // extends longer than this run in several chunks
+  Engine e(o);
+  auto text = e.tokenizer().encode(
+      "And the LORD God formed man of the dust of the ground, and breathed into his nostrils the "
+      "breath of life; and man became a living soul.",
+      true);
+  REQUIRE(text.size() > 24);
+  const std::vector<float> want = e.score_tokens(text);
+  auto session = e.open_scoring_session();
+  // Context by extend (12 tokens, three chunks), then scores by append: the scores are the full
+  // re-score's, the first one included (it needs the extend's last distribution).
+  session->extend(std::vector<int>(text.begin(), text.begin() + 12));
+  CHECK(session->size() == 12);
+  check_same(session->append(std::vector<int>(text.begin() + 12, text.begin() + 18)), want, 12);
+  // Truncate into the extended part, extend again, append: the same.
+  session->truncate(7);
+  session->extend(std::vector<int>(text.begin() + 7, text.begin() + 20));
+  check_same(session->append(std::vector<int>(text.begin() + 20, text.end())), want, 20);
+  CHECK(session->tokens() == text);
+  // A session's first tokens may come by extend too (a restart from a kept tail does that).
+  auto fresh = e.open_scoring_session();
+  fresh->extend({text[0]});
+  check_same(fresh->append(std::vector<int>(text.begin() + 1, text.begin() + 9)), want, 1);
+}

@@ -24,6 +24,9 @@ class TokenLogprobSession {
   // log p(tokens[i] | everything before it); the very first token of a session has no context:
   // NaN.
   virtual std::vector<float> append(const std::vector<int>& tokens) = 0;
+  // append() for tokens whose own log-probs are not wanted (context the next append conditions
+  // on): a model may skip computing them. By default, append() with the result dropped.
+  virtual void extend(const std::vector<int>& tokens) { append(tokens); }
   // Forgets everything after the first `n` tokens.
   virtual void truncate(int n) = 0;
   virtual int size() const = 0;
