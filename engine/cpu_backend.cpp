@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 #include "engine/batch_rows.hpp"
 #include "engine/cpu_kernels.hpp"
@@ -170,40 +171,138 @@ void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int laye
   const int q_dim = n_heads_ * head_dim_;
   const int group = n_heads_ / n_kv_heads_;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-  // One task per (row, head): rows of long sequences cost more, so tasks are claimed dynamically.
+
+  // Softmax of one query's raw scores over its ctx keys, then the weighted sum of their values
+  // into its output row. Both attention paths end here, so their results are the same bits.
+  // values: null, or the ctx value rows of KV head g already in f32, contiguous (the tiled path
+  // converts them once for all its queries; axpy_rows over them gives axpy_f16_rows's bits when
+  // head_dim is a multiple of 64, as it then takes no tail).
+  auto finish_query = [&](float* scores, int ctx, const BatchSequence& s, int g, float* out,
+                          const float* values) {
+    float mx = -INFINITY;
+    for (int j = 0; j < ctx; ++j) {
+      scores[j] *= scale;
+      mx = std::max(mx, scores[j]);
+    }
+    const float inv = static_cast<float>(1.0 / cpu::exp_sum(scores, ctx, mx, scores));
+    for (int j = 0; j < ctx; ++j) scores[j] *= inv;
+    std::fill(out, out + head_dim_, 0.f);
+    if (values) return cpu::axpy_rows(scores, values, ctx, head_dim_, out);
+    for (int j0 = 0; j0 < ctx; j0 += block_size_) {
+      const int rows = std::min(block_size_, ctx - j0);
+      axpy_kv_rows(scores + j0, v_cache + kv_offset(layer, s.block_table[j0 / block_size_], g, 0),
+                   rows, head_dim_, out);
+    }
+  };
+
+  // Prefill rows come in runs of consecutive positions of one sequence. Up to kRowTile of them
+  // times the query heads of one KV head score each block of keys together, the block converted
+  // to f32 once (cpu::dot_f16_transposed) instead of once per query; the f16 cache only, and
+  // head_dim a multiple of 16 (what that kernel reproduces dot_f16_rows's bits for).
+  constexpr int kRowTile = 16;
+  struct RowTile {
+    int first = 0, count = 0;
+  };
+  std::vector<RowTile> tiles;
+  for (int t = 0; t < T; ++t) {
+    if (!tiles.empty()) {
+      RowTile& last = tiles.back();
+      if (last.count < kRowTile && row_seq[t] == row_seq[t - 1] &&
+          row_pos[t] == row_pos[t - 1] + 1) {
+        ++last.count;
+        continue;
+      }
+    }
+    tiles.push_back({t, 1});
+  }
+  constexpr bool kHalfCache = std::is_same_v<Elem, uint16_t>;
+  // Fewer queries than this per block do better converting the keys per query (decode).
+  constexpr int kMinTiledQueries = 4;
+  const bool can_tile = kHalfCache && head_dim_ % 16 == 0;
+
+  // Tasks: (tile, KV head) for a tile with enough queries, else (row, head) as for decode. Rows
+  // of long sequences cost more, so tasks are claimed dynamically.
+  struct Task {
+    int tile;  // index into tiles
+    int row;   // untiled: the row; tiled: -1
+    int head;  // untiled: the query head; tiled: the KV head
+  };
+  std::vector<Task> tasks;
+  for (int i = 0; i < static_cast<int>(tiles.size()); ++i) {
+    const RowTile& tile = tiles[i];
+    if (can_tile && tile.count * group >= kMinTiledQueries) {
+      for (int g = 0; g < n_kv_heads_; ++g) tasks.push_back({i, -1, g});
+    } else {
+      for (int t = tile.first; t < tile.first + tile.count; ++t)
+        for (int h = 0; h < n_heads_; ++h) tasks.push_back({i, t, h});
+    }
+  }
+  auto q_of = [&](int t, int h) {
+    return q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
+  };
+  auto out_of = [&](int t, int h) {
+    return attn_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
+  };
   parallel_for(
-      T * n_heads_, 1,
+      static_cast<int>(tasks.size()), 1,
       [&](int begin, int end, int) {
-        thread_local std::vector<float> scores;
-        for (int task = begin; task < end; ++task) {
-          const int t = task / n_heads_, h = task % n_heads_;
-          const BatchSequence& s = batch[row_seq[t]];
-          const int ctx = row_pos[t] + 1;  // causal: attend to positions 0..pos
-          const int g = h / group;
-          const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
-          scores.resize(ctx);
-          // A block's slots for KV head g are consecutive rows of head_dim_: one kernel call per
-          // block, not per position.
-          for (int j0 = 0; j0 < ctx; j0 += block_size_) {
-            const int rows = std::min(block_size_, ctx - j0);
-            dot_kv_rows(q, k_cache + kv_offset(layer, s.block_table[j0 / block_size_], g, 0), rows,
-                        head_dim_, scores.data() + j0);
+        thread_local std::vector<float> scores, kt, values;
+        for (int i = begin; i < end; ++i) {
+          const Task& task = tasks[i];
+          const RowTile& tile = tiles[task.tile];
+          const BatchSequence& s = batch[row_seq[tile.first]];
+          if (task.row >= 0) {
+            const int t = task.row, h = task.head, g = h / group;
+            const int ctx = row_pos[t] + 1;  // causal: attend to positions 0..pos
+            scores.resize(ctx);
+            // A block's slots for KV head g are consecutive rows of head_dim_: one kernel call
+            // per block, not per position.
+            for (int j0 = 0; j0 < ctx; j0 += block_size_) {
+              const int rows = std::min(block_size_, ctx - j0);
+              dot_kv_rows(q_of(t, h),
+                          k_cache + kv_offset(layer, s.block_table[j0 / block_size_], g, 0), rows,
+                          head_dim_, scores.data() + j0);
+            }
+            finish_query(scores.data(), ctx, s, g, out_of(t, h), nullptr);
+            continue;
           }
-          float mx = -INFINITY;
-          for (int j = 0; j < ctx; ++j) {
-            scores[j] *= scale;
-            mx = std::max(mx, scores[j]);
-          }
-          const float inv =
-              static_cast<float>(1.0 / cpu::exp_sum(scores.data(), ctx, mx, scores.data()));
-          for (int j = 0; j < ctx; ++j) scores[j] *= inv;
-          float* out = attn_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_;
-          std::fill(out, out + head_dim_, 0.f);
-          for (int j0 = 0; j0 < ctx; j0 += block_size_) {
-            const int rows = std::min(block_size_, ctx - j0);
-            axpy_kv_rows(scores.data() + j0,
-                         v_cache + kv_offset(layer, s.block_table[j0 / block_size_], g, 0), rows,
-                         head_dim_, out);
+          if constexpr (kHalfCache) {
+            const int g = task.head;
+            // Scores of (row r, head g * group + hh) at (r * group + hh) * ld: every key up to the
+            // tile's last position, kKeyTile at a time (the padding past a block's keys is
+            // overwritten by the next block's, or lies past the context and is never read).
+            const int ctx_max = row_pos[tile.first + tile.count - 1] + 1;
+            const int ld = ctx_max + cpu::kKeyTile;
+            scores.resize(static_cast<size_t>(tile.count) * group * ld);
+            kt.resize(static_cast<size_t>(head_dim_) * cpu::kKeyTile);
+            for (int j0 = 0; j0 < ctx_max; j0 += block_size_) {
+              const int block_rows = std::min(block_size_, ctx_max - j0);
+              const Elem* kb = k_cache + kv_offset(layer, s.block_table[j0 / block_size_], g, 0);
+              for (int r0 = 0; r0 < block_rows; r0 += cpu::kKeyTile) {
+                cpu::transpose_f16_keys(kb + static_cast<size_t>(r0) * head_dim_,
+                                        std::min(cpu::kKeyTile, block_rows - r0), head_dim_,
+                                        kt.data());
+                for (int hh = 0; hh < group; ++hh)
+                  cpu::dot_f16_transposed(
+                      q_of(tile.first, g * group + hh), q_dim, tile.count, kt.data(), head_dim_,
+                      scores.data() + static_cast<size_t>(hh) * ld + j0 + r0, group * ld);
+              }
+            }
+            const bool f32_values = head_dim_ % 64 == 0;
+            if (f32_values) {
+              values.resize(static_cast<size_t>(ctx_max) * head_dim_);
+              for (int j0 = 0; j0 < ctx_max; j0 += block_size_)
+                cpu::load_f16(v_cache + kv_offset(layer, s.block_table[j0 / block_size_], g, 0),
+                              values.data() + static_cast<size_t>(j0) * head_dim_,
+                              std::min(block_size_, ctx_max - j0) * head_dim_);
+            }
+            for (int r = 0; r < tile.count; ++r) {
+              const int t = tile.first + r;
+              for (int hh = 0; hh < group; ++hh)
+                finish_query(scores.data() + (static_cast<size_t>(r) * group + hh) * ld,
+                             row_pos[t] + 1, s, g, out_of(t, g * group + hh),
+                             f32_values ? values.data() : nullptr);
+            }
           }
         }
       },

@@ -559,6 +559,10 @@ float dot_f16(const float* q, const uint16_t* k, int n);
 void axpy_f16(float a, const uint16_t* x, float* y, int n);
 void dot_f16_rows(const float* q, const uint16_t* k, int rows, int n, float* out);
 void axpy_f16_rows(const float* a, const uint16_t* v, int rows, int n, float* y);
+void load_f16(const uint16_t* x, float* out, int n);
+void transpose_f16_keys(const uint16_t* k, int rows, int n, float* kt);
+void dot_f16_transposed(const float* q, int ldq, int M, const float* kt, int n, float* out,
+                        int ldo);
 
 // This variant's entry points, for kernel_table.cpp.
 const KernelTable& kernel_table() {
@@ -580,7 +584,10 @@ const KernelTable& kernel_table() {
                                         dot_f16,
                                         axpy_f16,
                                         dot_f16_rows,
-                                        axpy_f16_rows};
+                                        axpy_f16_rows,
+                                        load_f16,
+                                        transpose_f16_keys,
+                                        dot_f16_transposed};
   return table;
 }
 

@@ -77,6 +77,75 @@ void dot_f16_rows(const float* q, const uint16_t* k, int rows, int n, float* out
   for (int r = 0; r < rows; ++r) out[r] = dot_f16_one(q, k + static_cast<size_t>(r) * n, n);
 }
 
+void load_f16(const uint16_t* x, float* out, int n) {
+  int i = 0;
+#ifdef PRECIS_SIMD_AVX2
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load8(x + i));
+#endif
+  for (; i < n; ++i) out[i] = f16_to_f32(x[i]);
+}
+
+void transpose_f16_keys(const uint16_t* k, int rows, int n, float* kt) {
+  for (int r = 0; r < rows; ++r) {
+    const uint16_t* kr = k + static_cast<size_t>(r) * n;
+    int d = 0;
+#ifdef PRECIS_SIMD_AVX2
+    alignas(32) float row8[8];
+    for (; d + 8 <= n; d += 8) {
+      _mm256_store_ps(row8, load8(kr + d));
+      for (int i = 0; i < 8; ++i) kt[(d + i) * kKeyTile + r] = row8[i];
+    }
+#endif
+    for (; d < n; ++d) kt[d * kKeyTile + r] = f16_to_f32(kr[d]);
+  }
+  for (int d = 0; d < n; ++d)
+    for (int r = rows; r < kKeyTile; ++r) kt[d * kKeyTile + r] = 0.f;
+}
+
+void dot_f16_transposed(const float* q, int ldq, int M, const float* kt, int n, float* out,
+                        int ldo) {
+#ifdef PRECIS_SIMD_AVX2
+  // dot_f16_one keeps element i of a dot in lane i % 16 of two 8-lane accumulators (a chain of
+  // FMAs over i / 16), adds the two lane-wise, then reduces the 8 lanes with hsum's tree. Here
+  // the keys are the lanes instead: A[i] holds residue i's chain for kLanesF keys at once, and the
+  // same adds in the same order follow.
+  using quant_impl::PRECIS_ISA_NS::kLanesF;
+  using quant_impl::PRECIS_ISA_NS::vec_add;
+  using quant_impl::PRECIS_ISA_NS::vec_fmadd;
+  using quant_impl::PRECIS_ISA_NS::vec_load;
+  using quant_impl::PRECIS_ISA_NS::vec_store;
+  using quant_impl::PRECIS_ISA_NS::vec_zero;
+  using quant_impl::PRECIS_ISA_NS::VecF;
+  for (int m = 0; m < M; ++m) {
+    const float* qm = q + static_cast<size_t>(m) * ldq;
+    for (int k0 = 0; k0 < kKeyTile; k0 += kLanesF) {
+      VecF A[16];
+      for (int i = 0; i < 16; ++i) A[i] = vec_zero();
+      for (int c = 0; c < n; c += 16) {
+        for (int i = 0; i < 16; ++i)
+          A[i] = vec_fmadd(qm[c + i], vec_load(kt + (c + i) * kKeyTile + k0), A[i]);
+      }
+      VecF a[8];
+      for (int l = 0; l < 8; ++l) a[l] = vec_add(A[l], A[l + 8]);  // acc0 + acc1
+      // hsum: lanes l and l + 4, then (0 + 2) and (1 + 3), then those two.
+      const VecF s0 = vec_add(a[0], a[4]), s1 = vec_add(a[1], a[5]);
+      const VecF s2 = vec_add(a[2], a[6]), s3 = vec_add(a[3], a[7]);
+      vec_store(out + static_cast<size_t>(m) * ldo + k0, vec_add(vec_add(s0, s2), vec_add(s1, s3)));
+    }
+  }
+#else
+  // dot_f16_one without SIMD: one sum, element by element.
+  for (int m = 0; m < M; ++m) {
+    const float* qm = q + static_cast<size_t>(m) * ldq;
+    for (int r = 0; r < kKeyTile; ++r) {
+      float sum = 0.f;
+      for (int d = 0; d < n; ++d) sum += qm[d] * kt[d * kKeyTile + r];
+      out[static_cast<size_t>(m) * ldo + r] = sum;
+    }
+  }
+#endif
+}
+
 void axpy_f16_rows(const float* a, const uint16_t* v, int rows, int n, float* y) {
   int i = 0;
 #ifdef PRECIS_SIMD_AVX2

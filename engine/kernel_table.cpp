@@ -109,4 +109,17 @@ void axpy_f16_rows(const float* a, const uint16_t* v, int rows, int n, float* y)
   active_kernels().axpy_f16_rows(a, v, rows, n, y);
 }
 
+void load_f16(const uint16_t* x, float* out, int n) {
+  active_kernels().load_f16(x, out, n);
+}
+
+void transpose_f16_keys(const uint16_t* k, int rows, int n, float* kt) {
+  active_kernels().transpose_f16_keys(k, rows, n, kt);
+}
+
+void dot_f16_transposed(const float* q, int ldq, int M, const float* kt, int n, float* out,
+                        int ldo) {
+  active_kernels().dot_f16_transposed(q, ldq, M, kt, n, out, ldo);
+}
+
 }  // namespace precis::engine::cpu

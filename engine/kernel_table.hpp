@@ -61,6 +61,10 @@ struct KernelTable {
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int n);
   void (*dot_f16_rows)(const float* q, const uint16_t* k, int rows, int n, float* out);
   void (*axpy_f16_rows)(const float* a, const uint16_t* v, int rows, int n, float* y);
+  void (*load_f16)(const uint16_t* x, float* out, int n);
+  void (*transpose_f16_keys)(const uint16_t* k, int rows, int n, float* kt);
+  void (*dot_f16_transposed)(const float* q, int ldq, int M, const float* kt, int n, float* out,
+                             int ldo);
 };
 
 // The active variant's table (active_cpu_isa(); throws as it does for a bad PRECIS_CPU_ISA).

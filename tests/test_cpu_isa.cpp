@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/cpu_isa.hpp"
+#include "engine/cpu_kv_kernels.hpp"
 #include "engine/dtype.hpp"
 #include "engine/ggml_type.hpp"
 #include "engine/kernel_table.hpp"
@@ -409,6 +410,55 @@ TEST_CASE("cpu isa: the attention row kernels equal one call per row, bit for bi
         }
         CHECK(std::memcmp(y.data(), y_one.data(), n * sizeof(float)) == 0);
         CHECK(std::memcmp(y_h.data(), y_h_one.data(), n * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
+// Prefill attention scores a tile of queries against a block of keys transposed once
+// (dot_f16_transposed) and weighs f32 copies of the values (load_f16 + axpy_rows); both must give
+// each query exactly what dot_f16_rows / axpy_f16_rows give it, or a prompt's scores would depend
+// on how its rows were chunked. The head sizes the attention uses them for: multiples of 16 (keys)
+// and 64 (values).
+TEST_CASE("cpu isa: the tiled attention kernels equal the row kernels, bit for bit", "[cpu_isa]") {
+  std::mt19937 rng(17);
+  for (CpuIsa isa : available_cpu_isas()) {
+    const KernelTable& kt = kernels_for(isa);
+    for (int n : {16, 64, 80, 128, 256}) {
+      for (int rows : {1, 5, 16}) {
+        for (int M : {1, 3, 7}) {
+          INFO(cpu_isa_name(isa) << " n=" << n << " rows=" << rows << " M=" << M);
+          const int ldq = n + 3, ldo = 16 + 5;
+          const auto q = normal_vector(static_cast<size_t>(M) * ldq, rng);
+          const auto k = normal_vector(static_cast<size_t>(rows) * n, rng);
+          std::vector<uint16_t> kh(k.size());
+          kt.store_f16(k.data(), kh.data(), static_cast<int>(k.size()));
+          std::vector<float> trans(static_cast<size_t>(n) * precis::engine::cpu::kKeyTile, -7.f);
+          kt.transpose_f16_keys(kh.data(), rows, n, trans.data());
+          std::vector<float> got(static_cast<size_t>(M) * ldo, -9.f);
+          kt.dot_f16_transposed(q.data(), ldq, M, trans.data(), n, got.data(), ldo);
+          for (int m = 0; m < M; ++m) {
+            std::vector<float> want(rows);
+            kt.dot_f16_rows(q.data() + static_cast<size_t>(m) * ldq, kh.data(), rows, n,
+                            want.data());
+            CHECK(std::memcmp(got.data() + static_cast<size_t>(m) * ldo, want.data(),
+                              rows * sizeof(float)) == 0);
+            for (int r = rows; r < precis::engine::cpu::kKeyTile; ++r)
+              CHECK(got[static_cast<size_t>(m) * ldo + r] == 0.f);  // padding keys are zero
+            CHECK(got[static_cast<size_t>(m) * ldo + 16] == -9.f);  // nothing past the tile
+          }
+          std::vector<float> vf(k.size());
+          kt.load_f16(kh.data(), vf.data(), static_cast<int>(kh.size()));
+          for (size_t i = 0; i < k.size(); ++i) CHECK(vf[i] == precis::engine::f16_to_f32(kh[i]));
+          if (n % 64 == 0) {
+            const auto a = normal_vector(rows, rng);
+            auto y = normal_vector(n, rng);
+            auto y_h = y;
+            kt.axpy_rows(a.data(), vf.data(), rows, n, y.data());
+            kt.axpy_f16_rows(a.data(), kh.data(), rows, n, y_h.data());
+            CHECK(std::memcmp(y.data(), y_h.data(), n * sizeof(float)) == 0);
+          }
+        }
       }
     }
   }
