@@ -11,6 +11,15 @@ namespace precis::engine::cpu::PRECIS_ISA_NS {
 
 #ifdef PRECIS_SIMD_AVX2
 namespace {
+// The variant's f32 vectors (quant_simd.hpp): 16 lanes with AVX-512, 8 with AVX2.
+using quant_impl::PRECIS_ISA_NS::kLanesF;
+using quant_impl::PRECIS_ISA_NS::vec_add;
+using quant_impl::PRECIS_ISA_NS::vec_fmadd;
+using quant_impl::PRECIS_ISA_NS::vec_load;
+using quant_impl::PRECIS_ISA_NS::vec_store;
+using quant_impl::PRECIS_ISA_NS::vec_zero;
+using quant_impl::PRECIS_ISA_NS::VecF;
+
 inline __m256 load8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -109,13 +118,6 @@ void dot_f16_transposed(const float* q, int ldq, int M, const float* kt, int n, 
   // FMAs over i / 16), adds the two lane-wise, then reduces the 8 lanes with hsum's tree. Here
   // the keys are the lanes instead: A[i] holds residue i's chain for kLanesF keys at once, and the
   // same adds in the same order follow.
-  using quant_impl::PRECIS_ISA_NS::kLanesF;
-  using quant_impl::PRECIS_ISA_NS::vec_add;
-  using quant_impl::PRECIS_ISA_NS::vec_fmadd;
-  using quant_impl::PRECIS_ISA_NS::vec_load;
-  using quant_impl::PRECIS_ISA_NS::vec_store;
-  using quant_impl::PRECIS_ISA_NS::vec_zero;
-  using quant_impl::PRECIS_ISA_NS::VecF;
   for (int m = 0; m < M; ++m) {
     const float* qm = q + static_cast<size_t>(m) * ldq;
     for (int k0 = 0; k0 < kKeyTile; k0 += kLanesF) {
@@ -151,11 +153,6 @@ void axpy_f16_rows(const float* a, const uint16_t* v, int rows, int n, float* y)
 #ifdef PRECIS_SIMD_AVX2
   // Four registers of y stay in registers across all the rows instead of a load and a store per
   // row. Each element still takes y = fma(a[r], v[r][i], y) for r in order: axpy_f16's bits.
-  using quant_impl::PRECIS_ISA_NS::kLanesF;
-  using quant_impl::PRECIS_ISA_NS::vec_fmadd;
-  using quant_impl::PRECIS_ISA_NS::vec_load;
-  using quant_impl::PRECIS_ISA_NS::vec_store;
-  using quant_impl::PRECIS_ISA_NS::VecF;
   constexpr int kSpan = 4 * kLanesF;
   for (; i + kSpan <= n; i += kSpan) {
     VecF acc[4];
