@@ -68,7 +68,10 @@ std::vector<double> rank_contexts_lm(TokenLogprobModel& engine,
   std::vector<std::vector<int>> batch;
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].size() >= 2) scored.push_back(i), batch.push_back(inputs[i]);
-  const std::vector<std::vector<float>> lps = engine.score_many(batch);
+  // With a question only its tokens' log-probs are read, so the contexts' own rows are skipped.
+  std::vector<int> from;
+  for (size_t i : scored) from.push_back(q.empty() ? 0 : static_cast<int>(q_at[i]));
+  const std::vector<std::vector<float>> lps = engine.score_tails(batch, from);
   std::vector<double> score(contexts.size(), 0.0);
   for (size_t k = 0; k < scored.size(); ++k) {
     const size_t i = scored[k];

@@ -23,6 +23,7 @@ struct BatchSequence {
   int start_pos = 0;                 // position of tokens[0] == tokens already in the cache
   std::span<const int> block_table;  // covers start_pos + tokens.size() positions
   bool all_logits = false;           // logits for every new token (scoring), else the last only
+  int logits_from = 0;               // with all_logits: positions below give none (but the last)
 };
 
 // One draw a backend that samples on its device makes: from logits row `logits_row` of the

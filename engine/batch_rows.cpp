@@ -21,7 +21,8 @@ BatchRows flatten_rows(std::span<const BatchSequence> batch, int block_size, int
       const int tok = b.tokens[i];
       if (tok < 0 || tok >= vocab_size)
         throw std::out_of_range("token id " + std::to_string(tok) + " outside the vocabulary");
-      if (b.all_logits || i + 1 == n) r.out_rows.push_back(static_cast<int>(r.tokens.size()));
+      const bool wanted = b.all_logits && b.start_pos + static_cast<int>(i) >= b.logits_from;
+      if (wanted || i + 1 == n) r.out_rows.push_back(static_cast<int>(r.tokens.size()));
       r.tokens.push_back(tok);
       r.row_seq.push_back(static_cast<int>(s));
       r.pos.push_back(b.start_pos + static_cast<int>(i));

@@ -60,7 +60,7 @@ uint16_t f32_to_f16(float f) {
   const uint32_t absx = x & 0x7fffffffu;
   if (absx >= 0x7f800000u) return sign | (absx > 0x7f800000u ? 0x7e00 : 0x7c00);
   if (absx >= 0x477ff000u) return sign | 0x7c00;  // rounds to >= 65520: overflow to inf
-  if (absx < 0x38800000u) {                        // below the smallest normal f16 (2^-14)
+  if (absx < 0x38800000u) {                       // below the smallest normal f16 (2^-14)
     float a;
     std::memcpy(&a, &absx, 4);
     // Subnormal f16 step is 2^-24; nearbyint rounds half to even.

@@ -182,8 +182,9 @@ bool Engine::step() {
   backend_->copy_blocks(plan.copies);
   std::vector<BatchSequence> batch;
   batch.reserve(plan.chunks.size());
-  // Where each chunk's logits rows start: one row per chunk, or one per token when scoring.
-  std::vector<int> first_row;
+  // Where each chunk's logits rows start: one row per chunk, or one per token when scoring (but
+  // for the leading tokens below the sequence's logits_from: `skipped` of them).
+  std::vector<int> first_row, skipped;
   int rows = 0;
   for (const ScheduledChunk& ch : plan.chunks) {
     BatchSequence b;
@@ -191,9 +192,13 @@ bool Engine::step() {
     b.start_pos = ch.seq->num_computed;
     b.block_table = kv_->block_table(ch.seq->id);
     b.all_logits = ch.seq->all_logits;
+    b.logits_from = ch.seq->logits_from;
     batch.push_back(b);
     first_row.push_back(rows);
-    rows += ch.seq->all_logits ? ch.num_tokens : 1;
+    const int skip =
+        b.all_logits ? std::clamp(b.logits_from - b.start_pos, 0, ch.num_tokens - 1) : 0;
+    skipped.push_back(skip);
+    rows += b.all_logits ? ch.num_tokens - skip : 1;
   }
   peak_blocks_ = std::max(peak_blocks_, kv_->allocator().num_used());
 
@@ -269,12 +274,9 @@ bool Engine::step() {
           beam_row(req, seq, std::span<const float>(chunk_rows, V));
           touched.push_back(req.id);
         }
-      } else if (!seq.all_logits) {
-        // A session's extend: the chunk's last row only.
-        record_scores(req, seq, seq.num_computed - 1, 1, chunk_rows);
       } else {
-        const int n = plan.chunks[i].num_tokens;
-        record_scores(req, seq, seq.num_computed - n, n, chunk_rows);
+        const int n = plan.chunks[i].num_tokens, skip = skipped[i];
+        record_scores(req, seq, seq.num_computed - n + skip, n - skip, chunk_rows);
         if (req.kind == RequestKind::score &&
             seq.num_computed == static_cast<int>(seq.tokens.size())) {
           seq.status = SeqStatus::Finished;
@@ -514,11 +516,13 @@ GenerationResult Engine::beam_search(std::vector<int> prompt, const SamplingPara
   return run_until_finished(queue(std::move(prompt), params, {}, RequestKind::beam));
 }
 
-RequestId Engine::add_scoring(std::vector<int> tokens, bool keep_logits) {
+RequestId Engine::add_scoring(std::vector<int> tokens, bool keep_logits, int logits_from) {
   if (tokens.empty()) throw std::invalid_argument("no tokens to run");
   Request& req = new_request(std::move(tokens), SamplingParams{}, RequestKind::score);
   req.keep_logits = keep_logits;
-  scheduler_->add(&new_sequence(req, req.prompt));
+  Sequence& seq = new_sequence(req, req.prompt);
+  seq.logits_from = std::max(0, logits_from);
+  scheduler_->add(&seq);
   return req.id;
 }
 
@@ -545,9 +549,19 @@ std::vector<float> Engine::score_tokens(const std::vector<int>& tokens) {
 }
 
 std::vector<std::vector<float>> Engine::score_many(const std::vector<std::vector<int>>& seqs) {
+  return score_tails(seqs, std::vector<int>(seqs.size(), 0));
+}
+
+std::vector<std::vector<float>> Engine::score_tails(const std::vector<std::vector<int>>& seqs,
+                                                    const std::vector<int>& from) {
+  if (from.size() != seqs.size())
+    throw std::invalid_argument("score_tails: one start per sequence, " +
+                                std::to_string(from.size()) + " for " +
+                                std::to_string(seqs.size()));
   std::vector<RequestId> ids;
   try {
-    for (const std::vector<int>& s : seqs) ids.push_back(add_scoring(s, /*keep_logits=*/false));
+    for (size_t k = 0; k < seqs.size(); ++k)
+      ids.push_back(add_scoring(seqs[k], /*keep_logits=*/false, from[k] - 1));
   } catch (...) {
     // A bad sequence leaves none of the others queued, nor their results.
     for (RequestId id : ids) abort(id);

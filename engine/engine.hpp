@@ -138,6 +138,9 @@ class Engine : public TokenLogprobModel {
   std::vector<float> score_tokens(const std::vector<int>& tokens) override;
   // Every sequence queued at once, so the scheduler packs them into the same steps.
   std::vector<std::vector<float>> score_many(const std::vector<std::vector<int>>& seqs) override;
+  // Computes logits rows only for tokens from[k] - 1 on (and each chunk's last).
+  std::vector<std::vector<float>> score_tails(const std::vector<std::vector<int>>& seqs,
+                                              const std::vector<int>& from) override;
   // A sequence in the KV cache for incremental scoring, run by the scheduler like any other and
   // preemptible; frees its blocks when destroyed. Must not outlive the engine.
   std::unique_ptr<ScoringSession> open_scoring_session();
@@ -158,7 +161,8 @@ class Engine : public TokenLogprobModel {
   void check_token_ids(std::span<const int> tokens, const char* what) const;
   Request& new_request(std::vector<int> prompt, const SamplingParams& params, RequestKind kind);
   Sequence& new_sequence(Request& req, std::vector<int> tokens);
-  RequestId add_scoring(std::vector<int> tokens, bool keep_logits);
+  // logits_from: Sequence::logits_from of the scoring sequence.
+  RequestId add_scoring(std::vector<int> tokens, bool keep_logits, int logits_from = 0);
   GenerationResult run_until_finished(RequestId id);
   // The sequences that sample from `seq`'s next-token distribution: itself, plus the other
   // samples of its request when its prompt has just completed (forked, sharing its blocks).

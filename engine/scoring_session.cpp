@@ -72,16 +72,11 @@ std::vector<float> Engine::session_append(RequestId id, const std::vector<int>& 
   }
   req.last_row.clear();
   Sequence& seq = *req.seqs[0];
-  // Without scores, each chunk yields only its last row (step() records just that one), which
-  // leaves the last token's distribution for the next append; the rest of the scores stay NaN.
-  seq.all_logits = want_scores;
-  try {
-    while (seq.num_computed < new_size) step();
-  } catch (...) {
-    seq.all_logits = true;
-    throw;
-  }
-  seq.all_logits = true;
+  // Rows from the one before the first new token (which scores it, when it has to be recomputed);
+  // without scores, each chunk's last row only, which leaves the last token's distribution for
+  // the next append (the new tokens' scores stay NaN).
+  seq.logits_from = want_scores ? std::max(0, old_size - 1) : new_size - 1;
+  while (seq.num_computed < new_size) step();
   if (want_scores) out.assign(req.scores.begin() + old_size, req.scores.begin() + new_size);
   return out;
 }

@@ -27,6 +27,10 @@ struct Sequence {
   // Scoring: the forward returns logits for every token of each chunk, not only the last, and
   // the prefix cache is not consulted (a cached prefix would have no logits).
   bool all_logits = false;
+  // With all_logits: tokens at positions below this give no logits row (nobody wants their
+  // log-probs: a scoring session's extend, a ranking that reads only the question's), except the
+  // last token of a chunk, whose row the next token's log-prob needs.
+  int logits_from = 0;
 
   std::vector<int> tokens;  // prompt followed by output
   int prompt_len = 0;

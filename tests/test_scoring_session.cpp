@@ -82,3 +82,41 @@ TEST_CASE("extend conditions like append without scoring its own tokens") {
   fresh->extend({text[0]});
   check_same(fresh->append(std::vector<int>(text.begin() + 1, text.begin() + 9)), want, 1);
 }
+
+TEST_CASE("score_tails gives score_many's log-probs from each start on, and no rows before") {
+  EngineOptions o;
+  o.model_dir = precis::test::cached_model("small", 4, DType::F16);
+  o.kv_cache_mb = 32;
+  o.scheduler.max_batched_tokens = 6;  // sequences in several chunks, and together in steps
+  Engine e(o);
+  const auto a = e.tokenizer().encode(
+      "In the beginning God created the heaven and the earth. And the earth was without form.",
+      true);
+  const auto b =
+      e.tokenizer().encode("And God said, Let there be light: and there was light.", true);
+  const std::vector<std::vector<int>> seqs{a, b, a};
+  const auto all = e.score_many(seqs);
+  // Starts: inside a later chunk, at 1 (every score), and the very last token.
+  const std::vector<int> from{13, 1, static_cast<int>(a.size()) - 1};
+  const auto tails = e.score_tails(seqs, from);
+  REQUIRE(tails.size() == seqs.size());
+  for (size_t k = 0; k < seqs.size(); ++k) {
+    INFO("sequence " << k << " from " << from[k]);
+    REQUIRE(tails[k].size() == seqs[k].size());
+    for (size_t i = static_cast<size_t>(from[k]); i < seqs[k].size(); ++i)
+      CHECK(tails[k][i] == Approx(all[k][i]).margin(1e-5));
+    // Before the start: rows were skipped, so no log-probs (except where a chunk's last row, which
+    // is always computed, supplied one: those equal score_many's too).
+    int skipped = 0;
+    for (int i = 1; i < from[k]; ++i) {
+      if (std::isnan(tails[k][i]))
+        ++skipped;
+      else
+        CHECK(tails[k][i] == Approx(all[k][i]).margin(1e-5));
+    }
+    // Chunks of at most 6 tokens leave at least 5 of every 6 rows before a start unwanted.
+    CHECK(skipped >= (from[k] - 1) * 5 / 6 - 1);
+  }
+  // Fewer starts than sequences is an error, not a guess.
+  CHECK_THROWS_AS(e.score_tails(seqs, {1, 1}), std::invalid_argument);
+}

@@ -51,6 +51,14 @@ class TokenLogprobModel {
     for (const std::vector<int>& s : seqs) out.push_back(score_tokens(s));
     return out;
   }
+  // score_many when only the log-probs of sequence k's tokens from[k] on are wanted (a ranking by
+  // p(question | context) reads the question's alone): the others may come back NaN, and a model
+  // may skip computing them. By default score_many.
+  virtual std::vector<std::vector<float>> score_tails(const std::vector<std::vector<int>>& seqs,
+                                                      const std::vector<int>& from) {
+    (void)from;
+    return score_many(seqs);
+  }
   virtual std::unique_ptr<TokenLogprobSession> open_logprob_session() = 0;
 };
 
