@@ -14,10 +14,14 @@ struct BatchRows {
   std::vector<int> tokens;
   std::vector<int> row_seq;   // index into the batch
   std::vector<int> pos;       // position in its sequence
-  std::vector<int> out_rows;  // rows with logits (all of a scoring sequence, else its last)
+  std::vector<int> out_rows;  // rows with logits: each sequence's past skipped_logits_rows
   size_t max_blocks = 0;      // longest block table
   bool all_single = false;    // every sequence has exactly one new token (decode)
 };
+
+// How many leading new tokens of b give no logits row: all but the last, or with all_logits those
+// below logits_from (never the last, whose row the next token's log-prob needs). b has tokens.
+int skipped_logits_rows(const BatchSequence& b);
 
 // Throws std::logic_error when a block table does not cover its sequence's new tokens, and
 // std::out_of_range for a token id outside [0, vocab_size).

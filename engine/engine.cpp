@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "engine/admission.hpp"
+#include "engine/batch_rows.hpp"
 #include "engine/cpu_backend.hpp"
 #include "engine/engine_request.hpp"
 #include "engine/load_error.hpp"
@@ -182,8 +183,8 @@ bool Engine::step() {
   backend_->copy_blocks(plan.copies);
   std::vector<BatchSequence> batch;
   batch.reserve(plan.chunks.size());
-  // Where each chunk's logits rows start: one row per chunk, or one per token when scoring (but
-  // for the leading tokens below the sequence's logits_from: `skipped` of them).
+  // Where each chunk's logits rows start, and how many of its leading tokens have none (the same
+  // rule flatten_rows applies: skipped_logits_rows).
   std::vector<int> first_row, skipped;
   int rows = 0;
   for (const ScheduledChunk& ch : plan.chunks) {
@@ -195,10 +196,9 @@ bool Engine::step() {
     b.logits_from = ch.seq->logits_from;
     batch.push_back(b);
     first_row.push_back(rows);
-    const int skip =
-        b.all_logits ? std::clamp(b.logits_from - b.start_pos, 0, ch.num_tokens - 1) : 0;
+    const int skip = skipped_logits_rows(b);
     skipped.push_back(skip);
-    rows += b.all_logits ? ch.num_tokens - skip : 1;
+    rows += ch.num_tokens - skip;
   }
   peak_blocks_ = std::max(peak_blocks_, kv_->allocator().num_used());
 
