@@ -25,7 +25,16 @@ void LmScorer::begin(const TokenizedText& text, const std::vector<Unit>& units, 
   traces_.clear();
   window_ = engine_.context_window();
   session_ = engine_.open_logprob_session();
-  if (engine_.tokenizer().bos_id() >= 0) session_->extend({engine_.tokenizer().bos_id()});
+  pending_.clear();
+  if (engine_.tokenizer().bos_id() >= 0) pending_.push_back(engine_.tokenizer().bos_id());
+}
+
+std::vector<int> LmScorer::context() const {
+  std::vector<int> all(session_->tokens().size() + pending_.size());
+  std::copy(session_->tokens().begin(), session_->tokens().end(), all.begin());
+  std::copy(pending_.begin(), pending_.end(),
+            all.begin() + static_cast<std::ptrdiff_t>(session_->tokens().size()));
+  return all;
 }
 
 void LmScorer::restart_with_tail(const std::vector<int>& history, int room) {
@@ -40,7 +49,7 @@ void LmScorer::restart_with_tail(const std::vector<int>& history, int room) {
   if (bos >= 0) start[0] = bos;
   std::copy(history.end() - keep, history.end(), start.begin() + fixed);
   session_->truncate(0);
-  session_->extend(start);
+  pending_ = std::move(start);
 }
 
 std::vector<float> LmScorer::score_segment(std::span<const int> units) {
@@ -49,7 +58,7 @@ std::vector<float> LmScorer::score_segment(std::span<const int> units) {
     const Unit& x = (*units_)[u];
     seg.insert(seg.end(), text_->ids.begin() + x.first_token, text_->ids.begin() + x.end_token);
   }
-  prefix_size_ = session_->size();
+  prefix_size_ = session_->size() + static_cast<int>(pending_.size());
   restarted_ = false;
   std::vector<float> info;
   info.reserve(seg.size());
@@ -58,15 +67,17 @@ std::vector<float> LmScorer::score_segment(std::span<const int> units) {
   const size_t chunk = std::max(1, (window_ - 1) / 2);
   for (size_t at = 0; at < seg.size(); at += chunk) {
     std::vector<int> part(seg.begin() + at, seg.begin() + std::min(seg.size(), at + chunk));
-    if (session_->size() + static_cast<int>(part.size()) > window_) {
+    SegmentTrace trace;
+    trace.context = context();
+    if (trace.context.size() + part.size() > static_cast<size_t>(window_)) {
       const int fixed = engine_.tokenizer().bos_id() >= 0 ? 1 : 0;
-      std::vector<int> history(session_->tokens().begin() + fixed, session_->tokens().end());
+      std::vector<int> history(trace.context.begin() + fixed, trace.context.end());
       restart_with_tail(history, static_cast<int>(part.size()));
       restarted_ = true;
+      trace.context = context();
     }
-    SegmentTrace trace;
-    trace.context = session_->tokens();
-    trace.logprobs = session_->append(part);
+    trace.logprobs = session_->append_after(pending_, part);
+    pending_.clear();
     for (float lp : trace.logprobs) info.push_back(std::isnan(lp) ? kNoContextInformation : -lp);
     trace.segment = std::move(part);
     traces_.push_back(std::move(trace));
@@ -83,8 +94,12 @@ void LmScorer::commit(std::span<const int> units, const std::vector<char>& kept)
   }
   kept_ids_.insert(kept_ids_.end(), add.begin(), add.end());
   if (!restarted_ && prefix_size_ + static_cast<int>(add.size()) <= window_) {
-    session_->truncate(prefix_size_);
-    if (!add.empty()) session_->extend(add);
+    if (pending_.empty()) {
+      session_->truncate(prefix_size_);  // the segment went in: cut back to its context
+      pending_ = std::move(add);
+    } else {
+      pending_.insert(pending_.end(), add.begin(), add.end());  // an empty segment never went in
+    }
     return;
   }
   // The compressed prefix no longer fits the window: continue from its most recent part.

@@ -1,7 +1,9 @@
 // LLMLingua's scorer: a token's importance is its self-information -log p(token | the kept
 // text before it) under a model's (the engine's, through TokenLogprobModel). The compressed prefix
 // lives in a session's KV cache: a segment is appended to it and scored, then the session is cut
-// back to the prefix and only the kept tokens are appended, so the prefix is never recomputed.
+// back to the prefix, so the prefix is never recomputed. The kept tokens of a segment join the
+// session with the next segment, in the same pass (append_after), and those of the last segment
+// are never computed: nothing reads them.
 #pragma once
 
 #include <memory>
@@ -43,8 +45,12 @@ class LmScorer : public Scorer {
   std::unique_ptr<TokenLogprobSession> session_;
   const TokenizedText* text_ = nullptr;
   const std::vector<Unit>* units_ = nullptr;
+  // The session's tokens and then pending_: the context the next segment is scored after.
+  std::vector<int> context() const;
+
   std::vector<int> kept_ids_;  // every kept token so far, in order
-  int prefix_size_ = 0;        // session size before the current segment
+  std::vector<int> pending_;   // context not yet in the session: it goes in with the next segment
+  int prefix_size_ = 0;        // context size before the current segment
   bool restarted_ = false;     // the current segment had to restart the session
   int window_ = 0;
   std::vector<SegmentTrace> traces_;

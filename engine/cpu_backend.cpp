@@ -309,6 +309,22 @@ void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int laye
       8);
 }
 
+void CpuBackend::norm_rows(const TensorView& weight, int T) {
+  const int H = w_.config.hidden_size;
+  parallel_for(T, kRowsPerTask, [&](int begin, int end, int) {
+    const size_t at = static_cast<size_t>(begin) * H;
+    cpu::rms_norm(x_.data() + at, end - begin, H, weight, w_.config.rms_norm_eps, xn_.data() + at);
+  });
+}
+
+void CpuBackend::add_residual(int T) {
+  const int H = w_.config.hidden_size;
+  parallel_for(T, kRowsPerTask, [&](int begin, int end, int) {
+    for (size_t i = static_cast<size_t>(begin) * H; i < static_cast<size_t>(end) * H; ++i)
+      x_[i] += tmp_[i];
+  });
+}
+
 void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float>& logits) {
   const ModelConfig& c = w_.config;
   const int H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
@@ -345,7 +361,7 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& L = layers_[l];
-    cpu::rms_norm(x_.data(), T, H, L.input_norm, c.rms_norm_eps, xn_.data());
+    norm_rows(L.input_norm, T);
     const cpu::MatmulOut qkv[] = {{&L.q_proj, q_dim, q_.data()},
                                   {&L.k_proj, kv_dim, k_.data()},
                                   {&L.v_proj, kv_dim, v_.data()}};
@@ -353,37 +369,46 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
     add_bias(q_.data(), T, q_dim, L.q_bias);
     add_bias(k_.data(), T, kv_dim, L.k_bias);
     add_bias(v_.data(), T, kv_dim, L.v_bias);
-    for (int t = 0; t < T; ++t) {
-      const BatchSequence& s = batch[row_seq[t]];
-      const int pos = row_pos[t];
-      const float* cos = rope_cs_.data() + static_cast<size_t>(t) * 2 * half;
-      const float* sin = cos + half;
-      for (int h = 0; h < n_heads_; ++h)
-        apply_rope(q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_, head_dim_, cos, sin,
-                   c.rope_interleaved);
-      for (int g = 0; g < n_kv_heads_; ++g) {
-        float* kt = k_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_;
-        apply_rope(kt, head_dim_, cos, sin, c.rope_interleaved);
-        const int block = s.block_table[pos / block_size_], slot = pos % block_size_;
-        store_kv(l, block, g, slot, kt,
-                 v_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_);
+    // Each row's rotation and KV store touch only that row's data and its own cache slot.
+    parallel_for(T, kRowsPerTask, [&](int begin, int end, int) {
+      for (int t = begin; t < end; ++t) {
+        const BatchSequence& s = batch[row_seq[t]];
+        const int pos = row_pos[t];
+        const float* cos = rope_cs_.data() + static_cast<size_t>(t) * 2 * half;
+        const float* sin = cos + half;
+        for (int h = 0; h < n_heads_; ++h)
+          apply_rope(q_.data() + static_cast<size_t>(t) * q_dim + h * head_dim_, head_dim_, cos,
+                     sin, c.rope_interleaved);
+        for (int g = 0; g < n_kv_heads_; ++g) {
+          float* kt = k_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_;
+          apply_rope(kt, head_dim_, cos, sin, c.rope_interleaved);
+          const int block = s.block_table[pos / block_size_], slot = pos % block_size_;
+          store_kv(l, block, g, slot, kt,
+                   v_.data() + static_cast<size_t>(t) * kv_dim + g * head_dim_);
+        }
       }
-    }
+    });
     attention(l, batch, row_seq, row_pos);
     cpu::matmul_wt(attn_.data(), T, q_dim, L.o_proj, H, tmp_.data(), activations_);
-    for (size_t i = 0; i < x_.size(); ++i) x_[i] += tmp_[i];
+    add_residual(T);
 
-    cpu::rms_norm(x_.data(), T, H, L.post_norm, c.rms_norm_eps, xn_.data());
+    norm_rows(L.post_norm, T);
     const cpu::MatmulOut gate_up[] = {{&L.gate_proj, I, gate_.data()}, {&L.up_proj, I, up_.data()}};
     cpu::matmul_wt_multi(xn_.data(), T, H, gate_up, activations_);
-    parallel_for(static_cast<int>(gate_.size()), 4096, [&](int begin, int end, int) {
-      for (int i = begin; i < end; ++i) {
-        const float g = gate_[i];
-        gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
+    // Split at multiples of 16 floats of a row, so that which elements take the kernel's scalar
+    // tail depends neither on the thread count nor on the row's place in the batch.
+    const int per_row = (I + 15) / 16;
+    parallel_for(T * per_row, 256, [&](int begin, int end, int) {
+      for (int u = begin; u < end;) {
+        const int t = u / per_row, first = u % per_row;
+        const int last = std::min(per_row, first + (end - u));
+        const size_t at = static_cast<size_t>(t) * I + first * 16;
+        cpu::silu_mul(gate_.data() + at, up_.data() + at, std::min(I, last * 16) - first * 16);
+        u += last - first;
       }
     });
     cpu::matmul_wt(gate_.data(), T, I, L.down_proj, H, tmp_.data(), activations_);
-    for (size_t i = 0; i < x_.size(); ++i) x_[i] += tmp_[i];
+    add_residual(T);
   }
 
   // Final norm and LM head only for the rows whose logits were asked for.

@@ -461,6 +461,29 @@ double exp_sum(const float* x, int n, float shift, float* out) {
   return sum;
 }
 
+void silu_mul(float* gate, const float* up, int n) {
+  int i = 0;
+#ifdef PRECIS_SIMD_AVX2
+  const Vec zero = vec_zero();
+  for (; i + kLanes <= n; i += kLanes) {
+    const Vec g = vec_load(gate + i);
+    // e^-g as exp_lanes(0, g): x - shift = -g.
+    const Vec e = exp_lanes(zero, g);
+#ifdef PRECIS_SIMD_AVX512VNNI
+    const Vec s = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.f), e));
+    vec_store(gate + i, _mm512_mul_ps(s, vec_load(up + i)));
+#else
+    const Vec s = _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.f), e));
+    vec_store(gate + i, _mm256_mul_ps(s, vec_load(up + i)));
+#endif
+  }
+#endif
+  for (; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + exp_term(0.f, g)) * up[i];
+  }
+}
+
 float dot(const float* a, const float* b, int n) {
   return dot_one(a, b, n);
 }
@@ -580,6 +603,7 @@ const KernelTable& kernel_table() {
                                         dot_rows,
                                         axpy_rows,
                                         exp_sum,
+                                        silu_mul,
                                         store_f16,
                                         dot_f16,
                                         axpy_f16,

@@ -52,4 +52,9 @@ void dot_rows(const float* q, const float* k, int rows, int n, float* out);
 double exp_sum(const float* x, int n, float shift, float* out);
 void axpy_rows(const float* a, const float* v, int rows, int n, float* y);
 
+// gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + e^-g): the SwiGLU of the MLP. Vectorised
+// with exp_sum's polynomial (within 2 ulp of expf); e^-g for g below -88 saturates at e^88, where
+// the result is 0 to f32's precision anyway. A scalar exp per element was 8% of a prefill.
+void silu_mul(float* gate, const float* up, int n);
+
 }  // namespace precis::engine::cpu

@@ -181,8 +181,9 @@ class Engine : public TokenLogprobModel {
   void beam_select(Request& req);
   void finish_beam_request(Request& req);
   // ScoringSession's work (scoring_session.cpp).
+  // Scores tokens[scores_from..] (none when scores_from is tokens.size()).
   std::vector<float> session_append(RequestId id, const std::vector<int>& tokens,
-                                    bool want_scores = true);
+                                    int scores_from = 0);
   void session_truncate(RequestId id, int n);
   void session_close(RequestId id);
 

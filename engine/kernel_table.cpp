@@ -89,6 +89,10 @@ void axpy_rows(const float* a, const float* v, int rows, int n, float* y) {
   active_kernels().axpy_rows(a, v, rows, n, y);
 }
 
+void silu_mul(float* gate, const float* up, int n) {
+  active_kernels().silu_mul(gate, up, n);
+}
+
 void store_f16(const float* x, uint16_t* out, int n) {
   active_kernels().store_f16(x, out, n);
 }

@@ -55,6 +55,7 @@ struct KernelTable {
   void (*dot_rows)(const float* q, const float* k, int rows, int n, float* out);
   void (*axpy_rows)(const float* a, const float* v, int rows, int n, float* y);
   double (*exp_sum)(const float* x, int n, float shift, float* out);
+  void (*silu_mul)(float* gate, const float* up, int n);
   // As cpu_kv_kernels.hpp's.
   void (*store_f16)(const float* x, uint16_t* out, int n);
   float (*dot_f16)(const float* q, const uint16_t* k, int n);

@@ -25,8 +25,23 @@ std::vector<float> ScoringSession::append(const std::vector<int>& tokens) {
 }
 
 void ScoringSession::extend(const std::vector<int>& tokens) {
-  engine_.session_append(request_, tokens, /*want_scores=*/false);
+  engine_.session_append(request_, tokens, static_cast<int>(tokens.size()));
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
+}
+
+std::vector<float> ScoringSession::append_after(const std::vector<int>& context,
+                                                const std::vector<int>& tokens) {
+  if (tokens.empty()) {
+    extend(context);
+    return {};
+  }
+  std::vector<int> all(context.size() + tokens.size());
+  std::copy(context.begin(), context.end(), all.begin());
+  std::copy(tokens.begin(), tokens.end(),
+            all.begin() + static_cast<std::ptrdiff_t>(context.size()));
+  std::vector<float> out = engine_.session_append(request_, all, static_cast<int>(context.size()));
+  tokens_.insert(tokens_.end(), all.begin(), all.end());
+  return out;
 }
 
 void ScoringSession::truncate(int n) {
@@ -37,7 +52,7 @@ void ScoringSession::truncate(int n) {
 }
 
 std::vector<float> Engine::session_append(RequestId id, const std::vector<int>& tokens,
-                                          bool want_scores) {
+                                          int scores_from) {
   std::vector<float> out;
   if (tokens.empty()) return out;
   Request& req = *requests_.at(id);
@@ -72,12 +87,13 @@ std::vector<float> Engine::session_append(RequestId id, const std::vector<int>& 
   }
   req.last_row.clear();
   Sequence& seq = *req.seqs[0];
-  // Rows from the one before the first new token (which scores it, when it has to be recomputed);
-  // without scores, each chunk's last row only, which leaves the last token's distribution for
-  // the next append (the new tokens' scores stay NaN).
-  seq.logits_from = want_scores ? std::max(0, old_size - 1) : new_size - 1;
+  // Rows from the one before the first scored token (which scores it, when it has to be
+  // recomputed); without scores, each chunk's last row only, which leaves the last token's
+  // distribution for the next append (the unscored tokens' scores stay NaN).
+  const int first_scored = old_size + std::clamp(scores_from, 0, static_cast<int>(tokens.size()));
+  seq.logits_from = first_scored < new_size ? std::max(0, first_scored - 1) : new_size - 1;
   while (seq.num_computed < new_size) step();
-  if (want_scores) out.assign(req.scores.begin() + old_size, req.scores.begin() + new_size);
+  out.assign(req.scores.begin() + first_scored, req.scores.begin() + new_size);
   return out;
 }
 

@@ -28,6 +28,9 @@ class ScoringSession : public TokenLogprobSession {
   // As append, but the engine computes logits only for the last token (whose distribution scores
   // the next append's first token), not the vocabulary-wide row of every token.
   void extend(const std::vector<int>& tokens) override;
+  // Both in the same engine steps; the context's rows get no logits but the last one's.
+  std::vector<float> append_after(const std::vector<int>& context,
+                                  const std::vector<int>& tokens) override;
   // Forgets everything after the first `n` tokens.
   void truncate(int n) override;
   int size() const override { return static_cast<int>(tokens_.size()); }

@@ -20,17 +20,27 @@ void check_same(const std::vector<float>& got, const std::vector<float>& want, s
   }
 }
 
-}  // namespace
-
-TEST_CASE("segment scores with a reused KV cache equal a full re-score") {
+// The small test model; max_batched_tokens > 0 caps the tokens of one engine step.
+EngineOptions small_model_options(int max_batched_tokens = 0) {
   EngineOptions o;
   o.model_dir = precis::test::cached_model("small", 4, DType::F16);
   o.kv_cache_mb = 32;
-  Engine e(o);
-  auto text = e.tokenizer().encode(
+  if (max_batched_tokens > 0) o.scheduler.max_batched_tokens = max_batched_tokens;
+  return o;
+}
+
+std::vector<int> genesis_tokens(Engine& e) {
+  return e.tokenizer().encode(
       "And the LORD God formed man of the dust of the ground, and breathed into his nostrils the "
       "breath of life; and man became a living soul.",
       true);
+}
+
+}  // namespace
+
+TEST_CASE("segment scores with a reused KV cache equal a full re-score") {
+  Engine e(small_model_options());
+  const std::vector<int> text = genesis_tokens(e);
   auto session = e.open_scoring_session();
   std::vector<float> pieces;
   for (size_t at = 0; at < text.size(); at += 7) {
@@ -55,15 +65,9 @@ TEST_CASE("segment scores with a reused KV cache equal a full re-score") {
 }
 
 TEST_CASE("extend conditions like append without scoring its own tokens") {
-  EngineOptions o;
-  o.model_dir = precis::test::cached_model("small", 4, DType::F16);
-  o.kv_cache_mb = 32;
-  o.scheduler.max_batched_tokens = 5;  // extends longer than this run in several chunks
-  Engine e(o);
-  auto text = e.tokenizer().encode(
-      "And the LORD God formed man of the dust of the ground, and breathed into his nostrils the "
-      "breath of life; and man became a living soul.",
-      true);
+  // Extends longer than 5 tokens run in several chunks.
+  Engine e(small_model_options(5));
+  const std::vector<int> text = genesis_tokens(e);
   REQUIRE(text.size() > 24);
   const std::vector<float> want = e.score_tokens(text);
   auto session = e.open_scoring_session();
@@ -81,6 +85,32 @@ TEST_CASE("extend conditions like append without scoring its own tokens") {
   auto fresh = e.open_scoring_session();
   fresh->extend({text[0]});
   check_same(fresh->append(std::vector<int>(text.begin() + 1, text.begin() + 9)), want, 1);
+}
+
+TEST_CASE("append_after scores only its tokens, as extend then append would", "[scoring]") {
+  Engine e(small_model_options(5));  // the context and the tokens span several chunks
+  const std::vector<int> text = genesis_tokens(e);
+  REQUIRE(text.size() > 24);
+  const std::vector<float> want = e.score_tokens(text);
+  auto session = e.open_scoring_session();
+  // From nothing: 9 tokens of context (not scored), then 6 scored, the first included.
+  auto lp = session->append_after(std::vector<int>(text.begin(), text.begin() + 9),
+                                  std::vector<int>(text.begin() + 9, text.begin() + 15));
+  REQUIRE(lp.size() == 6);
+  check_same(lp, want, 9);
+  CHECK(session->size() == 15);
+  // After a truncate, as a compressor continues: kept context, then the next segment.
+  session->truncate(4);
+  lp = session->append_after(std::vector<int>(text.begin() + 4, text.begin() + 16),
+                             std::vector<int>(text.begin() + 16, text.end()));
+  check_same(lp, want, 16);
+  CHECK(session->tokens() == text);
+  // An empty context is append; empty tokens are extend.
+  session->truncate(20);
+  check_same(session->append_after({}, std::vector<int>(text.begin() + 20, text.end())), want, 20);
+  session->truncate(20);
+  CHECK(session->append_after(std::vector<int>(text.begin() + 20, text.end()), {}).empty());
+  CHECK(session->tokens() == text);
 }
 
 TEST_CASE("score_tails gives score_many's log-probs from each start on, and no rows before") {

@@ -27,6 +27,13 @@ class TokenLogprobSession {
   // append() for tokens whose own log-probs are not wanted (context the next append conditions
   // on): a model may skip computing them. By default, append() with the result dropped.
   virtual void extend(const std::vector<int>& tokens) { append(tokens); }
+  // extend(context) then append(tokens), which a model may compute in one pass (a compressor's
+  // kept text and its next segment: one batch of rows instead of two).
+  virtual std::vector<float> append_after(const std::vector<int>& context,
+                                          const std::vector<int>& tokens) {
+    extend(context);
+    return append(tokens);
+  }
   // Forgets everything after the first `n` tokens.
   virtual void truncate(int n) = 0;
   virtual int size() const = 0;
