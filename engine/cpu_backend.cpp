@@ -172,13 +172,11 @@ void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int laye
   const int group = n_heads_ / n_kv_heads_;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
 
-  // Softmax of one query's raw scores over its ctx keys, then the weighted sum of their values
-  // into its output row. Both attention paths end here, so their results are the same bits.
-  // values: null, or the ctx value rows of KV head g already in f32, contiguous (the tiled path
-  // converts them once for all its queries; axpy_rows over them gives axpy_f16_rows's bits when
-  // head_dim is a multiple of 64, as it then takes no tail).
-  auto finish_query = [&](float* scores, int ctx, const BatchSequence& s, int g, float* out,
-                          const float* values) {
+  // Softmax of one query's raw scores over its ctx keys (in place), then the weighted sum of their
+  // values into its output row: finish_query from the cache, per query; or, in the tiled path,
+  // axpy_rows_queries over the ctx value rows converted to f32 once for the tile, which gives
+  // axpy_f16_rows's bits when head_dim is a multiple of 64 (no tail). Either way the same bits.
+  auto softmax = [&](float* scores, int ctx) {
     float mx = -INFINITY;
     for (int j = 0; j < ctx; ++j) {
       scores[j] *= scale;
@@ -186,8 +184,10 @@ void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int laye
     }
     const float inv = static_cast<float>(1.0 / cpu::exp_sum(scores, ctx, mx, scores));
     for (int j = 0; j < ctx; ++j) scores[j] *= inv;
+  };
+  auto finish_query = [&](float* scores, int ctx, const BatchSequence& s, int g, float* out) {
+    softmax(scores, ctx);
     std::fill(out, out + head_dim_, 0.f);
-    if (values) return cpu::axpy_rows(scores, values, ctx, head_dim_, out);
     for (int j0 = 0; j0 < ctx; j0 += block_size_) {
       const int rows = std::min(block_size_, ctx - j0);
       axpy_kv_rows(scores + j0, v_cache + kv_offset(layer, s.block_table[j0 / block_size_], g, 0),
@@ -263,7 +263,7 @@ void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int laye
                           k_cache + kv_offset(layer, s.block_table[j0 / block_size_], g, 0), rows,
                           head_dim_, scores.data() + j0);
             }
-            finish_query(scores.data(), ctx, s, g, out_of(t, h), nullptr);
+            finish_query(scores.data(), ctx, s, g, out_of(t, h));
             continue;
           }
           if constexpr (kHalfCache) {
@@ -297,11 +297,20 @@ void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int laye
                               std::min(block_size_, ctx_max - j0) * head_dim_);
             }
             for (int r = 0; r < tile.count; ++r) {
-              const int t = tile.first + r;
-              for (int hh = 0; hh < group; ++hh)
-                finish_query(scores.data() + (static_cast<size_t>(r) * group + hh) * ld,
-                             row_pos[t] + 1, s, g, out_of(t, g * group + hh),
-                             f32_values ? values.data() : nullptr);
+              const int t = tile.first + r, ctx = row_pos[t] + 1;
+              float* row_scores = scores.data() + static_cast<size_t>(r) * group * ld;
+              if (!f32_values) {
+                for (int hh = 0; hh < group; ++hh)
+                  finish_query(row_scores + hh * ld, ctx, s, g, out_of(t, g * group + hh));
+                continue;
+              }
+              // The row's query heads of KV head g: consecutive in scores (ld apart) and in the
+              // output (head_dim_ apart); one pass over the values for all of them.
+              for (int hh = 0; hh < group; ++hh) softmax(row_scores + hh * ld, ctx);
+              float* out = out_of(t, g * group);
+              std::fill(out, out + static_cast<size_t>(group) * head_dim_, 0.f);
+              cpu::axpy_rows_queries(row_scores, ld, group, values.data(), ctx, head_dim_, out,
+                                     head_dim_);
             }
           }
         }

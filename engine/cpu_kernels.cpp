@@ -516,6 +516,81 @@ void axpy_rows(const float* a, const float* v, int rows, int n, float* y) {
   for (int r = 0; r < rows; ++r) axpy_one(a[r], v + static_cast<size_t>(r) * n + i, y + i, n - i);
 }
 
+#ifdef PRECIS_SIMD_AVX2
+namespace {
+// Columns [i, i + 4 * kLanes) of Q queries' axpy_rows: each value row is loaded once for all of
+// them, and each query's accumulators take axpy_rows's FMAs in its order.
+template <int Q>
+PRECIS_KERNEL_INLINE void axpy_span_queries(const float* a, int lda, const float* v, int rows,
+                                            int n, int i, float* y, int ldy) {
+  Vec acc[Q][4];
+  for (int q = 0; q < Q; ++q)
+    for (int k = 0; k < 4; ++k)
+      acc[q][k] = vec_load(y + static_cast<size_t>(q) * ldy + i + k * kLanes);
+  for (int r = 0; r < rows; ++r) {
+    const float* vr = v + static_cast<size_t>(r) * n + i;
+    Vec vv[4];
+    for (int k = 0; k < 4; ++k) vv[k] = vec_load(vr + k * kLanes);
+    for (int q = 0; q < Q; ++q) {
+      const float w = a[static_cast<size_t>(q) * lda + r];
+      for (int k = 0; k < 4; ++k)
+        acc[q][k] = quant_impl::PRECIS_ISA_NS::vec_fmadd(w, vv[k], acc[q][k]);
+    }
+  }
+  for (int q = 0; q < Q; ++q)
+    for (int k = 0; k < 4; ++k)
+      vec_store(y + static_cast<size_t>(q) * ldy + i + k * kLanes, acc[q][k]);
+}
+}  // namespace
+#endif
+
+void axpy_rows_queries(const float* a, int lda, int queries, const float* v, int rows, int n,
+                       float* y, int ldy) {
+#ifdef PRECIS_SIMD_AVX2
+  constexpr int kSpan = 4 * kLanes;
+  // Accumulators for this many queries, the 4 loaded value vectors and a broadcast fit the
+  // registers (32 zmm, 16 ymm).
+  constexpr int kMaxQueries = kLanes == 16 ? 6 : 2;
+  if (n % kSpan == 0) {
+    for (int q0 = 0; q0 < queries; q0 += kMaxQueries) {
+      const float* aq = a + static_cast<size_t>(q0) * lda;
+      float* yq = y + static_cast<size_t>(q0) * ldy;
+      for (int i = 0; i < n; i += kSpan) {
+        switch (std::min(kMaxQueries, queries - q0)) {
+          case 1:
+            axpy_span_queries<1>(aq, lda, v, rows, n, i, yq, ldy);
+            break;
+#if defined(PRECIS_SIMD_AVX512VNNI)
+          case 2:
+            axpy_span_queries<2>(aq, lda, v, rows, n, i, yq, ldy);
+            break;
+          case 3:
+            axpy_span_queries<3>(aq, lda, v, rows, n, i, yq, ldy);
+            break;
+          case 4:
+            axpy_span_queries<4>(aq, lda, v, rows, n, i, yq, ldy);
+            break;
+          case 5:
+            axpy_span_queries<5>(aq, lda, v, rows, n, i, yq, ldy);
+            break;
+          default:
+            axpy_span_queries<6>(aq, lda, v, rows, n, i, yq, ldy);
+            break;
+#else
+          default:
+            axpy_span_queries<2>(aq, lda, v, rows, n, i, yq, ldy);
+            break;
+#endif
+        }
+      }
+    }
+    return;
+  }
+#endif
+  for (int q = 0; q < queries; ++q)
+    axpy_rows(a + static_cast<size_t>(q) * lda, v, rows, n, y + static_cast<size_t>(q) * ldy);
+}
+
 void matmul_wt(const float* x, int T, int K, const TensorView& w, int N, float* y,
                Activations activations) {
   if (w.quant) {
@@ -563,13 +638,47 @@ void load_row(const TensorView& w, int64_t row, int K, float* out) {
   }
 }
 
+namespace {
+// sum x[i]^2 in f64. The SIMD variants keep four vectors of f64 partial sums (a single chain of
+// dependent adds was 3% of a prefill); the order differs from the scalar sum by roundings of f64,
+// far below the f32 result's.
+double sum_of_squares(const float* x, int n) {
+  int i = 0;
+  double ss = 0.0;
+#if defined(PRECIS_SIMD_AVX512VNNI)
+  __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(),
+                    _mm512_setzero_pd()};
+  for (; i + 32 <= n; i += 32)
+    for (int k = 0; k < 4; ++k) {
+      const __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8 * k));
+      acc[k] = _mm512_fmadd_pd(v, v, acc[k]);
+    }
+  ss = _mm512_reduce_add_pd(
+      _mm512_add_pd(_mm512_add_pd(acc[0], acc[1]), _mm512_add_pd(acc[2], acc[3])));
+#elif defined(PRECIS_SIMD_AVX2)
+  __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
+                    _mm256_setzero_pd()};
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 4; ++k) {
+      const __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * k));
+      acc[k] = _mm256_fmadd_pd(v, v, acc[k]);
+    }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes,
+                  _mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3])));
+  ss = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+#endif
+  for (; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  return ss;
+}
+}  // namespace
+
 void rms_norm(const float* x, int T, int H, const TensorView& weight, float eps, float* out) {
   std::vector<float> wv(H);
   load_row(weight, 0, H, wv.data());
   for (int t = 0; t < T; ++t) {
     const float* xt = x + static_cast<size_t>(t) * H;
-    double ss = 0.0;
-    for (int i = 0; i < H; ++i) ss += static_cast<double>(xt[i]) * xt[i];
+    double ss = sum_of_squares(xt, H);
     const float inv = static_cast<float>(1.0 / std::sqrt(ss / H + eps));
     float* ot = out + static_cast<size_t>(t) * H;
     for (int i = 0; i < H; ++i) ot[i] = xt[i] * inv * wv[i];
@@ -602,6 +711,7 @@ const KernelTable& kernel_table() {
                                         axpy,
                                         dot_rows,
                                         axpy_rows,
+                                        axpy_rows_queries,
                                         exp_sum,
                                         silu_mul,
                                         store_f16,

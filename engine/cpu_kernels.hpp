@@ -51,6 +51,11 @@ void dot_rows(const float* q, const float* k, int rows, int n, float* out);
 // in runs whose totals add in f64, in a fixed order.
 double exp_sum(const float* x, int n, float shift, float* out);
 void axpy_rows(const float* a, const float* v, int rows, int n, float* y);
+// axpy_rows for several queries over the same value rows: y + q * ldy += the rows weighted by
+// a + q * lda, for q < queries, each the bits axpy_rows gives it alone. Prefill's attention: the
+// query heads sharing a KV head read each value row once instead of once each.
+void axpy_rows_queries(const float* a, int lda, int queries, const float* v, int rows, int n,
+                       float* y, int ldy);
 
 // gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + e^-g): the SwiGLU of the MLP. Vectorised
 // with exp_sum's polynomial (within 2 ulp of expf); e^-g for g below -88 saturates at e^88, where

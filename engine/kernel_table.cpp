@@ -89,6 +89,11 @@ void axpy_rows(const float* a, const float* v, int rows, int n, float* y) {
   active_kernels().axpy_rows(a, v, rows, n, y);
 }
 
+void axpy_rows_queries(const float* a, int lda, int queries, const float* v, int rows, int n,
+                       float* y, int ldy) {
+  active_kernels().axpy_rows_queries(a, lda, queries, v, rows, n, y, ldy);
+}
+
 void silu_mul(float* gate, const float* up, int n) {
   active_kernels().silu_mul(gate, up, n);
 }

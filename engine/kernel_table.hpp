@@ -54,6 +54,8 @@ struct KernelTable {
   void (*axpy)(float a, const float* x, float* y, int n);
   void (*dot_rows)(const float* q, const float* k, int rows, int n, float* out);
   void (*axpy_rows)(const float* a, const float* v, int rows, int n, float* y);
+  void (*axpy_rows_queries)(const float* a, int lda, int queries, const float* v, int rows, int n,
+                            float* y, int ldy);
   double (*exp_sum)(const float* x, int n, float shift, float* out);
   void (*silu_mul)(float* gate, const float* up, int n);
   // As cpu_kv_kernels.hpp's.

@@ -147,15 +147,23 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
         const BlockQ8A& x = a.xq[t * a.xq_stride + b];
         const int32_t* s = a.xs + t * a.xs_stride + 2 * b;
         if constexpr (S::spb == 1) {
-          // Two chains of four: a decode step (one token) waits on VPDPBUSD's latency otherwise.
-          // Integer sums, so the split changes no bit.
-          __m512i i = _mm512_set1_epi32(-offset * (s[0] + s[1]));
-          __m512i j = _mm512_setzero_si512();
-          for (int ch = 0; ch < 4; ++ch) {
-            i = _mm512_dpbusd_epi32(i, c[ch], bcast4(x.qs + 4 * ch));
-            j = _mm512_dpbusd_epi32(j, c[ch + 4], bcast4(x.qs + 16 + 4 * ch));
+          // The types with a min have no offset (interleaved_format): their sums start at 0,
+          // without a broadcast per token and block.
+          __m512i i = S::min ? _mm512_setzero_si512() : _mm512_set1_epi32(-offset * (s[0] + s[1]));
+          if constexpr (NT >= 4) {
+            // One chain per token: the tile's tokens are enough independent chains to hide
+            // VPDPBUSD's latency, and the add joining two would be one more op in eight.
+            for (int ch = 0; ch < 8; ++ch) i = _mm512_dpbusd_epi32(i, c[ch], bcast4(x.qs + 4 * ch));
+          } else {
+            // Two chains of four: a decode step (one token) waits on VPDPBUSD's latency otherwise.
+            // Integer sums, so the split changes no bit.
+            __m512i j = _mm512_setzero_si512();
+            for (int ch = 0; ch < 4; ++ch) {
+              i = _mm512_dpbusd_epi32(i, c[ch], bcast4(x.qs + 4 * ch));
+              j = _mm512_dpbusd_epi32(j, c[ch + 4], bcast4(x.qs + 16 + 4 * ch));
+            }
+            i = _mm512_add_epi32(i, j);
           }
-          i = _mm512_add_epi32(i, j);
           acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(sc0, _mm512_set1_ps(x.d)),
                                    acc[t]);
           if constexpr (S::min) acc[t] = _mm512_fmadd_ps(mn, _mm512_set1_ps(x.s), acc[t]);

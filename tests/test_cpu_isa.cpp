@@ -415,6 +415,32 @@ TEST_CASE("cpu isa: the attention row kernels equal one call per row, bit for bi
   }
 }
 
+// The tiled attention weighs the values for all the query heads of a KV head at once; each head's
+// output must be the bits axpy_rows (and so axpy_f16_rows, per block) gives it alone.
+TEST_CASE("cpu isa: axpy_rows_queries gives each query axpy_rows's bits", "[cpu_isa]") {
+  std::mt19937 rng(19);
+  for (CpuIsa isa : available_cpu_isas()) {
+    const KernelTable& kt = kernels_for(isa);
+    for (int n : {37, 64, 128}) {
+      for (int queries : {1, 2, 3, 5, 6, 7, 8, 13}) {
+        for (int rows : {1, 17, 300}) {
+          INFO(cpu_isa_name(isa) << " n=" << n << " queries=" << queries << " rows=" << rows);
+          const int lda = rows + 3, ldy = n + 5;  // strides wider than the rows, as in the backend
+          const auto a = normal_vector(static_cast<size_t>(queries) * lda, rng);
+          const auto v = normal_vector(static_cast<size_t>(rows) * n, rng);
+          auto y = normal_vector(static_cast<size_t>(queries) * ldy, rng);
+          auto want = y;
+          kt.axpy_rows_queries(a.data(), lda, queries, v.data(), rows, n, y.data(), ldy);
+          for (int q = 0; q < queries; ++q)
+            kt.axpy_rows(a.data() + q * lda, v.data(), rows, n, want.data() + q * ldy);
+          // Bit for bit, the padding between outputs untouched included.
+          CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+}
+
 // Prefill attention scores a tile of queries against a block of keys transposed once
 // (dot_f16_transposed) and weighs f32 copies of the values (load_f16 + axpy_rows); both must give
 // each query exactly what dot_f16_rows / axpy_f16_rows give it, or a prompt's scores would depend
