@@ -211,25 +211,28 @@ TEST_CASE("cpu isa: the several-token row kernels give each token the one-token 
 
 TEST_CASE("cpu isa: a token's matmul output is the same bits whatever the batch", "[cpu_isa]") {
   std::mt19937 rng(12);
-  const int N = 21, max_t = 19;  // 19 tokens: two full 8-token tiles and a partial one
+  const int max_t = 19;  // 19 tokens: two full 8-token tiles and a partial one
   for (CpuIsa isa : available_cpu_isas()) {
     const KernelTable& kt = kernels_for(isa);
     for (GgmlType t : kAllTypes) {
       const int64_t block = ggml_type_info(t).block_elems;
-      const int K = block == 1 ? 77 : static_cast<int>(3 * block);
-      const Matrix m = random_matrix(t, N, K, rng);
-      const auto x = normal_vector(static_cast<size_t>(max_t) * K, rng);
-      for (auto act : {cpu::Activations::f32, cpu::Activations::int8}) {
-        std::vector<float> alone(static_cast<size_t>(max_t) * N);
-        for (int tt = 0; tt < max_t; ++tt)
-          kt.matmul_wt(x.data() + static_cast<size_t>(tt) * K, 1, K, m.view, N,
-                       alone.data() + static_cast<size_t>(tt) * N, act);
-        for (int T : {2, 3, 4, 5, 7, 8, 9, 13, max_t}) {
-          INFO(cpu_isa_name(isa) << " " << type_name(t) << " T=" << T
-                                 << (act == cpu::Activations::int8 ? " int8" : " f32"));
-          std::vector<float> y(static_cast<size_t>(T) * N);
-          kt.matmul_wt(x.data(), T, K, m.view, N, y.data(), act);
-          CHECK(std::memcmp(y.data(), alone.data(), y.size() * sizeof(float)) == 0);
+      // Dense rows also long (68 vectors and a tail) and more than the batched path's 8-row tiles.
+      for (const auto& [N, K] : block == 1 ? std::vector<std::pair<int, int>>{{21, 77}, {37, 1100}}
+                                           : std::vector<std::pair<int, int>>{{21, 3 * block}}) {
+        const Matrix m = random_matrix(t, N, K, rng);
+        const auto x = normal_vector(static_cast<size_t>(max_t) * K, rng);
+        for (auto act : {cpu::Activations::f32, cpu::Activations::int8}) {
+          std::vector<float> alone(static_cast<size_t>(max_t) * N);
+          for (int tt = 0; tt < max_t; ++tt)
+            kt.matmul_wt(x.data() + static_cast<size_t>(tt) * K, 1, K, m.view, N,
+                         alone.data() + static_cast<size_t>(tt) * N, act);
+          for (int T : {2, 3, 4, 5, 7, 8, 9, 13, max_t}) {
+            INFO(cpu_isa_name(isa) << " " << type_name(t) << " K=" << K << " T=" << T
+                                   << (act == cpu::Activations::int8 ? " int8" : " f32"));
+            std::vector<float> y(static_cast<size_t>(T) * N);
+            kt.matmul_wt(x.data(), T, K, m.view, N, y.data(), act);
+            CHECK(std::memcmp(y.data(), alone.data(), y.size() * sizeof(float)) == 0);
+          }
         }
       }
     }
