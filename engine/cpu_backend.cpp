@@ -318,11 +318,11 @@ void CpuBackend::attention_in(const Elem* k_cache, const Elem* v_cache, int laye
       8);
 }
 
-void CpuBackend::norm_rows(const TensorView& weight, int T) {
+void CpuBackend::norm_rows(const float* x, int T, const TensorView& weight, float* out) {
   const int H = w_.config.hidden_size;
   parallel_for(T, kRowsPerTask, [&](int begin, int end, int) {
     const size_t at = static_cast<size_t>(begin) * H;
-    cpu::rms_norm(x_.data() + at, end - begin, H, weight, w_.config.rms_norm_eps, xn_.data() + at);
+    cpu::rms_norm(x + at, end - begin, H, weight, w_.config.rms_norm_eps, out + at);
   });
 }
 
@@ -370,7 +370,7 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& L = layers_[l];
-    norm_rows(L.input_norm, T);
+    norm_rows(x_.data(), T, L.input_norm, xn_.data());
     const cpu::MatmulOut qkv[] = {{&L.q_proj, q_dim, q_.data()},
                                   {&L.k_proj, kv_dim, k_.data()},
                                   {&L.v_proj, kv_dim, v_.data()}};
@@ -401,20 +401,15 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
     cpu::matmul_wt(attn_.data(), T, q_dim, L.o_proj, H, tmp_.data(), activations_);
     add_residual(T);
 
-    norm_rows(L.post_norm, T);
+    norm_rows(x_.data(), T, L.post_norm, xn_.data());
     const cpu::MatmulOut gate_up[] = {{&L.gate_proj, I, gate_.data()}, {&L.up_proj, I, up_.data()}};
     cpu::matmul_wt_multi(xn_.data(), T, H, gate_up, activations_);
-    // Split at multiples of 16 floats of a row, so that which elements take the kernel's scalar
-    // tail depends neither on the thread count nor on the row's place in the batch.
-    const int per_row = (I + 15) / 16;
-    parallel_for(T * per_row, 256, [&](int begin, int end, int) {
-      for (int u = begin; u < end;) {
-        const int t = u / per_row, first = u % per_row;
-        const int last = std::min(per_row, first + (end - u));
-        const size_t at = static_cast<size_t>(t) * I + first * 16;
-        cpu::silu_mul(gate_.data() + at, up_.data() + at, std::min(I, last * 16) - first * 16);
-        u += last - first;
-      }
+    // A row per call, so which elements take the kernel's scalar tail (a row's last I % lanes)
+    // depends neither on the thread count nor on the row's place in the batch.
+    parallel_for(T, kRowsPerTask, [&](int begin, int end, int) {
+      for (int t = begin; t < end; ++t)
+        cpu::silu_mul(gate_.data() + static_cast<size_t>(t) * I,
+                      up_.data() + static_cast<size_t>(t) * I, I);
     });
     cpu::matmul_wt(gate_.data(), T, I, L.down_proj, H, tmp_.data(), activations_);
     add_residual(T);
@@ -427,7 +422,7 @@ void CpuBackend::forward(std::span<const BatchSequence> batch, std::vector<float
     std::memcpy(picked.data() + static_cast<size_t>(r) * H,
                 x_.data() + static_cast<size_t>(out_rows[r]) * H, sizeof(float) * H);
   std::vector<float> normed(picked.size());
-  cpu::rms_norm(picked.data(), R, H, w_.final_norm, c.rms_norm_eps, normed.data());
+  norm_rows(picked.data(), R, w_.final_norm, normed.data());
   cpu::matmul_wt(normed.data(), R, H, lm_head_, V, logits.data(), activations_);
 }
 

@@ -43,12 +43,12 @@ class CpuBackend final : public Backend {
                     std::span<const BatchSequence> batch, const std::vector<int>& row_seq,
                     const std::vector<int>& row_pos);
 
-  // xn_ = rms_norm(x_) and x_ += tmp_ for T rows, split over the thread pool by rows (each row's
-  // arithmetic is the same however the rows are split). Serial, they were 3% of a prefill and
-  // left the other threads waiting.
-  void norm_rows(const TensorView& weight, int T);
+  // out = rms_norm(x) (T rows of hidden_size) and x_ += tmp_ for T rows, split over the thread
+  // pool by rows (each row's arithmetic is the same however the rows are split). Serial, they
+  // were 3% of a prefill and left the other threads waiting.
+  void norm_rows(const float* x, int T, const TensorView& weight, float* out);
   void add_residual(int T);
-  // Rows per task of the row-wise steps above: decode's few rows stay on the calling thread.
+  // Rows per task of forward()'s row-wise steps: decode's few rows stay on the calling thread.
   static constexpr int kRowsPerTask = 16;
 
   // The views forward() reads: w_'s, with cpu_interleaved set where a matrix was repacked.
