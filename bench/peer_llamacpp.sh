@@ -106,7 +106,20 @@ if [[ ! -f "$lsrc/CMakeLists.txt" ]]; then
   [[ -f "$lsrc/CMakeLists.txt" ]] || die "$sdist has no vendor/llama.cpp/CMakeLists.txt"
   echo "llama.cpp: downloaded and unpacked in $(since "$t") s: $lsrc"
 fi
-if [[ -x "$lbench" && -f "$lbuild/.peer-build-seconds" ]]; then
+# On a CPU with AMX-INT8 (Sapphire Rapids and later Xeons) GGML_NATIVE builds llama.cpp's AMX
+# backend, and this version's ggml_backend_amx_mul_mat segfaults on the first quantized matmul
+# (seen here on 2026-12-06; upstream ggml-org/llama.cpp#20824, closed without a fix), so every
+# quantized row failed. There the build keeps -march=native but turns AMX off (an
+# explicit -mno-amx-* wins over -march in GCC whatever the order): llama.cpp then runs its
+# AVX-512 VNNI kernels and its CPU repacking, as on the other machines. A cached build is reused
+# only when it was made with the same flags.
+arch_flags=
+if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
+  arch_flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  echo "llama.cpp: this CPU has AMX-INT8; building without llama.cpp's AMX backend (llama.cpp#20824)"
+fi
+if [[ -x "$lbench" && -f "$lbuild/.peer-build-seconds" &&
+      "$(cat "$lbuild/.peer-build-flags" 2>/dev/null)" = "$arch_flags" ]]; then
   echo "llama.cpp: llama-bench cached at $lbench (built in $(cat "$lbuild/.peer-build-seconds") s by an earlier run)"
 else
   t=$(now)
@@ -114,13 +127,16 @@ else
   gen=()
   command -v ninja >/dev/null && gen=(-G Ninja)
   log=$peer/llama.cpp-build.log
+  rm -rf "$lbuild"  # a build with other flags, or an unfinished one
   { cmake -S "$lsrc" -B "$lbuild" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_C_FLAGS="$arch_flags" -DCMAKE_CXX_FLAGS="$arch_flags" \
       -DGGML_CUDA=OFF -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF &&
     cmake --build "$lbuild" --target llama-bench -j2; } >"$log" 2>&1 ||
     { tail -30 "$log" >&2; die "building llama-bench failed (log: $log)"; }
   [[ -x "$lbench" ]] || die "the build finished but $lbench is not there (log: $log)"
   since "$t" >"$lbuild/.peer-build-seconds"
+  printf '%s' "$arch_flags" >"$lbuild/.peer-build-flags"
   echo "llama.cpp: llama-bench built in $(cat "$lbuild/.peer-build-seconds") s (first build; later runs reuse it)"
 fi
 # llama-quantize writes the Q4_K_M row's file (the most common download; precis has no K-quant
@@ -273,7 +289,7 @@ for row in "${rows[@]}"; do
     echo "  llama.cpp: llama-bench failed (exit $lrc):"
     grep -iE 'error|failed|invalid|wrong' "$logs/$base.llama.err" | tail -5 | sed 's/^/    /'
   fi
-  echo "  took: precis $tp s, llama.cpp $tl_s s; llama.cpp loaded the file: $loaded"
+  echo "  took: precis $tp s, llama.cpp $tl_s s; llama-bench ran the file: $loaded"
   l1=$(load1)
   python3 - "$label" "$file" "$writer" "$logs/$base.precis-f32.txt" "$logs/$base.precis-int8.txt" \
       "$logs/$base.llama.json" "$loaded" "$l0" "$l1" "$pp" "$logs/$base.portable-int8.txt" \
@@ -328,7 +344,7 @@ for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, sd, port 
     ratio = lambda a: f"{float(a) / float(theirs):.2f}" if a and theirs else "-"
     r32, r8 = ratio(ours), ratio(ours8)
     if loaded != "yes":
-        theirs = "did not load"
+        theirs = "llama-bench failed"
     elif theirs:
         theirs = f"{theirs} ± {sd}"
     pcols = ""

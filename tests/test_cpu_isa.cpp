@@ -216,9 +216,11 @@ TEST_CASE("cpu isa: a token's matmul output is the same bits whatever the batch"
     const KernelTable& kt = kernels_for(isa);
     for (GgmlType t : kAllTypes) {
       const int64_t block = ggml_type_info(t).block_elems;
-      // Dense rows also long (68 vectors and a tail) and more than the batched path's 8-row tiles.
-      for (const auto& [N, K] : block == 1 ? std::vector<std::pair<int, int>>{{21, 77}, {37, 1100}}
-                                           : std::vector<std::pair<int, int>>{{21, 3 * block}}) {
+      // Dense rows also long (68 vectors and a tail), and row counts around the batched path's
+      // 32-row tiles and their 4-row register tiles (37: a tile and 5 rows; 70: two and 6).
+      for (const auto& [N, K] :
+           block == 1 ? std::vector<std::pair<int, int>>{{21, 77}, {37, 1100}, {70, 40}}
+                      : std::vector<std::pair<int, int>>{{21, 3 * block}}) {
         const Matrix m = random_matrix(t, N, K, rng);
         const auto x = normal_vector(static_cast<size_t>(max_t) * K, rng);
         for (auto act : {cpu::Activations::f32, cpu::Activations::int8}) {
