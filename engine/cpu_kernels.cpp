@@ -12,6 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 // Last (isa_variant.hpp): the variant's instruction set applies to what follows.
@@ -82,6 +83,52 @@ inline Vec loadw(const void* p, int64_t k) {
 #endif
 #endif
 
+#ifdef PRECIS_SIMD_AVX2
+// kLanes horizontal sums at once, lane L the sum hsum(*v[kHsumSource[L]]) would give, bit for
+// bit: a transposing reduction that makes exactly hsum's additions (the same lane pairs, in the
+// same order at every level) with every lane busy, about a third of hsum's shuffles per sum, and
+// the sums land in one register that a single store writes out. It matters where K is short: at
+// K = 256 a (row, token) takes 16 FMAs, and one hsum each, their scalar stores and reloads cost
+// a sixth of the 5.7M model's batched matmul time.
+#ifdef PRECIS_SIMD_AVX512VNNI
+// _mm_hadd_ps in each 128-bit quarter (AVX-512 has no zmm hadd).
+PRECIS_KERNEL_INLINE __m512 hadd_quarters(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Lane 4q + j ends up with input q + 4j's sum.
+constexpr int kHsumSource[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+
+PRECIS_KERNEL_INLINE __m512 hsum_lanes(const __m512* const* v) {
+  __m512 c[8], e[4];
+  // hsum's first level, element i + element i+8: two inputs' 8 partial sums per register.
+  for (int m = 0; m < 8; ++m)
+    c[m] = _mm512_add_ps(_mm512_shuffle_f32x4(*v[2 * m], *v[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_f32x4(*v[2 * m], *v[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  // i + i+4: four inputs' 4 partials, input 4n+q in 128-bit quarter q of e[n].
+  for (int n = 0; n < 4; ++n)
+    e[n] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * n], c[2 * n + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(c[2 * n], c[2 * n + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  // hsum's two hadds.
+  return hadd_quarters(hadd_quarters(e[0], e[1]), hadd_quarters(e[2], e[3]));
+}
+#else
+// Lane L < 4 ends up with input 2L's sum, lane 4 + L with input 2L + 1's.
+constexpr int kHsumSource[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+
+PRECIS_KERNEL_INLINE __m256 hsum_lanes(const __m256* const* v) {
+  __m256 c[4];
+  // hsum's first level, element i + element i+4: two inputs' 4 partial sums per register.
+  for (int m = 0; m < 4; ++m)
+    c[m] = _mm256_add_ps(_mm256_permute2f128_ps(*v[2 * m], *v[2 * m + 1], 0x20),
+                         _mm256_permute2f128_ps(*v[2 * m], *v[2 * m + 1], 0x31));
+  // hsum's two hadds.
+  return _mm256_hadd_ps(_mm256_hadd_ps(c[0], c[1]), _mm256_hadd_ps(c[2], c[3]));
+}
+#endif
+#endif
+
 template <DType D>
 inline float scalar_at(const void* p, int64_t i) {
   if constexpr (D == DType::F32) return static_cast<const float*>(p)[i];
@@ -123,86 +170,152 @@ void matvec(const float* x, int K, const TensorView& w, int N, float* y) {
   });
 }
 
-// Batched path: each thread converts a tile of weight rows to f32 once, then reuses it for
-// every token, so conversion cost is amortised over the batch. 32 rows a tile: every token's
-// activations are read once per tile, from L3 once the batch outgrows L2 (512 tokens x 2048 f32
-// are 4 MiB), so taller tiles read them less often. tinyllama-shape F16 prefill, one thread,
-// Intel Xeon (Sapphire Rapids class), alternating runs: 8 rows 32.4-32.9 tok/s, 16 rows
-// 33.5-34.6, 24 rows 41.7, 32 rows 41.0-42.2, 64 rows 34.7-34.9 (its tile, 1.4 MiB for the
-// down projection, crowds L2); on two threads 63-65 -> 69-70. Running the k loop in passes of
-// 256-512 elements to keep the rows' slices in L1 (accumulators stored between passes, the same
-// bits) measured slower at every size (60-65 tok/s on two threads).
+#ifdef PRECIS_SIMD_AVX2
+// The batched path's register tile: kTileRows weight rows x kTileTokens tokens of accumulators,
+// each (row, token) one kLanes-lane accumulator along k, as dot_like_matvec sums. AVX-512: 24
+// accumulators and 4 weight vectors of the 32 zmm, so each weight load feeds 6 FMAs and each
+// activation load 4; AVX2: 8 accumulators and 4 weight vectors of the 16 ymm.
+constexpr int kTileRows = 4;
+constexpr int kTileTokens = kLanes == 16 ? 6 : 2;
+// Weight rows a thread converts to f32 at once (a panel), and the k elements of one pass.
+constexpr int kPanelRows = 32;
+constexpr int kPanelK = 256;
+constexpr int kTileGroups = kPanelRows / kTileRows;
+
+// One token group's accumulators against a panel's rows: [row group][row][token].
+using PanelAcc = Vec[kTileGroups][kTileRows][kTileTokens];
+
+// One pass over `width` elements of k for NT tokens: w holds one row group, each row `width`
+// floats, one after another; xs the tokens' activations, K apart.
+template <int NT>
+PRECIS_KERNEL_INLINE void tile_pass(const float* w, int width, const float* xs, size_t K,
+                                    Vec (&acc)[kTileRows][kTileTokens]) {
+  Vec a[kTileRows][NT];
+#pragma GCC unroll 4
+  for (int i = 0; i < kTileRows; ++i)
+#pragma GCC unroll 6
+    for (int j = 0; j < NT; ++j) a[i][j] = acc[i][j];
+  for (int k = 0; k < width; k += kLanes) {
+    Vec u[kTileRows];
+#pragma GCC unroll 4
+    for (int i = 0; i < kTileRows; ++i) u[i] = vec_load(w + static_cast<size_t>(i) * width + k);
+#pragma GCC unroll 6
+    for (int j = 0; j < NT; ++j) {
+      const Vec xv = vec_load(xs + j * K + k);
+#pragma GCC unroll 4
+      for (int i = 0; i < kTileRows; ++i) a[i][j] = vec_fma(u[i], xv, a[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < kTileRows; ++i)
+#pragma GCC unroll 6
+    for (int j = 0; j < NT; ++j) acc[i][j] = a[i][j];
+}
+
+// Every row group of a panel's pass against the token group: the pass's weights (32 rows x 256
+// elements, 32 KiB) stay in L1 (or close, in L2) for all of its row groups' and token groups'
+// turns.
+template <int NT>
+void panel_pass(const float* panel, int groups, int width, const float* xs, size_t K,
+                PanelAcc& acc) {
+  for (int g = 0; g < groups; ++g)
+    tile_pass<NT>(panel + static_cast<size_t>(g) * kTileRows * width, width, xs, K, acc[g]);
+}
+
+template <int... I>
+void panel_pass_for(int nt, std::integer_sequence<int, I...>, const float* panel, int groups,
+                    int width, const float* xs, size_t K, PanelAcc& acc) {
+  ((nt == I + 1 ? (panel_pass<I + 1>(panel, groups, width, xs, K, acc), true) : false) || ...);
+}
+
+// Batched path: each thread converts a panel of 32 weight rows to f32 once and reuses it for
+// every token, so conversion cost is amortised over the batch. The panel is stored pass by pass
+// (each pass's 32 x 256 weights contiguous), and the passes run inside each 6-token group with
+// the group's accumulators (12 KiB) kept in L1 between them: a pass's weights are read from L1
+// for every row group and token group, each activation vector from L2 once per panel. Rows K
+// apart instead would put a pass's 32 slices in the same few L1 sets (K = 2048: every 8 KiB),
+// which is why an earlier k-pass version measured slower than whole-row dots. Each (row, token)
+// still sums in matvec's exact order: lanes along k, their horizontal sum, the scalar tail.
 template <DType D>
 void matmul_batched(const float* x, int T, int K, const TensorView& w, int N, float* y) {
-  constexpr int kRows = 32;
-  const int tiles = (N + kRows - 1) / kRows;
+  const int tiles = (N + kPanelRows - 1) / kPanelRows;
+  const int kv = K / kLanes * kLanes;  // the elements the lanes take; the rest is the tail
   parallel_for(tiles, 1, [&](int begin, int end, int) {
-    thread_local std::vector<float> tile;
-    tile.resize(static_cast<size_t>(kRows) * K);
+    thread_local std::vector<float> panel;
+    panel.resize(static_cast<size_t>(kPanelRows) * K);
     for (int ti = begin; ti < end; ++ti) {
-      const int n0 = ti * kRows;
-      const int rows = std::min(kRows, N - n0);
-      for (int r = 0; r < rows; ++r) {
+      const int n0 = ti * kPanelRows;
+      const int rows = std::min(kPanelRows, N - n0);
+      const int groups = rows / kTileRows, rows4 = groups * kTileRows;
+      float* const tail = panel.data() + static_cast<size_t>(rows4) * kv;  // [K - kv][rows4]
+      for (int r = 0; r < rows4; ++r) {
         const void* wr = row_ptr<D>(w, n0 + r, K);
-        float* dst = tile.data() + static_cast<size_t>(r) * K;
-        if constexpr (D == DType::F32) {
-          std::memcpy(dst, wr, sizeof(float) * K);
-        } else {
-          int k = 0;
-#ifdef PRECIS_SIMD_AVX2
-          for (; k + kLanes <= K; k += kLanes) vec_store(dst + k, loadw<D>(wr, k));
-#endif
-          for (; k < K; ++k) dst[k] = scalar_at<D>(wr, k);
+        for (int k0 = 0; k0 < kv; k0 += kPanelK) {
+          const int width = std::min(kPanelK, kv - k0);
+          float* dst = panel.data() + static_cast<size_t>(k0) * rows4 + r * width;
+          for (int k = 0; k < width; k += kLanes) vec_store(dst + k, loadw<D>(wr, k0 + k));
         }
+        for (int k = kv; k < K; ++k)
+          tail[static_cast<size_t>(k - kv) * rows4 + r] = scalar_at<D>(wr, k);
       }
-      int t = 0;
-      const int rows4 = rows / 4 * 4;  // the rows the 4-row register tiles take
-#ifdef PRECIS_SIMD_AVX2
-      // 4 rows x kTok tokens: independent FMA chains keep the FMA units busy (8 of 16 registers
-      // for AVX2, 16 of 32 for AVX-512), and each (row, token) still sums in matvec's exact
-      // order.
-      constexpr int kTok = kLanes == 16 ? 4 : 2;
-      if (rows4 > 0) {
-        for (; t + kTok <= T; t += kTok) {
-          const float* xs = x + static_cast<size_t>(t) * K;
-          for (int r = 0; r < rows4; r += 4) {
-            const float* w0 = tile.data() + static_cast<size_t>(r) * K;
-            Vec acc[4][kTok];
-            for (auto& row_acc : acc)
+      if (groups > 0) {
+        for (int t0 = 0; t0 < T; t0 += kTileTokens) {
+          const int nt = std::min(kTileTokens, T - t0);
+          const float* xs = x + static_cast<size_t>(t0) * K;
+          alignas(64) PanelAcc acc;
+          for (int g = 0; g < groups; ++g)
+            for (auto& row_acc : acc[g])
               for (Vec& v : row_acc) v = vec_zero();
-            int k = 0;
-            for (; k + kLanes <= K; k += kLanes) {
-              Vec xv[kTok];
-              for (int j = 0; j < kTok; ++j) xv[j] = vec_load(xs + static_cast<size_t>(j) * K + k);
-              for (int i = 0; i < 4; ++i) {
-                const Vec u = vec_load(w0 + static_cast<size_t>(i) * K + k);
-                for (int j = 0; j < kTok; ++j) acc[i][j] = vec_fma(u, xv[j], acc[i][j]);
-              }
+          for (int k0 = 0; k0 < kv; k0 += kPanelK)
+            panel_pass_for(nt, std::make_integer_sequence<int, kTileTokens>{},
+                           panel.data() + static_cast<size_t>(k0) * rows4, groups,
+                           std::min(kPanelK, kv - k0), xs + k0, static_cast<size_t>(K), acc);
+          // Each token's sums, kLanes rows at a time: the transposing reduction puts row r0 + L's
+          // in lane L, the tail's FMAs run lane-wise (each lane exactly as the scalar tail), and
+          // one store writes kLanes outputs. The rows past the last kLanes-row block one by one.
+          const int rows_v = rows4 / kLanes * kLanes;
+          for (int j = 0; j < nt; ++j) {
+            const float* xj = xs + static_cast<size_t>(j) * K;
+            float* yj = y + static_cast<size_t>(t0 + j) * N + n0;
+            for (int r0 = 0; r0 < rows_v; r0 += kLanes) {
+              const Vec* v[kLanes];
+              for (int l = 0; l < kLanes; ++l)
+                v[kHsumSource[l]] = &acc[(r0 + l) / kTileRows][(r0 + l) % kTileRows][j];
+              Vec sum = hsum_lanes(v);
+              for (int k = kv; k < K; ++k)
+                sum = quant_impl::PRECIS_ISA_NS::vec_fmadd(
+                    xj[k], vec_load(tail + static_cast<size_t>(k - kv) * rows4 + r0), sum);
+              vec_store(yj + r0, sum);
             }
-            for (int i = 0; i < 4; ++i) {
-              const float* wi = w0 + static_cast<size_t>(i) * K;
-              for (int j = 0; j < kTok; ++j) {
-                const float* xj = xs + static_cast<size_t>(j) * K;
-                float sum = hsum(acc[i][j]);
-                for (int kk = k; kk < K; ++kk) sum = std::fma(wi[kk], xj[kk], sum);
-                y[static_cast<size_t>(t + j) * N + n0 + r + i] = sum;
-              }
+            for (int r = rows_v; r < rows4; ++r) {
+              float sum = hsum(acc[r / kTileRows][r % kTileRows][j]);
+              for (int k = kv; k < K; ++k)
+                sum = std::fma(tail[static_cast<size_t>(k - kv) * rows4 + r], xj[k], sum);
+              yj[r] = sum;
             }
           }
         }
       }
-#endif
-      // What the register tiles left: the last rows % 4 rows of the tokens they took, every row
-      // of the rest.
-      for (int tt = 0; tt < T; ++tt) {
-        const float* xt = x + static_cast<size_t>(tt) * K;
-        float* yt = y + static_cast<size_t>(tt) * N + n0;
-        for (int r = tt < t ? rows4 : 0; r < rows; ++r)
-          yt[r] = dot_like_matvec<DType::F32>(xt, tile.data() + static_cast<size_t>(r) * K, K);
-      }
+      // The last rows % 4 rows, straight from the weights (the same conversion, the same bits).
+      for (int t = 0; t < T; ++t)
+        for (int r = rows4; r < rows; ++r)
+          y[static_cast<size_t>(t) * N + n0 + r] =
+              dot_like_matvec<D>(x + static_cast<size_t>(t) * K, row_ptr<D>(w, n0 + r, K), K);
     }
   });
 }
+#else
+// The scalar variant: each (row, token) as matvec computes it.
+template <DType D>
+void matmul_batched(const float* x, int T, int K, const TensorView& w, int N, float* y) {
+  parallel_for(N, 16, [&](int begin, int end, int) {
+    for (int t = 0; t < T; ++t)
+      for (int n = begin; n < end; ++n)
+        y[static_cast<size_t>(t) * N + n] =
+            dot_like_matvec<D>(x + static_cast<size_t>(t) * K, row_ptr<D>(w, n, K), K);
+  });
+}
+#endif
 
 template <DType D>
 void matmul_typed(const float* x, int T, int K, const TensorView& w, int N, float* y) {
@@ -510,17 +623,8 @@ void axpy_rows(const float* a, const float* v, int rows, int n, float* y) {
   int i = 0;
 #ifdef PRECIS_SIMD_AVX2
   // As axpy_f16_rows (cpu_kv_kernels.cpp): y in registers across the rows, axpy's bits.
-  constexpr int kSpan = 4 * kLanes;
-  for (; i + kSpan <= n; i += kSpan) {
-    Vec acc[4];
-    for (int k = 0; k < 4; ++k) acc[k] = vec_load(y + i + k * kLanes);
-    for (int r = 0; r < rows; ++r) {
-      const float* vr = v + static_cast<size_t>(r) * n + i;
-      for (int k = 0; k < 4; ++k)
-        acc[k] = quant_impl::PRECIS_ISA_NS::vec_fmadd(a[r], vec_load(vr + k * kLanes), acc[k]);
-    }
-    for (int k = 0; k < 4; ++k) vec_store(y + i + k * kLanes, acc[k]);
-  }
+  i = quant_impl::PRECIS_ISA_NS::axpy_vectors_rows(
+      a, rows, n, y, [&](int r, int j) { return vec_load(v + static_cast<size_t>(r) * n + j); });
   if (i == n) return;
 #endif
   for (int r = 0; r < rows; ++r) axpy_one(a[r], v + static_cast<size_t>(r) * n + i, y + i, n - i);

@@ -151,18 +151,8 @@ void dot_f16_transposed(const float* q, int ldq, int M, const float* kt, int n, 
 void axpy_f16_rows(const float* a, const uint16_t* v, int rows, int n, float* y) {
   int i = 0;
 #ifdef PRECIS_SIMD_AVX2
-  // Four registers of y stay in registers across all the rows instead of a load and a store per
-  // row. Each element still takes y = fma(a[r], v[r][i], y) for r in order: axpy_f16's bits.
-  constexpr int kSpan = 4 * kLanesF;
-  for (; i + kSpan <= n; i += kSpan) {
-    VecF acc[4];
-    for (int k = 0; k < 4; ++k) acc[k] = vec_load(y + i + k * kLanesF);
-    for (int r = 0; r < rows; ++r) {
-      const uint16_t* vr = v + static_cast<size_t>(r) * n + i;
-      for (int k = 0; k < 4; ++k) acc[k] = vec_fmadd(a[r], load_lanes(vr + k * kLanesF), acc[k]);
-    }
-    for (int k = 0; k < 4; ++k) vec_store(y + i + k * kLanesF, acc[k]);
-  }
+  i = quant_impl::PRECIS_ISA_NS::axpy_vectors_rows(
+      a, rows, n, y, [&](int r, int j) { return load_lanes(v + static_cast<size_t>(r) * n + j); });
   if (i == n) return;
 #endif
   for (int r = 0; r < rows; ++r)

@@ -211,15 +211,17 @@ TEST_CASE("cpu isa: the several-token row kernels give each token the one-token 
 
 TEST_CASE("cpu isa: a token's matmul output is the same bits whatever the batch", "[cpu_isa]") {
   std::mt19937 rng(12);
-  const int max_t = 19;  // 19 tokens: two full 8-token tiles and a partial one
+  const int max_t = 19;  // 19 tokens: three full 6-token groups and one more (AVX2: 2-token)
   for (CpuIsa isa : available_cpu_isas()) {
     const KernelTable& kt = kernels_for(isa);
     for (GgmlType t : kAllTypes) {
       const int64_t block = ggml_type_info(t).block_elems;
       // Dense rows also long (68 vectors and a tail), and row counts around the batched path's
-      // 32-row tiles and their 4-row register tiles (37: a tile and 5 rows; 70: two and 6).
+      // 32-row tiles, their 4-row register tiles and the 16- (AVX2: 8-) row blocks its sums are
+      // reduced in (37: a tile and 5 rows; 70: two and 6; 45: a tile and 13, 12 of them in
+      // register tiles).
       for (const auto& [N, K] :
-           block == 1 ? std::vector<std::pair<int, int>>{{21, 77}, {37, 1100}, {70, 40}}
+           block == 1 ? std::vector<std::pair<int, int>>{{21, 77}, {37, 1100}, {70, 40}, {45, 300}}
                       : std::vector<std::pair<int, int>>{{21, 3 * block}}) {
         const Matrix m = random_matrix(t, N, K, rng);
         const auto x = normal_vector(static_cast<size_t>(max_t) * K, rng);
@@ -391,7 +393,9 @@ TEST_CASE("cpu isa: the attention row kernels equal one call per row, bit for bi
   std::mt19937 rng(13);
   for (CpuIsa isa : available_cpu_isas()) {
     const KernelTable& kt = kernels_for(isa);
-    for (int n : {8, 37, 64, 128}) {
+    // Widths around the kernels' spans: 4 vectors (64 floats on AVX-512, 32 on AVX2), fewer
+    // whole vectors (32, 48), a span and more (88: 64 + 16 + 8), tails (8, 37).
+    for (int n : {8, 32, 37, 48, 64, 88, 128}) {
       for (int rows : {1, 5, 16}) {
         INFO(cpu_isa_name(isa) << " n=" << n << " rows=" << rows);
         const auto q = normal_vector(n, rng), a = normal_vector(rows, rng);
