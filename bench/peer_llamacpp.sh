@@ -257,11 +257,11 @@ for row in "${rows[@]}"; do
   echo
   echo "== $label ($(basename "$file"), $(du -h "$file" | cut -f1), written by $writer); load $(load1)"
   l0=$(load1)
-  # Both engines map the file; a file that `precis quantize` has just written is still being
-  # written back and is not all in the page cache, and whichever engine runs first paid for that
-  # (2026-12-07, tinyllama F16 tg128: 22.7 tok/s on a fresh file, 28.0-28.6 on later runs, with
-  # llama.cpp 28.2-28.5 alternating). Flush and read it once so both start from the same cache.
-  sync
+  # Both engines map the file. The first to run on a file that `precis quantize` had just written
+  # was slow (2026-12-07, tinyllama F16 tg128: 22.7 tok/s, then 28.0-28.6 on later runs, with
+  # llama.cpp 28.2-28.5 alternating), most likely from its pages still being written back. Flush
+  # and read the file once so both engines start from the same, settled page cache.
+  sync "$file"
   cat "$file" >/dev/null
 
   t=$(now)
