@@ -61,6 +61,7 @@ struct Args {
   std::vector<std::string> methods{"full", "stat", "lm", "first", "random"};
   int limit = 100;
   int max_tokens = 12;
+  double context_rate_spread = precis::CompressOptions{}.context_rate_spread;
   std::vector<std::pair<std::string, std::string>> external;  // NAME, FILE
 };
 
@@ -72,7 +73,7 @@ struct Args {
       "                [--arithmetic FILE] [--arithmetic-limit N] [--arithmetic-max-tokens N]\n"
       "                [--plan-placement before_question|system|answer_prefix]\n"
       "                [--show] [--prefix-caching] [--activations int8|f32]\n"
-      "                [--external NAME=FILE.jsonl ...]\n"
+      "                [--context-rate-spread S] [--external NAME=FILE.jsonl ...]\n"
       "  --model       default: the default model (SmolLM2-135M-Instruct when fetched)\n"
       "  --data        question set (default data/eval/qa_lookup.jsonl); --limit 0 with\n"
       "                --methods none skips it\n"
@@ -84,6 +85,8 @@ struct Args {
       "                is timed cold; truncation shares the full prompt's first tokens)\n"
       "  --activations  what quantized weights meet: f32 (default) or int8 "
       "(model.int8_activations)\n"
+      "  --context-rate-spread  stat@R and lm@R: compress.context_rate_spread (default 0.3;\n"
+      "                better-ranked contexts keep more of their tokens; 0: all alike)\n"
       "  --external    documents compressed by another tool (bench/peer_llmlingua.sh), asked\n"
       "                and scored as row NAME; FILE has a JSON object per line with id,\n"
       "                compressed_documents, seconds (its compression time), and optionally\n"
@@ -137,6 +140,8 @@ Args parse(int argc, char** argv) {
       a.arithmetic_max_tokens = std::max(1, std::atoi(v.c_str()));
     else if (k == "--max-tokens")
       a.max_tokens = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--context-rate-spread")
+      a.context_rate_spread = std::atof(v.c_str());
     else if (k == "--methods")
       a.methods = split(v);
     else if (k == "--external") {
@@ -276,6 +281,7 @@ precis::PipelineConfig config(const std::string& model, const std::string& score
   c.model.int8_activations = args.int8_activations;
   c.model.kv_cache_mb = 256;
   c.compress.scorer = precis::parse_scorer_kind(scorer).value();  // "stat" or "lm"
+  c.compress.context_rate_spread = args.context_rate_spread;
   c.plan_enabled = false;
   c.generate.max_tokens = max_tokens;
   c.generate.temperature = 0;

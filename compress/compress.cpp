@@ -2,6 +2,7 @@
 // question), tokenise and group into units, mark protected units, drop whole contexts (coarse
 // level), choose units segment by segment (fine level), then re-tokenise the output and fit it
 // to the budget.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -34,6 +35,9 @@ void CompressOptions::validate() const {
                                 std::to_string(static_cast<int>(scorer)));
   if (!(context_level_slack >= 0.0 && std::isfinite(context_level_slack)))
     throw std::invalid_argument("context_level_slack: must be a finite number >= 0");
+  if (!(context_rate_spread >= 0.0 && context_rate_spread <= 1.0))
+    throw std::invalid_argument("context_rate_spread: must be in [0, 1], got " +
+                                std::to_string(context_rate_spread));
   if (keep_open.empty() != keep_close.empty())
     throw std::invalid_argument(keep_open.empty() ? "keep_open: empty while keep_close is set"
                                                   : "keep_close: empty while keep_open is set");
@@ -136,6 +140,27 @@ bool overlaps(const ByteRange& r, const Section& s) {
   return r.begin < s.end && s.begin < r.end;
 }
 
+// Per unit, the keep-rate shift of its context by rank among the contexts still in play
+// (LongLLMLingua's dynamic compression ratio): the best-ranked gets +spread, the worst -spread,
+// the ones between linearly, ties in prompt order; units outside contexts get none.
+std::vector<double> context_rate_shifts(const std::vector<double>& score,
+                                        const std::vector<int>& contexts,
+                                        const std::vector<char>& section_dropped,
+                                        const std::vector<int>& section_of, double spread) {
+  std::vector<int> ranked;  // indices into contexts, best first
+  for (size_t i = 0; i < contexts.size(); ++i)
+    if (!section_dropped[contexts[i]]) ranked.push_back(static_cast<int>(i));
+  std::stable_sort(ranked.begin(), ranked.end(), [&](int a, int b) { return score[a] > score[b]; });
+  std::vector<double> section_shift(section_dropped.size(), 0.0);
+  const size_t n = ranked.size();
+  for (size_t r = 0; n > 1 && r < n; ++r)
+    section_shift[contexts[ranked[r]]] =
+        spread * (1.0 - 2.0 * static_cast<double>(r) / static_cast<double>(n - 1));
+  std::vector<double> shift(section_of.size());
+  for (size_t u = 0; u < section_of.size(); ++u) shift[u] = section_shift[section_of[u]];
+  return shift;
+}
+
 void check_lm_tokenizer(const engine::Tokenizer& tokenizer, TokenLogprobModel& engine) {
   const engine::Tokenizer& own = engine.tokenizer();
   bool same = own.vocab_size() == tokenizer.vocab_size();
@@ -197,7 +222,9 @@ CompressResult compress_detailed(const std::string& prompt, const CompressOption
     if (layout.sections[s].kind == SectionKind::Context) contexts.push_back(static_cast<int>(s));
   d.contexts = static_cast<int>(contexts.size());
   std::vector<char> section_dropped(layout.sections.size(), 0);
-  if (contexts.size() > 1 && options.context_level_slack > 0.0) {
+  const bool drop_contexts = options.context_level_slack > 0.0;
+  const bool spread_rates = options.context_rate_spread > 0.0;
+  if (contexts.size() > 1 && (drop_contexts || spread_rates)) {
     std::vector<int> section_tokens(layout.sections.size(), 0);
     for (size_t u = 0; u < units.size(); ++u) section_tokens[section_of[u]] += units[u].tokens();
     int fixed = 0;
@@ -233,12 +260,18 @@ CompressResult compress_detailed(const std::string& prompt, const CompressOption
       d.context_scores = rank_contexts_stat(ctx_text, options.question);
     }
     const double budget = target - fixed;
-    for (int i : choose_dropped_contexts(d.context_scores, ctx_tokens, droppable,
-                                         budget * (1.0 + options.context_level_slack), budget)) {
-      d.dropped_contexts.push_back(i);
-      section_dropped[contexts[i]] = 1;
-    }
+    if (drop_contexts)
+      for (int i : choose_dropped_contexts(d.context_scores, ctx_tokens, droppable,
+                                           budget * (1.0 + options.context_level_slack), budget)) {
+        d.dropped_contexts.push_back(i);
+        section_dropped[contexts[i]] = 1;
+      }
   }
+  const std::vector<double> rate_shift =
+      spread_rates && !d.context_scores.empty()
+          ? context_rate_shifts(d.context_scores, contexts, section_dropped, section_of,
+                                options.context_rate_spread)
+          : std::vector<double>{};
   std::vector<int> order;
   for (size_t u = 0; u < units.size(); ++u)
     if (!section_dropped[section_of[u]]) order.push_back(static_cast<int>(u));
@@ -255,12 +288,24 @@ CompressResult compress_detailed(const std::string& prompt, const CompressOption
     // Fine level.
     std::unique_ptr<Scorer> scorer = make_scorer(options.scorer, engine);
     const FineSelection sel = select_units(*scorer, tt, units, order, is_protected, target,
-                                           options.iterative_size, options.question);
+                                           options.iterative_size, options.question, rate_shift);
     if (auto* lm = dynamic_cast<LmScorer*>(scorer.get())) d.segments = lm->traces();
     fitted = fit_to_target(tokenizer, tt, units, order, is_protected, sel.score, sel.kept, target);
     if (std::abs(fitted.tokens - target) > tolerance)
       r.note = "could not land within 5% of the target of " + std::to_string(target) +
                " tokens: got " + std::to_string(fitted.tokens);
+  }
+
+  std::vector<int> context_index(layout.sections.size(), -1);
+  for (size_t i = 0; i < contexts.size(); ++i) context_index[contexts[i]] = static_cast<int>(i);
+  d.context_droppable_tokens.assign(contexts.size(), 0);
+  d.context_kept_tokens.assign(contexts.size(), 0);
+  for (size_t u = 0; u < units.size(); ++u) {
+    const size_t sec = static_cast<size_t>(section_of[u]);
+    const int c = sec < context_index.size() ? context_index[sec] : -1;
+    if (c < 0 || is_protected[u]) continue;
+    d.context_droppable_tokens[c] += units[u].tokens();
+    if (fitted.kept[u]) d.context_kept_tokens[c] += units[u].tokens();
   }
 
   r.text = std::move(fitted.text);

@@ -13,6 +13,9 @@ struct CompressDetail {
   int contexts = 0;                    // contexts the prompt was split into
   std::vector<double> context_scores;  // coarse ranking (empty when it did not run)
   std::vector<int> dropped_contexts;   // indices of the contexts dropped whole
+  // Per context, in prompt order: its droppable (unprotected) tokens, and how many of them the
+  // output keeps.
+  std::vector<int> context_droppable_tokens, context_kept_tokens;
   int protected_tokens = 0;            // tokens of the protected-only text
   int target_tokens = 0;               // the budget, in tokens
   std::vector<SegmentTrace> segments;  // lm scorer: every scoring call of the fine level

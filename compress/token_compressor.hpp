@@ -18,10 +18,13 @@ struct FineSelection {
 
 // `order`: the units in play (ascending; units of contexts dropped at the coarse level are left
 // out). `target_tokens`: what all kept units should add up to, protected ones included.
+// `rate_shift` (per unit, or empty for none): added to each unit's keep rate, in [-1, 1]; the
+// common base rate is solved so that the rates still add up to the budget.
 FineSelection select_units(Scorer& scorer, const TokenizedText& text,
                            const std::vector<Unit>& units, const std::vector<int>& order,
                            const std::vector<char>& is_protected, int target_tokens,
-                           int iterative_size, std::string_view question);
+                           int iterative_size, std::string_view question,
+                           const std::vector<double>& rate_shift = {});
 
 // Adds candidates (best first) until their tokens reach `goal`; a unit that overshoots is
 // taken only when that lands closer to the goal than stopping short. Returns the tokens taken.

@@ -51,6 +51,7 @@ void read_compress(JsonReader r, bool& enabled, CompressOptions& c) {
   if (auto v = r.boolean("keep_structure")) c.keep_structure = *v;
   if (auto v = r.integer("iterative_size", 1, 1 << 20)) c.iterative_size = static_cast<int>(*v);
   if (auto v = r.number("context_level_slack", 0, 10)) c.context_level_slack = *v;
+  if (auto v = r.number("context_rate_spread", 0, 1)) c.context_rate_spread = *v;
   if (auto v = r.string("instruction")) c.instruction = *v;
   r.finish();
 }

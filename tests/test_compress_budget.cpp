@@ -1,5 +1,6 @@
 // The budget: whatever the rate and prompt length, the compressed prompt's own token count lands
 // within 5% of the target; the edge cases give a sensible result or a clear error.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -212,4 +213,59 @@ TEST_CASE("validate() names the bad field") {
   lm.rate = 0.5;
   lm.scorer = ScorerKind::lm;
   CHECK_THROWS_WITH(compress("some text", lm, corpus_tokenizer()), Catch::Contains("lm"));
+}
+
+TEST_CASE("context_rate_spread: better-ranked contexts keep more, the total still on budget") {
+  const auto& tok = corpus_tokenizer();
+  const std::string prompt = corpus_prompt(tok, 1500, 600, 3);
+  CompressOptions o;
+  o.rate = 0.4;
+  o.context_level_slack = 0.0;  // every context stays in play
+  o.question = "Who went up to the mountain, and what did the LORD say unto Moses?";
+  o.context_rate_spread = 0.0;
+  precis::compression::CompressDetail flat, spread;
+  const auto r0 = precis::compression::compress_detailed(prompt, o, tok, nullptr, &flat);
+  o.context_rate_spread = 0.3;
+  const auto r1 = precis::compression::compress_detailed(prompt, o, tok, nullptr, &spread);
+  REQUIRE(spread.contexts > 5);
+  REQUIRE(spread.context_scores.size() == static_cast<size_t>(spread.contexts));
+  CHECK(flat.context_scores.empty());  // no ranking is run when nothing uses it
+  CHECK(within_5_percent(r0.compressed_tokens, flat.target_tokens));
+  CHECK(within_5_percent(r1.compressed_tokens, spread.target_tokens));
+
+  // Kept share of each context's droppable tokens: flat, every context near the common rate;
+  // spread, ordered by rank, the best about 0.6 more than the worst (+0.3 and -0.3 around it).
+  auto share = [](const precis::compression::CompressDetail& d, int c) {
+    return static_cast<double>(d.context_kept_tokens[c]) / d.context_droppable_tokens[c];
+  };
+  int best = 0, worst = 0;
+  for (int c = 0; c < spread.contexts; ++c) {
+    if (spread.context_scores[c] > spread.context_scores[best]) best = c;
+    if (spread.context_scores[c] < spread.context_scores[worst]) worst = c;
+  }
+  INFO("best " << best << " share " << share(spread, best) << ", worst " << worst << " share "
+               << share(spread, worst) << "; flat " << share(flat, best) << ", "
+               << share(flat, worst));
+  CHECK(share(spread, best) - share(spread, worst) > 0.45);
+  CHECK(std::abs(share(flat, best) - share(flat, worst)) < 0.15);
+  // Every context's kept share rises with its rank (up to a unit's rounding).
+  std::vector<int> ranked(spread.contexts);
+  for (int c = 0; c < spread.contexts; ++c) ranked[c] = c;
+  std::stable_sort(ranked.begin(), ranked.end(), [&](int a, int b) {
+    return spread.context_scores[a] > spread.context_scores[b];
+  });
+  for (size_t i = 1; i < ranked.size(); ++i) {
+    INFO("rank " << i << ": context " << ranked[i] << " share " << share(spread, ranked[i])
+                 << " after " << share(spread, ranked[i - 1]));
+    CHECK(share(spread, ranked[i]) <= share(spread, ranked[i - 1]) + 0.1);
+  }
+}
+
+TEST_CASE("context_rate_spread outside [0, 1] is an error naming it") {
+  for (double bad : {-0.1, 1.5, std::nan("")}) {
+    CompressOptions o;
+    o.rate = 0.5;
+    o.context_rate_spread = bad;
+    CHECK_THROWS_WITH(o.validate(), Catch::StartsWith("context_rate_spread"));
+  }
 }

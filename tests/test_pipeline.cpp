@@ -97,6 +97,10 @@ TEST_CASE("bad configs fail with the JSON path of the field") {
   CHECK_THAT(config_error(with("compress", {{"rate", 0}})), Catch::StartsWith("/compress/rate:"));
   CHECK_THAT(config_error(with("compress", {{"rate", "half"}})),
              Catch::StartsWith("/compress/rate: expected a number"));
+  CHECK_THAT(config_error(with("compress", {{"context_rate_spread", 1.5}})),
+             Catch::StartsWith("/compress/context_rate_spread: must be in [0, 1]"));
+  CHECK(PipelineConfig::from_json(with("compress", {{"context_rate_spread", 0.3}}))
+            .compress.context_rate_spread == 0.3);
   CHECK_THAT(config_error(with("compress", {{"ratee", 0.5}})),
              Catch::StartsWith("/compress/ratee: unknown key"));
   CHECK_THAT(config_error(with("plan", {{"budget_tokens", -5}})),

@@ -67,6 +67,11 @@ int cmd_compress(const Args& args) {
       "keep code fences, JSON keys and brackets so structured text still parses")(
       "iterative-size", po::value(&opt.iterative_size)->default_value(opt.iterative_size),
       "tokens per segment of the fine level")(
+      "context-rate-spread",
+      po::value(&opt.context_rate_spread)->default_value(opt.context_rate_spread),
+      "in [0, 1]: the best-ranked context keeps this much more of its tokens than --rate, the "
+      "worst this much less, linearly by rank (LLMLingua's dynamic_context_compression_ratio); "
+      "the total still meets the budget")(
       "json", po::bool_switch(&json),
       "print {text, original_tokens, compressed_tokens, ratio, seconds, note, kept, pieces}");
   add_device_flags(desc, device);
