@@ -3,12 +3,16 @@
 # llama.cpp's llama-bench, on the same GGUF files, on the same machine, in the same run, with the
 # same thread count (2 by default). Figures only: nothing here passes or fails on speed.
 #
-#   bash bench/peer_llamacpp.sh [--quick] [--threads N] [--reps N] [--build-only]
+#   bash bench/peer_llamacpp.sh [--quick] [--threads N] [--reps N] [--rounds N] [--build-only]
 #
 #   --quick       skip the tinyllama-shape (1.1B parameter) rows; keep the default model and the
 #                 small precis-written models
 #   --threads N   threads for both engines (default 2): PRECIS_THREADS (and OMP_NUM_THREADS) for precis, -t for llama.cpp
 #   --reps N      timed repetitions per test on both sides (default 2; llama-bench -r)
+#   --rounds N    rounds per file of precis int8 and llama-bench, alternating which goes first
+#                 (default 2): this machine's memory bandwidth drifts by a third over minutes, so
+#                 a decode ratio is only worth quoting when both sides ran side by side more than
+#                 once; the table gives each round's ratio and the means
 #   --build-only  fetch and build llama-bench, then stop
 #
 # Environment: PRECIS_BUILD (default build) names precis's build directory; it must hold
@@ -44,7 +48,8 @@
 # llama-bench tg128 decodes 128 tokens one at a time from an (almost) empty context; engine_bench
 # --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 decodes 128 tokens after a 1-token
 # prompt and reports the decode steps only. Both sides: one untimed warm-up, then the mean of
-# --reps timed runs.
+# --reps timed runs. precis f32 and the portable build run once per file (before round 1); the
+# int8 and llama.cpp columns are means over the rounds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -52,14 +57,16 @@ root=$PWD
 quick=0
 threads=2
 reps=2
+rounds=2
 build_only=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
     --threads) threads=${2:?--threads needs a value}; shift ;;
     --reps) reps=${2:?--reps needs a value}; shift ;;
+    --rounds) rounds=${2:?--rounds needs a value}; shift ;;
     --build-only) build_only=1 ;;
-    -h|--help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,53p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "peer_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -251,6 +258,34 @@ results=$peer/results.tsv
 logs=$peer/logs
 rm -rf "$logs"
 mkdir -p "$logs"
+# One engine_bench run on $file: $1 the binary, $2 activations, $3 the log.
+run_precis() {
+  OMP_NUM_THREADS=$threads PRECIS_THREADS=$threads "$1" --model "$file" --device cpu \
+      --prompt-tokens "$pp" --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 \
+      --repeats "$reps" --activations "$2" >"$3" 2>&1
+}
+show_precis() {  # $1 the label, $2 the log, $3 the exit status
+  sed "s/^/  $1: /" "$2" | grep -E "model |threads|prefill|  $1: 1 " || true
+  [[ $3 = 0 ]] || { echo "  $1: engine_bench failed (exit $3):"; tail -5 "$2" | sed 's/^/    /'; }
+}
+run_llama() {  # llama-bench on $file; $1 the round (its logs); loaded=no when it fails
+  "$lbench" -m "$file" -t "$threads" -p "$pp" -n 128 -r "$reps" -o json ${LLAMA_BENCH_ARGS:-} \
+      >"$logs/$base.llama.r$1.json" 2>"$logs/$base.llama.r$1.err"
+  local lrc=$?
+  if [[ $lrc = 0 ]]; then
+    python3 - "$logs/$base.llama.r$1.json" <<'PY' || true
+import json, sys
+for r in json.load(open(sys.argv[1])):
+  test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
+  print(f"  llama.cpp: {test} {r['avg_ts']:.1f} tok/s")
+PY
+  else
+    loaded=no
+    echo "  llama.cpp: llama-bench failed (exit $lrc):"
+    grep -iE 'error|failed|invalid|wrong' "$logs/$base.llama.r$1.err" | tail -5 | sed 's/^/    /'
+  fi
+}
+
 for row in "${rows[@]}"; do
   IFS='|' read -r label file writer pp <<<"$row"
   base=$(basename "$file" .gguf)
@@ -265,43 +300,29 @@ for row in "${rows[@]}"; do
   cat "$file" >/dev/null
 
   t=$(now)
-  for act in f32 int8; do
-    OMP_NUM_THREADS=$threads PRECIS_THREADS=$threads "$ebench" --model "$file" --device cpu \
-        --prompt-tokens "$pp" --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 \
-        --repeats "$reps" --activations "$act" >"$logs/$base.precis-$act.txt" 2>&1
-    prc=$?
-    sed "s/^/  precis $act: /" "$logs/$base.precis-$act.txt" |
-        grep -E 'model |threads|prefill|  precis [a-z0-9]+: 1 ' || true
-    [[ $prc = 0 ]] || { echo "  precis $act: engine_bench failed (exit $prc):"
-                        tail -5 "$logs/$base.precis-$act.txt" | sed 's/^/    /'; }
-  done
+  run_precis "$ebench" f32 "$logs/$base.precis-f32.txt"
+  show_precis "precis f32" "$logs/$base.precis-f32.txt" $?
   : >"$logs/$base.portable-int8.txt"
   if [[ -n "$pbench" ]]; then
-    OMP_NUM_THREADS=$threads PRECIS_THREADS=$threads "$pbench" --model "$file" --device cpu \
-        --prompt-tokens "$pp" --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 \
-        --repeats "$reps" --activations int8 >"$logs/$base.portable-int8.txt" 2>&1 ||
-      echo "  precis portable int8: engine_bench failed (see $logs/$base.portable-int8.txt)"
-    grep -E 'prefill|^1 ' "$logs/$base.portable-int8.txt" | sed 's/^/  precis portable int8: /' || true
+    run_precis "$pbench" int8 "$logs/$base.portable-int8.txt"
+    show_precis "precis portable int8" "$logs/$base.portable-int8.txt" $?
   fi
-  tp=$(since "$t")
-
-  t=$(now)
-  "$lbench" -m "$file" -t "$threads" -p "$pp" -n 128 -r "$reps" -o json ${LLAMA_BENCH_ARGS:-} \
-      >"$logs/$base.llama.json" 2>"$logs/$base.llama.err"
-  lrc=$?
-  tl_s=$(since "$t")
-  if [[ $lrc = 0 ]]; then loaded=yes; else
-    loaded=no
-    echo "  llama.cpp: llama-bench failed (exit $lrc):"
-    grep -iE 'error|failed|invalid|wrong' "$logs/$base.llama.err" | tail -5 | sed 's/^/    /'
-  fi
-  echo "  took: precis $tp s, llama.cpp $tl_s s; llama-bench ran the file: $loaded"
+  loaded=yes
+  for ((round = 1; round <= rounds; ++round)); do
+    echo "  round $round of $rounds ($( ((round % 2)) && echo "precis first" || echo "llama.cpp first"))"
+    ((round % 2)) || run_llama "$round"
+    run_precis "$ebench" int8 "$logs/$base.precis-int8.r$round.txt"
+    show_precis "precis int8" "$logs/$base.precis-int8.r$round.txt" $?
+    ((round % 2)) && run_llama "$round"
+  done
+  echo "  took: $(since "$t") s; llama-bench ran the file: $loaded"
   l1=$(load1)
-  python3 - "$label" "$file" "$writer" "$logs/$base.precis-f32.txt" "$logs/$base.precis-int8.txt" \
-      "$logs/$base.llama.json" "$loaded" "$l0" "$l1" "$pp" "$logs/$base.portable-int8.txt" \
+  python3 - "$label" "$file" "$writer" "$logs/$base.precis-f32.txt" "$logs/$base.precis-int8" \
+      "$logs/$base.llama" "$loaded" "$l0" "$l1" "$pp" "$logs/$base.portable-int8.txt" "$rounds" \
       >>"$results" <<'PY'
 import json, re, sys
-label, file, writer, pf32, pint8, ljson, loaded, l0, l1, npp, pport = sys.argv[1:]
+label, file, writer, pf32, pint8, ljson, loaded, l0, l1, npp, pport, rounds = sys.argv[1:]
+rounds = int(rounds)
 ptest = f"pp{npp}"
 def figures(path):
     text = open(path, errors="replace").read()
@@ -311,25 +332,36 @@ def figures(path):
     return {ptest: float(pp.group(1)) if pp else None,
             "tg128": float(tg.group(1)) if tg else None}, dt
 ours, dt = figures(pf32)
-ours8, _ = figures(pint8)
 port, _ = figures(pport)
-theirs, spread, ltype = {}, {}, ""
+ours8_rounds = [figures(f"{pint8}.r{i}.txt")[0] for i in range(1, rounds + 1)]
+theirs_rounds, ltype = [], ""
 if loaded == "yes":
-    try:
-        for r in json.load(open(ljson)):
-            test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
-            theirs[test] = float(r["avg_ts"])
-            spread[test] = float(r.get("stddev_ts", 0))
-            ltype = r.get("model_type", "")
-    except Exception as e:  # noqa: BLE001
-        print(f"# could not parse {ljson}: {e}", file=sys.stderr)
+    for i in range(1, rounds + 1):
+        got = {}
+        try:
+            for r in json.load(open(f"{ljson}.r{i}.json")):
+                test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
+                got[test] = float(r["avg_ts"])
+                ltype = r.get("model_type", "")
+        except Exception as e:  # noqa: BLE001
+            print(f"# could not parse {ljson}.r{i}.json: {e}", file=sys.stderr)
+        theirs_rounds.append(got)
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+def by_round(test):  # each round's int8 / llama.cpp ratio, side by side
+    out = []
+    for o, t in zip(ours8_rounds, theirs_rounds):
+        out.append(f"{o[test] / t[test]:.2f}" if o.get(test) and t.get(test) else "-")
+    return "/".join(out)
+ours8 = {t: mean([o[t] for o in ours8_rounds]) for t in (ptest, "tg128")}
+theirs = {t: mean([r.get(t) for r in theirs_rounds]) for t in (ptest, "tg128")}
 m = re.search(r"\.(q8_0|q4_0|q4_1|f16|f32)\.gguf$", file, re.I) or re.search(r"\.(Q\w+)\.gguf$", file)
 ty = m.group(1).upper() if m else (dt.group(1) if dt else "?")
 fmt = lambda v: "" if v is None else f"{v:.1f}"
 for test in (ptest, "tg128"):
-    print("\t".join([label, ty, test, fmt(ours[test]), fmt(ours8[test]),
-                     "" if test not in theirs else f"{theirs[test]:.1f}", writer, loaded,
-                     f"{l0}/{l1}", ltype, f"{spread.get(test, 0):.1f}", fmt(port[test])]))
+    print("\t".join([label, ty, test, fmt(ours[test]), fmt(ours8[test]), fmt(theirs[test]),
+                     writer, loaded, f"{l0}/{l1}", ltype, by_round(test), fmt(port[test])]))
 PY
 done
 
@@ -341,28 +373,26 @@ python3 - "$results" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 portable = any(r[11] for r in rows)
-print("| model | type | test | precis f32 tok/s | precis int8 tok/s | llama.cpp tok/s (± sd) "
-      "| f32 ÷ llama.cpp | int8 ÷ llama.cpp |"
+print("| model | type | test | precis f32 tok/s | precis int8 tok/s | llama.cpp tok/s "
+      "| f32 ÷ llama.cpp | int8 ÷ llama.cpp | int8 ÷ llama.cpp by round |"
       + (" portable int8 tok/s | portable ÷ native int8 |" if portable else "")
       + " load 1m (before/after) |")
-print("|---|---|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if portable else "") + "---|")
-for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, sd, port in rows:
+print("|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if portable else "") + "---|")
+for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, rounds, port in rows:
     ratio = lambda a: f"{float(a) / float(theirs):.2f}" if a and theirs else "-"
     r32, r8 = ratio(ours), ratio(ours8)
     if loaded != "yes":
         theirs = "llama-bench failed"
-    elif theirs:
-        theirs = f"{theirs} ± {sd}"
     pcols = ""
     if portable:
         pr = f"{float(port) / float(ours8):.2f}" if port and ours8 else "-"
         pcols = f" {port or 'failed'} | {pr} |"
     print(f"| {label} | {ty} | {test} | {ours or 'failed'} | {ours8 or 'failed'} | "
-          f"{theirs or '-'} | {r32} | {r8} |{pcols} {load} |")
+          f"{theirs or '-'} | {r32} | {r8} | {rounds} |{pcols} {load} |")
 print()
 print("GGUF files written by `precis quantize`, loaded by llama.cpp's llama-bench:")
 seen = set()
-for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, sd, port in rows:
+for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, rounds, port in rows:
     if writer != "precis quantize" or (label, ty) in seen:
         continue
     seen.add((label, ty))
@@ -371,5 +401,5 @@ for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, sd, port 
 PY
 echo
 echo "ppN: one N-token prompt (logits of its last position); tg128: 128 tokens decoded one at a time from a near-empty context."
-echo "Each figure is the mean of $reps timed runs after a warm-up. The machine is shared: load at end: $(uptime)"
+echo "Each figure is the mean of $reps timed runs after a warm-up; int8 and llama.cpp: the mean over $rounds rounds, alternating which ran first. The machine is shared: load at end: $(uptime)"
 echo "Raw outputs: $logs. Whole run: $(since "$t_script") s."
