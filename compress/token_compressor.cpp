@@ -66,7 +66,6 @@ FineSelection select_units(Scorer& scorer, const TokenizedText& text,
   // them (better-ranked contexts keep more) the rates still add up to the budget. Units of one
   // rate form a class, and each class's running kept count tracks its own rate, so a segment
   // spanning two contexts keeps each at its rate; with no shifts there is one class.
-  std::vector<double> rate(units.size(), 0.0);
   std::vector<int> rate_class(units.size(), 0);
   std::vector<double> class_rate;
   if (droppable_tokens > 0) {
@@ -76,10 +75,10 @@ FineSelection select_units(Scorer& scorer, const TokenizedText& text,
                                 : goal_tokens / static_cast<double>(droppable_tokens);
     for (int u : order) {
       if (is_protected[u]) continue;
-      rate[u] = clamp01(base + (shifted ? rate_shift[u] : 0.0));
-      auto it = std::find(class_rate.begin(), class_rate.end(), rate[u]);
+      const double rate = clamp01(base + (shifted ? rate_shift[u] : 0.0));
+      auto it = std::find(class_rate.begin(), class_rate.end(), rate);
       rate_class[u] = static_cast<int>(it - class_rate.begin());
-      if (it == class_rate.end()) class_rate.push_back(rate[u]);
+      if (it == class_rate.end()) class_rate.push_back(rate);
     }
   }
   std::vector<long> seen_droppable(class_rate.size(), 0), kept_droppable(class_rate.size(), 0);
