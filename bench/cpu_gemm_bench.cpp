@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.hpp"
 #include "engine/cpu_isa.hpp"
 #include "engine/interleaved_quant.hpp"
 #include "engine/kernel_table.hpp"
@@ -19,19 +20,8 @@
 
 using namespace precis::engine;
 
-namespace {
-
-int arg(int argc, char** argv, const char* name, int fallback) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
-  return fallback;
-}
-
-double seconds_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
+using precis::bench::int_arg;
+using precis::bench::seconds_now;
 
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
@@ -39,8 +29,8 @@ int main(int argc, char** argv) {
       std::puts("usage: cpu_gemm_bench [--n 2048] [--k 2048] [--tokens 512] [--repeats 3]");
       return 0;
     }
-  const int N = arg(argc, argv, "--n", 2048), K = arg(argc, argv, "--k", 2048);
-  const int T = arg(argc, argv, "--tokens", 512), repeats = arg(argc, argv, "--repeats", 3);
+  const int N = int_arg(argc, argv, "--n", 2048), K = int_arg(argc, argv, "--k", 2048);
+  const int T = int_arg(argc, argv, "--tokens", 512), repeats = int_arg(argc, argv, "--repeats", 3);
   if (N <= 0 || N % kInterleaveRows || K <= 0 || K % 256 || T <= 0 || repeats <= 0) {
     std::fprintf(stderr, "cpu_gemm_bench: --n must be a multiple of 16, --k of 256, all > 0\n");
     return 2;

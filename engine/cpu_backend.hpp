@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/aligned_allocator.hpp"
 #include "engine/backend.hpp"
 #include "engine/cpu_kernels.hpp"
 #include "engine/interleaved_quant.hpp"
@@ -67,8 +68,9 @@ class CpuBackend final : public Backend {
   std::vector<uint16_t> k_half_, v_half_;  // f16 cache (empty when f32)
   std::vector<double> rope_inv_freq_;
   std::vector<float> rope_cs_;  // forward(): each row's rotary cos and sin
-  // Activations, reused across calls.
-  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, tmp_;
+  // Activations, reused across calls; cache-line aligned so the kernels' vector loads from them
+  // (rows of K floats, K a multiple of 16 in every real model) each stay within one line.
+  AlignedFloats x_, xn_, q_, k_, v_, attn_, gate_, up_, tmp_;
 };
 
 }  // namespace precis::engine

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/aligned_allocator.hpp"
 #include "engine/cpu_isa.hpp"
 #include "engine/cpu_kv_kernels.hpp"
 #include "engine/dtype.hpp"
@@ -209,9 +210,24 @@ TEST_CASE("cpu isa: the several-token row kernels give each token the one-token 
   }
 }
 
+TEST_CASE("cpu isa: the kernels' aligned buffers start on a cache line whatever their size",
+          "[cpu_isa]") {
+  // Sizes below and above glibc's mmap threshold (128 KiB), whose chunks are 16-byte aligned.
+  for (size_t n : {size_t{1}, size_t{17}, size_t{4096}, size_t{1} << 16, size_t{3} << 20}) {
+    AlignedFloats v(n, 1.f);
+    CHECK(reinterpret_cast<uintptr_t>(v.data()) % kCacheLine == 0);
+    v.resize(n * 2 + 5, 2.f);  // reallocation keeps the alignment and the contents
+    CHECK(reinterpret_cast<uintptr_t>(v.data()) % kCacheLine == 0);
+    CHECK(v[n - 1] == 1.f);
+    CHECK(v.back() == 2.f);
+  }
+}
+
 TEST_CASE("cpu isa: a token's matmul output is the same bits whatever the batch", "[cpu_isa]") {
   std::mt19937 rng(12);
-  const int max_t = 19;  // 19 tokens: three full 6-token groups and one more (AVX2: 2-token)
+  // 53 tokens: eight full 6-token groups and one of 5 (AVX2: 26 2-token groups and 1), so a
+  // panel's prefetch of the next is spread over many groups and ends mid-group.
+  const int max_t = 53;
   for (CpuIsa isa : available_cpu_isas()) {
     const KernelTable& kt = kernels_for(isa);
     for (GgmlType t : kAllTypes) {
@@ -230,7 +246,7 @@ TEST_CASE("cpu isa: a token's matmul output is the same bits whatever the batch"
           for (int tt = 0; tt < max_t; ++tt)
             kt.matmul_wt(x.data() + static_cast<size_t>(tt) * K, 1, K, m.view, N,
                          alone.data() + static_cast<size_t>(tt) * N, act);
-          for (int T : {2, 3, 4, 5, 7, 8, 9, 13, max_t}) {
+          for (int T : {2, 3, 4, 5, 7, 8, 9, 13, 19, 48, max_t}) {
             INFO(cpu_isa_name(isa) << " " << type_name(t) << " K=" << K << " T=" << T
                                    << (act == cpu::Activations::int8 ? " int8" : " f32"));
             std::vector<float> y(static_cast<size_t>(T) * N);
