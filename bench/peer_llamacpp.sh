@@ -17,8 +17,9 @@
 #
 # Environment: PRECIS_BUILD (default build) names precis's build directory; it must hold
 # `precis` and `bench/engine_bench`. PRECIS_PORTABLE_BUILD, when set, names a second build made
-# with -DPRECIS_NATIVE=OFF: its engine_bench runs every file too (int8 activations), and the table
-# gains its column and its ratio to the native build's int8 figure. LLAMA_CPP_PYTHON_VERSION picks the llama-cpp-python source
+# with -DPRECIS_NATIVE=OFF: its engine_bench runs every file too (int8 activations, next to the
+# native int8 run in every round), and the table gains its column, its ratio to the native
+# build's int8 figure and that ratio by round. LLAMA_CPP_PYTHON_VERSION picks the llama-cpp-python source
 # package whose vendor/llama.cpp is built (download only, never installed). LLAMA_BENCH_ARGS adds
 # flags to every llama-bench run (e.g. "--poll 0": its threads spin-wait by default, which a
 # shared, overloaded machine punishes).
@@ -48,8 +49,8 @@
 # llama-bench tg128 decodes 128 tokens one at a time from an (almost) empty context; engine_bench
 # --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 decodes 128 tokens after a 1-token
 # prompt and reports the decode steps only. Both sides: one untimed warm-up, then the mean of
-# --reps timed runs. precis f32 and the portable build run once per file (before round 1); the
-# int8 and llama.cpp columns are means over the rounds.
+# --reps timed runs. precis f32 runs once per file (before round 1); the int8, portable and
+# llama.cpp columns are means over the rounds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -268,6 +269,12 @@ show_precis() {  # $1 the label, $2 the log, $3 the exit status
   sed "s/^/  $1: /" "$2" | grep -E "model |threads|prefill|  $1: 1 " || true
   [[ $3 = 0 ]] || { echo "  $1: engine_bench failed (exit $3):"; tail -5 "$2" | sed 's/^/    /'; }
 }
+run_portable() {  # the PRECIS_NATIVE=OFF build's int8 run on $file, when there is one; $1 the round
+  [[ -n "$pbench" ]] || return 0
+  run_precis "$pbench" int8 "$logs/$base.portable-int8.r$1.txt"
+  show_precis "precis portable int8" "$logs/$base.portable-int8.r$1.txt" $?
+}
+
 run_llama() {  # llama-bench on $file; $1 the round (its logs); loaded=no when it fails
   "$lbench" -m "$file" -t "$threads" -p "$pp" -n 128 -r "$reps" -o json ${LLAMA_BENCH_ARGS:-} \
       >"$logs/$base.llama.r$1.json" 2>"$logs/$base.llama.r$1.err"
@@ -302,23 +309,22 @@ for row in "${rows[@]}"; do
   t=$(now)
   run_precis "$ebench" f32 "$logs/$base.precis-f32.txt"
   show_precis "precis f32" "$logs/$base.precis-f32.txt" $?
-  : >"$logs/$base.portable-int8.txt"
-  if [[ -n "$pbench" ]]; then
-    run_precis "$pbench" int8 "$logs/$base.portable-int8.txt"
-    show_precis "precis portable int8" "$logs/$base.portable-int8.txt" $?
-  fi
   loaded=yes
   for ((round = 1; round <= rounds; ++round)); do
     echo "  round $round of $rounds ($( ((round % 2)) && echo "precis first" || echo "llama.cpp first"))"
     ((round % 2)) || run_llama "$round"
+    # The portable build runs next to the native one in every round (odd rounds after it, even
+    # rounds before), so their ratio is taken on the same minute's memory bandwidth.
+    ((round % 2)) || run_portable "$round"
     run_precis "$ebench" int8 "$logs/$base.precis-int8.r$round.txt"
     show_precis "precis int8" "$logs/$base.precis-int8.r$round.txt" $?
+    ((round % 2)) && run_portable "$round"
     ((round % 2)) && run_llama "$round"
   done
   echo "  took: $(since "$t") s; llama-bench ran the file: $loaded"
   l1=$(load1)
   python3 - "$label" "$file" "$writer" "$logs/$base.precis-f32.txt" "$logs/$base.precis-int8" \
-      "$logs/$base.llama" "$loaded" "$l0" "$l1" "$pp" "$logs/$base.portable-int8.txt" "$rounds" \
+      "$logs/$base.llama" "$loaded" "$l0" "$l1" "$pp" "${pbench:+$logs/$base.portable-int8}" "$rounds" \
       >>"$results" <<'PY'
 import json, re, sys
 label, file, writer, pf32, pint8, ljson, loaded, l0, l1, npp, pport, rounds = sys.argv[1:]
@@ -332,8 +338,8 @@ def figures(path):
     return {ptest: float(pp.group(1)) if pp else None,
             "tg128": float(tg.group(1)) if tg else None}, dt
 ours, dt = figures(pf32)
-port, _ = figures(pport)
 ours8_rounds = [figures(f"{pint8}.r{i}.txt")[0] for i in range(1, rounds + 1)]
+port_rounds = [figures(f"{pport}.r{i}.txt")[0] for i in range(1, rounds + 1)] if pport else []
 theirs_rounds, ltype = [], ""
 if loaded == "yes":
     for i in range(1, rounds + 1):
@@ -349,19 +355,21 @@ if loaded == "yes":
 def mean(xs):
     xs = [x for x in xs if x is not None]
     return sum(xs) / len(xs) if xs else None
-def by_round(test):  # each round's int8 / llama.cpp ratio, side by side
+def by_round(test, num, den):  # each round's num / den ratio, side by side
     out = []
-    for o, t in zip(ours8_rounds, theirs_rounds):
+    for o, t in zip(num, den):
         out.append(f"{o[test] / t[test]:.2f}" if o.get(test) and t.get(test) else "-")
     return "/".join(out)
 ours8 = {t: mean([o[t] for o in ours8_rounds]) for t in (ptest, "tg128")}
+port = {t: mean([o[t] for o in port_rounds]) for t in (ptest, "tg128")}
 theirs = {t: mean([r.get(t) for r in theirs_rounds]) for t in (ptest, "tg128")}
 m = re.search(r"\.(q8_0|q4_0|q4_1|f16|f32)\.gguf$", file, re.I) or re.search(r"\.(Q\w+)\.gguf$", file)
 ty = m.group(1).upper() if m else (dt.group(1) if dt else "?")
 fmt = lambda v: "" if v is None else f"{v:.1f}"
 for test in (ptest, "tg128"):
     print("\t".join([label, ty, test, fmt(ours[test]), fmt(ours8[test]), fmt(theirs[test]),
-                     writer, loaded, f"{l0}/{l1}", ltype, by_round(test), fmt(port[test])]))
+                     writer, loaded, f"{l0}/{l1}", ltype, by_round(test, ours8_rounds, theirs_rounds),
+                     fmt(port[test]), by_round(test, port_rounds, ours8_rounds)]))
 PY
 done
 
@@ -375,10 +383,10 @@ rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 portable = any(r[11] for r in rows)
 print("| model | type | test | precis f32 tok/s | precis int8 tok/s | llama.cpp tok/s "
       "| f32 ÷ llama.cpp | int8 ÷ llama.cpp | int8 ÷ llama.cpp by round |"
-      + (" portable int8 tok/s | portable ÷ native int8 |" if portable else "")
+      + (" portable int8 tok/s | portable ÷ native int8 | by round |" if portable else "")
       + " load 1m (before/after) |")
-print("|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if portable else "") + "---|")
-for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, rounds, port in rows:
+print("|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if portable else "") + "---|")
+for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, rounds, port, prounds in rows:
     ratio = lambda a: f"{float(a) / float(theirs):.2f}" if a and theirs else "-"
     r32, r8 = ratio(ours), ratio(ours8)
     if loaded != "yes":
@@ -386,13 +394,13 @@ for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, rounds, p
     pcols = ""
     if portable:
         pr = f"{float(port) / float(ours8):.2f}" if port and ours8 else "-"
-        pcols = f" {port or 'failed'} | {pr} |"
+        pcols = f" {port or 'failed'} | {pr} | {prounds} |"
     print(f"| {label} | {ty} | {test} | {ours or 'failed'} | {ours8 or 'failed'} | "
           f"{theirs or '-'} | {r32} | {r8} | {rounds} |{pcols} {load} |")
 print()
 print("GGUF files written by `precis quantize`, loaded by llama.cpp's llama-bench:")
 seen = set()
-for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, rounds, port in rows:
+for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, rounds, port, prounds in rows:
     if writer != "precis quantize" or (label, ty) in seen:
         continue
     seen.add((label, ty))
