@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench_args.hpp"
+#include "bench/kernel_bench.hpp"
 #include "engine/aligned_allocator.hpp"
 #include "engine/cpu_isa.hpp"
 #include "engine/kernel_table.hpp"
@@ -24,18 +24,20 @@
 
 using namespace precis::engine;
 
+using precis::bench::help_requested;
 using precis::bench::int_arg;
+using precis::bench::print_rate_header;
+using precis::bench::print_rate_row;
 using precis::bench::seconds_now;
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::puts(
-          "usage: cpu_dense_gemm_bench [--n 2048] [--k 2048] [--tokens 512] [--repeats 5]\n"
-          "  Times the dense matmul y[T,N] = x[T,K] w[N,K]^T per weight dtype and CPU variant,\n"
-          "  on all of the thread pool's threads (PRECIS_THREADS or every CPU).");
-      return 0;
-    }
+  if (help_requested(argc, argv)) {
+    std::puts(
+        "usage: cpu_dense_gemm_bench [--n 2048] [--k 2048] [--tokens 512] [--repeats 5]\n"
+        "  Times the dense matmul y[T,N] = x[T,K] w[N,K]^T per weight dtype and CPU variant,\n"
+        "  on all of the thread pool's threads (PRECIS_THREADS or every CPU).");
+    return 0;
+  }
   const int N = int_arg(argc, argv, "--n", 2048), K = int_arg(argc, argv, "--k", 2048);
   const int T = int_arg(argc, argv, "--tokens", 512), repeats = int_arg(argc, argv, "--repeats", 5);
   if (N <= 0 || K <= 0 || T < 2 || repeats <= 0) {
@@ -55,11 +57,7 @@ int main(int argc, char** argv) {
   const std::vector<float> xv = test::normal_vector(static_cast<size_t>(T) * K, rng);
   const AlignedFloats x(xv.begin(), xv.end());  // the backend's activations are aligned too
   AlignedFloats y(static_cast<size_t>(T) * N);
-  std::printf("%-6s", "dtype");
-  for (CpuIsa isa : variants)
-    std::printf(" %14s", (std::string(cpu_isa_name(isa)) + " GFLOP/s").c_str());
-  if (variants.size() > 1) std::printf("  ratio to %s", cpu_isa_name(variants.front()));
-  std::printf("\n");
+  print_rate_header("dtype", variants, "GFLOP/s");
   for (GgmlType type : {GgmlType::F16, GgmlType::BF16, GgmlType::F32}) {
     // Enough distinct copies of the weights to exceed the last-level cache, each timed run
     // taking the next: in a forward pass the weights come from memory, not from a warm cache.
@@ -80,10 +78,7 @@ int main(int argc, char** argv) {
       }
       rate.push_back(2.0 * T * N * K / best / 1e9);
     }
-    std::printf("%-6s", std::string(ggml_type_info(type).name).c_str());
-    for (double r : rate) std::printf(" %14.1f", r);
-    for (size_t i = 1; i < rate.size(); ++i) std::printf("  %.2fx", rate[i] / rate[0]);
-    std::printf("\n");
+    print_rate_row(std::string(ggml_type_info(type).name), rate);
   }
   std::printf("figures: best of %d timed runs after a warm-up\n", repeats);
   return 0;

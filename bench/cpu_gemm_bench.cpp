@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench_args.hpp"
+#include "bench/kernel_bench.hpp"
 #include "engine/cpu_isa.hpp"
 #include "engine/interleaved_quant.hpp"
 #include "engine/kernel_table.hpp"
@@ -20,15 +20,17 @@
 
 using namespace precis::engine;
 
+using precis::bench::help_requested;
 using precis::bench::int_arg;
+using precis::bench::print_rate_header;
+using precis::bench::print_rate_row;
 using precis::bench::seconds_now;
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::puts("usage: cpu_gemm_bench [--n 2048] [--k 2048] [--tokens 512] [--repeats 3]");
-      return 0;
-    }
+  if (help_requested(argc, argv)) {
+    std::puts("usage: cpu_gemm_bench [--n 2048] [--k 2048] [--tokens 512] [--repeats 3]");
+    return 0;
+  }
   const int N = int_arg(argc, argv, "--n", 2048), K = int_arg(argc, argv, "--k", 2048);
   const int T = int_arg(argc, argv, "--tokens", 512), repeats = int_arg(argc, argv, "--repeats", 3);
   if (N <= 0 || N % kInterleaveRows || K <= 0 || K % 256 || T <= 0 || repeats <= 0) {
@@ -54,11 +56,7 @@ int main(int argc, char** argv) {
     ref.interleaved_half_sums(xq.data() + t * nb, nb, xs.data() + t * nb * 2);
   }
   std::vector<float> y(static_cast<size_t>(T) * N);
-  std::printf("%-6s", "type");
-  for (CpuIsa isa : variants)
-    std::printf(" %14s", (std::string(cpu_isa_name(isa)) + " GMAC/s").c_str());
-  if (variants.size() > 1) std::printf("  ratio to %s", cpu_isa_name(variants.front()));
-  std::printf("\n");
+  print_rate_header("type", variants, "GMAC/s");
   for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0,
                         GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     const test::Matrix w = test::random_matrix(type, N, K, rng);
@@ -76,10 +74,7 @@ int main(int argc, char** argv) {
       }
       rate.push_back(static_cast<double>(T) * N * K / best / 1e9);
     }
-    std::printf("%-6s", std::string(ggml_type_info(type).name).c_str());
-    for (double r : rate) std::printf(" %14.1f", r);
-    for (size_t i = 1; i < rate.size(); ++i) std::printf("  %.2fx", rate[i] / rate[0]);
-    std::printf("\n");
+    print_rate_row(std::string(ggml_type_info(type).name), rate);
   }
   std::printf("figures: best of %d timed runs after a warm-up\n", repeats);
   return 0;

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/aligned_allocator.hpp"
 #include "engine/dtype.hpp"
 #include "engine/quant.hpp"
 #include "engine/safetensors.hpp"
@@ -16,7 +17,7 @@ namespace precis::engine {
 
 namespace {
 
-constexpr size_t kAlign = 64;
+constexpr size_t kAlign = kCacheLine;  // each section starts on a cache line
 
 size_t align_up(size_t n) {
   return (n + kAlign - 1) / kAlign * kAlign;
