@@ -1,6 +1,7 @@
 // Many threads submitting to one engine: every request completes with the output it would get
 // alone, and cancellation frees its blocks.
 #include <catch2/catch.hpp>
+#include <future>
 #include <thread>
 
 #include "engine/engine_service.hpp"
@@ -49,11 +50,20 @@ TEST_CASE("cancel aborts a running request and frees its blocks") {
   SamplingParams p;
   p.max_tokens = 400;
   p.ignore_eos = true;
+  // The third piece holds the engine thread until the cancel is posted, so the request is still
+  // running when the cancel lands however late this thread is scheduled.
   std::atomic<int> pieces{0};
-  auto sub = svc.submit(svc.tokenizer().encode("And God said", true), p,
-                        [&](int, const std::string&) { ++pieces; });
-  while (pieces.load() < 3) std::this_thread::yield();
+  std::promise<void> third_piece, cancel_posted;
+  auto sub =
+      svc.submit(svc.tokenizer().encode("And God said", true), p, [&](int, const std::string&) {
+        if (++pieces == 3) {
+          third_piece.set_value();
+          cancel_posted.get_future().wait();
+        }
+      });
+  third_piece.get_future().wait();
   sub.cancel();
+  cancel_posted.set_value();
   auto r = sub.result.get();
   CHECK(r.completions.at(0).finish_reason == "abort");
   CHECK(r.completions[0].tokens.size() < 400);

@@ -267,13 +267,14 @@ TEST_CASE("cache: LRU eviction, ttl, deterministic-only, counters (stage level)"
   CHECK(metric(m, "precis_cache_skipped_total") == 1);
   CHECK(metric(m, "precis_cache_entries") == 2);
 
-  auto ttl = plugins::make_cache_stage(R"({"ttl_s": 0.05, "cache_sampled": true})");
+  // A TTL long enough that a loaded machine still reads the entry back before it expires.
+  auto ttl = plugins::make_cache_stage(R"({"ttl_s": 0.3, "cache_sampled": true})");
   Result r;
   r.choices.push_back({});
   r.choices[0].text = "T";
   ttl->after_generate(req, "t", sampled, r);
   CHECK(ttl->before_generate(req, "t", sampled, out));
-  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
   CHECK(!ttl->before_generate(req, "t", sampled, out));
   CHECK(metric(ttl->metrics(), "precis_cache_expired_total") == 1);
 
