@@ -8,7 +8,8 @@
 #   --quick       skip the tinyllama-shape (1.1B parameter) rows; keep the default model and the
 #                 small precis-written models
 #   --threads N   threads for both engines (default 2): PRECIS_THREADS (and OMP_NUM_THREADS) for precis, -t for llama.cpp
-#   --reps N      timed repetitions per test on both sides (default 2; llama-bench -r)
+#   --reps N      timed repetitions per test on both sides (default 2; llama-bench -r; ten times
+#                 as many on files under 64 MiB)
 #   --rounds N    rounds per file of precis int8 and llama-bench, alternating which goes first
 #                 (default 2): this machine's memory bandwidth drifts by a third over minutes, so
 #                 a decode ratio is only worth quoting when both sides ran side by side more than
@@ -49,8 +50,9 @@
 # llama-bench tg128 decodes 128 tokens one at a time from an (almost) empty context; engine_bench
 # --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 decodes 128 tokens after a 1-token
 # prompt and reports the decode steps only. Both sides: one untimed warm-up, then the mean of
-# --reps timed runs. precis f32 runs once per file (before round 1); the int8, portable and
-# llama.cpp columns are means over the rounds.
+# --reps timed runs (ten times as many on files under 64 MiB, the KJV-5.7M ones, whose runs take
+# 10-40 ms each: two of those swung the ratios by 2x between rounds). precis f32 runs once per
+# file (before round 1); the int8, portable and llama.cpp columns are means over the rounds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -67,7 +69,7 @@ while [[ $# -gt 0 ]]; do
     --reps) reps=${2:?--reps needs a value}; shift ;;
     --rounds) rounds=${2:?--rounds needs a value}; shift ;;
     --build-only) build_only=1 ;;
-    -h|--help) sed -n '2,53p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "peer_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -263,7 +265,7 @@ mkdir -p "$logs"
 run_precis() {
   OMP_NUM_THREADS=$threads PRECIS_THREADS=$threads "$1" --model "$file" --device cpu \
       --prompt-tokens "$pp" --decode-prompt-tokens 1 --decode-tokens 128 --batches 1 \
-      --repeats "$reps" --activations "$2" >"$3" 2>&1
+      --repeats "$row_reps" --activations "$2" >"$3" 2>&1
 }
 show_precis() {  # $1 the label, $2 the log, $3 the exit status
   sed "s/^/  $1: /" "$2" | grep -E "model |threads|prefill|  $1: 1 " || true
@@ -276,7 +278,7 @@ run_portable() {  # the PRECIS_NATIVE=OFF build's int8 run on $file, when there 
 }
 
 run_llama() {  # llama-bench on $file; $1 the round (its logs); loaded=no when it fails
-  "$lbench" -m "$file" -t "$threads" -p "$pp" -n 128 -r "$reps" -o json ${LLAMA_BENCH_ARGS:-} \
+  "$lbench" -m "$file" -t "$threads" -p "$pp" -n 128 -r "$row_reps" -o json ${LLAMA_BENCH_ARGS:-} \
       >"$logs/$base.llama.r$1.json" 2>"$logs/$base.llama.r$1.err"
   local lrc=$?
   if [[ $lrc = 0 ]]; then
@@ -296,6 +298,8 @@ PY
 for row in "${rows[@]}"; do
   IFS='|' read -r label file writer pp <<<"$row"
   base=$(basename "$file" .gguf)
+  row_reps=$reps
+  (($(stat -c %s "$file") < 64 * 1024 * 1024)) && row_reps=$((reps * 10))
   echo
   echo "== $label ($(basename "$file"), $(du -h "$file" | cut -f1), written by $writer); load $(load1)"
   l0=$(load1)
@@ -409,5 +413,5 @@ for label, ty, test, ours, ours8, theirs, writer, loaded, load, ltype, rounds, p
 PY
 echo
 echo "ppN: one N-token prompt (logits of its last position); tg128: 128 tokens decoded one at a time from a near-empty context."
-echo "Each figure is the mean of $reps timed runs after a warm-up; int8 and llama.cpp: the mean over $rounds rounds, alternating which ran first. The machine is shared: load at end: $(uptime)"
+echo "Each figure is the mean of $reps timed runs after a warm-up ($((reps * 10)) on files under 64 MiB); int8 and llama.cpp: the mean over $rounds rounds, alternating which ran first. The machine is shared: load at end: $(uptime)"
 echo "Raw outputs: $logs. Whole run: $(since "$t_script") s."
