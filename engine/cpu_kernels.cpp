@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -602,6 +603,48 @@ double exp_sum(const float* x, int n, float shift, float* out) {
   return sum;
 }
 
+int argmax(const float* x, int n, float* max_value) {
+  // Two passes over the row (a vocabulary of logits, in L2): the largest value, then the first
+  // index holding it. max_ps(v, m) keeps m where v is NaN, so NaN is skipped as in the scalar loop.
+  float m = -std::numeric_limits<float>::infinity();
+  int i = 0;
+#ifdef PRECIS_SIMD_AVX2
+  if (n >= kLanes) {
+#ifdef PRECIS_SIMD_AVX512VNNI
+    __m512 mv = _mm512_set1_ps(m);
+    for (; i + kLanes <= n; i += kLanes) mv = _mm512_max_ps(_mm512_loadu_ps(x + i), mv);
+#else
+    __m256 mv = _mm256_set1_ps(m);
+    for (; i + kLanes <= n; i += kLanes) mv = _mm256_max_ps(_mm256_loadu_ps(x + i), mv);
+#endif
+    alignas(64) float lanes[kLanes];
+    vec_store(lanes, mv);
+    for (float v : lanes) m = v > m ? v : m;
+  }
+#endif
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  if (max_value) *max_value = m;
+  if (m == -std::numeric_limits<float>::infinity()) return 0;  // nothing above -inf: the first
+  i = 0;
+#ifdef PRECIS_SIMD_AVX2
+#ifdef PRECIS_SIMD_AVX512VNNI
+  const __m512 target = _mm512_set1_ps(m);
+  for (; i + kLanes <= n; i += kLanes)
+    if (const __mmask16 eq = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), target, _CMP_EQ_OQ))
+      return i + __builtin_ctz(eq);
+#else
+  const __m256 target = _mm256_set1_ps(m);
+  for (; i + kLanes <= n; i += kLanes)
+    if (const int eq =
+            _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), target, _CMP_EQ_OQ)))
+      return i + __builtin_ctz(static_cast<unsigned>(eq));
+#endif
+#endif
+  for (; i < n; ++i)
+    if (x[i] == m) return i;
+  return 0;  // not reached: m is one of x's elements
+}
+
 void silu_mul(float* gate, const float* up, int n) {
   int i = 0;
 #ifdef PRECIS_SIMD_AVX2
@@ -845,6 +888,7 @@ const KernelTable& kernel_table() {
                                         axpy_rows,
                                         axpy_rows_queries,
                                         exp_sum,
+                                        argmax,
                                         silu_mul,
                                         store_f16,
                                         dot_f16,

@@ -57,6 +57,11 @@ void axpy_rows(const float* a, const float* v, int rows, int n, float* y);
 void axpy_rows_queries(const float* a, int lda, int queries, const float* v, int rows, int n,
                        float* y, int ldy);
 
+// The first index of x's largest element, NaN skipped (0 when every element is -inf or NaN), and
+// that element in *max_value when max_value is not null. Ties keep the lowest index, and -0 and
+// +0 tie. The sampler's greedy pick and log-sum-exp's shift over a vocabulary-sized row.
+int argmax(const float* x, int n, float* max_value);
+
 // gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + e^-g): the SwiGLU of the MLP. Vectorised
 // with exp_sum's polynomial (within 2 ulp of expf); e^-g for g below -88 saturates at e^88, where
 // the result is 0 to f32's precision anyway. A scalar exp per element was 8% of a prefill.

@@ -85,6 +85,10 @@ double exp_sum(const float* x, int n, float shift, float* out) {
   return active_kernels().exp_sum(x, n, shift, out);
 }
 
+int argmax(const float* x, int n, float* max_value) {
+  return active_kernels().argmax(x, n, max_value);
+}
+
 void axpy_rows(const float* a, const float* v, int rows, int n, float* y) {
   active_kernels().axpy_rows(a, v, rows, n, y);
 }

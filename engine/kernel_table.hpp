@@ -57,6 +57,7 @@ struct KernelTable {
   void (*axpy_rows_queries)(const float* a, int lda, int queries, const float* v, int rows, int n,
                             float* y, int ldy);
   double (*exp_sum)(const float* x, int n, float shift, float* out);
+  int (*argmax)(const float* x, int n, float* max_value);
   void (*silu_mul)(float* gate, const float* up, int n);
   // As cpu_kv_kernels.hpp's.
   void (*store_f16)(const float* x, uint16_t* out, int n);

@@ -40,10 +40,9 @@ Scratch& scratch() {
 }
 
 // NaN logits (a broken backend row) are treated as impossible tokens rather than poisoning sums.
-double log_sum_exp(std::span<const float> x) {
-  double m = kNegInf;
-  for (float v : x)
-    if (v > m) m = v;
+// log sum_i e^x[i], given x's largest element (cpu::argmax's, NaN skipped).
+double log_sum_exp_from_max(std::span<const float> x, float max_value) {
+  const double m = max_value;
   if (!std::isfinite(m)) return m;  // all -inf (or some +inf): nothing finite to normalise
   // Vectorised (cpu_kernels.hpp): the terms within 2 ulp of expf, summed to ~1e-7 relative.
   const double sum =
@@ -51,11 +50,23 @@ double log_sum_exp(std::span<const float> x) {
   return m + std::log(sum);
 }
 
+double log_sum_exp(std::span<const float> x) {
+  float m;
+  cpu::argmax(x.data(), static_cast<int>(x.size()), &m);
+  return log_sum_exp_from_max(x, m);
+}
+
+// Strict: ties keep the lowest id; NaN never wins (vectorised, cpu_kernels.hpp).
 int argmax(std::span<const float> x) {
-  int best = 0;
-  for (size_t i = 1; i < x.size(); ++i)
-    if (x[i] > x[best]) best = static_cast<int>(i);  // strict: ties keep the lowest id
-  return best;
+  return cpu::argmax(x.data(), static_cast<int>(x.size()), nullptr);
+}
+
+bool repetition_penalised(const SamplingParams& p) {
+  return p.repetition_penalty != 1.0f && p.repetition_penalty > 0.0f;
+}
+
+bool count_penalised(const SamplingParams& p) {
+  return p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
 }
 
 int draw(std::span<const float> work, const SamplingParams& p, double uniform, Scratch& s) {
@@ -172,7 +183,7 @@ void apply_penalties(std::span<float> logits, const SamplingParams& params,
   Scratch& s = scratch();
 
   const float rep = params.repetition_penalty;
-  if (rep != 1.0f && rep > 0.0f) {
+  if (repetition_penalised(params)) {
     if (s.seen.size() < logits.size()) s.seen.resize(logits.size(), 0);
     s.touched.clear();
     auto visit = [&](int t) {
@@ -192,7 +203,7 @@ void apply_penalties(std::span<float> logits, const SamplingParams& params,
 
   const float freq = params.frequency_penalty;
   const float pres = params.presence_penalty;
-  if (freq != 0.0f || pres != 0.0f) {
+  if (count_penalised(params)) {
     if (s.count.size() < logits.size()) s.count.resize(logits.size(), 0);
     s.touched.clear();
     for (int t : output_tokens)
@@ -218,18 +229,26 @@ SampleResult sample_token_with_uniform(std::span<const float> logits, const Samp
                                        std::span<const int> output_tokens, double uniform) {
   if (logits.empty()) throw std::invalid_argument("sample_token: empty logits row");
   Scratch& s = scratch();
-  s.work.assign(logits.begin(), logits.end());
-  for (float& l : s.work)
-    if (std::isnan(l)) l = -std::numeric_limits<float>::infinity();
-  apply_penalties(s.work, params, prompt_tokens, output_tokens);
-
   SampleResult result;
-  if (params.temperature >= kGreedyBelow)
-    result.token = draw(s.work, params, uniform, s);
-  else
-    result.token = argmax(s.work);
+  float max_logit;
+  const int best = cpu::argmax(logits.data(), static_cast<int>(logits.size()), &max_logit);
+  if (params.temperature < kGreedyBelow && !repetition_penalised(params) &&
+      !count_penalised(params)) {
+    // Greedy on the raw row: the argmax skips NaN as the copy below would have made it -inf. Most
+    // requests (and every engine_bench decode step) take this path, a vocabulary-sized copy fewer.
+    result.token = best;
+  } else {
+    s.work.assign(logits.begin(), logits.end());
+    for (float& l : s.work)
+      if (std::isnan(l)) l = -std::numeric_limits<float>::infinity();
+    apply_penalties(s.work, params, prompt_tokens, output_tokens);
+    if (params.temperature >= kGreedyBelow)
+      result.token = draw(s.work, params, uniform, s);
+    else
+      result.token = argmax(s.work);
+  }
 
-  const double lse = log_sum_exp(logits);
+  const double lse = log_sum_exp_from_max(logits, max_logit);
   result.logprob = static_cast<float>(static_cast<double>(logits[result.token]) - lse);
 
   if (params.logprobs > 0) {

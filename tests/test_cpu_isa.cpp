@@ -591,6 +591,43 @@ TEST_CASE("cpu isa: exp_sum's terms are within 2 ulp of exp, NaN and underflow c
   }
 }
 
+TEST_CASE("cpu isa: argmax is the scalar loop's first largest element, NaN skipped", "[cpu_isa]") {
+  // The reference: a strict-greater scan, NaN never greater, so ties keep the lowest index.
+  auto reference = [](const std::vector<float>& x, float* m) {
+    int best = -1;
+    for (int i = 0; i < static_cast<int>(x.size()); ++i)
+      if (!std::isnan(x[i]) && (best < 0 || x[i] > x[best])) best = i;
+    *m = best < 0 ? -INFINITY : x[best];
+    return best < 0 || x[best] == -INFINITY ? 0 : best;
+  };
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> small(-3, 3);  // many ties
+  for (CpuIsa isa : available_cpu_isas()) {
+    const KernelTable& kt = kernels_for(isa);
+    INFO(cpu_isa_name(isa));
+    for (int n : {1, 7, 8, 15, 16, 17, 33, 49152}) {
+      for (int pattern = 0; pattern < 6; ++pattern) {
+        std::vector<float> x(n);
+        for (float& v : x) v = static_cast<float>(small(rng));
+        if (pattern == 1) x[n - 1] = 100.f;  // the max in the scalar tail
+        if (pattern == 2) x[0] = NAN, x[n / 2] = NAN;
+        if (pattern == 3) std::fill(x.begin(), x.end(), -INFINITY);
+        if (pattern == 4) std::fill(x.begin(), x.end(), NAN);
+        if (pattern == 5) {  // -0 before +0 at the top: they tie, the first wins
+          std::fill(x.begin(), x.end(), -1.f);
+          x[n - 1] = 0.f, x[(n - 1) / 2] = -0.f;
+        }
+        INFO("n " << n << " pattern " << pattern);
+        float want_max, got_max = 1.f;
+        const int want = reference(x, &want_max);
+        CHECK(kt.argmax(x.data(), n, &got_max) == want);
+        CHECK(got_max == want_max);
+        CHECK(kt.argmax(x.data(), n, nullptr) == want);
+      }
+    }
+  }
+}
+
 TEST_CASE("cpu isa: silu_mul is g / (1 + e^-g) * up within a few ulp, at any length and range",
           "[cpu_isa]") {
   std::mt19937 rng(22);
