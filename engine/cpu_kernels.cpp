@@ -610,16 +610,17 @@ int argmax(const float* x, int n, float* max_value) {
   int i = 0;
 #ifdef PRECIS_SIMD_AVX2
   if (n >= kLanes) {
+    // The lanes never hold NaN, so quant_simd.hpp's hmax reduces them.
 #ifdef PRECIS_SIMD_AVX512VNNI
     __m512 mv = _mm512_set1_ps(m);
     for (; i + kLanes <= n; i += kLanes) mv = _mm512_max_ps(_mm512_loadu_ps(x + i), mv);
+    m = quant_impl::PRECIS_ISA_NS::hmax(
+        _mm256_max_ps(_mm512_castps512_ps256(mv), _mm512_extractf32x8_ps(mv, 1)));
 #else
     __m256 mv = _mm256_set1_ps(m);
     for (; i + kLanes <= n; i += kLanes) mv = _mm256_max_ps(_mm256_loadu_ps(x + i), mv);
+    m = quant_impl::PRECIS_ISA_NS::hmax(mv);
 #endif
-    alignas(64) float lanes[kLanes];
-    vec_store(lanes, mv);
-    for (float v : lanes) m = v > m ? v : m;
   }
 #endif
   for (; i < n; ++i) m = x[i] > m ? x[i] : m;
