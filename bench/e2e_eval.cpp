@@ -21,7 +21,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -105,6 +107,28 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
+// A whole-string number for a flag, or exit 2 naming the flag: atoi/atof would take "0.3x" as
+// 0.3 and "abc" as 0, and run a long evaluation with a setting nobody asked for.
+double number_arg(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  errno = 0;
+  const double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || end != v.c_str() + v.size() || errno == ERANGE || !std::isfinite(d)) {
+    std::fprintf(stderr, "e2e_eval: %s wants a number, got '%s'\n", flag.c_str(), v.c_str());
+    std::exit(2);
+  }
+  return d;
+}
+
+int int_arg(const std::string& flag, const std::string& v) {
+  const double d = number_arg(flag, v);
+  if (d != std::floor(d) || d < INT_MIN || d > INT_MAX) {
+    std::fprintf(stderr, "e2e_eval: %s wants an integer, got '%s'\n", flag.c_str(), v.c_str());
+    std::exit(2);
+  }
+  return static_cast<int>(d);
+}
+
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -129,19 +153,19 @@ Args parse(int argc, char** argv) {
     else if (k == "--json")
       a.json_out = v;
     else if (k == "--limit")
-      a.limit = std::atoi(v.c_str());
+      a.limit = int_arg(k, v);
     else if (k == "--arithmetic")
       a.arithmetic = v;
     else if (k == "--arithmetic-limit")
-      a.arithmetic_limit = std::atoi(v.c_str());
+      a.arithmetic_limit = int_arg(k, v);
     else if (k == "--plan-placement")
       a.plan_placement = v;
     else if (k == "--arithmetic-max-tokens")
-      a.arithmetic_max_tokens = std::max(1, std::atoi(v.c_str()));
+      a.arithmetic_max_tokens = std::max(1, int_arg(k, v));
     else if (k == "--max-tokens")
-      a.max_tokens = std::max(1, std::atoi(v.c_str()));
+      a.max_tokens = std::max(1, int_arg(k, v));
     else if (k == "--context-rate-spread")
-      a.context_rate_spread = std::atof(v.c_str());
+      a.context_rate_spread = number_arg(k, v);
     else if (k == "--methods")
       a.methods = split(v);
     else if (k == "--external") {
@@ -150,7 +174,7 @@ Args parse(int argc, char** argv) {
       a.external.emplace_back(v.substr(0, eq), v.substr(eq + 1));
     } else if (k == "--rates") {
       a.rates.clear();
-      for (const auto& r : split(v)) a.rates.push_back(std::atof(r.c_str()));
+      for (const auto& r : split(v)) a.rates.push_back(number_arg(k, r));
     } else
       usage(2);
   }

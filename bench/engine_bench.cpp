@@ -136,6 +136,7 @@ void usage() {
       "usage: engine_bench --model DIR [--device cpu|cuda|auto] [--prompt-tokens 128]\n"
       "                    [--decode-tokens 32] [--batches 1,8,32] [--kv-cache-mb MB]\n"
       "                    [--gpu-memory-fraction 0.9] [--no-cuda-graphs]\n"
+      "                    [--fused-decode-rope] [--fused-gate-silu]\n"
       "                    [--activations int8|f32] [--kv-cache-dtype f16|f32]\n"
       "                    [--compare-transformers [--python python3]]\n"
       "                    [--decode-prompt-tokens N] [--repeats 1]\n"
@@ -149,6 +150,10 @@ void usage() {
       "  weights meet on the CPU (default f32, the reference; int8: "
       "EngineOptions::int8_activations).\n"
       "  --kv-cache-dtype: the CPU's KV cache storage (default f16; CUDA keeps f16).\n"
+      "  --fused-decode-rope: CUDA decode steps rotate q, k and store the new K/V inside\n"
+      "  the decode attention kernel (one launch per layer fewer; not yet the default).\n"
+      "  --fused-gate-silu: one-row CUDA steps run the MLP's gate/up GEMV and SiLU gate\n"
+      "  as one kernel (f16/bf16 weights; not yet the default).\n"
       "  The CPU kernels' instruction set is the best this CPU runs; PRECIS_CPU_ISA=scalar|avx2|\n"
       "  avx512 in the environment forces one (the header line names it).\n");
 }
@@ -190,6 +195,10 @@ int main(int argc, char** argv) {
         device.gpu_memory_fraction = std::stod(next());
       else if (a == "--no-cuda-graphs")
         device.cuda_graphs = false;
+      else if (a == "--fused-decode-rope")
+        device.fused_decode_rope = true;
+      else if (a == "--fused-gate-silu")
+        device.fused_gate_silu = true;
       else if (a == "--kv-cache-dtype")
         kv_dtype = precis::kv_cache_dtype_option(next(), "--kv-cache-dtype");
       else if (a == "--activations")

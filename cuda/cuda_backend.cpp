@@ -30,6 +30,15 @@ size_t dtype_bytes(DType d) {
   return d == DType::f32 ? 4 : 2;
 }
 
+// Whether dense_gemv_silu can run this gate/up weight on x: one dense part (gate and up stacked
+// in one storage) that the dense GEMV takes.
+bool gate_silu_fusable(const DeviceLinear& gate_up, DType dtype, const void* x) {
+  if (gate_up.parts.size() != 1) return false;
+  const DeviceMatrix& m = gate_up.parts.front();
+  return !m.quant && m.rows == gate_up.rows &&
+         dense_gemv_supported(dtype, gate_up.cols, m.data.get(), x);
+}
+
 class CudaBackend final : public engine::Backend {
  public:
   CudaBackend(const engine::ModelWeights& w, int block_size, const CudaBackendOptions& o);
@@ -94,6 +103,8 @@ class CudaBackend final : public engine::Backend {
   // Decode steps as CUDA graphs, one per batch-size bucket (graph_bucket): one launch replaces
   // ~10 per layer. Padding rows write their K/V to scratch_block_, which the engine never sees.
   bool use_graphs_ = false;
+  bool fused_decode_rope_ = false;  // CudaBackendOptions::fused_decode_rope
+  bool fused_gate_silu_ = false;    // CudaBackendOptions::fused_gate_silu
   int scratch_block_ = -1;
   int graph_table_stride_ = 0;  // blocks of a max_position_embeddings sequence
   Workspace graph_ws_;
@@ -157,6 +168,8 @@ CudaBackend::CudaBackend(const engine::ModelWeights& w, int block_size, const Cu
                                   " MiB are kept for activations");
   }
   use_graphs_ = o.cuda_graphs;
+  fused_decode_rope_ = o.fused_decode_rope;
+  fused_gate_silu_ = o.fused_gate_silu;
   const int allocated = static_cast<int>(std::min(budget / block_bytes, 1e9));
   num_blocks_ = allocated - (use_graphs_ ? 1 : 0);  // the last one is the graphs' scratch block
   if (num_blocks_ < 1)
@@ -288,20 +301,36 @@ void CudaBackend::enqueue_model(Workspace& ws, const BatchInputs& in) {
     add_rms_norm(ws.x.get(), l == 0 ? nullptr : ws.delta.get(), L.input_norm.get(), T, H, eps,
                  ws.xn.get(), dt, stream_);
     (*linear_)(ws.xn.get(), dt, T, L.qkv, ws.qkv.get());
-    rope_and_store_kv(ws.qkv.get(), d + in.pos, d + in.slots, T, n_heads_, n_kv_heads_, head_dim_,
-                      inv_freq_.get(), k_layer(l), v_layer(l), block_size_, stream_,
-                      cfg_.rope_interleaved);
     a.k_cache = k_layer(l);
     a.v_cache = v_layer(l);
-    if (in.all_single)
+    // A decode step (one row per sequence) may rotate and store inside the attention kernel;
+    // prefill chunks always take rope_and_store_kv first.
+    if (in.all_single && fused_decode_rope_) {
+      a.rope.inv_freq = inv_freq_.get();
+      a.rope.slot_mapping = d + in.slots;
+      a.rope.k_store = k_layer(l);
+      a.rope.v_store = v_layer(l);
+      a.rope.interleaved = cfg_.rope_interleaved;
       paged_attention_decode(a, stream_);
-    else
-      prefill_attention(a, d + in.tiles, in.num_tiles, stream_);
+    } else {
+      rope_and_store_kv(ws.qkv.get(), d + in.pos, d + in.slots, T, n_heads_, n_kv_heads_, head_dim_,
+                        inv_freq_.get(), k_layer(l), v_layer(l), block_size_, stream_,
+                        cfg_.rope_interleaved);
+      if (in.all_single)
+        paged_attention_decode(a, stream_);
+      else
+        prefill_attention(a, d + in.tiles, in.num_tiles, stream_);
+    }
     (*linear_)(ws.attn.get(), dt, T, L.o, ws.delta.get());
     add_rms_norm(ws.x.get(), ws.delta.get(), L.post_norm.get(), T, H, eps, ws.xn.get(), dt,
                  stream_);
-    (*linear_)(ws.xn.get(), dt, T, L.gate_up, ws.gate_up.get());
-    silu_mul(ws.gate_up.get(), T, I, ws.act.get(), dt, stream_);
+    if (T == 1 && fused_gate_silu_ && gate_silu_fusable(L.gate_up, dt, ws.xn.get())) {
+      dense_gemv_silu(L.gate_up.parts.front().data.get(), dt, I, H, ws.xn.get(), ws.act.get(),
+                      stream_);
+    } else {
+      (*linear_)(ws.xn.get(), dt, T, L.gate_up, ws.gate_up.get());
+      silu_mul(ws.gate_up.get(), T, I, ws.act.get(), dt, stream_);
+    }
     (*linear_)(ws.act.get(), dt, T, L.down, ws.delta.get());
   }
   add_inplace(ws.x.get(), ws.delta.get(), static_cast<int64_t>(T) * H, stream_);

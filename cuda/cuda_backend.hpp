@@ -21,6 +21,15 @@ struct CudaBackendOptions {
   // Decode steps of up to 256 sequences replayed as CUDA graphs (one launch per step instead of
   // ~10 per layer). Off: every step launches its kernels one by one.
   bool cuda_graphs = true;
+  // Decode steps rotate q and k and store the new token's K/V inside the decode attention kernel
+  // (AttentionArgs::rope) instead of in rope_and_store_kv: one launch per layer fewer, the same
+  // bits. Off until a GPU run measures it (scripts/gpu/check.sh step 11).
+  bool fused_decode_rope = false;
+  // One-row steps compute the MLP's gate/up GEMV and the SiLU gate in one kernel
+  // (dense_gemv_silu, f16/bf16 weights) instead of the GEMV and silu_mul: one launch per layer
+  // fewer and no f32 gate/up row. Sums in another order than the default GEMV (two warps per
+  // row instead of four), so not bit-identical to it. Off until a GPU run measures it.
+  bool fused_gate_silu = false;
 };
 
 // Number of usable CUDA devices; 0 with the reason in `why` when there is none (no driver, no

@@ -56,6 +56,8 @@ std::string apply_device(engine::EngineOptions& eo, const DeviceOptions& d) {
   co.kv_cache_mb = eo.kv_cache_mb;
   co.gpu_memory_fraction = d.gpu_memory_fraction;
   co.cuda_graphs = d.cuda_graphs;
+  co.fused_decode_rope = d.fused_decode_rope;
+  co.fused_gate_silu = d.fused_gate_silu;
   if (!(co.gpu_memory_fraction > 0 && co.gpu_memory_fraction <= 1))
     throw std::invalid_argument("--gpu-memory-fraction must be in (0, 1]");
   const double cpu_kv_mb = eo.kv_cache_mb > 0 ? eo.kv_cache_mb : kDefaultCpuKvCacheMb;

@@ -12,6 +12,8 @@ struct DeviceOptions {
   std::string device;                // "cpu", "cuda" or "auto"; empty: $PRECIS_DEVICE, else "auto"
   double gpu_memory_fraction = 0.9;  // CUDA: share of device memory precis may use
   bool cuda_graphs = true;           // CUDA: replay decode steps as captured graphs
+  bool fused_decode_rope = false;    // CUDA: RoPE + KV store inside decode attention
+  bool fused_gate_silu = false;      // CUDA: SiLU gate inside the one-row gate/up GEMV
 };
 
 // Points `eo` at the chosen device. eo.kv_cache_mb <= 0 means the device's default: 512 MiB on

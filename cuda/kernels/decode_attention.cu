@@ -17,6 +17,7 @@
 #include "cuda/kernels/attention_common.cuh"
 #include "cuda/kernels/dtype_convert.cuh"
 #include "cuda/kernels/kernels.hpp"
+#include "cuda/kernels/rope_common.cuh"
 #include "cuda/sm_count.hpp"
 
 namespace precis::cuda {
@@ -111,6 +112,57 @@ __device__ void merge_if_last(const AttentionArgs& a, int item, int splits) {
   if (threadIdx.x == 0) a.split_counters[item] = 0;
 }
 
+// The fused RoPE (AttentionArgs::rope): rotates row t's q head h at pos[t] into s_q and, in the
+// block whose partition holds the new token (holds_new), that token's k (rotated) and v of kv
+// head g into s_k and s_v, rounded to f16 as the cache holds them. The first head of each kv
+// group's block among those also stores them at the row's slot; no block of this launch reads
+// that slot from the cache, so the store needs no ordering. Called by every thread of the block;
+// the caller syncs before reading the shared arrays.
+template <int HD>
+__device__ void rope_new_token(const AttentionArgs& a, int t, int h, int g, bool holds_new,
+                               float* s_q, __half* s_k, __half* s_v) {
+  constexpr int kHalf = HD / 2;
+  const float* row = a.q + static_cast<int64_t>(t) * a.q_stride;
+  const float* qh = row + static_cast<int64_t>(h) * HD;
+  const float* kh = row + static_cast<int64_t>(a.n_heads + g) * HD;
+  const float* vh = row + static_cast<int64_t>(a.n_heads + a.n_kv_heads + g) * HD;
+  const int p = a.pos[t];
+  const int group = a.n_heads / a.n_kv_heads;
+  const int slot = holds_new && h % group == 0 ? a.rope.slot_mapping[t] : -1;
+  const int64_t cache_base =
+      slot < 0 ? 0
+               : ((static_cast<int64_t>(slot / a.block_size) * a.n_kv_heads + g) * a.block_size +
+                  slot % a.block_size) *
+                     HD;
+  for (int i = threadIdx.x; i < kHalf; i += blockDim.x) {
+    float c, s;
+    rope_cos_sin(p, a.rope.inv_freq[i], c, s);
+    int ia, ib;
+    rope_pair_index(i, kHalf, a.rope.interleaved, ia, ib);
+    float r0, r1;
+    rope_rotate(qh[ia], qh[ib], c, s, r0, r1);
+    s_q[ia] = r0;
+    s_q[ib] = r1;
+    if (holds_new) {
+      rope_rotate(kh[ia], kh[ib], c, s, r0, r1);
+      const __half k0 = __float2half_rn(r0), k1 = __float2half_rn(r1);
+      s_k[ia] = k0;
+      s_k[ib] = k1;
+      if (slot >= 0) {
+        a.rope.k_store[cache_base + ia] = k0;
+        a.rope.k_store[cache_base + ib] = k1;
+      }
+    }
+  }
+  if (holds_new) {
+    for (int d = threadIdx.x; d < HD; d += blockDim.x) {
+      const __half v = __float2half_rn(vh[d]);
+      s_v[d] = v;
+      if (slot >= 0) a.rope.v_store[cache_base + d] = v;
+    }
+  }
+}
+
 // Grid: x = (row * n_heads + head) * splits + partition. Block: kDecodeWarps warps. Lane owns
 // dimensions lane + 32 * i (i < HD / 32), so each load instruction of a warp reads 64 contiguous
 // bytes. Warp w takes the groups of keys [begin + w * G + c * kDecodeWarps * G, ... + G) for
@@ -152,9 +204,21 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   const int* table = a.block_tables + static_cast<int64_t>(a.row_seq[t]) * a.max_blocks_per_seq;
   const float* q = a.q + static_cast<int64_t>(t) * a.q_stride + static_cast<int64_t>(h) * HD;
 
+  // The fused RoPE: q rotated here, and the new token's k and v (key ctx - 1, in the partition
+  // that ends the row) taken from shared memory instead of the cache.
+  __shared__ float s_q[HD];
+  __shared__ __half s_knew[HD];
+  __shared__ __half s_vnew[HD];
+  const bool fused_rope = a.rope.inv_freq != nullptr;
+  const int new_key = fused_rope && end == ctx ? ctx - 1 : -1;  // ctx > 0: begin < end
+  if (fused_rope) {
+    rope_new_token<HD>(a, t, h, g, new_key >= 0, s_q, s_knew, s_vnew);
+    __syncthreads();
+  }
+
   float qv[NPL];
 #pragma unroll
-  for (int i = 0; i < NPL; ++i) qv[i] = q[i * 32 + lane];
+  for (int i = 0; i < NPL; ++i) qv[i] = fused_rope ? s_q[i * 32 + lane] : q[i * 32 + lane];
 
   float m = -INFINITY;  // running max of this warp's scores
   float l = 0.f;        // running sum of exp(score - m)
@@ -170,7 +234,13 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 #pragma unroll
     for (int u = 0; u < G; ++u) {
       const int j = base + u;
-      if (j < end) {
+      if (j == new_key) {
+#pragma unroll
+        for (int i = 0; i < NPL; ++i) {
+          kh[u][i] = s_knew[i * 32 + lane];
+          vh[u][i] = s_vnew[i * 32 + lane];
+        }
+      } else if (j < end) {
         const int64_t block = table[j / a.block_size];
         const int64_t offset =
             ((block * a.n_kv_heads + g) * a.block_size + j % a.block_size) * HD + lane;
@@ -311,6 +381,16 @@ void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
     throw std::invalid_argument(std::string(name) + ": T * n_heads exceeds the grid limit");
   if (a.T == 0) return;
   check_attention_pointers(a, name);
+  if (a.rope.inv_freq != nullptr) {
+    if (!a.rope.slot_mapping || a.rope.k_store != a.k_cache || a.rope.v_store != a.v_cache)
+      throw std::invalid_argument(std::string(name) +
+                                  ": the fused RoPE needs slot_mapping, and k_store/v_store the "
+                                  "same caches as k_cache/v_cache");
+    if (a.q_stride < (a.n_heads + 2 * a.n_kv_heads) * a.head_dim)
+      throw std::invalid_argument(
+          std::string(name) + ": the fused RoPE reads k and v from the qkv rows, but q_stride " +
+          std::to_string(a.q_stride) + " is narrower than one");
+  }
 
   // The split count depends only on host values (never on pos), so a captured graph's launch
   // stays valid for any contexts; the kernel adapts each row's partitions to its own length.

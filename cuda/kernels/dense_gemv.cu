@@ -64,12 +64,29 @@ __device__ __forceinline__ void fma8(const uint4& raw, const E* x, int K, int T,
 // elements [8 (lane + 32 part) + S c, + 8) of the row, S = 256 W, for c = 0, 1, ...: U loads at a
 // time, all issued before the first FMA, then the rest one load per iteration (a predicated last
 // batch measured 3-14% slower on an H200). TR >= T accumulators.
+// acc[t] += this lane's share of row . x[t] for part `part` of the row's W warps.
+template <typename E, int TR, int U, int W>
+__device__ __forceinline__ void row_partial(const E* __restrict__ row, int K,
+                                            const E* __restrict__ x, int T, int part, int lane,
+                                            float (&acc)[TR]) {
+  constexpr int kStride = 8 * 32 * W;
+  int e0 = 8 * (lane + 32 * part);
+  // K and e0 are multiples of 8, so load u's 8 elements fit when its first one does.
+  for (; e0 + (U - 1) * kStride < K; e0 += U * kStride) {
+    uint4 raw[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) raw[u] = load16(row + e0 + u * kStride);
+#pragma unroll
+    for (int u = 0; u < U; ++u) fma8<E, TR>(raw[u], x, K, T, e0 + u * kStride, acc);
+  }
+  for (; e0 < K; e0 += kStride) fma8<E, TR>(load16(row + e0), x, K, T, e0, acc);
+}
+
 template <typename E, int TR, int U, int W>
 __global__ void __launch_bounds__(kBlockWarps * 32)
     dense_gemv_kernel(const E* __restrict__ w, int N, int K, const E* __restrict__ x, int T,
                       float* __restrict__ y, int ldy) {
   static_assert(kBlockWarps % W == 0, "a block holds whole rows");
-  constexpr int kStride = 8 * 32 * W;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int n = blockIdx.x * (kBlockWarps / W) + warp / W;
   const int part = warp % W;
@@ -77,19 +94,7 @@ __global__ void __launch_bounds__(kBlockWarps * 32)
 #pragma unroll
   for (int t = 0; t < TR; ++t) acc[t] = 0.f;
   // No early return: with W > 1 every warp reaches the barrier below.
-  if (n < N) {
-    const E* row = w + static_cast<int64_t>(n) * K;
-    int e0 = 8 * (lane + 32 * part);
-    // K and e0 are multiples of 8, so load u's 8 elements fit when its first one does.
-    for (; e0 + (U - 1) * kStride < K; e0 += U * kStride) {
-      uint4 raw[U];
-#pragma unroll
-      for (int u = 0; u < U; ++u) raw[u] = load16(row + e0 + u * kStride);
-#pragma unroll
-      for (int u = 0; u < U; ++u) fma8<E, TR>(raw[u], x, K, T, e0 + u * kStride, acc);
-    }
-    for (; e0 < K; e0 += kStride) fma8<E, TR>(load16(row + e0), x, K, T, e0, acc);
-  }
+  if (n < N) row_partial<E, TR, U, W>(w + static_cast<int64_t>(n) * K, K, x, T, part, lane, acc);
   if constexpr (W == 1) {
     if (n < N) gemv_warp_store(acc, T, lane, y, ldy, n);
   } else {
@@ -110,6 +115,36 @@ __global__ void __launch_bounds__(kBlockWarps * 32)
       for (int p = 0; p < W; ++p) sum += partial[warp + p][lane];
       y[static_cast<int64_t>(lane) * ldy + n] = sum;
     }
+  }
+}
+
+// The gate/up GEMV of one activation row with the SiLU gate fused: block i computes gate row i
+// (warps 0 and 1) and up row I + i (warps 2 and 3) of the stacked [2I, K] weight, two warps per
+// row summed as dense_gemv_kernel<E, 1, U, 2> sums them, and writes act[i] = silu(gate) * up in
+// E, rounded as silu_mul_kernel rounds it: the same bits as that GEMV into f32 and then silu_mul,
+// without the f32 gate/up row in memory or silu_mul's launch.
+template <typename E, int U>
+__global__ void __launch_bounds__(kBlockWarps * 32)
+    dense_gemv_silu_kernel(const E* __restrict__ w, int I, int K, const E* __restrict__ x,
+                           E* __restrict__ act) {
+  static_assert(kBlockWarps == 4, "two rows of two warps per block");
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t n = blockIdx.x + static_cast<int64_t>(warp / 2) * I;  // gate row, then up row
+  float acc[1] = {0.f};
+  row_partial<E, 1, U, 2>(w + n * K, K, x, 1, warp % 2, lane, acc);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], o);
+  __shared__ float partial[kBlockWarps];
+  if (lane == 0) partial[warp] = acc[0];
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float g = 0.f, u = 0.f;  // from 0.f as dense_gemv_kernel's sum, so a -0 part adds alike
+    g += partial[0];
+    g += partial[1];
+    u += partial[2];
+    u += partial[3];
+    const float s = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g)));
+    act[blockIdx.x] = from_float<E>(__fmul_rn(s, u));
   }
 }
 
@@ -204,6 +239,39 @@ void dense_gemv(const void* w, DType dtype, int N, int K, const void* x, int T, 
       else
         launch_uw<E, 8>(config, wt, N, K, xt, T, y, ldy, stream);
       check_launch(name);
+    }
+  });
+}
+
+void dense_gemv_silu(const void* w, DType dtype, int I, int K, const void* x, void* act,
+                     cudaStream_t stream, int loads_in_flight) {
+  if (I <= 0) throw std::invalid_argument("dense_gemv_silu: I must be positive");
+  if (!w || !x || !act) throw std::invalid_argument("dense_gemv_silu: null pointer argument");
+  if (!dense_gemv_supported(dtype, K, w, x))
+    throw std::invalid_argument(
+        "dense_gemv_silu: needs f16 or bf16, K a multiple of 8 and 16-byte aligned w and x");
+  if (!valid_config({loads_in_flight, 2}))
+    throw std::invalid_argument("dense_gemv_silu: loads_in_flight must be 1, 2, 4 or 8");
+  dispatch_dtype(dtype, [&]<typename E>() {
+    if constexpr (!std::is_same_v<E, float>) {
+      const auto* wt = static_cast<const E*>(w);
+      const auto* xt = static_cast<const E*>(x);
+      auto* out = static_cast<E*>(act);
+      const unsigned blocks = static_cast<unsigned>(I);
+      switch (loads_in_flight) {
+        case 1:
+          dense_gemv_silu_kernel<E, 1><<<blocks, kBlockWarps * 32, 0, stream>>>(wt, I, K, xt, out);
+          break;
+        case 2:
+          dense_gemv_silu_kernel<E, 2><<<blocks, kBlockWarps * 32, 0, stream>>>(wt, I, K, xt, out);
+          break;
+        case 4:
+          dense_gemv_silu_kernel<E, 4><<<blocks, kBlockWarps * 32, 0, stream>>>(wt, I, K, xt, out);
+          break;
+        default:
+          dense_gemv_silu_kernel<E, 8><<<blocks, kBlockWarps * 32, 0, stream>>>(wt, I, K, xt, out);
+      }
+      check_launch("dense_gemv_silu");
     }
   });
 }

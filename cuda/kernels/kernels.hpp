@@ -80,6 +80,21 @@ struct AttentionArgs {
   // otherwise (null or too few) a second kernel does.
   unsigned* split_counters = nullptr;
   int64_t split_counters_len = 0;
+  // Decode only (prefill ignores it): rope_and_store_kv fused into paged_attention_decode, one
+  // launch per layer fewer. With rope.inv_freq set, q is the raw qkv buffer of the rows (row t at
+  // q + t * q_stride: q heads, then k heads, then v heads, as rope_and_store_kv takes it), read
+  // but not written; the kernel rotates q and the new token's k at pos[t], takes that token's k
+  // and v from qkv instead of the cache, and stores them at slot slot_mapping[t] (none for a
+  // negative slot) of `k_store`/`v_store`, the writable view of k_cache/v_cache. Same bits as
+  // rope_and_store_kv followed by the unfused launch, in the output and in the cache (but a row
+  // with a negative pos, which attends to nothing, stores nothing either).
+  struct DecodeRope {
+    const double* inv_freq = nullptr;  // [head_dim / 2], as rope_and_store_kv's
+    const int* slot_mapping = nullptr;
+    __half* k_store = nullptr;
+    __half* v_store = nullptr;
+    bool interleaved = false;
+  } rope;
 };
 
 // One query row per (row, head) work item with an online softmax over the row's context: the
@@ -120,6 +135,13 @@ void dense_gemv(const void* w, DType dtype, int N, int K, const void* x, int T, 
                 cudaStream_t stream);
 void dense_gemv(const void* w, DType dtype, int N, int K, const void* x, int T, float* y, int ldy,
                 cudaStream_t stream, const DenseGemvConfig& config);
+// The MLP's gate/up GEMV for one activation row with the SiLU gate fused: w is the stacked
+// [2I, K] weight (gate rows, then up rows) in f16 or bf16, x [1, K] in the same dtype, and
+// act[i] = silu(gate_i) * up_i in that dtype. The same bits as dense_gemv with {loads_in_flight,
+// warps_per_row 2} into an f32 [1, 2I] row followed by silu_mul, one launch instead of two.
+// Needs what dense_gemv_supported says.
+void dense_gemv_silu(const void* w, DType dtype, int I, int K, const void* x, void* act,
+                     cudaStream_t stream, int loads_in_flight = 8);
 
 // Rows the prefill kernel takes together: up to kPrefillTileRows consecutive rows of one
 // sequence at consecutive positions, starting at row tile_first_row[i].

@@ -5,6 +5,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/kernels/kernels.hpp"
+#include "cuda/kernels/rope_common.cuh"
 
 namespace precis::cuda {
 
@@ -31,11 +32,8 @@ __global__ void rope_and_store_kv_kernel(float* __restrict__ qkv, const int* __r
   const int t = blockIdx.x;
   const int half = head_dim / 2;
   const int p = pos[t];
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const double angle = p * inv_freq[i];
-    cos_sin[i] = static_cast<float>(cos(angle));
-    cos_sin[half + i] = static_cast<float>(sin(angle));
-  }
+  for (int i = threadIdx.x; i < half; i += blockDim.x)
+    rope_cos_sin(p, inv_freq[i], cos_sin[i], cos_sin[half + i]);
   __syncthreads();
 
   const int row_width = (n_heads + 2 * n_kv_heads) * head_dim;
@@ -56,13 +54,11 @@ __global__ void rope_and_store_kv_kernel(float* __restrict__ qkv, const int* __r
   const int stride = gridDim.y * blockDim.x;
   for (int j = first; j < rot_items; j += stride) {
     const int h = j / half, i = j - h * half;
-    const int ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
+    int ia, ib;
+    rope_pair_index(i, half, interleaved, ia, ib);
     float* v = row + h * head_dim;
-    const float a = v[ia], b = v[ib];
-    const float c = cos_sin[i], s = cos_sin[half + i];
-    // Rounded like the CPU's a * c - b * s and b * c + a * s, with no fused multiply-add.
-    const float r0 = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
-    const float r1 = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+    float r0, r1;
+    rope_rotate(v[ia], v[ib], cos_sin[i], cos_sin[half + i], r0, r1);
     v[ia] = r0;
     v[ib] = r1;
     if (h >= n_heads && store) {

@@ -22,6 +22,9 @@
 #  10 where a batch-1 f16 decode step's GPU time goes: Nsight Compute (ncu) times every kernel of
 #     a few eager decode steps at a 512-token context (scripts/gpu/kernel_profile.py), against
 #     the step time step 5 measured with graphs
+#  11 the decode fusions, not yet the default: RoPE + KV store inside decode attention
+#     (--fused-decode-rope), the SiLU gate inside the one-row gate/up GEMV (--fused-gate-silu),
+#     and both: batches 1 and 8 with graphs against step 5's, and step 10's profile with both
 # OUTDIR gets report.md (every figure in tables; rewritten after each step, so a cut run still
 # leaves one) and logs.txt (every step's raw output). Exit status: bit k-1 set when step k failed
 # (0 = all passed).
@@ -41,7 +44,7 @@ ROOT=$PWD
 DRY=0
 BUILD=build
 DEADLINE_S=530
-STEPS_WANTED=1,2,3,4,5,6,7,8,9,10
+STEPS_WANTED=1,2,3,4,5,6,7,8,9,10,11
 NO_HF=0
 OUTDIR=
 while [ $# -gt 0 ]; do
@@ -238,6 +241,7 @@ step_linear_kernels() {
   "$BIN/cuda_linear_bench" --iters 30
 }
 
+# step_decode_profile [EXTRA ENGINE_BENCH FLAGS...]: step 10, and step 11 with its flag.
 step_decode_profile() {
   local ncu
   ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n1)
@@ -253,14 +257,16 @@ step_decode_profile() {
   rate=$(sed -n 's/^- batch-1 decode reads .* x \([0-9.]*\) tokens\/s.*/\1/p; s/^batch-1 decode reads .* x \([0-9.]*\) tokens\/s.*/\1/p' "$LOG" | head -n1)
   local tokens="--prompt-tokens 16 --decode-prompt-tokens 512 --decode-tokens 4"
   [ "$DRY" = 1 ] && tokens="--prompt-tokens 8 --decode-prompt-tokens 32 --decode-tokens 3"
+  local tag=${1:+-fused}
   # One metric, no cache flush and the clocks left alone: the kernels' own durations as they run
   # in a decode step, one after another.
   # shellcheck disable=SC2086
   "$ncu" --csv --page raw --print-units base --metrics gpu__time_duration.sum --clock-control none \
-    --cache-control none --log-file "$SCRATCH/ncu.csv" "$BIN/engine_bench" \
-    --model "$SCRATCH/bench-model" --device "$DEVICE" $tokens --batches 1 --no-cuda-graphs || return 1
-  gzip -c "$SCRATCH/ncu.csv" >"$OUTDIR/ncu-decode.csv.gz"  # the raw timings, kept
-  python3 "$ROOT/scripts/gpu/kernel_profile.py" "$SCRATCH/ncu.csv" \
+    --cache-control none --log-file "$SCRATCH/ncu$tag.csv" "$BIN/engine_bench" \
+    --model "$SCRATCH/bench-model" --device "$DEVICE" $tokens --batches 1 --no-cuda-graphs "$@" ||
+    return 1
+  gzip -c "$SCRATCH/ncu$tag.csv" >"$OUTDIR/ncu-decode$tag.csv.gz"  # the raw timings, kept
+  python3 "$ROOT/scripts/gpu/kernel_profile.py" "$SCRATCH/ncu$tag.csv" \
     ${rate:+--step-ms $(python3 -c "print(1000 / $rate)")}
 }
 
@@ -269,9 +275,22 @@ step_bench_no_graphs() {
   "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches 1,8 --no-cuda-graphs
 }
 
+step_decode_fusions() {
+  local flags
+  for flags in --fused-decode-rope --fused-gate-silu "--fused-decode-rope --fused-gate-silu"; do
+    echo "--- fusion: $flags ---"
+    # shellcheck disable=SC2046,SC2086
+    "$BIN/engine_bench" --model "$SCRATCH/bench-model" $(bench_args) --batches 1,8 $flags ||
+      return 1
+  done
+  echo "--- the decode step's kernels with both fusions ---"
+  step_decode_profile --fused-decode-rope --fused-gate-silu
+}
+
 export DRY BIN SCRATCH ROOT DEVICE TESTS PYTHON NO_HF LOG OUTDIR
 export -f step_nvidia_smi step_gpu_tests step_default_model step_make_model bench_args step_bench \
-  step_bench_no_graphs step_quantized_bench step_long_context step_linear_kernels step_decode_profile
+  step_bench_no_graphs step_quantized_bench step_long_context step_linear_kernels step_decode_profile \
+  step_decode_fusions
 
 {
   echo "precis GPU check, $(date -u +%FT%TZ), $([ "$DRY" = 1 ] && echo "DRY RUN on the CPU" || echo "device cuda")"
@@ -293,6 +312,7 @@ run_step 7 quantized-q4_0-bench 180 step_quantized_bench
 run_step 8 long-context-decode 120 step_long_context
 run_step 9 linear-kernels 90 step_linear_kernels
 run_step 10 decode-kernel-profile 150 step_decode_profile
+run_step 11 decode-fusions 150 step_decode_fusions
 
 rm -rf "$SCRATCH"
 report

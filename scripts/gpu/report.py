@@ -142,6 +142,24 @@ def main():
         md += ["## One batch-1 f16 decode step, kernel by kernel (ncu, eager launches)", "", "```",
                (t[start:] if start >= 0 else t[-3000:]).strip(), "```", ""]
 
+    if 11 in sec:
+        t = get(11)
+        bench, _, profile = t.partition("--- the decode step's kernels with both fusions ---")
+        base = bench_rows(get(5))
+        rows = []
+        for m in re.finditer(r"^--- fusion: (.*?) ---\n(.*?)(?=^--- fusion: |\Z)", bench, re.M | re.S):
+            for b, (dec, _, _) in sorted(bench_rows(m.group(2)).items()):
+                rows.append((m.group(1), b, f"{base[b][0]:.1f}" if b in base else "-", f"{dec:.1f}",
+                             f"{dec / base[b][0]:.3f}x" if b in base and base[b][0] else "-"))
+        md += ["## Decode fusions (not yet the default)", ""]
+        md += [f"- {m.group(0)}" for m in re.finditer(r"^batch-1 decode reads .*$", bench, re.M)]
+        md += ["", table(["flags", "batch", "decode tok/s, unfused (step 5)", "fused",
+                          "fused / unfused"], rows), ""]
+        start = profile.find("decode steps profiled")
+        if start >= 0:
+            md += ["The decode step kernel by kernel with both fusions (ncu, eager launches):", "",
+                   "```", profile[start:].strip(), "```", ""]
+
     md += ["Raw output of every step: logs.txt.", ""]
     with open(os.path.join(a.outdir, "report.md"), "w") as f:
         f.write("\n".join(md))

@@ -18,11 +18,14 @@
 //                    (forward or reverse warp order); the most skew between warps, so a
 //                    missing __syncthreads (read-after-write or write-after-read on shared
 //                    memory) yields stale or overwritten values. rand uses EMU_SEED (fixed).
+//    rev and wrev also run the blocks of a grid in reverse order, so a block that depends on
+//    another block of its launch having run first is seen under one order or the other.
 // What it cannot catch: races that no tried schedule exposes (it is not a race detector),
 // divergence inside a warp (lanes of a warp are not forced to execute in lockstep), memory
 // model effects (caches, weak ordering, atomics visibility across blocks), inter-block
-// concurrency (blocks run serially), out-of-bounds accesses that stay inside host memory,
-// device floating-point details (fast-math intrinsics, nvcc's FMA contraction), performance.
+// concurrency (blocks run serially, in one of two orders), out-of-bounds accesses that stay inside
+// host memory, device floating-point details (fast-math intrinsics, nvcc's FMA contraction),
+// performance.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -276,9 +279,14 @@ void run_grid(const char* name, dim3 grid, dim3 block, size_t smem,
   std::vector<int> order(n);
   for (int i = 0; i < B->n; ++i) order[static_cast<size_t>(i)] = reverse ? B->n - 1 - i : i;
 
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
+  // The reverse schedules also run the grid's blocks last to first: a GPU runs blocks in no
+  // order, so a kernel whose block reads what another block of the same launch writes (without
+  // an atomic hand-off) gets different data one way round.
+  auto coord = [reverse](unsigned i, unsigned extent) { return reverse ? extent - 1 - i : i; };
+  for (unsigned bz0 = 0; bz0 < grid.z; ++bz0)
+    for (unsigned by0 = 0; by0 < grid.y; ++by0)
+      for (unsigned bx0 = 0; bx0 < grid.x; ++bx0) {
+        const unsigned bx = coord(bx0, grid.x), by = coord(by0, grid.y), bz = coord(bz0, grid.z);
         cur_bidx = {bx, by, bz};
         // Shared memory holds garbage at block start, as on the device.
         for (auto& [p, len] : shared_vars) garbage(p, len);

@@ -616,3 +616,190 @@ TEST_CASE("attention launchers reject bad arguments", "[gpu]") {
   CHECK_NOTHROW(precis::cuda::prefill_attention(good, p.d_tiles.get(), 1, nullptr));
   precis::cuda::check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
+
+namespace {
+
+std::vector<double> rope_inv_freq(int head_dim) {
+  std::vector<double> f(head_dim / 2);
+  for (int i = 0; i < head_dim / 2; ++i) f[i] = 1.0 / std::pow(10000.0, 2.0 * i / head_dim);
+  return f;
+}
+
+// One decode step both ways from the same inputs: rope_and_store_kv then the unfused decode
+// (each tested against double references above), and the decode with the RoPE fused. The
+// problem's qkv rows are raw (unrotated); the new tokens' cache slots start as NaN, so a fused
+// kernel that read one from the cache instead of its own registers would produce NaN.
+struct FusedRopeRun {
+  std::vector<float> out;
+  std::vector<uint16_t> k, v;  // the caches after the step, as raw f16 bits
+  std::vector<float> qkv;      // the qkv buffer after the step
+};
+
+std::vector<int> new_token_slots(const Problem& p) {
+  std::vector<int> slots(p.T, -1);
+  for (int t = 0; t < p.T; ++t) {
+    if (p.pos[t] < 0) continue;
+    const int bs = p.shape.block_size;
+    const int block =
+        p.tables[static_cast<size_t>(p.row_seq[t]) * p.max_blocks_per_seq + p.pos[t] / bs];
+    slots[t] = block * bs + p.pos[t] % bs;
+  }
+  return slots;
+}
+
+std::vector<uint16_t> f16_bits(const std::vector<__half>& h) {
+  std::vector<uint16_t> b(h.size());
+  for (size_t i = 0; i < h.size(); ++i) b[i] = half_bits(h[i]);
+  return b;
+}
+
+FusedRopeRun run_decode_step(const Problem& p, const std::vector<int>& slots, bool fused,
+                             bool interleaved, DType dtype, const SplitArgs& split) {
+  const int hd = p.shape.head_dim, bs = p.shape.block_size, nkv = p.shape.n_kv_heads;
+  std::vector<__half> k = p.k, v = p.v;
+  __half_raw nan_raw;
+  nan_raw.x = 0x7e00;
+  for (int slot : slots) {
+    if (slot < 0) continue;
+    for (int g = 0; g < nkv; ++g)
+      for (int d = 0; d < hd; ++d) {
+        const size_t i = ((static_cast<size_t>(slot / bs) * nkv + g) * bs + slot % bs) * hd + d;
+        k[i] = v[i] = __half(nan_raw);
+      }
+  }
+  DeviceBuffer<float> d_qkv(p.q);
+  DeviceBuffer<__half> d_k(k), d_v(v);
+  DeviceBuffer<int> d_slots(slots);
+  DeviceBuffer<double> d_inv_freq(rope_inv_freq(hd));
+  DeviceBuffer<unsigned char> out(p.out_elems() * dtype_size(dtype));
+  precis::cuda::check_cuda(cudaMemset(out.get(), 0xff, out.size()), "cudaMemset");
+
+  AttentionArgs a = p.args(out.get(), dtype);
+  a.q = d_qkv.get();
+  a.k_cache = d_k.get();
+  a.v_cache = d_v.get();
+  a.max_context = split.max_context;
+  a.split_scratch = split.scratch;
+  a.split_scratch_floats = split.floats;
+  a.split_counters = split.counters;
+  a.split_counters_len = split.counters_len;
+  if (fused) {
+    a.rope.inv_freq = d_inv_freq.get();
+    a.rope.slot_mapping = d_slots.get();
+    a.rope.k_store = d_k.get();
+    a.rope.v_store = d_v.get();
+    a.rope.interleaved = interleaved;
+  } else {
+    precis::cuda::rope_and_store_kv(d_qkv.get(), p.d_pos.get(), d_slots.get(), p.T, p.shape.n_heads,
+                                    nkv, hd, d_inv_freq.get(), d_k.get(), d_v.get(), bs, nullptr,
+                                    interleaved);
+  }
+  precis::cuda::paged_attention_decode(a, nullptr);
+
+  FusedRopeRun r;
+  const std::vector<unsigned char> raw = out.download();
+  r.out.resize(p.out_elems());
+  for (size_t i = 0; i < r.out.size(); ++i) {
+    if (dtype == DType::f32) {
+      std::memcpy(&r.out[i], raw.data() + 4 * i, 4);
+    } else {
+      uint16_t bits;
+      std::memcpy(&bits, raw.data() + 2 * i, 2);
+      r.out[i] = half_from_bits(bits);
+    }
+  }
+  r.k = f16_bits(d_k.download());
+  r.v = f16_bits(d_v.download());
+  r.qkv = d_qkv.download();
+  return r;
+}
+
+// The fused step equals the unfused one bit for bit, in the output and in both caches (the
+// unfused kernels are each checked against double references above), and leaves the qkv rows
+// as they were.
+void check_fused_rope(const Problem& p, const std::string& label, const SplitArgs& split,
+                      DType dtype) {
+  const std::vector<int> slots = new_token_slots(p);
+  for (bool interleaved : {false, true}) {
+    INFO(label << (interleaved ? " interleaved" : " half-split") << " " << dtype_name(dtype));
+    const FusedRopeRun unfused = run_decode_step(p, slots, false, interleaved, dtype, split);
+    const FusedRopeRun fused = run_decode_step(p, slots, true, interleaved, dtype, split);
+    size_t nan_out = 0;
+    for (float x : unfused.out) nan_out += std::isnan(x);
+    CHECK(nan_out == 0);  // the unfused path stored every new token before reading it
+    CHECK(bitwise_equal(fused.out, unfused.out));
+    CHECK(fused.k == unfused.k);
+    CHECK(fused.v == unfused.v);
+    CHECK(bitwise_equal(fused.qkv, p.q));  // read, not rotated in place
+  }
+}
+
+}  // namespace
+
+TEST_CASE("paged_attention_decode with the RoPE fused equals rope_and_store_kv + decode", "[gpu]") {
+  // Head dims with an even and an odd count of dimensions per lane (64, 128; 32, 96), GQA 1, 4
+  // and 8; contexts from 1 key (the new token alone) to past a thousand, a row with no keys
+  // (pos -1: nothing stored) and block size 5 (slots that do not align to anything).
+  const std::vector<Shape> shapes = {
+      {4, 4, 64, 16, 2.f}, {8, 2, 128, 16, 2.f}, {8, 1, 32, 16, 2.f}, {4, 2, 96, 5, 2.f}};
+  const std::vector<SeqSpec> seqs = {{0, 1}, {6, 1}, {16, 1}, {99, 1}, {-1, 1}, {1028, 1}};
+  uint32_t seed = 900;
+  for (const Shape& s : shapes) {
+    const Problem p(s, seqs, seed++);
+    check_fused_rope(p, shape_label(s) + " unsplit", SplitArgs{}, DType::f32);
+  }
+  // Split-K with the merge fused and as a second kernel: only the partition holding the new
+  // token takes it from registers, and only one block per kv head stores it.
+  for (const Shape& s : {Shape{8, 2, 128, 16, 2.f}, Shape{16, 4, 64, 16, 2.f}}) {
+    const Problem p(s, {{2999, 1}, {0, 1}, {-1, 1}, {1200, 1}}, seed++);
+    const int hint = max_context_of(p);
+    REQUIRE(precis::cuda::decode_split_count(p.T, s.n_heads, hint) > 1);
+    const int64_t floats =
+        precis::cuda::decode_split_scratch_floats(p.T, s.n_heads, s.head_dim, hint);
+    const int64_t items = static_cast<int64_t>(p.T) * s.n_heads;
+    for (bool fused_merge : {true, false}) {
+      Scratch scratch(floats);
+      DeviceBuffer<unsigned> counters(std::vector<unsigned>(static_cast<size_t>(items), 0u));
+      const SplitArgs split{hint, scratch.buf.get(), floats, fused_merge ? counters.get() : nullptr,
+                            fused_merge ? items : 0};
+      for (DType dtype : {DType::f32, DType::f16})
+        check_fused_rope(p, shape_label(s) + (fused_merge ? " split, merge fused" : " split"),
+                         split, dtype);
+    }
+  }
+}
+
+TEST_CASE("paged_attention_decode rejects a fused RoPE it cannot run", "[gpu]") {
+  const Shape s{4, 2, 64, 16, 2.f};
+  const Problem p(s, {{3, 1}}, 950);
+  DeviceBuffer<float> out(p.out_elems());
+  DeviceBuffer<int> slots(new_token_slots(p));
+  DeviceBuffer<double> inv_freq(rope_inv_freq(s.head_dim));
+  AttentionArgs good = p.args(out.get(), DType::f32);
+  // A copy of the caches to store into, so the problem's own stay as they are.
+  DeviceBuffer<__half> k(p.k), v(p.v);
+  good.k_cache = k.get();
+  good.v_cache = v.get();
+  good.rope.inv_freq = inv_freq.get();
+  good.rope.slot_mapping = slots.get();
+  good.rope.k_store = k.get();
+  good.rope.v_store = v.get();
+  {
+    AttentionArgs a = good;
+    a.rope.slot_mapping = nullptr;
+    CHECK_THROWS_AS(precis::cuda::paged_attention_decode(a, nullptr), std::invalid_argument);
+  }
+  {
+    AttentionArgs a = good;  // storing into another cache than the one read
+    DeviceBuffer<__half> other(p.v);
+    a.rope.v_store = other.get();
+    CHECK_THROWS_AS(precis::cuda::paged_attention_decode(a, nullptr), std::invalid_argument);
+  }
+  {
+    AttentionArgs a = good;  // a stride that holds q but not k and v
+    a.q_stride = s.n_heads * s.head_dim;
+    CHECK_THROWS_AS(precis::cuda::paged_attention_decode(a, nullptr), std::invalid_argument);
+  }
+  CHECK_NOTHROW(precis::cuda::paged_attention_decode(good, nullptr));
+  precis::cuda::check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+}

@@ -1,7 +1,8 @@
 // The dense decode GEMV (cuda/kernels/dense_gemv.cu) over f16 and bf16 weights against a double
 // dot product of the same rounded values, for 1 to 8 rows, row lengths that are and are not a
 // multiple of a warp's 256-element stride (and long enough for full batches of eight loads), a y
-// wider than N, and every DenseGemvConfig; and its argument checks.
+// wider than N, and every DenseGemvConfig; and its argument checks. Then dense_gemv_silu, the
+// gate/up GEMV with the SiLU gate fused, against that GEMV followed by silu_mul.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
@@ -116,4 +117,73 @@ TEST_CASE("the dense GEMV says what it cannot take and rejects bad arguments", "
                   std::invalid_argument);  // warps per row not 1, 2 or 4
   CHECK_THROWS_AS(dense_gemv(w.get(), DType::f16, 2, 60, x.get(), 1, y.get(), 2, nullptr),
                   std::invalid_argument);
+}
+
+TEST_CASE("dense_gemv_silu equals the two-warp GEMV followed by silu_mul, bit for bit", "[gpu]") {
+  std::mt19937 rng(11);
+  const int I = 45;
+  for (DType dtype : {DType::f16, DType::bf16}) {
+    for (int K : {776, 2312}) {
+      std::vector<uint16_t> wbits, xbits;
+      std::vector<float> wv, xv;
+      random_values(dtype, static_cast<size_t>(2 * I) * K, rng, wbits, wv);
+      random_values(dtype, static_cast<size_t>(K), rng, xbits, xv);
+      // Gate row 0 opposite to x everywhere: a large negative gate, where expf(-g) overflows
+      // and the product is a signed zero.
+      for (int k = 0; k < K; ++k) {
+        const float v = xv[k] > 0 ? -1.f : 1.f;
+        wbits[k] =
+            dtype == DType::f16 ? precis::engine::f32_to_f16(v) : precis::engine::f32_to_bf16(v);
+        wv[k] = v;
+      }
+      DeviceBuffer<uint16_t> w(wbits), x(xbits);
+      for (int u : {1, 2, 4, 8}) {
+        INFO((dtype == DType::f16 ? "f16" : "bf16") << ", K " << K << ", loads in flight " << u);
+        DeviceBuffer<float> gate_up(static_cast<size_t>(2 * I));
+        DeviceBuffer<uint16_t> want(static_cast<size_t>(I)), got(static_cast<size_t>(I));
+        precis::cuda::dense_gemv(w.get(), dtype, 2 * I, K, x.get(), 1, gate_up.get(), 2 * I,
+                                 nullptr, {u, 2});
+        precis::cuda::silu_mul(gate_up.get(), 1, I, want.get(), dtype, nullptr);
+        precis::cuda::dense_gemv_silu(w.get(), dtype, I, K, x.get(), got.get(), nullptr, u);
+        const std::vector<uint16_t> a = got.download(), b = want.download();
+        CHECK(a == b);
+        // And near the double reference: silu(gate) * up, to the dtype's rounding.
+        for (int i = 0; i < I; ++i) {
+          double g = 0, up = 0, mag_g = 0, mag_u = 0;
+          for (int k = 0; k < K; ++k) {
+            const double pg = static_cast<double>(wv[static_cast<size_t>(i) * K + k]) * xv[k];
+            const double pu = static_cast<double>(wv[static_cast<size_t>(I + i) * K + k]) * xv[k];
+            g += pg;
+            up += pu;
+            mag_g += std::fabs(pg);
+            mag_u += std::fabs(pu);
+          }
+          const double ref = g / (1 + std::exp(-g)) * up;
+          const float v = dtype == DType::f16 ? precis::engine::f16_to_f32(a[i])
+                                              : precis::engine::bf16_to_f32(a[i]);
+          const double rel = dtype == DType::f16 ? 1e-3 : 8e-3;
+          CHECK(std::fabs(v - ref) <= rel * std::fabs(ref) +
+                                          1e-5 * (mag_g * std::fabs(up) + std::fabs(g) * mag_u) +
+                                          1e-6);
+        }
+        CHECK((a[0] & 0x7fff) == 0);  // the overflowed gate: a zero of either sign
+      }
+    }
+  }
+}
+
+TEST_CASE("dense_gemv_silu rejects what it cannot take", "[gpu]") {
+  DeviceBuffer<uint16_t> w(4096), x(1024), act(64);
+  using precis::cuda::dense_gemv_silu;
+  CHECK_THROWS_AS(dense_gemv_silu(w.get(), DType::f32, 2, 64, x.get(), act.get(), nullptr),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(dense_gemv_silu(w.get(), DType::f16, 2, 60, x.get(), act.get(), nullptr),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(dense_gemv_silu(w.get(), DType::f16, 0, 64, x.get(), act.get(), nullptr),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(dense_gemv_silu(w.get(), DType::f16, 2, 64, x.get(), act.get(), nullptr, 3),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(dense_gemv_silu(w.get(), DType::f16, 2, 64, x.get(), nullptr, nullptr),
+                  std::invalid_argument);
+  CHECK_NOTHROW(dense_gemv_silu(w.get(), DType::f16, 2, 64, x.get(), act.get(), nullptr));
 }
