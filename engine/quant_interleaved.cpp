@@ -11,6 +11,7 @@
 // activations); the other variants run the same steps per lane with the same roundings (fmaf),
 // so the two agree bit for bit and the scalar one is the test's reference. A token's result
 // never depends on how many tokens share its tile.
+#include "engine/cpu_prefetch.hpp"
 #include "engine/dtype.hpp"
 #include "engine/interleaved_quant.hpp"
 
@@ -77,9 +78,10 @@ PRECIS_KERNEL_INLINE __m512i bcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// How far ahead of the unit being read a K type's group is prefetched. tinyllama-shape decode,
-// int8, 2 threads, Zen 5, 2026-12-07 (tok/s without / with 2, 4, 8 KiB ahead, prefetching the
-// codes' lines): Q4_K_M 51 / 62, 68, 63; the whole unit 4 KiB ahead 76. For the f16-scaled types
+// How far ahead of the unit being read a K type's group is prefetched, on CPUs that want it
+// (engine/cpu_prefetch.hpp: not Zen 4, where it cost a fifth). tinyllama-shape decode, int8,
+// 2 threads, Zen 5, 2026-12-07 (tok/s without / with 2, 4, 8 KiB ahead, prefetching the codes'
+// lines): Q4_K_M 51 / 62, 68, 63; the whole unit 4 KiB ahead 76. For the f16-scaled types
 // (Q4_0, Q8_0: units of one or two blocks) the same runs ranged 67-95 and 38-58 tok/s either
 // way, inside that machine's noise, so they are left to the hardware prefetcher.
 constexpr size_t kPrefetchAhead = 4096;
@@ -96,14 +98,16 @@ PRECIS_KERNEL_FLATTEN void tile(const TileArgs& a) {
   // once per unit, its super-block.
   constexpr size_t kScalesStep = interleaved_scales_step(S::spb, S::k_scales);
   constexpr size_t kMinsStep = interleaved_mins_step(S::k_scales);
+  [[maybe_unused]] const bool prefetch = S::k_scales && k_unit_prefetch();
   int64_t b = 0;
   for (const std::byte* unit = a.group; b < m.nb; unit += m.unit_bytes) {
     // K types: the unit (a 256-element super-block of 16 rows, ~2.3 KiB for q4_K) kPrefetchAhead
     // bytes on, into L1. At batch 1 the loads of the codes were where the time went: the
     // hardware prefetcher alone kept Q4_K_M decode at 31 GB/s where llama.cpp reads 41.
     if constexpr (S::k_scales)
-      for (size_t o = 0; o < m.unit_bytes; o += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(unit) + kPrefetchAhead + o, _MM_HINT_T0);
+      if (prefetch)
+        for (size_t o = 0; o < m.unit_bytes; o += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(unit) + kPrefetchAhead + o, _MM_HINT_T0);
     [[maybe_unused]] __m512 d = _mm512_setzero_ps(), neg_dmin = d;
     if constexpr (S::k_scales) {
       d = load_f16(unit);

@@ -640,7 +640,9 @@ TEST_CASE("proxy: upstream URLs and the pool's backoff", "[proxy]") {
   CHECK_THROWS_AS(server::parse_upstream_url("http://x:99999"), std::invalid_argument);
 
   using std::chrono::milliseconds;
-  server::UpstreamPool pool({"http://a:1", "http://b:2"}, milliseconds(100), milliseconds(300));
+  // A backoff of a second: the checks below run while it lasts, and a loaded CI machine (the
+  // emulated CUDA tests beside this one) can stall a thread for a good part of 100 ms.
+  server::UpstreamPool pool({"http://a:1", "http://b:2"}, milliseconds(1000), milliseconds(3000));
   auto i = pool.acquire({});
   REQUIRE(i);
   pool.release(*i, true, "test");
@@ -654,7 +656,7 @@ TEST_CASE("proxy: upstream URLs and the pool's backoff", "[proxy]") {
   }
   // Tried the healthy one already: the one that is out is not tried.
   CHECK(!pool.acquire({1 - *i}));
-  std::this_thread::sleep_for(milliseconds(150));
+  std::this_thread::sleep_for(milliseconds(1100));
   CHECK(pool.healthy(*i));
 
   auto cfg = ServeConfig::from_json(
