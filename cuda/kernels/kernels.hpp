@@ -86,8 +86,10 @@ struct AttentionArgs {
   // but not written; the kernel rotates q and the new token's k at pos[t], takes that token's k
   // and v from qkv instead of the cache, and stores them at slot slot_mapping[t] (none for a
   // negative slot) of `k_store`/`v_store`, the writable view of k_cache/v_cache. Same bits as
-  // rope_and_store_kv followed by the unfused launch, in the output and in the cache (but a row
-  // with a negative pos, which attends to nothing, stores nothing either).
+  // rope_and_store_kv followed by the unfused launch, in the output and in the cache, for every
+  // row the engine makes. (Padding conventions differ: a row with a negative pos attends to
+  // nothing and stores nothing; one with a negative slot attends to its new key, which the
+  // unfused pair, storing nothing, would have read stale from the cache.)
   struct DecodeRope {
     const double* inv_freq = nullptr;  // [head_dim / 2], as rope_and_store_kv's
     const int* slot_mapping = nullptr;
