@@ -8,11 +8,10 @@
 
 namespace precis::engine {
 
-// The policy, for a CPU of this vendor and family (cpuid leaf 1's family plus extended family)
-// and a PRECIS_K_PREFETCH value (null or empty: the CPU decides): off on AMD family 25 (Zen 3
-// and Zen 4), on elsewhere. Throws std::invalid_argument naming the variable for a value other
-// than 0 or 1.
-bool k_unit_prefetch_wanted(bool amd, int family, const char* env);
+// The policy, for a CPU that is or is not AMD family 19h (25: Zen 3 and Zen 4) and a
+// PRECIS_K_PREFETCH value (null or empty: the CPU decides): off on that family, on elsewhere.
+// Throws std::invalid_argument naming the variable for a value other than 0 or 1.
+bool k_unit_prefetch_wanted(bool amd_family_19h, const char* env);
 
 // k_unit_prefetch_wanted for this CPU and $PRECIS_K_PREFETCH, decided on the first call and
 // fixed for the process.
