@@ -9,6 +9,7 @@
 #include "engine/batch_rows.hpp"
 #include "engine/cpu_kernels.hpp"
 #include "engine/cpu_kv_kernels.hpp"
+#include "engine/cpu_prefetch.hpp"
 #include "engine/kernel_table.hpp"
 #include "engine/thread_pool.hpp"
 
@@ -30,9 +31,11 @@ CpuBackend::CpuBackend(const ModelWeights& weights, int num_blocks, int block_si
       kv_dtype_(kv_dtype) {
   const ModelConfig& c = w_.config;
   if (num_blocks <= 0) throw std::invalid_argument("KV cache budget too small for one block");
-  // Chooses the kernel variant now, so a bad PRECIS_CPU_ISA fails the load on this thread rather
-  // than the first forward pass, possibly inside a worker.
+  // Chooses the kernel variant and the K types' prefetch now, so a bad PRECIS_CPU_ISA or
+  // PRECIS_K_PREFETCH fails the load on this thread rather than the first forward pass, possibly
+  // inside a worker.
   active_kernels();
+  k_unit_prefetch();
   head_dim_ = c.head_dim();
   n_heads_ = c.num_attention_heads;
   n_kv_heads_ = c.num_key_value_heads;
