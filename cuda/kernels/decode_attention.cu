@@ -17,6 +17,7 @@
 #include "cuda/kernels/attention_common.cuh"
 #include "cuda/kernels/dtype_convert.cuh"
 #include "cuda/kernels/kernels.hpp"
+#include "cuda/kernels/kv_cache_layout.cuh"
 #include "cuda/kernels/rope_common.cuh"
 #include "cuda/sm_count.hpp"
 
@@ -129,11 +130,9 @@ __device__ void rope_new_token(const AttentionArgs& a, int t, int h, int g, bool
   const int p = a.pos[t];
   const int group = a.n_heads / a.n_kv_heads;
   const int slot = holds_new && h % group == 0 ? a.rope.slot_mapping[t] : -1;
-  const int64_t cache_base =
-      slot < 0 ? 0
-               : ((static_cast<int64_t>(slot / a.block_size) * a.n_kv_heads + g) * a.block_size +
-                  slot % a.block_size) *
-                     HD;
+  const int64_t cache_base = slot < 0 ? 0
+                                      : kv_cache_index(slot / a.block_size, g, slot % a.block_size,
+                                                       a.n_kv_heads, a.block_size, HD);
   for (int i = threadIdx.x; i < kHalf; i += blockDim.x) {
     float c, s;
     rope_cos_sin(p, a.rope.inv_freq[i], c, s);
@@ -243,7 +242,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
       } else if (j < end) {
         const int64_t block = table[j / a.block_size];
         const int64_t offset =
-            ((block * a.n_kv_heads + g) * a.block_size + j % a.block_size) * HD + lane;
+            kv_cache_index(block, g, j % a.block_size, a.n_kv_heads, a.block_size, HD) + lane;
 #pragma unroll
         for (int i = 0; i < NPL; ++i) {
           kh[u][i] = a.k_cache[offset + i * 32];

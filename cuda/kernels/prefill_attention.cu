@@ -12,6 +12,7 @@
 #include "cuda/kernels/attention_common.cuh"
 #include "cuda/kernels/dtype_convert.cuh"
 #include "cuda/kernels/kernels.hpp"
+#include "cuda/kernels/kv_cache_layout.cuh"
 
 namespace precis::cuda {
 
@@ -106,7 +107,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       if (key <= last_pos) {
         const int64_t block = table[key / a.block_size];
         const int64_t offset =
-            ((block * a.n_kv_heads + g) * a.block_size + key % a.block_size) * HD + c * 8;
+            kv_cache_index(block, g, key % a.block_size, a.n_kv_heads, a.block_size, HD) + c * 8;
         kv = *reinterpret_cast<const uint4*>(a.k_cache + offset);
         vv = *reinterpret_cast<const uint4*>(a.v_cache + offset);
       }

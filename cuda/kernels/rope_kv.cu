@@ -5,6 +5,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/kernels/kernels.hpp"
+#include "cuda/kernels/kv_cache_layout.cuh"
 #include "cuda/kernels/rope_common.cuh"
 
 namespace precis::cuda {
@@ -46,7 +47,7 @@ __global__ void rope_and_store_kv_kernel(float* __restrict__ qkv, const int* __r
   const int64_t offset = store ? slot % block_size : 0;
   // Element (block, g, offset, 0) of a layer's cache, for kv head g.
   auto cache_index = [&](int g) {
-    return ((block * n_kv_heads + g) * block_size + offset) * head_dim;
+    return kv_cache_index(block, g, offset, n_kv_heads, block_size, head_dim);
   };
 
   const int rot_items = (n_heads + n_kv_heads) * half;
