@@ -168,19 +168,28 @@ void launch_w(int warps_per_row, const E* w, int N, int K, const E* x, int T, fl
   }
 }
 
+// Calls f.template operator()<U>() with U == loads_in_flight (1, 2, 4; anything else 8, which
+// valid_config has ruled out).
+template <typename F>
+void dispatch_loads_in_flight(int loads_in_flight, F&& f) {
+  switch (loads_in_flight) {
+    case 1:
+      return f.template operator()<1>();
+    case 2:
+      return f.template operator()<2>();
+    case 4:
+      return f.template operator()<4>();
+    default:
+      return f.template operator()<8>();
+  }
+}
+
 template <typename E, int TR>
 void launch_uw(const DenseGemvConfig& c, const E* w, int N, int K, const E* x, int T, float* y,
                int ldy, cudaStream_t stream) {
-  switch (c.loads_in_flight) {
-    case 1:
-      return launch_w<E, TR, 1>(c.warps_per_row, w, N, K, x, T, y, ldy, stream);
-    case 2:
-      return launch_w<E, TR, 2>(c.warps_per_row, w, N, K, x, T, y, ldy, stream);
-    case 4:
-      return launch_w<E, TR, 4>(c.warps_per_row, w, N, K, x, T, y, ldy, stream);
-    default:
-      return launch_w<E, TR, 8>(c.warps_per_row, w, N, K, x, T, y, ldy, stream);
-  }
+  dispatch_loads_in_flight(c.loads_in_flight, [&]<int U>() {
+    launch_w<E, TR, U>(c.warps_per_row, w, N, K, x, T, y, ldy, stream);
+  });
 }
 
 bool valid_config(const DenseGemvConfig& c) {
@@ -258,19 +267,9 @@ void dense_gemv_silu(const void* w, DType dtype, int I, int K, const void* x, vo
       const auto* xt = static_cast<const E*>(x);
       auto* out = static_cast<E*>(act);
       const unsigned blocks = static_cast<unsigned>(I);
-      switch (loads_in_flight) {
-        case 1:
-          dense_gemv_silu_kernel<E, 1><<<blocks, kBlockWarps * 32, 0, stream>>>(wt, I, K, xt, out);
-          break;
-        case 2:
-          dense_gemv_silu_kernel<E, 2><<<blocks, kBlockWarps * 32, 0, stream>>>(wt, I, K, xt, out);
-          break;
-        case 4:
-          dense_gemv_silu_kernel<E, 4><<<blocks, kBlockWarps * 32, 0, stream>>>(wt, I, K, xt, out);
-          break;
-        default:
-          dense_gemv_silu_kernel<E, 8><<<blocks, kBlockWarps * 32, 0, stream>>>(wt, I, K, xt, out);
-      }
+      dispatch_loads_in_flight(loads_in_flight, [&]<int U>() {
+        dense_gemv_silu_kernel<E, U><<<blocks, kBlockWarps * 32, 0, stream>>>(wt, I, K, xt, out);
+      });
       check_launch("dense_gemv_silu");
     }
   });
