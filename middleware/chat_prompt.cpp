@@ -200,4 +200,10 @@ SplitMessage split_documents_question(const std::string& text,
   return out;
 }
 
+void take_question_out_of_prompt(Request& request) {
+  if (request.question.empty() || request.prompt.find(request.question) == std::string::npos)
+    return;
+  request.prompt = split_documents_question(request.prompt, request.question).documents;
+}
+
 }  // namespace precis

@@ -57,4 +57,10 @@ struct SplitMessage {
 SplitMessage split_documents_question(const std::string& text,
                                       const std::string& explicit_question = "");
 
+// A completion request's explicit question taken out of its prompt where the prompt holds it, so
+// it is kept once, placed last. Called after the before() stages, on the text as they left it:
+// splitting first would cut the prompt into pieces a masker may no longer recognise (a card
+// number half in the documents, half in the question).
+void take_question_out_of_prompt(Request& request);
+
 }  // namespace precis

@@ -208,6 +208,7 @@ Result Pipeline::run_request(Request request, const ChoiceTextCallback& on_text,
   const StageRunner runner(std::move(stages));
   runner.before(request, res);
   const bool chat = !request.messages.empty();
+  if (!chat) take_question_out_of_prompt(request);
   const ChatPrompt chat_prompt = render_messages(cfg, impl_->chat_template, request);
 
   PromptTools tools;

@@ -398,6 +398,29 @@ class RestoreFilter : public StreamFilter {
   std::string held_;
 };
 
+// Every string of a JSON text (object keys included) masked; text that is not JSON is masked as
+// text, so that nothing leaves unmasked.
+nlohmann::json mask_json_value(const nlohmann::json& v, Masker& m) {
+  if (v.is_string()) return m.mask(v.get<std::string>());
+  if (v.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& e : v) out.push_back(mask_json_value(e, m));
+    return out;
+  }
+  if (v.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = v.begin(); it != v.end(); ++it) out[m.mask(it.key())] = mask_json_value(*it, m);
+    return out;
+  }
+  return v;
+}
+
+std::string mask_json_strings(const std::string& text, Masker& m) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return m.mask(text);
+  return mask_json_value(j, m).dump();
+}
+
 class RedactStage : public Stage {
  public:
   explicit RedactStage(RedactSettings st) : st_(std::move(st)) {}
@@ -411,6 +434,13 @@ class RedactStage : public Stage {
     request.question = m.mask(request.question);
     for (auto& c : request.contexts) c = m.mask(c);
     for (auto& msg : request.messages) msg.content = m.mask(msg.content);
+    // The rest of the request's text the model (or an upstream) is given: stop strings, and every
+    // string of a response_format schema (an enum of e-mail addresses, say).
+    if (request.generate) {
+      for (auto& stop : request.generate->stop) stop = m.mask(stop);
+      if (!request.generate->json_schema.empty())
+        request.generate->json_schema = mask_json_strings(request.generate->json_schema, m);
+    }
     masked_.fetch_add(m.masked(), std::memory_order_relaxed);
     if (st_.restore)
       for (const auto& [ph, value] : m.originals()) request.metadata[kMetaPrefix + ph] = value;

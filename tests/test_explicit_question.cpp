@@ -72,12 +72,15 @@ TEST_CASE("precis.question in the API") {
     CHECK(r.prompts[0].question == kQuestion);
     CHECK(r.prompts[0].messages.at(0).content == kDocs + " " + kQuestion);  // split later
   }
-  SECTION("completions: taken out of the prompt") {
+  SECTION("completions: carried, and taken out of the prompt after the stages") {
     const json body = {{"prompt", kDocs + " " + kQuestion}, {"precis", {{"question", kQuestion}}}};
     const ApiRequest r = parse_completion_request(body.dump(), defaults);
     REQUIRE(r.prompts.size() == 1);
     CHECK(r.prompts[0].question == kQuestion);
-    CHECK(r.prompts[0].prompt == kDocs);
+    CHECK(r.prompts[0].prompt == kDocs + " " + kQuestion);  // whole, for the stages to mask
+    Request after_stages = r.prompts[0];
+    take_question_out_of_prompt(after_stages);
+    CHECK(after_stages.prompt == kDocs);
   }
   SECTION("empty or not a string: 400 naming the field") {
     for (const json& q : {json(""), json(3)}) {
@@ -124,4 +127,38 @@ TEST_CASE("the pipeline keeps an explicit question whole and last in a chat requ
     CHECK(res.final_prompt.find(kQuestion) != std::string::npos);
     CHECK(res.final_prompt.find("Bethlehemjudah") != std::string::npos);
   }
+}
+
+// A question the prompt holds whole is still taken out of it and placed last, once.
+TEST_CASE("take_question_out_of_prompt: only where the prompt holds the question") {
+  Request r;
+  r.prompt = "Doc one.\n\nIs it true?\n\nDoc two.";
+  r.question = "Is it true?";
+  take_question_out_of_prompt(r);
+  CHECK(r.prompt == "Doc one.\n\nDoc two.");
+  CHECK(r.question == "Is it true?");
+  Request elsewhere;
+  elsewhere.prompt = "  Doc one.  ";
+  elsewhere.question = "Not in it?";
+  take_question_out_of_prompt(elsewhere);
+  CHECK(elsewhere.prompt == "  Doc one.  ");  // untouched: nothing to take out
+}
+
+TEST_CASE("the pipeline gives a completion's explicit question once, last") {
+  PipelineConfig cfg;
+  cfg.model.path = test::cached_model("tiny", 21, engine::DType::F32);
+  cfg.model.kv_cache_mb = 32;
+  cfg.compress_enabled = false;
+  cfg.plan_enabled = false;
+  cfg.generate.max_tokens = 1;
+  Pipeline pipeline(cfg);
+  Request r;
+  r.prompt = kQuestion + "\n\n" + kDocs;
+  r.question = kQuestion;
+  const Result res = pipeline.run(r);
+  INFO(res.final_prompt);
+  const size_t at = res.final_prompt.find(kQuestion);
+  REQUIRE(at != std::string::npos);
+  CHECK(res.final_prompt.find(kQuestion, at + 1) == std::string::npos);
+  CHECK(at > res.final_prompt.find("Bethlehemjudah"));
 }

@@ -122,6 +122,14 @@ TEST_CASE("bad configs fail with the JSON path of the field") {
              Catch::StartsWith("/compress: expected an object"));
   CHECK_THAT(config_error(R"({"extra": true})"), Catch::StartsWith("/extra: unknown key"));
   CHECK_THAT(config_error("{not json"), Catch::StartsWith("/: not valid JSON"));
+  {  // The message says where and what, but quotes none of the file (it may hold a key).
+    const std::string e = config_error(R"({"upstream": {"api_key": "sk-live-4242" oops}})");
+    INFO(e);
+    CHECK_THAT(e, Catch::StartsWith("/: not valid JSON"));
+    CHECK_THAT(e, Catch::Contains("line 1, column"));
+    CHECK(e.find("sk-live-4242") == std::string::npos);
+    CHECK(e.find("oops") == std::string::npos);
+  }
   CHECK(config_error(config_json().dump()) == "(accepted)");
 }
 

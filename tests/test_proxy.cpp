@@ -3,6 +3,7 @@
 // over two upstreams and failover when one dies, and bad upstreams (connection refused, too
 // slow, garbage) that each get their documented error while the proxy keeps serving.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -16,6 +17,8 @@
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -173,7 +176,9 @@ void check_error_shape(const Reply& r, int status, const std::string& code,
 // A fake upstream on loopback: one accepting thread, connections handled in turn.
 class FakeUpstream {
  public:
-  enum Mode { kRefuse, kGood, kGarbageJson, kNotHttp, kSlow, kError500, kBadRequest };
+  // kQuoteKey: answers HTTP quote_status() with an error that quotes the Authorization header
+  // it was sent, as some gateways do ("invalid key sk-...").
+  enum Mode { kRefuse, kGood, kGarbageJson, kNotHttp, kSlow, kError500, kBadRequest, kQuoteKey };
 
   explicit FakeUpstream(Mode mode) : mode_(mode) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -201,6 +206,7 @@ class FakeUpstream {
     if (m != kRefuse) listen_now();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  void set_quote_status(int status) { quote_status_ = status; }
   int requests() const { return requests_; }
   std::string last_request() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -240,6 +246,19 @@ class FakeUpstream {
     }
     ++requests_;
     switch (mode_.load()) {
+      case kQuoteKey: {
+        std::string key;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          const size_t at = last_request_.find("Authorization: ");
+          if (at != std::string::npos)
+            key = last_request_.substr(at + 15, last_request_.find("\r\n", at) - at - 15);
+        }
+        const json err = {{"error", {{"message", "invalid credentials: " + key}}}};
+        send_all(c, reply(std::to_string(quote_status_.load()) + " Whatever",
+                          err.dump() + " raw " + key));
+        break;
+      }
       case kGood:
         send_all(c, reply("200 OK",
                           R"({"id":"cmpl-1","object":"text_completion","created":0,"model":"fake",)"
@@ -288,6 +307,7 @@ class FakeUpstream {
   std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
   std::atomic<int> closed_{0};
+  std::atomic<int> quote_status_{401};
   mutable std::mutex mu_;
   std::string last_request_;
   std::thread thread_;
@@ -507,6 +527,63 @@ TEST_CASE("proxy: bad upstreams get their errors and the proxy keeps serving", "
   }
 }
 
+// stderr's bytes while `f` runs.
+template <typename F>
+std::string stderr_of(F&& f) {
+  const std::string path = test::scratch_dir("proxy-stderr") + "/stderr.txt";
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  REQUIRE(fd >= 0);
+  ::dup2(fd, 2);
+  ::close(fd);
+  f();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_CASE("proxy: the upstream key reaches no client and no log, whatever the upstream says",
+          "[proxy]") {
+  const std::string key = "sk-proxy-secret-0123456789";
+  FakeUpstream fake(FakeUpstream::kQuoteKey);
+  ServeConfig cfg;
+  cfg.model.path = tiny_model();
+  cfg.compress_enabled = false;
+  cfg.plan_enabled = false;
+  cfg.upstream.urls = {fake.url()};
+  cfg.upstream.api_key = key;
+  cfg.upstream.timeout_s = 10;
+  auto gen = std::make_shared<server::ProxyGenerator>(cfg, 2);
+  server::Server srv(loopback(), gen);
+  const int port = srv.start();
+  for (const int status : {401, 403, 400, 404, 500, 503}) {
+    for (const bool stream : {false, true}) {
+      INFO("upstream HTTP " << status << " stream " << stream);
+      fake.set_quote_status(status);
+      Reply r;
+      const std::string log = stderr_of([&] {
+        r = post(port, "/v1/completions",
+                 {{"prompt", "Hi"}, {"max_tokens", 2}, {"stream", stream}});
+      });
+      INFO(r.body);
+      INFO(log);
+      CHECK(r.status >= 400);
+      CHECK(r.body.find(key) == std::string::npos);
+      CHECK(log.find(key) == std::string::npos);
+      CHECK(fake.last_request().find("Authorization: Bearer " + key) != std::string::npos);
+      if (status >= 500) {
+        // The upstream's message still helps: passed on with the key replaced.
+        // (A lone upstream out on backoff is still tried: there is no other.)
+        CHECK(r.body.find("invalid credentials: Bearer [upstream.api_key]") != std::string::npos);
+      }
+    }
+  }
+  srv.stop(1.0);
+}
+
 TEST_CASE("proxy: a client that goes away closes the upstream connection", "[proxy]") {
   FakeUpstream fake(FakeUpstream::kSlow);
   ProxyServer proxy({fake.url()}, 20);
@@ -628,6 +705,45 @@ TEST_CASE("precis serve --upstream: a proxy without a local model", "[proxy]") {
   CHECK(WEXITSTATUS(status) == 0);
 }
 
+TEST_CASE("precis serve: keys from the environment, not the command line", "[proxy]") {
+  FakeUpstream fake(FakeUpstream::kGood);
+  // Set before any thread of this test reads the environment; the child inherits it.
+  ::setenv("PRECIS_UPSTREAM_API_KEY", "sk-up-from-env", 1);
+  ::setenv("PRECIS_API_KEY", "client-key-from-env", 1);
+  test::ServeProcess serve({"--upstream", fake.url(), "--upstream-timeout-s", "10", "--port", "0"},
+                           30);
+  ::unsetenv("PRECIS_UPSTREAM_API_KEY");
+  ::unsetenv("PRECIS_API_KEY");
+  INFO(serve.first_line());
+  REQUIRE(serve.port() > 0);
+  const json body = {{"prompt", "Hi"}, {"max_tokens", 2}, {"precis", kNoPrecis}};
+  CHECK(post(serve.port(), "/v1/completions", body).status == 401);  // no client key
+  const Reply ok = test::http(serve.port(), "POST", "/v1/completions", body.dump(),
+                              {"Authorization: Bearer client-key-from-env"});
+  INFO(ok.body);
+  CHECK(ok.status == 200);
+  CHECK(fake.last_request().find("Authorization: Bearer sk-up-from-env\r\n") != std::string::npos);
+  int status = -1;
+  serve.stop(status);
+  CHECK(WIFEXITED(status));
+}
+
+TEST_CASE("proxy: a key bound for a plain-http upstream off this machine is warned about",
+          "[proxy]") {
+  ServeConfig cfg;
+  cfg.model.path = tiny_model();
+  cfg.upstream.api_key = "sk-warn-0001";
+  cfg.upstream.urls = {"http://127.0.0.1:9", "https://api.example.com", "http://10.1.2.3:8000"};
+  const std::string log = stderr_of([&] { server::ProxyGenerator gen(cfg, 1); });
+  INFO(log);
+  CHECK(log.find("unencrypted to http://10.1.2.3:8000") != std::string::npos);
+  CHECK(log.find("127.0.0.1") == std::string::npos);
+  CHECK(log.find("example.com") == std::string::npos);
+  CHECK(log.find("sk-warn-0001") == std::string::npos);
+  cfg.upstream.api_key.clear();
+  CHECK(stderr_of([&] { server::ProxyGenerator gen(cfg, 1); }).empty());
+}
+
 TEST_CASE("proxy: upstream URLs and the pool's backoff", "[proxy]") {
   const auto u = server::parse_upstream_url("http://localhost:8001/base/v1/");
   CHECK(u.host == "localhost");
@@ -638,6 +754,20 @@ TEST_CASE("proxy: upstream URLs and the pool's backoff", "[proxy]") {
   CHECK(server::parse_upstream_url("https://x").tls);
   CHECK_THROWS_AS(server::parse_upstream_url("ftp://x"), std::invalid_argument);
   CHECK_THROWS_AS(server::parse_upstream_url("http://x:99999"), std::invalid_argument);
+  // Credentials or a query in the URL: refused, and the error does not repeat them.
+  for (const char* bad :
+       {"https://user:pa55word@api.example.com/v1", "https://pa55word@api.example.com",
+        "http://h:1/v1?key=pa55word", "http://h/v1#pa55word"}) {
+    INFO(bad);
+    try {
+      server::parse_upstream_url(bad);
+      FAIL("accepted");
+    } catch (const std::invalid_argument& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find("pa55word") == std::string::npos);
+      CHECK(std::string(e.what()).find("upstream.api_key") != std::string::npos);
+    }
+  }
 
   using std::chrono::milliseconds;
   // A backoff of a second: the checks below run while it lasts, and a loaded CI machine (the

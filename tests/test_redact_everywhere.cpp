@@ -53,17 +53,42 @@ std::vector<Message> chat_messages() {
                        ". Repeat all of it."}};
 }
 
+// The request's text outside the prompt and messages: stop strings, a response_format schema
+// (its name, description, property names and enum values), and the fields the API accepts and
+// ignores (user, metadata). Each holds secrets too.
+void add_other_text(json& body) {
+  body["stop"] = json::array({"Card " + kSecrets[3], kSecrets[4]});
+  body["user"] = kSecrets[0];
+  body["metadata"] = {{"owner", kSecrets[5]}, {"badge", kSecrets[4]}};
+  body["service_tier"] = "default";
+  body["store"] = true;
+  const json schema = {
+      {"type", "object"},
+      {"properties", {{kSecrets[0], {{"enum", json::array({kSecrets[1], kSecrets[3]})}}}}},
+      {"required", json::array({kSecrets[0]})}};
+  body["response_format"] = {{"type", "json_schema"},
+                             {"json_schema",
+                              {{"name", "contact_" + kSecrets[4]},
+                               {"description", "the contact of " + kSecrets[5]},
+                               {"schema", schema},
+                               {"strict", true}}}};
+}
+
 json chat_body(bool stream) {
   json msgs = json::array();
   for (const Message& m : chat_messages())
     msgs.push_back({{"role", m.role}, {"content", m.content}});
-  return {{"messages", msgs}, {"max_tokens", 8}, {"stream", stream}, {"temperature", 0}};
+  json body = {{"messages", msgs}, {"max_tokens", 8}, {"stream", stream}, {"temperature", 0}};
+  add_other_text(body);
+  return body;
 }
 
 json completion_body(bool stream) {
   std::string prompt = "Contacts:";
   for (const std::string& s : kSecrets) prompt += " " + s + ";";
-  return {{"prompt", prompt}, {"max_tokens", 8}, {"stream", stream}, {"temperature", 0}};
+  json body = {{"prompt", prompt}, {"max_tokens", 8}, {"stream", stream}, {"temperature", 0}};
+  add_other_text(body);
+  return body;
 }
 
 void check_no_secret(const std::string& text) {
@@ -102,6 +127,11 @@ class EchoUpstream {
     std::lock_guard<std::mutex> lock(mu_);
     return all_;
   }
+  // The last request's body.
+  json last_body() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_body_;
+  }
 
  private:
   void loop() {
@@ -123,6 +153,10 @@ class EchoUpstream {
     ++requests_;
     const size_t end = req.find("\r\n\r\n");
     const json body = json::parse(req.substr(end + 4), nullptr, false);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_body_ = body;
+    }
     const bool chat = req.find("POST /v1/chat/completions") == 0;
     std::string echo;
     if (chat && body.contains("messages"))
@@ -167,8 +201,28 @@ class EchoUpstream {
   std::atomic<int> requests_{0};
   mutable std::mutex mu_;
   std::string all_;
+  json last_body_;
   std::thread thread_;
 };
+
+// The forwarded body's other text is the masked request's: the masked stop strings and schema
+// (under a fixed name, without the description), and none of the fields the API ignores.
+void check_other_text_masked(const json& sent) {
+  INFO(sent.dump());
+  CHECK(sent["stop"] == json::array({"Card [CARD_1]", "[EMPLOYEE_1]"}));
+  for (const char* dropped : {"user", "metadata", "store", "service_tier"})
+    CHECK(!sent.contains(dropped));
+  const json& js = sent["response_format"]["json_schema"];
+  CHECK(sent["response_format"]["type"] == "json_schema");
+  CHECK(js["name"] == "response");
+  CHECK(!js.contains("description"));
+  CHECK(js["strict"] == true);
+  const json& props = js["schema"]["properties"];
+  REQUIRE(props.size() == 1);
+  CHECK(props.begin().key().rfind("[EMAIL_", 0) == 0);
+  CHECK(js["schema"]["required"][0] == props.begin().key());
+  CHECK(props.begin()->at("enum").size() == 2);
+}
 
 ServerOptions loopback() {
   ServerOptions o;
@@ -252,10 +306,12 @@ PluginConfig redact_plugin() {
 class EchoStage : public Stage {
  public:
   std::string name() const override { return "echo"; }
-  bool before_generate(const Request&, const std::string& final_prompt, const GenerateOptions&,
+  bool before_generate(const Request&, const std::string& final_prompt, const GenerateOptions& gen,
                        Result& result) override {
     std::lock_guard<std::mutex> lock(mu_);
     seen_ += final_prompt;
+    for (const std::string& stop : gen.stop) seen_ += "\n" + stop;
+    seen_ += "\n" + gen.json_schema;
     Choice c;
     c.text = final_prompt;
     c.finish_reason = "stop";
@@ -273,6 +329,29 @@ class EchoStage : public Stage {
   std::string seen_;
 };
 
+// The embedded pipeline (tiny model) with redact, then EchoStage, behind a server on loopback.
+struct EmbeddedServer {
+  EmbeddedServer() {
+    PipelineConfig cfg;
+    cfg.model.path = tiny_model();
+    cfg.model.kv_cache_mb = 16;
+    cfg.compress_enabled = false;
+    cfg.plan_enabled = false;
+    cfg.generate.max_tokens = 4;
+    cfg.plugins = {redact_plugin()};
+    pipeline = std::make_shared<Pipeline>(cfg);
+    pipeline->add_stage(echo);
+    server = std::make_unique<server::Server>(
+        loopback(), std::make_shared<server::PipelineGenerator>(pipeline, 4));
+    port = server->start();
+  }
+  ~EmbeddedServer() { server->stop(1.0); }
+  std::shared_ptr<Pipeline> pipeline;
+  std::shared_ptr<EchoStage> echo = std::make_shared<EchoStage>();
+  std::unique_ptr<server::Server> server;
+  int port = 0;
+};
+
 }  // namespace
 
 TEST_CASE("redact: no secret reaches the upstream, in any role, endpoint or mode", "[redact]") {
@@ -287,6 +366,7 @@ TEST_CASE("redact: no secret reaches the upstream, in any role, endpoint or mode
           const test::Reply r = test::http(
               proxy.port, "POST", chat ? "/v1/chat/completions" : "/v1/completions", body.dump());
           check_no_secret(up.all_requests());
+          check_other_text_masked(up.last_body());
           // Without compression the echo is the whole masked text: restore brings every value
           // back. (Compression may drop words around placeholders, so only the leak is checked.)
           if (!compress) check_restored(answer_text(r, chat, stream), chat);
@@ -302,19 +382,10 @@ TEST_CASE("redact: no secret reaches the upstream, in any role, endpoint or mode
 
 TEST_CASE("redact: the embedded engine is given no secret; restore works streamed and not",
           "[redact]") {
-  PipelineConfig cfg;
-  cfg.model.path = tiny_model();
-  cfg.model.kv_cache_mb = 16;
-  cfg.compress_enabled = false;
-  cfg.plan_enabled = false;
-  cfg.generate.max_tokens = 4;
-  cfg.plugins = {redact_plugin()};
-  auto pipeline = std::make_shared<Pipeline>(cfg);
-  auto echo = std::make_shared<EchoStage>();
-  pipeline->add_stage(echo);
-  auto generator = std::make_shared<server::PipelineGenerator>(pipeline, 4);
-  server::Server srv(loopback(), generator);
-  const int port = srv.start();
+  EmbeddedServer embedded;
+  const auto& pipeline = embedded.pipeline;
+  const auto& echo = embedded.echo;
+  const int port = embedded.port;
   for (const bool chat : {true, false}) {
     for (const bool stream : {false, true}) {
       {
@@ -322,12 +393,13 @@ TEST_CASE("redact: the embedded engine is given no secret; restore works streame
         const json body = chat ? chat_body(stream) : completion_body(stream);
         const test::Reply r = test::http(
             port, "POST", chat ? "/v1/chat/completions" : "/v1/completions", body.dump());
-        check_no_secret(echo->seen());
+        check_no_secret(echo->seen());  // the prompt, the stop strings and the schema
         check_restored(answer_text(r, chat, stream), chat);
       }
     }
   }
   CHECK(echo->seen().find("[CARD_1]") != std::string::npos);
+  CHECK(echo->seen().find("\nCard [CARD_1]") != std::string::npos);  // the masked stop string
 
   SECTION("SDK: messages are masked before they are rendered; the result's prompts too") {
     Request req;
@@ -339,7 +411,6 @@ TEST_CASE("redact: the embedded engine is given no secret; restore works streame
     check_restored(res.text, true);
     check_restored(streamed, true);
   }
-  srv.stop(1.0);
 }
 
 TEST_CASE("redact: the stream filter restores placeholders split anywhere", "[redact]") {
@@ -399,4 +470,35 @@ TEST_CASE("cache: keyed on what is sent; a different history is a miss", "[redac
   const std::string key = plugins::cache_key("alice@example.org", GenerateOptions());
   CHECK(key.size() == 32);
   CHECK(key.find("alice") == std::string::npos);
+}
+
+// precis.question may start inside a secret: the prompt is split at it only after masking, or
+// each piece would be too short for a detector and the two would reach the model side by side.
+TEST_CASE("redact: an explicit question that cuts through a secret does not unmask it",
+          "[redact]") {
+  const std::string card = "4111 1111 1111 1111";
+  const json body = {{"prompt", "Here is the card " + card + " - valid?"},
+                     {"max_tokens", 4},
+                     {"temperature", 0},
+                     {"precis", {{"question", "1111 - valid?"}}}};
+  const std::string head = "4111 1111 1111";  // what the documents would keep after a raw split
+  SECTION("proxy") {
+    EchoUpstream up;
+    Proxy proxy(up.url(), false, {redact_plugin()});
+    const test::Reply r = test::http(proxy.port, "POST", "/v1/completions", body.dump());
+    INFO(r.body);
+    CHECK(r.status == 200);
+    INFO(up.all_requests());
+    CHECK(up.all_requests().find(head) == std::string::npos);
+    CHECK(up.all_requests().find("[CARD_1]") != std::string::npos);
+  }
+  SECTION("embedded") {
+    EmbeddedServer embedded;
+    const test::Reply r = test::http(embedded.port, "POST", "/v1/completions", body.dump());
+    INFO(r.body);
+    CHECK(r.status == 200);
+    INFO(embedded.echo->seen());
+    CHECK(embedded.echo->seen().find(head) == std::string::npos);
+    CHECK(embedded.echo->seen().find("[CARD_1]") != std::string::npos);
+  }
 }

@@ -92,8 +92,10 @@ struct Message {
 };
 
 struct Request {
-  std::string prompt;                 // the text to work on (documents, instructions, ...)
-  std::string question;               // optional: protected, planned for, placed last
+  std::string prompt;  // the text to work on (documents, instructions, ...)
+  // Optional: protected, planned for, placed last. Where the prompt (or a chat request's final
+  // user message) holds it, it is taken out there after the before() stages, so it appears once.
+  std::string question;
   std::vector<std::string> contexts;  // optional: explicit documents instead of blank-line split
   // A chat request: every message the model will see, system and history included. Stages'
   // before() must treat each message's content as model input (the redact plugin masks them

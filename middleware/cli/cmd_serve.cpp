@@ -2,6 +2,7 @@
 // SIGTERM or SIGINT: no new connections, in-flight requests finish (bounded), exit status 0.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
@@ -42,7 +43,8 @@ int cmd_serve(const Args& args) {
       "host", po::value(&host), "address to listen on (default 127.0.0.1)")(
       "port", po::value(&port), "port (default 8000; 0: any free port, printed)")(
       "api-key", po::value(&api_keys)->composing(),
-      "accepted API key (Authorization: Bearer KEY); repeatable")(
+      "accepted API key (Authorization: Bearer KEY); repeatable. A flag shows in ps: prefer "
+      "PRECIS_API_KEY in the environment or server.api_keys in the config")(
       "max-body-bytes", po::value(&max_body), "largest request body (default 1 MiB; else 413)")(
       "max-header-bytes", po::value(&max_header),
       "largest request header (default 8 KiB; else 431)")(
@@ -59,7 +61,9 @@ int cmd_serve(const Args& args) {
       "on SIGTERM, how long in-flight requests may finish (default 30)")(
       "upstream", po::value(&upstreams)->composing(),
       "proxy mode: forward to this OpenAI-compatible server (http[s]://host:port); repeatable")(
-      "upstream-api-key", po::value(&upstream_key), "API key sent to the upstreams")(
+      "upstream-api-key", po::value(&upstream_key),
+      "API key sent to the upstreams. A flag shows in ps: prefer PRECIS_UPSTREAM_API_KEY in the "
+      "environment or upstream.api_key in the config")(
       "upstream-timeout-s", po::value(&upstream_timeout),
       "upstream connect/answer timeout (default 60; else 504)")(
       "upstream-model", po::value(&upstream_model), "the \"model\" sent to the upstreams")(
@@ -84,6 +88,11 @@ int cmd_serve(const Args& args) {
   ServerOptions& s = cfg.server;
   if (!host.empty()) s.host = host;
   if (port >= 0) s.port = port;
+  // Flag, else environment, else config.
+  if (api_keys.empty())
+    if (const char* env = std::getenv("PRECIS_API_KEY"); env && *env) api_keys = {env};
+  if (upstream_key.empty())
+    if (const char* env = std::getenv("PRECIS_UPSTREAM_API_KEY"); env && *env) upstream_key = env;
   if (!api_keys.empty()) s.api_keys = api_keys;
   if (max_body > 0) s.max_body_bytes = static_cast<size_t>(max_body);
   if (max_header > 0) s.max_header_bytes = static_cast<size_t>(max_header);

@@ -192,10 +192,11 @@ ApiRequest parse_completion_request(const std::string& body, const PipelineConfi
     if (auto v = r.string("suffix"); v && !v->empty()) r.fail("suffix", "is not supported");
     read_common(r, defaults, out, base);
     r.finish();
+    // The question is taken out of each prompt after the before() stages (a masker must see the
+    // prompt whole): take_question_out_of_prompt.
     for (auto& p : prompts) {
       Request req = base;
-      req.prompt = base.question.empty() ? std::move(p)
-                                         : split_documents_question(p, base.question).documents;
+      req.prompt = std::move(p);
       out.prompts.push_back(std::move(req));
     }
   } catch (const ConfigError& e) {

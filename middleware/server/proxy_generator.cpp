@@ -1,6 +1,7 @@
 #include "middleware/server/proxy_generator.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <set>
 #include <stdexcept>
 
@@ -40,6 +41,23 @@ struct AttemptError {
   bool failover;
 };
 
+// localhost, 127.0.0.0/8 and ::1: a plain-http upstream there is on this machine.
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" ||
+         (host.rfind("127.", 0) == 0 && host.find_first_not_of("0123456789.") == std::string::npos);
+}
+
+// `e` with every occurrence of `secret` in its message replaced: an upstream or a gateway before
+// it may quote the key it was given ("invalid key sk-..."), and the message goes to the client
+// and the log.
+ApiError without_secret(const ApiError& e, const std::string& secret) {
+  std::string msg = e.what();
+  if (secret.empty() || msg.find(secret) == std::string::npos) return e;
+  for (size_t at = msg.find(secret); at != std::string::npos; at = msg.find(secret, at))
+    msg.replace(at, secret.size(), "[upstream.api_key]");
+  return ApiError(e.status, msg, e.type, e.param, e.code);
+}
+
 }  // namespace
 
 ProxyGenerator::ProxyGenerator(ServeConfig config, int max_threads)
@@ -50,6 +68,13 @@ ProxyGenerator::ProxyGenerator(ServeConfig config, int max_threads)
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("/upstream/urls: ") + e.what());
   }
+  if (!config_.upstream.api_key.empty())
+    for (size_t i = 0; i < pool_->size(); ++i)
+      if (!pool_->url(i).tls && !is_loopback_host(pool_->url(i).host))
+        std::fprintf(stderr,
+                     "precis proxy: warning: upstream.api_key goes unencrypted to %s (over the "
+                     "network; use https://)\n",
+                     pool_->url(i).text.c_str());
   if (config_.compress_enabled) config_.compress.validate();
   if (config_.plan_enabled) config_.plan.validate();
   config_.generate.validate();
@@ -110,6 +135,8 @@ Result ProxyGenerator::forward(const StageRunner& runner, const ClientRequest& c
     request.prompt = m.documents;
     request.question = m.question;
     request.contexts.clear();
+  } else {
+    take_question_out_of_prompt(request);
   }
   prepare_->prepare(request, res);
 
@@ -191,11 +218,11 @@ Result ProxyGenerator::forward(const StageRunner& runner, const ClientRequest& c
                                       "server_error", "", "upstream_error"),
                              true};
         if (status == 401 || status == 403)
-          // The proxy's credentials, not the client's: the client cannot fix it.
+          // The proxy's credentials, not the client's: the client cannot fix it, and the body
+          // is about the proxy's key, so none of it is passed on.
           throw AttemptError{ApiError(502,
                                       "upstream " + url.text + " rejected the proxy (HTTP " +
-                                          std::to_string(status) + "): " + error_message(raw) +
-                                          " (check upstream.api_key)",
+                                          std::to_string(status) + "): check upstream.api_key",
                                       "server_error", "", "upstream_error"),
                              false};
         if (status / 100 != 2) {
@@ -243,7 +270,9 @@ Result ProxyGenerator::forward(const StageRunner& runner, const ClientRequest& c
       } catch (const ApiError& e) {
         throw AttemptError{e, true};
       }
-    } catch (const AttemptError& e) {
+    } catch (const AttemptError& attempt_error) {
+      const AttemptError e{without_secret(attempt_error.error, config_.upstream.api_key),
+                           attempt_error.failover};
       pool_->release(idx, e.failover, e.error.what());
       last = e;
       if (!e.failover || streamed) throw e.error;

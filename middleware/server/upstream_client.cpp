@@ -25,10 +25,20 @@ UpstreamUrl parse_upstream_url(const std::string& url) {
   const std::string scheme = u.tls ? "https://" : "http://";
   if (url.rfind(scheme, 0) != 0)
     throw std::invalid_argument("upstream URL '" + url + "': must start with http:// or https://");
-  u.text = url;
   std::string rest = url.substr(scheme.size());
   const size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
+  // Credentials in a URL would travel in the clear in every error message and log line that
+  // names the upstream: refused, without repeating them.
+  if (const size_t at = authority.rfind('@'); at != std::string::npos)
+    throw std::invalid_argument("upstream URL '" + scheme + "...@" + rest.substr(at + 1) +
+                                "': credentials in the URL are not supported (they would be "
+                                "shown wherever the URL is); give upstream.api_key instead");
+  if (const size_t q = url.find_first_of("?#"); q != std::string::npos)
+    throw std::invalid_argument("upstream URL '" + url.substr(0, q) +
+                                "...': a query or fragment is not supported (request paths are "
+                                "appended to the URL); give a key as upstream.api_key");
+  u.text = url;
   if (slash != std::string::npos) u.base_path = rest.substr(slash);
   while (!u.base_path.empty() && u.base_path.back() == '/') u.base_path.pop_back();
   // A base path ending in /v1 is common in OpenAI client settings; targets carry /v1 already.

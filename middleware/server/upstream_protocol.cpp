@@ -1,6 +1,7 @@
 #include "middleware/server/upstream_protocol.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "middleware/server/generator.hpp"
 
@@ -107,6 +108,37 @@ json upstream_body(const ClientRequest& client, const Request& request,
                    const std::string& final_prompt, const std::string& model) {
   json b = client.fields;
   for (const char* text_field : {"prompt", "messages", "precis"}) b.erase(text_field);
+  // Fields the API accepts and ignores stay here: free text the stages never see (user, metadata)
+  // or a request to keep the conversation upstream (store).
+  for (const char* ignored : {"user", "metadata", "store", "service_tier", "parallel_tool_calls"})
+    b.erase(ignored);
+  // The client's other text goes as the stages left it in request.generate (redact masks it
+  // there), never as the client sent it.
+  const GenerateOptions* gen = request.generate ? &*request.generate : nullptr;
+  if (b.contains("stop")) {
+    if (gen && !gen->stop.empty())
+      b["stop"] = gen->stop;
+    else
+      b.erase("stop");
+  }
+  if (b.contains("response_format")) {
+    if (gen && gen->response_format == "json_schema") {
+      // The schema as the stages left it. Its name and description are free text no stage sees:
+      // a fixed name instead (OpenAI requires one), and no description.
+      const json schema = json::parse(gen->json_schema, nullptr, false);
+      if (schema.is_discarded())
+        throw std::invalid_argument("response_format: the JSON schema is not valid JSON");
+      json js = {{"name", "response"}, {"schema", schema}};
+      const json client_js = b["response_format"].value("json_schema", json::object());
+      if (client_js.is_object() && client_js.contains("strict") && client_js["strict"].is_boolean())
+        js["strict"] = client_js["strict"];
+      b["response_format"] = {{"type", "json_schema"}, {"json_schema", std::move(js)}};
+    } else if (gen && !gen->response_format.empty()) {
+      b["response_format"] = {{"type", gen->response_format}};
+    } else {
+      b.erase("response_format");
+    }
+  }
   if (client.chat) {
     int last = -1;
     last_user_message(request.messages, &last);
