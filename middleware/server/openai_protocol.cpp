@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "engine/json_grammar.hpp"
-#include "middleware/chat_prompt.hpp"
 #include "middleware/json_reader.hpp"
 #include "middleware/pipeline_config.hpp"
 #include "middleware/server/api_error.hpp"
