@@ -114,6 +114,16 @@ void read_plugins(JsonReader& root, std::vector<PluginConfig>& out) {
   }
 }
 
+// nlohmann's message without its "last read: '...'" part: that quotes the file's own text, which
+// may be an api_key, and the message is printed.
+std::string without_quoted_text(const nlohmann::json::parse_error& e) {
+  const std::string m = e.what();
+  const size_t quote = m.find("; last read: ");
+  if (quote == std::string::npos) return m;
+  const size_t expected = m.find("; expected ", quote);
+  return m.substr(0, quote) + (expected == std::string::npos ? "" : m.substr(expected));
+}
+
 }  // namespace
 
 void read_generate_options(JsonReader& r, GenerateOptions& g) {
@@ -158,20 +168,6 @@ PipelineConfig::PipelineConfig() {
   generate.max_tokens = 128;
   generate.temperature = 0.7f;
 }
-
-namespace {
-
-// nlohmann's message without its "last read: '...'" part: that quotes the file's own text, which
-// may be an api_key, and the message is printed.
-std::string without_quoted_text(const nlohmann::json::parse_error& e) {
-  const std::string m = e.what();
-  const size_t quote = m.find("; last read: ");
-  if (quote == std::string::npos) return m;
-  const size_t expected = m.find("; expected ", quote);
-  return m.substr(0, quote) + (expected == std::string::npos ? "" : m.substr(expected));
-}
-
-}  // namespace
 
 PipelineConfig PipelineConfig::from_json(const std::string& json_text) {
   nlohmann::json j;

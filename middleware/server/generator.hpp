@@ -40,7 +40,8 @@ struct GeneratorStats {
 // NOT here: it travels in the Request, where the plugin stages see and change it.
 struct ClientRequest {
   bool chat = false;
-  nlohmann::json fields;  // the client's body without "prompt", "messages" and "precis"
+  // The client's body without "prompt", "messages", "precis" and the fields the API ignores.
+  nlohmann::json fields;
 };
 
 class Generator {

@@ -32,10 +32,18 @@ json parse_body(const std::string& body) {
   return j;
 }
 
-// The body as the client sent it, without the text the model sees (that travels in Requests).
+// Fields current clients send that change nothing here: accepted (read_common checks each one's
+// type) and ignored. Proxy mode does not forward them: free text no stage sees (user, metadata),
+// or a request to keep the conversation upstream (store).
+constexpr const char* kIgnoredFields[] = {"user", "store", "metadata", "service_tier",
+                                          "parallel_tool_calls"};
+
+// The body as the client sent it, without the text the model sees (that travels in Requests) and
+// without the fields this API ignores.
 json client_fields(const json& body) {
   json fields = body;
   for (const char* text_field : {"prompt", "messages", "precis"}) fields.erase(text_field);
+  for (const char* ignored : kIgnoredFields) fields.erase(ignored);
   return fields;
 }
 
@@ -102,7 +110,7 @@ void read_response_format(const json& rf, GenerateOptions& g) {
 // Fields both endpoints share; reads the sampling fields into `base.generate`.
 void read_common(JsonReader& r, const PipelineConfig& defaults, ApiRequest& out, Request& base) {
   if (auto m = r.string("model")) out.model = *m;  // checked against the served model by the API
-  // Fields current clients send that change nothing here: accepted and ignored.
+  // kIgnoredFields, their types checked.
   r.string("user");
   r.boolean("store");
   r.raw("metadata");

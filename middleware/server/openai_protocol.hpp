@@ -17,7 +17,8 @@ enum class Endpoint { kCompletions, kChatCompletions };
 struct ApiRequest {
   Endpoint endpoint = Endpoint::kCompletions;
   std::string model;  // the client's "model" ("" when absent)
-  // The body's other fields as sent (without prompt, messages and precis), for proxy mode.
+  // The body's other fields as sent (without prompt, messages, precis and the ignored fields),
+  // for proxy mode.
   nlohmann::json client_fields;
   // One pipeline run per prompt (a completions request may carry a list); prompt p's choices
   // get the indices p * n ... p * n + n - 1.

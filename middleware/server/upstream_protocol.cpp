@@ -108,10 +108,6 @@ json upstream_body(const ClientRequest& client, const Request& request,
                    const std::string& final_prompt, const std::string& model) {
   json b = client.fields;
   for (const char* text_field : {"prompt", "messages", "precis"}) b.erase(text_field);
-  // Fields the API accepts and ignores stay here: free text the stages never see (user, metadata)
-  // or a request to keep the conversation upstream (store).
-  for (const char* ignored : {"user", "metadata", "store", "service_tier", "parallel_tool_calls"})
-    b.erase(ignored);
   // The client's other text goes as the stages left it in request.generate (redact masks it
   // there), never as the client sent it.
   const GenerateOptions* gen = request.generate ? &*request.generate : nullptr;

@@ -22,10 +22,9 @@ std::string last_user_message(const std::vector<Message>& messages, int* index);
 // messages from `request.messages` (role and content only) with the last user message's content
 // replaced by `final_prompt`, or completions' prompt = `final_prompt`. Nothing of the client's
 // original text goes: "stop" and response_format's schema come from `request.generate` (as the
-// stages left them; the schema under the fixed name "response", without a description), and the
-// fields the API accepts and ignores (user, metadata, store, service_tier, parallel_tool_calls)
-// are dropped. "model" is replaced when `model` is given; streaming gets
-// stream_options.include_usage (the proxy needs the token counts).
+// stages left them; the schema under the fixed name "response", without a description); the
+// fields the API ignores are not in `client.fields`. "model" is replaced when `model` is given;
+// streaming gets stream_options.include_usage (the proxy needs the token counts).
 nlohmann::json upstream_body(const ClientRequest& client, const Request& request,
                              const std::string& final_prompt, const std::string& model);
 
